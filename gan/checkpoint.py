@@ -1,0 +1,100 @@
+"""Atomic, code-free checkpoint files.
+
+Two kinds, both ``torch.save`` dicts of tensors and plain Python values, loaded with
+``torch.load(weights_only=True)`` so that a file can never execute code:
+
+* training checkpoints (``KIND_TRAIN``): G, D, G_ema, both optimizers, images seen, RNG states, the
+  resolved config (JSON) and the format version; what ``--resume`` needs.
+* exported generators (``KIND_GENERATOR``): G_ema's weights, its config and an ``info`` block; what
+  shipping and sampling need.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+FORMAT_VERSION = 1
+KIND_TRAIN = "lesiongan-training-checkpoint"
+KIND_GENERATOR = "lesiongan-generator"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
+    """Write ``path`` through ``write(fileobj)`` into a temp file in the same folder, fsync it,
+    then rename it over ``path``: readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """``atomic_write`` for a text file (UTF-8)."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def save(obj: dict, path: str | os.PathLike) -> None:
+    """Atomically ``torch.save`` a checkpoint dict."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+         kinds: tuple[str, ...] = (KIND_TRAIN, KIND_GENERATOR)) -> dict:
+    """Load a LesionGAN file safely and check what it is.
+
+    Args:
+        path: the ``.pt`` file.
+        map_location: where tensors go.
+        kinds: the file kinds the caller accepts.
+
+    Returns:
+        The checkpoint dict, with ``config`` (and ``info``) decoded from JSON.
+
+    Raises:
+        ValueError: missing, truncated or foreign files, files holding code or objects other than
+            tensors and plain values, unsupported format versions. The message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: file is empty")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: refused to load: the file holds objects other than tensors and "
+                         f"plain values (possibly code); only LesionGAN checkpoints are accepted ({first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise ValueError(f"{path}: not a readable PyTorch file (truncated or another format): "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("kind") not in (KIND_TRAIN, KIND_GENERATOR):
+        raise ValueError(f"{path}: not a LesionGAN checkpoint (no 'kind' field naming one)")
+    if ckpt["kind"] not in kinds:
+        raise ValueError(f"{path}: is a {ckpt['kind']}, expected one of {list(kinds)}")
+    if ckpt.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {ckpt.get('version')} is not supported "
+                         f"(this LesionGAN reads version {FORMAT_VERSION})")
+    for key in ("config", "info"):
+        if isinstance(ckpt.get(key), str):
+            ckpt[key] = json.loads(ckpt[key])
+    return ckpt

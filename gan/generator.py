@@ -1,0 +1,106 @@
+"""Inference: ``load_generator(path)`` opens any LesionGAN checkpoint and returns G_ema, ready."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gan import checkpoint as ckpt_io
+from gan.imageutil import to_uint8_hwc
+from gan.models import get_model
+from gan.models.base import count_params
+
+
+class LoadedGenerator:
+    """A trained generator (G_ema) with the stage it was saved at.
+
+    Attributes:
+        net: the ``nn.Module`` in eval mode.
+        model_name: registry name (``"dcgan"``, ``"pggan"``, ``"pggan-seed"``).
+        resolution: output side in px.
+        alpha: fade-in weight of the newest block (1 unless saved mid fade-in).
+        z_dim: latent size.
+        num_params: parameters of the generator.
+        config: the resolved run config the file carries.
+        info: images seen (``nimg``), hardware, training time, dates...
+        path: the file it came from.
+    """
+
+    def __init__(self, net: nn.Module, model_name: str, resolution: int, alpha: float, z_dim: int,
+                 config: dict, info: dict, path: Path):
+        self.net = net.eval().requires_grad_(False)
+        self.model_name, self.resolution, self.alpha, self.z_dim = model_name, resolution, alpha, z_dim
+        self.config, self.info, self.path = config, info, path
+        self.num_params = count_params(net)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def latents(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` latents for ``seed`` (N(0, 1), drawn on the CPU so every device gets the same ones).
+        Latent ``i`` of a seed does not depend on ``n``: ``latents(8, s)[:4] == latents(4, s)``."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        g = torch.Generator().manual_seed(int(seed))
+        return torch.randn(n, self.z_dim, generator=g).to(self.device)
+
+    @torch.inference_mode()
+    def synthesize(self, z: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        """Images for latents ``z`` (N, z_dim) as uint8 numpy (N, H, W, 3)."""
+        out = np.empty((len(z), self.resolution, self.resolution, 3), dtype=np.uint8)
+        for i in range(0, len(z), batch_size):
+            x = self.net(z[i:i + batch_size].to(self.device), resolution=self.resolution, alpha=self.alpha)
+            out[i:i + len(x)] = to_uint8_hwc(x)
+        return out
+
+    def generate(self, n: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+        """``n`` images for ``seed`` as uint8 numpy (N, H, W, 3); the same seed gives the same images."""
+        return self.synthesize(self.latents(n, seed), batch_size)
+
+    def __repr__(self) -> str:
+        return (f"LoadedGenerator({self.model_name}, {self.resolution} px, alpha={self.alpha:g}, "
+                f"{self.num_params:,} params, {self.info.get('nimg', '?')} images seen, from {self.path})")
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedGenerator:
+    """Open a training checkpoint or an exported generator and return its G_ema for inference.
+
+    Args:
+        path: a ``checkpoint.pt`` or ``generator.pt``, or a run folder holding one (the exported
+            generator is preferred).
+        device: where the network goes (CPU unless told otherwise).
+
+    Returns:
+        A :class:`LoadedGenerator`; ``G.generate(n, seed)`` gives uint8 (N, H, W, 3) images.
+
+    Raises:
+        ValueError: the file is missing, truncated, of another kind, or holds code.
+    """
+    path = Path(path)
+    if path.is_dir():
+        for name in ("generator.pt", "checkpoint.pt"):
+            if (path / name).is_file():
+                path = path / name
+                break
+        else:
+            raise ValueError(f"{path}: folder holds no generator.pt or checkpoint.pt")
+    ckpt = ckpt_io.load(path, map_location="cpu")
+    config = ckpt["config"]
+    try:
+        spec = get_model(config["model"])
+        mcfg = spec.config_from_dict(config["model_cfg"])
+        net = spec.build_generator(mcfg)
+        net.load_state_dict(ckpt["G_ema"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as e:
+        raise ValueError(f"{path}: checkpoint does not match its model config: {e}") from None
+    info = dict(ckpt.get("info") or {})
+    if ckpt["kind"] == ckpt_io.KIND_TRAIN:
+        info.setdefault("nimg", int(ckpt["nimg"]))
+    stage = spec.schedule(mcfg, int(info.get("nimg", 0)))
+    resolution = int(info.get("resolution", stage.resolution))
+    alpha = float(info.get("alpha", stage.alpha))
+    return LoadedGenerator(net.to(device), spec.name, resolution, alpha, mcfg.z_dim, config, info, path)

@@ -1,0 +1,320 @@
+"""The one training loop. It steps through the phases a model's loss names, keeps G_ema, logs,
+snapshots, and resumes exactly; everything model-specific comes through :mod:`gan.models.base`."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from gan import checkpoint as ckpt_io
+from gan.config import TrainConfig
+from gan.imageutil import image_grid, to_uint8_hwc
+from gan.models import get_model
+from gan.models.base import ModelSpec, Stage, count_params
+from gan.nets import ema_beta, ema_update, recalibrate_bn
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is left in place."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> CUDA when available, else CPU; otherwise ``torch.device(name)``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    return dev
+
+
+def hardware_name(device: torch.device) -> str:
+    """A short human description of the device that trained a model."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads (CPU)"
+
+
+def stage_kwargs(stage: Stage) -> dict:
+    """The keyword arguments every G and D take for a stage."""
+    return {"resolution": stage.resolution, "alpha": stage.alpha}
+
+
+def save_grid(images: torch.Tensor, path: Path) -> None:
+    """Save float images in [-1, 1] (N, 3, H, W) as one square PNG grid, atomically."""
+    img = Image.fromarray(image_grid(to_uint8_hwc(images)))
+    ckpt_io.atomic_write(path, lambda f: img.save(f, format="PNG", optimize=True))
+
+
+class _Batches:
+    """Seeded, resumable batches over an in-memory uint8 image tensor.
+
+    Epoch ``e`` visits the images in a permutation seeded by ``(seed, e)``, so the position
+    ``(epoch, pos)`` is all the state a resume needs. Batches may straddle epochs; sizes may change
+    between calls (progressive models change batch size per phase).
+    """
+
+    def __init__(self, n: int, seed: int, epoch: int = 0, pos: int = 0):
+        self.n, self.seed, self.epoch, self.pos = n, seed, epoch, pos
+        self._perm = self._permutation(epoch)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.n, generator=g)
+
+    def next(self, batch: int) -> torch.Tensor:
+        parts = []
+        while batch > 0:
+            take = min(batch, self.n - self.pos)
+            parts.append(self._perm[self.pos:self.pos + take])
+            self.pos += take
+            batch -= take
+            if self.pos == self.n:
+                self.epoch, self.pos = self.epoch + 1, 0
+                self._perm = self._permutation(self.epoch)
+        return torch.cat(parts)
+
+
+@dataclass
+class RunResult:
+    """What a call of :func:`training_loop` ended with."""
+
+    run_dir: Path
+    nimg: int
+    status: str  # "done" | "interrupted"
+    time_s: float
+
+
+def _rng_state(g: torch.Generator) -> torch.Tensor:
+    return g.get_state().clone()
+
+
+def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Tensor,
+                  augment_fn=None, resume: dict | None = None, progress: bool = True) -> RunResult:
+    """Train the model that ``run_config`` names on ``images`` and write everything to ``run_dir``.
+
+    Args:
+        run_dir: the run folder (exists; ``config.json`` is written here before the first step).
+        run_config: the resolved config: ``{"model", "model_cfg", "train", "data", "format"}``.
+        images: uint8 tensor (N, 3, S, S) of real images at the model's final resolution S.
+        augment_fn: ``augment_fn(uint8_batch, generator) -> uint8_batch`` (used when
+            ``train.augment`` is set).
+        resume: a training checkpoint dict from :func:`gan.checkpoint.load` to continue from.
+        progress: show a tqdm bar on stderr.
+
+    Returns:
+        A :class:`RunResult`. Raises :class:`TrainingDiverged` on a NaN/inf loss.
+    """
+    run_dir = Path(run_dir)
+    spec: ModelSpec = get_model(run_config["model"])
+    mcfg = spec.config_from_dict(run_config["model_cfg"])
+    tcfg = TrainConfig(**run_config["train"])
+    device = resolve_device(tcfg.device)
+    if tcfg.threads:
+        torch.set_num_threads(tcfg.threads)
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"training images must be uint8 (N, 3, S, S), got {images.dtype} {tuple(images.shape)}")
+    if images.shape[-1] != mcfg.resolution:
+        raise ValueError(f"data are {images.shape[-1]} px but the model trains at {mcfg.resolution} px")
+    total_nimg = int(round(tcfg.kimg * 1000))
+    memory_format = torch.channels_last if tcfg.channels_last else torch.contiguous_format
+
+    # Weights from the seed; every later random draw from a generator whose state is checkpointed.
+    torch.manual_seed(tcfg.seed)
+    G, D = spec.build(mcfg)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    G, D, G_ema = (m.to(device=device, memory_format=memory_format) for m in (G, D, G_ema))
+    rng_noise = torch.Generator(device=device).manual_seed(tcfg.seed + 1)
+    rng_aug = torch.Generator().manual_seed(tcfg.seed + 2)
+    z_grid = torch.randn(tcfg.grid_size, mcfg.z_dim, generator=torch.Generator().manual_seed(tcfg.seed)).to(device)
+    data = images.to(device)
+    batches = _Batches(len(data), tcfg.seed)
+    nimg, time_prev = 0, 0.0
+
+    if resume is not None:
+        G.load_state_dict(resume["G"])
+        D.load_state_dict(resume["D"])
+        G_ema.load_state_dict(resume["G_ema"])
+        nimg, time_prev = int(resume["nimg"]), float(resume["time_s"])
+        rng_noise.set_state(resume["rng"]["noise"].to(rng_noise.get_state().device))
+        rng_aug.set_state(resume["rng"]["aug"])
+        torch.set_rng_state(resume["rng"]["torch"])
+        batches = _Batches(len(data), tcfg.seed, int(resume["data_epoch"]), int(resume["data_pos"]))
+
+    stage = spec.schedule(mcfg, nimg)
+    opts = spec.prepare_phase(G, D, mcfg, stage)
+    if resume is not None:
+        for name, opt in opts.items():
+            opt.load_state_dict(resume["opt"][name])
+    loss = spec.make_loss(G, D, mcfg)
+    info_base = {"hardware": hardware_name(device), "device": str(device), "torch": torch.__version__,
+                 "num_params_G": count_params(G), "num_params_D": count_params(D)}
+
+    def snapshot_G_ema(st: Stage) -> None:
+        recalibrate_bn(G_ema, mcfg.z_dim, stage_kwargs(st))
+
+    def make_checkpoint(st: Stage, elapsed: float) -> dict:
+        return {"kind": ckpt_io.KIND_TRAIN, "version": ckpt_io.FORMAT_VERSION, "model": spec.name,
+                "config": json.dumps(run_config), "G": G.state_dict(), "D": D.state_dict(),
+                "G_ema": G_ema.state_dict(), "opt": {k: o.state_dict() for k, o in opts.items()},
+                "nimg": nimg, "phase": st.phase, "time_s": elapsed,
+                "data_epoch": batches.epoch, "data_pos": batches.pos,
+                "rng": {"noise": _rng_state(rng_noise), "aug": _rng_state(rng_aug), "torch": torch.get_rng_state()},
+                "info": json.dumps({**info_base, "nimg": nimg, "resolution": st.resolution, "alpha": st.alpha,
+                                    "phase": st.phase, "time_s": elapsed,
+                                    "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")})}
+
+    @torch.no_grad()
+    def write_grid(st: Stage) -> None:
+        snapshot_G_ema(st)
+        save_grid(G_ema(z_grid, **stage_kwargs(st)), run_dir / "grids" / f"grid-{nimg:09d}.png")
+
+    # Ctrl-C / SIGTERM: finish the step, save, exit cleanly.
+    stop = {"signal": None}
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        stop["signal"] = signal.Signals(signum).name
+
+    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
+        if _in_main_thread() else {}
+
+    stats_f = open(run_dir / "stats.jsonl", "a", encoding="utf-8")
+    acc: dict[str, list[torch.Tensor]] = {}
+    t0 = time.perf_counter()
+    next_log = _next_multiple(nimg, tcfg.log_kimg)
+    next_snap = _next_multiple(nimg, tcfg.snapshot_kimg)
+    next_grid = _next_multiple(nimg, tcfg.grid_kimg)
+    if nimg == 0:
+        write_grid(stage)
+    bar = tqdm(total=total_nimg, initial=nimg, unit="img", unit_scale=True, dynamic_ncols=True,
+               disable=not progress, file=sys.stderr, desc=f"{spec.name}")
+    status = "done"
+    try:
+        while nimg < total_nimg:
+            new_stage = spec.schedule(mcfg, nimg)
+            if new_stage.phase != stage.phase:
+                opts = spec.prepare_phase(G, D, mcfg, new_stage)
+            stage = new_stage
+            for o, lr in ((opts["G"], stage.lr_g), (opts["D"], stage.lr_d)):
+                for group in o.param_groups:
+                    group["lr"] = lr
+
+            idx = batches.next(stage.batch)
+            real = data[idx]
+            if tcfg.augment and augment_fn is not None:
+                real = augment_fn(real, rng_aug)
+            real = real.float().div_(127.5).sub_(1.0)
+            if real.shape[-1] != stage.resolution:
+                real = F.avg_pool2d(real, real.shape[-1] // stage.resolution)
+            real = real.contiguous(memory_format=memory_format)
+
+            step_stats: dict[str, torch.Tensor] = {}
+            for phase in loss.phases:
+                opt = opts[phase]
+                opt.zero_grad(set_to_none=True)
+                step_stats.update(loss.accumulate_gradients(phase, real, stage, rng_noise))
+                opt.step()
+            values = torch.stack([v.float() for v in step_stats.values()])
+            if not bool(torch.isfinite(values).all()):
+                bad = {k: float(v) for k, v in step_stats.items()}
+                raise TrainingDiverged(
+                    f"non-finite loss at {nimg} images ({bad}); stopped. The last good checkpoint is "
+                    f"{run_dir / 'checkpoint.pt'}; resume from it with a lower learning rate or another seed.")
+            for k, v in step_stats.items():
+                acc.setdefault(k, []).append(v)
+
+            ema_update(G_ema, G, ema_beta(stage.batch, nimg, tcfg.ema_kimg, tcfg.ema_rampup))
+            nimg += stage.batch
+            bar.update(stage.batch)
+            done = nimg >= total_nimg or stop["signal"] is not None
+
+            if nimg >= next_log or done:
+                elapsed = time_prev + time.perf_counter() - t0
+                row = {"nimg": nimg, "kimg": nimg / 1000, "time_s": round(elapsed, 3)}
+                row.update({k: float(torch.stack(v).mean()) for k, v in acc.items()})
+                row.update({"resolution": stage.resolution, "alpha": stage.alpha, "phase": stage.phase,
+                            "batch": stage.batch, "lr": stage.lr_g})
+                stats_f.write(json.dumps(row) + "\n")
+                stats_f.flush()
+                bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_D", "loss_G") if k in row})
+                acc.clear()
+                next_log = _next_multiple(nimg, tcfg.log_kimg)
+            if nimg >= next_grid or done:
+                write_grid(stage)
+                next_grid = _next_multiple(nimg, tcfg.grid_kimg)
+            if nimg >= next_snap or done:
+                snapshot_G_ema(stage)
+                ckpt_io.save(make_checkpoint(stage, time_prev + time.perf_counter() - t0), run_dir / "checkpoint.pt")
+                next_snap = _next_multiple(nimg, tcfg.snapshot_kimg)
+            if stop["signal"] is not None:
+                status = "interrupted"
+                tqdm.write(f"{stop['signal']}: saved {run_dir / 'checkpoint.pt'} at {nimg} images; "
+                           f"continue with --resume {run_dir}", file=sys.stderr)
+                break
+        if status == "done":
+            export_generator(make_checkpoint(stage, time_prev + time.perf_counter() - t0), run_dir / "generator.pt")
+    finally:
+        bar.close()
+        stats_f.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    return RunResult(run_dir, nimg, status, time_prev + time.perf_counter() - t0)
+
+
+def export_generator(train_ckpt: dict, out: str | os.PathLike) -> Path:
+    """Write the compact, generator-only file (G_ema + config + info) for shipping and sampling."""
+    info = train_ckpt["info"]
+    info = json.loads(info) if isinstance(info, str) else dict(info)
+    config = train_ckpt["config"]
+    config = config if isinstance(config, str) else json.dumps(config)
+    state = {k: v.detach().cpu().contiguous() for k, v in train_ckpt["G_ema"].items()}
+    info["exported"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    out = Path(out)
+    ckpt_io.save({"kind": ckpt_io.KIND_GENERATOR, "version": ckpt_io.FORMAT_VERSION, "model": train_ckpt["model"],
+                  "config": config, "G_ema": state, "info": json.dumps(info)}, out)
+    return out
+
+
+def _next_multiple(nimg: int, kimg: float) -> int:
+    step = max(int(round(kimg * 1000)), 1)
+    return (nimg // step + 1) * step
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def new_run_dir(out: str | os.PathLike, model: str, data_name: str, size: int) -> Path:
+    """``OUT/00007-dcgan-isic2017-64``: the next free number in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ids = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()]
+    run_dir = out / f"{max(ids, default=-1) + 1:05d}-{model}-{data_name}-{size}"
+    run_dir.mkdir()
+    return run_dir
+
+
+def write_config(run_dir: Path, run_config: dict) -> None:
+    """Write the resolved ``config.json`` (atomically) before step one."""
+    ckpt_io.atomic_write_text(run_dir / "config.json", json.dumps(run_config, indent=2) + "\n")

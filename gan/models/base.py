@@ -1,0 +1,102 @@
+"""The small interface through which every model plugs into the one training loop.
+
+A model is a :class:`ModelSpec` registered by name. It supplies
+
+* a typed, frozen config dataclass (``Config``),
+* ``build(cfg) -> (G, D)``: the networks. Every generator is called as
+  ``G(z, resolution=None, alpha=1.0)`` and every discriminator as ``D(x, resolution=None, alpha=1.0)``;
+  fixed-resolution models ignore ``alpha`` and accept only their own resolution,
+* ``schedule(cfg, nimg) -> Stage``: a pure function of images seen,
+* ``prepare_phase(G, D, cfg, stage) -> {"G": opt, "D": opt}``: called at the start and whenever
+  ``stage.phase`` changes; it decides which parameters train (and freezes the rest),
+* ``make_loss(G, D, cfg) -> Loss``: all GAN maths, one method call per training phase.
+
+The loop steps through ``loss.phases`` and knows nothing else about the model.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where training is, as a pure function of images seen (see ``ModelSpec.schedule``).
+
+    Args:
+        phase: index of the current growth phase (0 for fixed-resolution models).
+        resolution: side of the images G produces and D sees, in pixels.
+        alpha: fade-in weight of the newest block, 0..1 (1 when not fading).
+        batch: images per training step.
+        lr_g: generator learning rate.
+        lr_d: discriminator learning rate.
+        phase_start_nimg: images seen when this phase began.
+    """
+
+    phase: int
+    resolution: int
+    alpha: float
+    batch: int
+    lr_g: float
+    lr_d: float
+    phase_start_nimg: int = 0
+
+
+class Loss(Protocol):
+    """All the GAN maths of one model. ``phases`` names the optimizer each phase steps."""
+
+    phases: tuple[str, ...]
+
+    def accumulate_gradients(self, phase: str, real: torch.Tensor, stage: Stage,
+                             rng: torch.Generator) -> dict[str, torch.Tensor]:
+        """Compute this phase's loss on ``real`` (float, [-1, 1], NCHW at ``stage.resolution``),
+        call ``backward()`` on it, and return detached scalar statistics (``loss_D``, ``loss_G``,
+        ``D_real``, ``D_fake``...). ``rng`` drives every random draw (latents, penalties)."""
+        ...
+
+
+class ModelSpec:
+    """Base class of registered models; see the module docstring."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+
+    def build(self, cfg: Any) -> tuple[nn.Module, nn.Module]:
+        raise NotImplementedError
+
+    def build_generator(self, cfg: Any) -> nn.Module:
+        """G alone (for inference); override when building D is costly."""
+        return self.build(cfg)[0]
+
+    def schedule(self, cfg: Any, nimg: int) -> Stage:
+        raise NotImplementedError
+
+    def prepare_phase(self, G: nn.Module, D: nn.Module, cfg: Any, stage: Stage
+                      ) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def make_loss(self, G: nn.Module, D: nn.Module, cfg: Any) -> Loss:
+        raise NotImplementedError
+
+    def describe_schedule(self, cfg: Any, total_nimg: int) -> list[dict]:
+        """Rows for ``--dry-run``: one per phase (default: a single constant phase)."""
+        s = self.schedule(cfg, 0)
+        return [dict(phase=0, resolution=s.resolution, start_kimg=0.0, end_kimg=total_nimg / 1000,
+                     fade_kimg=0.0, batch=s.batch, lr_g=s.lr_g, lr_d=s.lr_d)]
+
+    def config_from_dict(self, d: dict) -> Any:
+        """Rebuild the typed config from a checkpoint's JSON, refusing unknown keys."""
+        names = {f.name for f in dataclasses.fields(self.Config)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown {self.name} config keys: {sorted(unknown)}")
+        return self.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def count_params(module: nn.Module) -> int:
+    """Number of parameters of ``module`` (trainable or not)."""
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,164 @@
+"""The report's DCGAN: PyTorch's DCGAN example (Radford et al. 2016), exactly.
+
+At 64 px: G 3,576,704 and D 2,765,568 parameters, no biases, BN, N(0, 0.02) init, BCE, Adam(2e-4, 0.5).
+128 and 256 px add one stride-2 block per doubling in the same pattern, with channels capped at
+``8 * ngf`` (``8 * ndf``) so that the 64 px networks stay exactly the reference ones.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gan.models import register_model
+from gan.models.base import ModelSpec, Stage
+
+
+@dataclass(frozen=True)
+class DCGANConfig:
+    """DCGAN hyperparameters (defaults are the report's recipe).
+
+    Args:
+        resolution: output side in px: 32, 64 (the report), 128 or 256.
+        z_dim: latent size nz.
+        ngf: generator feature maps at the last hidden layer.
+        ndf: discriminator feature maps at the first layer.
+        lr: Adam learning rate for G and D.
+        beta1: Adam beta1.
+        beta2: Adam beta2.
+        batch: images per step.
+    """
+
+    resolution: int = 64
+    z_dim: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch: int = 64
+
+    def __post_init__(self) -> None:
+        if self.resolution not in (32, 64, 128, 256):
+            raise ValueError(f"dcgan resolution must be 32, 64, 128 or 256, got {self.resolution}")
+        for name in ("z_dim", "ngf", "ndf", "batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"dcgan {name} must be positive, got {getattr(self, name)}")
+
+
+def _channels(base: int, resolution: int) -> list[int]:
+    """Feature maps from the 4x4 layer up to the last hidden layer: 64 px -> [512, 256, 128, 64]."""
+    n = int(math.log2(resolution)) - 2  # hidden layers: 4 px .. resolution/2 px
+    return [base * min(2 ** (n - 1 - i), 8) for i in range(n)]
+
+
+def init_weights(m: nn.Module) -> None:
+    """The DCGAN paper's initialisation: conv N(0, 0.02); BN weight N(1, 0.02), bias 0."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+class Generator(nn.Module):
+    """z (N, z_dim) -> images (N, 3, R, R) in [-1, 1]."""
+
+    def __init__(self, cfg: DCGANConfig):
+        super().__init__()
+        self.resolution = cfg.resolution
+        self.z_dim = cfg.z_dim
+        ch = _channels(cfg.ngf, cfg.resolution)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(cfg.z_dim, ch[0], 4, 1, 0, bias=False),
+                                   nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
+        for cin, cout in zip(ch[:-1], ch[1:]):
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(ch[-1], 3, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, z: torch.Tensor, resolution: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+        if resolution not in (None, self.resolution):
+            raise ValueError(f"this DCGAN generates {self.resolution} px only, asked for {resolution}")
+        return self.main(z.view(z.shape[0], self.z_dim, 1, 1))
+
+
+class Discriminator(nn.Module):
+    """images (N, 3, R, R) in [-1, 1] -> probability of real (N,)."""
+
+    def __init__(self, cfg: DCGANConfig):
+        super().__init__()
+        self.resolution = cfg.resolution
+        ch = _channels(cfg.ndf, cfg.resolution)[::-1]  # 64 px: [64, 128, 256, 512]
+        layers: list[nn.Module] = [nn.Conv2d(3, ch[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        for cin, cout in zip(ch[:-1], ch[1:]):
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [nn.Conv2d(ch[-1], 1, 4, 1, 0, bias=False), nn.Sigmoid()]
+        self.main = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, x: torch.Tensor, resolution: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+        if x.shape[-1] != self.resolution:
+            raise ValueError(f"this DCGAN discriminator takes {self.resolution} px, got {x.shape[-1]}")
+        return self.main(x).view(-1)
+
+
+class BCELoss:
+    """The reference recipe's losses, step for step.
+
+    Phase "D": one batch of latents, ``fake = G(z)``; D is trained on real (label 1) and
+    ``fake.detach()`` (label 0). Phase "G": the same ``fake`` through the updated D, label 1 (the
+    non-saturating loss). Re-using ``fake`` is what the PyTorch example does and saves a G forward.
+    """
+
+    phases = ("D", "G")
+
+    def __init__(self, G: nn.Module, D: nn.Module, cfg: DCGANConfig):
+        self.G, self.D, self.cfg = G, D, cfg
+        self.bce = nn.BCELoss()
+        self._fake: torch.Tensor | None = None
+
+    def accumulate_gradients(self, phase: str, real: torch.Tensor, stage: Stage,
+                             rng: torch.Generator) -> dict[str, torch.Tensor]:
+        if phase == "D":
+            n = real.shape[0]
+            z = torch.randn(n, self.cfg.z_dim, generator=rng, device=real.device)
+            d_real = self.D(real)
+            loss_real = self.bce(d_real, torch.ones_like(d_real))
+            self._fake = self.G(z)
+            d_fake = self.D(self._fake.detach())
+            loss_fake = self.bce(d_fake, torch.zeros_like(d_fake))
+            loss = loss_real + loss_fake
+            loss.backward()
+            return {"loss_D": loss.detach(), "D_real": d_real.detach().mean(), "D_fake": d_fake.detach().mean()}
+        if phase == "G":
+            if self._fake is None:
+                raise RuntimeError("phase 'G' ran before phase 'D'")
+            d_fake = self.D(self._fake)
+            loss = self.bce(d_fake, torch.ones_like(d_fake))
+            loss.backward()
+            self._fake = None
+            return {"loss_G": loss.detach(), "D_fake_after": d_fake.detach().mean()}
+        raise ValueError(f"unknown phase {phase!r}")
+
+
+@register_model
+class DCGAN(ModelSpec):
+    name = "dcgan"
+    Config = DCGANConfig
+
+    def build(self, cfg: DCGANConfig) -> tuple[nn.Module, nn.Module]:
+        return Generator(cfg), Discriminator(cfg)
+
+    def schedule(self, cfg: DCGANConfig, nimg: int) -> Stage:
+        return Stage(phase=0, resolution=cfg.resolution, alpha=1.0, batch=cfg.batch, lr_g=cfg.lr, lr_d=cfg.lr)
+
+    def prepare_phase(self, G, D, cfg: DCGANConfig, stage: Stage):
+        betas = (cfg.beta1, cfg.beta2)
+        return {"G": torch.optim.Adam(G.parameters(), lr=stage.lr_g, betas=betas),
+                "D": torch.optim.Adam(D.parameters(), lr=stage.lr_d, betas=betas)}
+
+    def make_loss(self, G, D, cfg: DCGANConfig) -> BCELoss:
+        return BCELoss(G, D, cfg)

@@ -1,0 +1,149 @@
+"""Train a GAN: ``python -m gan.train --model dcgan --data PATH --out RUNS_DIR``.
+
+Every model runs in the same loop (:mod:`gan.loop`). A run folder gets the resolved ``config.json``
+before step one, ``stats.jsonl``, fixed-noise grids, ``checkpoint.pt`` and, at the end,
+``generator.pt``. ``--resume RUN_DIR`` continues exactly where the checkpoint stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from gan import checkpoint as ckpt_io
+from gan.config import TrainConfig, to_dict
+from gan.models import get_model, model_names
+from gan.models.base import count_params
+
+# CLI flags that map onto model-config fields, when the model has that field.
+_MODEL_FLAGS = {"size": "resolution", "batch": "batch", "lr": "lr"}
+_TRAIN_FLAGS = ["kimg", "seed", "ema_kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "augment", "device",
+                "channels_last", "threads"]
+_DATA_FLAGS = ["data", "layout", "split"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gan.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    # Defaults are None so that we can tell which flags the user gave (resume refuses changes).
+    p.add_argument("--model", choices=model_names(), help="model to train (default dcgan)")
+    p.add_argument("--data", help="image folder: ISIC 2017 layout, ISIC archive, HAM10000 or any folder")
+    p.add_argument("--layout", help="force the data layout (isic2017, isic-archive, ham10000, folder)")
+    p.add_argument("--split", help="ISIC 2017 split: train (default), validation or test")
+    p.add_argument("--out", default="runs", help="folder that receives numbered run folders (default runs/)")
+    p.add_argument("--size", type=int, help="image side in px: 64 (default), 128 or 256")
+    p.add_argument("--kimg", type=float, help="train for this many thousand images (default 150)")
+    p.add_argument("--batch", type=int, help="batch size (DCGAN default 64)")
+    p.add_argument("--lr", type=float, help="learning rate (model default)")
+    p.add_argument("--seed", type=int, help="one seed drives everything (default 0)")
+    p.add_argument("--ema-kimg", type=float, help="G_ema half-life in thousand images (default 10)")
+    p.add_argument("--log-kimg", type=float, help="stats.jsonl interval in kimg (default 1)")
+    p.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg (default 10)")
+    p.add_argument("--grid-kimg", type=float, help="fixed-noise grid interval in kimg (default 10)")
+    p.add_argument("--augment", action="store_true", default=None, help="random flips and 90-degree rotations")
+    p.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda, cuda:N")
+    p.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--cache-dir", help="where preprocessed image tensors are cached")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (or from a checkpoint.pt)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config, parameter counts and "
+                                                          "schedule, then exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def resolve_config(args: argparse.Namespace) -> dict:
+    """Fill the typed configs from the CLI, checking each flag against the chosen model."""
+    spec = get_model(args.model or "dcgan")
+    fields = {f.name for f in dataclasses.fields(spec.Config)}
+    overrides = {}
+    for flag, field in _MODEL_FLAGS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if field not in fields:
+            raise ValueError(f"--{flag} does not apply to model {spec.name}")
+        overrides[field] = value
+    mcfg = spec.Config(**overrides)
+    tcfg = TrainConfig(**{k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
+    data = {"path": str(Path(args.data).resolve()) if args.data else None, "layout": args.layout or "auto",
+            "split": args.split, "size": mcfg.resolution}
+    return {"format": ckpt_io.FORMAT_VERSION, "model": spec.name, "model_cfg": to_dict(mcfg),
+            "train": to_dict(tcfg), "data": data}
+
+
+def print_dry_run(run_config: dict) -> None:
+    spec = get_model(run_config["model"])
+    mcfg = spec.config_from_dict(run_config["model_cfg"])
+    G, D = spec.build(mcfg)
+    print(json.dumps(run_config, indent=2))
+    print(f"G parameters: {count_params(G):,}")
+    print(f"D parameters: {count_params(D):,}")
+    rows = spec.describe_schedule(mcfg, int(run_config["train"]["kimg"] * 1000))
+    print("\nschedule:")
+    print(f"{'phase':>5} {'res':>5} {'start kimg':>11} {'end kimg':>9} {'fade kimg':>10} {'batch':>6} "
+          f"{'lr G':>9} {'lr D':>9}")
+    for r in rows:
+        print(f"{r['phase']:>5} {r['resolution']:>5} {r['start_kimg']:>11.1f} {r['end_kimg']:>9.1f} "
+              f"{r['fade_kimg']:>10.1f} {r['batch']:>6} {r['lr_g']:>9.2e} {r['lr_d']:>9.2e}")
+
+
+def _load_data(data_cfg: dict, cache_dir: str | None, progress: bool):
+    from gan.data import load_dataset  # deferred: --dry-run must not touch data
+    if not data_cfg.get("path"):
+        raise ValueError("--data is required (a folder of images)")
+    ds = load_dataset(data_cfg["path"], size=data_cfg["size"], layout=data_cfg["layout"],
+                      split=data_cfg["split"], cache_dir=cache_dir, progress=progress)
+    print(ds.summary(), file=sys.stderr)
+    return ds
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from gan.loop import new_run_dir, training_loop, write_config  # deferred: keep --help fast
+    try:
+        if args.resume:
+            resume_path = Path(args.resume)
+            ckpt_file = resume_path / "checkpoint.pt" if resume_path.is_dir() else resume_path
+            resume = ckpt_io.load(ckpt_file, kinds=(ckpt_io.KIND_TRAIN,))
+            run_config = resume["config"]
+            given = [f for f in [*_MODEL_FLAGS, *_TRAIN_FLAGS, *_DATA_FLAGS, "model"]
+                     if getattr(args, f) is not None and f not in ("kimg", "data", "threads", "device")]
+            if given:
+                raise ValueError(f"--resume continues the saved config; these flags cannot change it: "
+                                 f"{', '.join('--' + g.replace('_', '-') for g in given)}")
+            if args.kimg is not None:  # training longer (or shorter) is the one change allowed
+                run_config["train"] = to_dict(TrainConfig(**{**run_config["train"], "kimg": args.kimg}))
+            for flag in ("threads", "device"):
+                if getattr(args, flag) is not None:
+                    run_config["train"][flag] = getattr(args, flag)
+            if args.data:  # the data moved: same images expected, another path
+                run_config["data"]["path"] = str(Path(args.data).resolve())
+            run_dir = ckpt_file.parent
+        else:
+            resume = None
+            run_config = resolve_config(args)
+        if args.dry_run:
+            print_dry_run(run_config)
+            return 0
+        from gan.data import augment
+        ds = _load_data(run_config["data"], args.cache_dir, not args.no_progress)
+        run_config["data"].update({"layout": ds.layout, "num_images": len(ds)})
+        if resume is None:
+            name = ds.layout if ds.layout != "folder" else Path(run_config["data"]["path"]).name
+            run_dir = new_run_dir(args.out, run_config["model"], name, run_config["data"]["size"])
+            write_config(run_dir, run_config)
+        print(f"run folder: {run_dir}", file=sys.stderr)
+        result = training_loop(run_dir, run_config, ds.images, augment_fn=augment, resume=resume,
+                               progress=not args.no_progress)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{result.status}: {result.nimg} images in {result.time_s / 60:.1f} min; run folder {result.run_dir}")
+    return 0 if result.status == "done" else 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
