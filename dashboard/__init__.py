@@ -1,0 +1,1 @@
+"""LesionGAN dashboard: `streamlit run dashboard/app.py`; compute in dashboard.lib."""

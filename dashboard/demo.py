@@ -1,0 +1,162 @@
+"""A tiny, self-contained models folder for trying and testing the dashboard without real checkpoints.
+
+    python -m dashboard.demo /tmp/lesiongan-demo
+    LESIONGAN_CHECKPOINTS=/tmp/lesiongan-demo streamlit run dashboard/app.py
+
+The generators are real LesionGAN files (untrained, a few thousand parameters), so everything the
+dashboard does with shipped checkpoints works on them; the statistics, grids, fingerprint and results
+are synthetic but have the shapes the real ones have. Builds in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+RES = 32
+
+
+def _export_dcgan(path: Path, seed: int, nimg: int, time_s: float, resolution: int = RES) -> None:
+    import torch
+
+    from gan.loop import export_generator
+    from gan.models import get_model
+
+    spec = get_model("dcgan")
+    mcfg = {"resolution": resolution, "z_dim": 16, "ngf": 8, "ndf": 8}
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        G = spec.build_generator(spec.config_from_dict(mcfg))
+        # An untrained net outputs near-constant grey: set BatchNorm statistics from one batch and make
+        # the last layer louder, so samples are colourful and every seed visibly differs.
+        for m in G.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = None
+                m.reset_running_stats()
+        G.train()
+        with torch.no_grad():
+            G(torch.randn(256, mcfg["z_dim"]))
+        G.eval()
+        last = [m for m in G.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-1]
+        last.weight.data.mul_(8.0)
+    config = {"model": "dcgan", "model_cfg": mcfg, "train": {}, "data": {}, "format": 1}
+    info = {"nimg": nimg, "time_s": time_s, "hardware": "demo CPU", "resolution": resolution, "alpha": 1.0}
+    export_generator({"model": "dcgan", "config": json.dumps(config), "G_ema": G.state_dict(),
+                      "info": json.dumps(info)}, path)
+
+
+def _stats_rows(n: int, total: int, progressive: bool, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(1, n + 1):
+        nimg = total * i // n
+        t = i / n
+        if progressive:
+            # Two phases: 8 px, then 16 px faded in over the first half of phase 1.
+            phase = 0 if t <= 0.5 else 1
+            res = 8 if phase == 0 else 16
+            alpha = 1.0 if phase == 0 else min(1.0, (t - 0.5) / 0.25)
+        else:
+            phase, res, alpha = 0, RES, 1.0
+        rows.append({
+            "nimg": nimg, "kimg": nimg / 1000, "time_s": 0.05 * nimg,
+            "loss_D": float(1.2 * math.exp(-2 * t) + 0.3 + 0.05 * rng.standard_normal()),
+            "loss_G": float(0.8 + 1.5 * t + 0.1 * rng.standard_normal()),
+            "D_real": float(0.5 + 0.3 * t + 0.02 * rng.standard_normal()),
+            "D_fake": float(0.5 - 0.3 * t + 0.02 * rng.standard_normal()),
+            "resolution": res, "alpha": alpha, "phase": phase, "batch": 16, "lr": 2e-4,
+        })
+    return rows
+
+
+def _write_grid(path: Path, seed: int) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8).repeat(16, 0).repeat(16, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path)
+
+
+def _write_fingerprint(path: Path, seed: int, n: int = 120, side: int = RES, bank: int = 16) -> None:
+    """A real ``eval.fingerprint`` file of synthetic skin-like images (no Inception features)."""
+    from eval.fingerprint import FORMAT, N_THUMBS, VERSION, Fingerprint, save_fingerprint
+    from eval.images import resize_images, rgb_to_hsv
+    from eval.metrics.histogram import channel_histograms
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:side, :side]
+    imgs = np.empty((n, side, side, 3), np.uint8)
+    for i in range(n):
+        # A pinkish background with a darker round lesion.
+        cy, cx = rng.uniform(side * 0.3, side * 0.7, 2)
+        r = rng.uniform(side * 0.12, side * 0.3)
+        blob = ((yy - cy) ** 2 + (xx - cx) ** 2) < r * r
+        base = np.array([220, 170, 150]) + rng.integers(-25, 25, 3)
+        lesion = np.array([110, 70, 50]) + rng.integers(-25, 25, 3)
+        noise = rng.integers(-8, 8, (side, side, 3))
+        imgs[i] = (np.where(blob[..., None], lesion, base) + noise).clip(0, 255)
+    names = [f"ISIC_{seed:02d}{i:05d}" for i in range(n)]
+    t_idx = np.sort(rng.permutation(n)[:min(n, N_THUMBS)]).astype(np.int64)
+    meta = {"format": FORMAT, "version": VERSION, "source": "dashboard.demo (synthetic)", "layout": "array",
+            "split": "train", "image_count": n, "size": side, "preprocessing": "none", "names": names,
+            "labels": {}, "skipped": 0, "bank": {"size": bank, "resize": "pil-box", "count": n},
+            "thumbs": {"count": len(t_idx), "seed": seed}, "inception": None, "tool": "dashboard.demo"}
+    fp = Fingerprint(meta=meta, hist_rgb256=channel_histograms(imgs), hist_hsv256=channel_histograms(np.array(rgb_to_hsv(imgs))),
+                     nn_bank=resize_images(imgs, bank, "box"), thumbs=imgs[t_idx], thumb_index=t_idx)
+    save_fingerprint(fp, path)
+
+
+def make_demo_folder(root: str | Path, broken: bool = False) -> Path:
+    """Write a demo models folder at ``root`` and return it.
+
+    Contents: ``dcgan-demo`` (fixed resolution) and ``pggan-demo`` (progressive statistics with phases and
+    a fade-in), each with generator.pt, stats.jsonl, grids/ and fingerprint.npz; ``results.json`` for both
+    (FID/KID missing with a note, as on a machine without Inception weights). ``broken=True`` adds
+    ``broken-demo`` whose generator.pt is not a checkpoint, to show how the pages report it.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    specs = [("dcgan-demo", False, 1, 48_000), ("pggan-demo", True, 2, 64_000)]
+    for name, progressive, seed, total in specs:
+        d = root / name
+        (d / "grids").mkdir(parents=True, exist_ok=True)
+        _export_dcgan(d / "generator.pt", seed, total, 0.05 * total)
+        rows = _stats_rows(20, total, progressive, seed)
+        (d / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        for k in (0, total // 2, total):
+            _write_grid(d / "grids" / f"grid-{k:09d}.png", seed * 100 + k)
+        _write_fingerprint(d / "fingerprint.npz", seed)
+    if broken:
+        d = root / "broken-demo"
+        d.mkdir(exist_ok=True)
+        (d / "generator.pt").write_bytes(b"this is not a checkpoint")
+    from eval import keys as K
+
+    no_weights = "no Inception weights (pass --inception-weights PATH; no network here)"
+    unavailable = {"fid": no_weights, "kid": no_weights}
+    rows = []
+    for name, js, w1, div, copy in (("dcgan-demo", 0.112, 0.041, 0.31, 0.0), ("pggan-demo", 0.087, 0.029, 0.27, 0.01)):
+        rows.append({"model": name, K.KEY_JS_RGB: js, K.KEY_WASSERSTEIN_RGB: w1, K.KEY_MSSSIM_FAKE: div,
+                     K.KEY_MSSSIM_REAL: 0.25, K.KEY_MSSSIM_GAP: div - 0.25, K.KEY_COPY_RATE: copy,
+                     K.KEY_NN_THRESHOLD: 0.05, K.KEY_N_FAKE: 256, K.KEY_N_REAL: 120, K.KEY_RESOLUTION: RES,
+                     K.KEY_UNAVAILABLE: dict(unavailable)})
+    results = {"rows": rows}
+    (root / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("out", help="folder to write (created if missing)")
+    p.add_argument("--broken", action="store_true", help="also add a model whose generator.pt is corrupt")
+    args = p.parse_args(argv)
+    print(make_demo_folder(args.out, broken=args.broken))
+
+
+if __name__ == "__main__":
+    main()
