@@ -1,0 +1,134 @@
+"""``evaluate(real, fake, metrics=[...])``: resolve both inputs, run each registered metric, return one
+flat dict of numbers keyed by ``eval.keys`` plus the provenance every result carries."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
+
+from eval import sources
+from eval.images import DEFAULT_RESIZE
+from eval.keys import (DEFAULT_BINS, KEY_N_FAKE, KEY_N_REAL, KEY_RESIZE, KEY_RESOLUTION, KEY_SECONDS,
+                       KEY_SEED, KEY_UNAVAILABLE)
+from eval.registry import MetricUnavailable, get_metric
+
+DEFAULT_METRICS = ("hist_js", "wasserstein", "fid", "kid", "diversity", "memorization")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings every metric may read. ``heldout`` is the resolved held-out set (or None)."""
+
+    n: int = 2000
+    seed: int = 0
+    size: int | None = None
+    resize: str = DEFAULT_RESIZE
+    bins: int = DEFAULT_BINS
+    batch_size: int = 64
+    msssim_pairs: int = 1000
+    kid_subset_size: int = 1000
+    kid_subsets: int = 100
+    inception_weights: str | None = None
+    progress: bool = False
+    heldout: Any = None
+
+
+class Result(dict):
+    """A flat JSON-ready dict of results; ``extras`` holds arrays (closest-pair images, per-sample
+    distances) keyed by metric name, kept out of the JSON."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.extras: dict[str, dict] = {}
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self, **kw)
+
+
+def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, heldout: Any = None,
+             n: int = 2000, seed: int = 0, size: int | None = None, resize: str = DEFAULT_RESIZE,
+             bins: int = DEFAULT_BINS, inception_weights: str | None = None, batch_size: int = 64,
+             msssim_pairs: int = 1000, kid_subset_size: int = 1000, kid_subsets: int = 100,
+             progress: bool = False) -> Result:
+    """Score ``fake`` against ``real`` with the named metrics.
+
+    Args:
+        real: the reference set: a folder or data set path, an ``ImageSet``, a fingerprint (``.npz``
+            path or ``Fingerprint``), or uint8 images. For memorization it is the training set.
+        fake: the same kinds, or a generator (``.pt`` file or object with ``generate``/``resolution``).
+        metrics: registered metric names (``eval.list_metrics()``); default ``DEFAULT_METRICS``.
+        heldout: held-out real images (same kinds as ``real``) for memorization's threshold.
+        n: samples drawn from a generator input.
+        seed: drives generator latents, MS-SSIM pairs and KID subsets.
+        size: evaluation size in px; default the real set's (a fingerprint's size, an array's own
+            size, 64 for folders).
+        resize: PIL filter for images of another size (``bicubic``, ``bilinear``, ``box``, ``lanczos``,
+            ``nearest``; default ``lanczos`` like gan.data); recorded in the result.
+        bins: histogram bins over [0, 256) for the colour JSD (1..256).
+        inception_weights: Inception-v3 weights file for FID/KID (default torch-fidelity's cached file;
+            never downloads: without weights FID/KID are reported unavailable).
+        batch_size: generator and Inception batch size (does not change any number).
+        msssim_pairs: random pairs per set for MS-SSIM diversity.
+        kid_subset_size, kid_subsets: KID subsets (the size is capped by both set sizes).
+        progress: tqdm progress on stderr.
+
+    Returns:
+        ``Result``: metric keys (``eval.keys``), ``n_real``, ``n_fake``, ``resolution``, ``resize``,
+        ``seed``, ``seconds``, ``real``/``fake`` provenance, ``config`` per metric, and ``unavailable``
+        {metric: one-line reason} for metrics that could not give an honest number.
+    """
+    t0 = time.perf_counter()
+    names = list(DEFAULT_METRICS if metrics is None else metrics)
+    specs = [get_metric(m) for m in names]
+    if not 1 <= bins <= 256:
+        raise ValueError(f"--bins must be in 1..256, got {bins}")
+    if size is not None and size < 1:
+        raise ValueError(f"--size must be positive, got {size}")
+    cfg = EvalConfig(n=n, seed=seed, size=size, resize=resize, bins=bins, batch_size=batch_size,
+                     msssim_pairs=msssim_pairs, kid_subset_size=kid_subset_size, kid_subsets=kid_subsets,
+                     inception_weights=None if inception_weights is None else str(inception_weights),
+                     progress=progress)
+    if inception_weights is not None:
+        from eval.metrics.inception import find_weights
+
+        find_weights(inception_weights)  # a wrong path is the caller's error, not an unavailable metric
+    kw = dict(n=n, seed=seed, resize=resize, batch_size=batch_size, progress=progress)
+    r = sources.resolve(real, "real", size=size, **kw)
+    f = sources.resolve(fake, "fake", size=r.size, **kw)
+    if f.size != r.size:
+        raise ValueError(f"fake set is at {f.size} px, real set at {r.size} px; pass them at one --size")
+    h = None
+    if heldout is not None and "memorization" in names:
+        h = sources.resolve(heldout, "heldout", size=r.size, **kw)
+    cfg = replace(cfg, heldout=h, size=r.size)
+
+    res = Result()
+    res[KEY_N_REAL], res[KEY_N_FAKE] = r.count, f.count
+    res[KEY_RESOLUTION], res[KEY_SEED] = r.size, seed
+    res[KEY_RESIZE] = {"real": r.resize, "fake": f.resize}
+    res["real"], res["fake"] = r.describe(), f.describe()
+    if h is not None:
+        res["heldout"] = h.describe()
+    res["config"], res["details"], res[KEY_UNAVAILABLE], res["timing"] = {}, {}, {}, {}
+    for spec in specs:
+        t = time.perf_counter()
+        try:
+            out = dict(spec.fn(r, f, cfg))
+        except MetricUnavailable as e:
+            res[KEY_UNAVAILABLE][spec.name] = str(e)
+            if progress:
+                print(f"{spec.name}: unavailable: {e}", file=sys.stderr)
+            continue
+        finally:
+            res["timing"][spec.name] = round(time.perf_counter() - t, 3)
+        res["config"][spec.name] = out.pop("_config", {})
+        if "_details" in out:
+            res["details"][spec.name] = out.pop("_details")
+        if "_extras" in out:
+            res.extras[spec.name] = out.pop("_extras")
+        res.update(out)
+    res["config"]["bins"] = bins
+    res[KEY_SECONDS] = round(time.perf_counter() - t0, 3)
+    return res

@@ -1,0 +1,261 @@
+"""Reference fingerprints: everything the metrics need from a real image set, in one small data file.
+
+    python -m eval.fingerprint --data PATH --size 64 --out FILE [--split train] [--inception-weights PATH]
+
+Format: an ``.npz`` (zip of ``.npy`` arrays, compressed) read with ``np.load(allow_pickle=False)`` -- a
+data file that cannot run code. Arrays:
+
+    meta              0-d unicode string: JSON provenance (below)
+    hist_rgb256       int64 (3, 256)    per-channel counts of each value over all pixels (RGB)
+    hist_hsv256       int64 (3, 256)    the same in PIL's HSV
+    nn_bank           uint8 (N, B, B, 3) every image box-downscaled to B = 32 px, for nearest-neighbour
+                                        search (memorization); absent with --no-bank
+    thumbs            uint8 (T, S, S, 3) up to 128 images at the fingerprint size S, a seeded random
+                                        choice, for galleries and the real MS-SSIM figure
+    thumb_index       int64 (T,)        their indices into the set (names in meta)
+    inception_pool3   float16 (N, 2048) torch-fidelity Inception-v3 pool features, only when weights
+                                        were available; FID statistics and KID come from these
+
+meta JSON: format ("lesiongan-fingerprint"), version, source, layout, split, image_count, size,
+preprocessing, created (UTC ISO date), names (all N, in bank order), labels (class counts), skipped
+(unreadable files), bank {size, resize, count}, thumbs {count, seed}, inception {weights_sha256, dtype}
+or null, tool.
+
+Why this layout: the whole training set at 64 px (2000 x 64 x 64 x 3 = 24.6 MB) is too big to ship
+beside every checkpoint; at 32 px it is 6.1 MB raw and about 4-5 MB compressed, which keeps
+memorization working on a fresh machine with no data set (at 32 px, stated in its result). Inception
+features are stored as float16 (8 MB more for 2000 images, made only where weights exist): the
+2048 x 2048 covariance alone would be 16.8 MB in float32, and features serve KID as well as FID.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval._io import atomic_write
+from eval.images import as_nhwc_uint8, resize_images, rgb_to_hsv
+
+FORMAT = "lesiongan-fingerprint"
+VERSION = 1
+BANK_SIZE = 32
+N_THUMBS = 128
+
+
+@dataclass
+class Fingerprint:
+    """A loaded (or freshly made) fingerprint. ``meta`` is the provenance dict described above."""
+
+    meta: dict
+    hist_rgb256: np.ndarray
+    hist_hsv256: np.ndarray
+    nn_bank: np.ndarray | None = None
+    thumbs: np.ndarray | None = None
+    thumb_index: np.ndarray | None = None
+    inception_pool3: np.ndarray | None = None
+    path: str | None = field(default=None, compare=False)
+
+    @property
+    def size(self) -> int:
+        return int(self.meta["size"])
+
+    @property
+    def count(self) -> int:
+        return int(self.meta["image_count"])
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.meta.get("names", []))
+
+    @property
+    def bank_names(self) -> list[str]:
+        names = self.names
+        return names if len(names) == self.count else [str(i) for i in range(self.count)]
+
+    def as_evalset(self, role: str, size: int | None = None):
+        """This fingerprint as one side of an evaluation (no images; pre-filled features)."""
+        from eval.sources import EvalSet
+
+        if size is not None and size != self.size:
+            raise ValueError(f"{role} fingerprint {self.path or ''} is at {self.size} px but --size is {size}; "
+                             f"evaluate at {self.size} or make a fingerprint at {size}")
+        feats: dict[str, Any] = {"hist_rgb256": self.hist_rgb256, "hist_hsv256": self.hist_hsv256}
+        inc = self.meta.get("inception")
+        if self.inception_pool3 is not None and inc:
+            feats[f"inception_pool3:{inc['weights_sha256']}"] = self.inception_pool3
+        return EvalSet(role=role, kind="fingerprint", source=str(self.path or self.meta.get("source", "")),
+                       images=None, names=self.bank_names, size=self.size, native_resolution=None,
+                       resize=str(self.meta.get("preprocessing", "")), skipped=int(self.meta.get("skipped", 0)),
+                       fingerprint=self, features=feats)
+
+
+def make_fingerprint(data: Any, size: int = 64, *, split: str | None = None, layout: str = "auto",
+                     inception_weights: str | os.PathLike | None = None, bank_size: int | None = BANK_SIZE,
+                     n_thumbs: int = N_THUMBS, seed: int = 0, batch_size: int = 64,
+                     progress: bool = False) -> Fingerprint:
+    """Compute a fingerprint of a real image set.
+
+    Args:
+        data: data set path (read with ``gan.data.load_dataset``), an ``ImageSet``, or uint8 images.
+        size: image size in px the set is evaluated at.
+        split, layout: passed to ``gan.data.load_dataset`` for paths.
+        inception_weights: weights file, or None for torch-fidelity's cached file; without either the
+            fingerprint has no Inception features (FID/KID then need the images).
+        bank_size: side of the nearest-neighbour bank (None: no bank; memorization then needs the images).
+        n_thumbs: thumbnails kept at ``size`` (a random choice with ``seed``).
+    """
+    from eval.metrics.histogram import channel_histograms
+    from eval.metrics import inception
+
+    source, lay, names, labels, skipped = "<array>", "array", None, {}, 0
+    preprocessing = "none"
+    if isinstance(data, (str, os.PathLike)):
+        from gan.data import load_dataset
+
+        kw = {"layout": layout, "progress": progress}
+        if split is not None:
+            kw["split"] = split
+        data = load_dataset(str(data), size=size, **kw)
+        preprocessing = f"gan.data.load_dataset(size={size}, layout={getattr(data, 'layout', layout)}, split={split})"
+    if hasattr(data, "images") and hasattr(data, "names"):
+        source = str(getattr(data, "source", "") or "")
+        lay = str(getattr(data, "layout", "") or "")
+        names = list(data.names)
+        skipped = len(getattr(data, "skipped", []) or [])
+        if hasattr(data, "class_counts"):
+            labels = {str(k): int(v) for k, v in data.class_counts().items()}
+        info = getattr(data, "info", None) or {}
+        if preprocessing == "none":
+            preprocessing = f"gan.data ImageSet (size={getattr(data, 'size', '?')})"
+        if info.get("resize"):
+            preprocessing += f": {info['resize']}"
+        imgs = as_nhwc_uint8(data.images, "fingerprint data")
+    else:
+        imgs = as_nhwc_uint8(data, "fingerprint data")
+    if imgs.shape[1] != size or imgs.shape[2] != size:
+        imgs = resize_images(imgs, size, "lanczos")
+        preprocessing += f" + pil-lanczos to {size}"
+    if len(imgs) == 0:
+        raise ValueError(f"fingerprint: no images in {source}")
+    names = names or [str(i) for i in range(len(imgs))]
+
+    hist_rgb = channel_histograms(imgs)
+    hist_hsv = channel_histograms(rgb_to_hsv(imgs))
+    bank = None
+    if bank_size:
+        bank = resize_images(imgs, min(bank_size, size), "box")
+    rng = np.random.default_rng(seed)
+    t_idx = np.sort(rng.permutation(len(imgs))[:n_thumbs]).astype(np.int64)
+    feats, inc_meta = None, None
+    w = inception.find_weights(inception_weights)
+    if w is not None:
+        feats = inception.inception_features(imgs, w, batch_size, progress, desc="inception fingerprint")
+        feats = feats.astype(np.float16)
+        inc_meta = {"weights_sha256": inception.weights_id(w), "dtype": "float16", "layer": "pool3 (2048)"}
+    meta = {
+        "format": FORMAT, "version": VERSION, "source": source, "layout": lay, "split": split,
+        "image_count": int(len(imgs)), "size": int(size), "preprocessing": preprocessing,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "names": names, "labels": labels, "skipped": skipped,
+        "bank": {"size": int(bank.shape[1]), "resize": "pil-box", "count": int(len(bank))} if bank is not None else None,
+        "thumbs": {"count": int(len(t_idx)), "seed": seed},
+        "inception": inc_meta,
+        "tool": "eval.fingerprint",
+    }
+    return Fingerprint(meta=meta, hist_rgb256=hist_rgb, hist_hsv256=hist_hsv, nn_bank=bank,
+                       thumbs=imgs[t_idx], thumb_index=t_idx, inception_pool3=feats)
+
+
+def save_fingerprint(fp: Fingerprint, path: str | os.PathLike) -> None:
+    """Write ``fp`` to ``path`` (``.npz``, compressed) atomically."""
+    arrays = {"meta": np.array(json.dumps(fp.meta)), "hist_rgb256": fp.hist_rgb256, "hist_hsv256": fp.hist_hsv256}
+    for name in ("nn_bank", "thumbs", "thumb_index", "inception_pool3"):
+        if getattr(fp, name) is not None:
+            arrays[name] = getattr(fp, name)
+
+    def write(f):
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        f.write(buf.getvalue())
+
+    atomic_write(path, write)
+    fp.path = str(path)
+
+
+def _check(cond: bool, path, what: str) -> None:
+    if not cond:
+        raise ValueError(f"{path}: not a valid fingerprint ({what})")
+
+
+def load_fingerprint(path: str | os.PathLike) -> Fingerprint:
+    """Read a fingerprint written by ``save_fingerprint`` (never unpickles anything)."""
+    path = Path(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a fingerprint file ({e})") from e
+    with z:
+        _check("meta" in z.files, path, "no meta")
+        try:
+            meta = json.loads(str(z["meta"]))
+        except (ValueError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: not a valid fingerprint (meta is not JSON: {e})") from e
+        _check(isinstance(meta, dict) and meta.get("format") == FORMAT, path, f"format is not {FORMAT}")
+        _check(int(meta.get("version", 0)) <= VERSION, path,
+               f"version {meta.get('version')} is newer than this code reads ({VERSION})")
+        arr = {k: z[k] for k in z.files if k != "meta"}
+    for k in ("hist_rgb256", "hist_hsv256"):
+        _check(k in arr and arr[k].shape == (3, 256), path, f"{k} missing or not (3, 256)")
+    for k in ("nn_bank", "thumbs"):
+        if k in arr:
+            _check(arr[k].dtype == np.uint8 and arr[k].ndim == 4 and arr[k].shape[-1] == 3, path,
+                   f"{k} is not uint8 (N, S, S, 3)")
+    if "nn_bank" in arr:
+        _check(len(arr["nn_bank"]) == int(meta["image_count"]), path, "nn_bank count differs from image_count")
+    return Fingerprint(meta=meta, hist_rgb256=arr["hist_rgb256"].astype(np.int64),
+                       hist_hsv256=arr["hist_hsv256"].astype(np.int64), nn_bank=arr.get("nn_bank"),
+                       thumbs=arr.get("thumbs"), thumb_index=arr.get("thumb_index"),
+                       inception_pool3=arr.get("inception_pool3"), path=str(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval.fingerprint", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="data set folder (any layout gan.data reads)")
+    p.add_argument("--size", type=int, default=64, help="evaluation size in px (default 64)")
+    p.add_argument("--out", required=True, help="output .npz file")
+    p.add_argument("--split", default=None, help="data set split, e.g. train or val (default: gan.data's)")
+    p.add_argument("--layout", default="auto")
+    p.add_argument("--inception-weights", default=None, help="Inception weights file (default: torch-fidelity's cache)")
+    p.add_argument("--bank-size", type=int, default=BANK_SIZE, help="nearest-neighbour bank size in px (default 32)")
+    p.add_argument("--no-bank", action="store_true", help="store no image bank (memorization then needs the data)")
+    p.add_argument("--thumbs", type=int, default=N_THUMBS, help="thumbnails to keep (default 128)")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    if not a.out.endswith(".npz"):
+        p.error(f"--out {a.out!r}: must end in .npz")
+    if a.size < 1 or a.bank_size < 1 or a.thumbs < 0:
+        p.error("--size and --bank-size must be positive, --thumbs non-negative")
+    try:
+        fp = make_fingerprint(a.data, a.size, split=a.split, layout=a.layout, inception_weights=a.inception_weights,
+                              bank_size=None if a.no_bank else a.bank_size, n_thumbs=a.thumbs, seed=a.seed,
+                              progress=True)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    save_fingerprint(fp, a.out)
+    inc = "with" if fp.inception_pool3 is not None else "without (no weights)"
+    print(f"wrote {a.out}: {fp.count} images at {fp.size} px, {inc} Inception features, "
+          f"{os.path.getsize(a.out) / 1e6:.1f} MB", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

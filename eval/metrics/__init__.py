@@ -1,0 +1,2 @@
+"""One module per metric; importing this package registers them all (``eval.registry``)."""
+from eval.metrics import histogram, wasserstein, fid, kid, msssim, memorization  # noqa: F401

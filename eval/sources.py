@@ -1,0 +1,206 @@
+"""What ``evaluate`` accepts as ``real``/``fake``/``heldout``, resolved into one ``EvalSet`` type.
+
+An input can be a folder of images or a data set path (read with ``gan.data.load_dataset``), an
+``ImageSet`` already loaded, a generator file or object (``n`` samples drawn with ``seed``), a saved
+fingerprint (``.npz``, see ``eval.fingerprint``), or a uint8 array (NHWC or NCHW). Every set records
+where it came from, how many images it holds, the size it is evaluated at and how it got there.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from eval.images import DEFAULT_RESIZE, RESIZE_MODES, as_nhwc_uint8, resize_images
+from eval.registry import MetricUnavailable
+
+
+@dataclass
+class EvalSet:
+    """One side of an evaluation: images at the evaluation size, or a fingerprint standing in for them.
+
+    ``features`` caches per-set intermediate results (histograms, Inception features...) by a name that
+    says what changes them, so metrics sharing a stage compute it once; a fingerprint pre-fills it.
+    """
+
+    role: str                      # "real" | "fake" | "heldout"
+    kind: str                      # "folder" | "dataset" | "generator" | "fingerprint" | "array"
+    source: str
+    images: np.ndarray | None      # uint8 (N, S, S, 3) at the evaluation size; None for a fingerprint
+    names: list[str]
+    size: int
+    native_resolution: int | None  # resolution before resizing (generator output, array), if known
+    resize: str                    # "none", "pil-<mode>", or "gan.data" (its own loader's preprocessing)
+    seed: int | None = None        # generator sampling seed
+    skipped: int = 0               # unreadable files skipped while loading
+    fingerprint: Any = None
+    features: dict = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        if self.images is not None:
+            return len(self.images)
+        return int(self.fingerprint.count) if self.fingerprint is not None else 0
+
+    def feature(self, name: str, compute: Callable[[], Any]) -> Any:
+        """``features[name]``, computing and caching it on first use."""
+        if name not in self.features:
+            self.features[name] = compute()
+        return self.features[name]
+
+    def require_images(self, what: str) -> np.ndarray:
+        """The images, or ``MetricUnavailable`` saying that ``what`` needs them."""
+        if self.images is None:
+            raise MetricUnavailable(f"{what} needs the {self.role} images; the {self.role} set is a "
+                                    f"fingerprint without them ({self.source})")
+        return self.images
+
+    def describe(self) -> dict:
+        """JSON-ready provenance of this set."""
+        d = {"kind": self.kind, "source": self.source, "count": self.count, "size": self.size,
+             "resize": self.resize, "skipped": self.skipped}
+        if self.native_resolution is not None:
+            d["native_resolution"] = self.native_resolution
+        if self.seed is not None:
+            d["seed"] = self.seed
+        if self.fingerprint is not None:
+            fm = self.fingerprint.meta
+            d["fingerprint"] = {k: fm.get(k) for k in ("source", "layout", "image_count", "size",
+                                                       "preprocessing", "created")}
+        return d
+
+
+def _is_generator(obj: Any) -> bool:
+    return hasattr(obj, "generate") and hasattr(obj, "resolution")
+
+
+def _is_imageset(obj: Any) -> bool:
+    return hasattr(obj, "images") and hasattr(obj, "names") and not isinstance(obj, (np.ndarray,))
+
+
+def _from_imageset(ds: Any, role: str, kind: str, size: int, resize: str) -> EvalSet:
+    imgs = as_nhwc_uint8(ds.images, f"{role} data set")
+    native = imgs.shape[1]
+    info = getattr(ds, "info", None) or {}
+    resized = f"gan.data: {info.get('resize', 'its own preprocessing')}"
+    if imgs.shape[1] != size or imgs.shape[2] != size:
+        imgs = resize_images(imgs, size, resize)
+        resized += f", then pil-{resize} to {size}"
+    skipped = len(getattr(ds, "skipped", []) or [])
+    names = list(ds.names) if ds.names is not None else [str(i) for i in range(len(imgs))]
+    return EvalSet(role=role, kind=kind, source=str(getattr(ds, "source", "") or ""), images=imgs,
+                   names=names, size=size, native_resolution=native, resize=resized, skipped=skipped)
+
+
+def _from_generator(G: Any, role: str, source: str, n: int, seed: int, size: int, resize: str,
+                    batch_size: int) -> EvalSet:
+    if n < 1:
+        raise ValueError(f"--n must be at least 1 to sample a generator, got {n}")
+    imgs = as_nhwc_uint8(G.generate(n, seed=seed, batch_size=batch_size), f"{role} generator output")
+    native = imgs.shape[1]
+    mode = "none"
+    if native != size or imgs.shape[2] != size:
+        imgs = resize_images(imgs, size, resize)
+        mode = f"pil-{resize}"
+    return EvalSet(role=role, kind="generator", source=source, images=imgs,
+                   names=[f"seed{seed:04d}-{i:05d}" for i in range(n)], size=size,
+                   native_resolution=native, resize=mode, seed=seed)
+
+
+def _read_cache(path: Path):
+    """An ``ImageSet``-like view of a ``gan.data`` cache file (checked against its own key and checksum)."""
+    import json
+    from types import SimpleNamespace
+
+    from safetensors import safe_open
+
+    from gan.data import cache
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            doc = json.loads((f.metadata() or {})[cache._META_KEY])
+        images, doc = cache.read_cache(path, doc["key"])
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable gan.data cache file ({e})") from e
+    return SimpleNamespace(images=images, names=list(doc["names"]), source=str(doc.get("source", path)),
+                           size=int(doc["size"]), layout=doc.get("layout", "cache"), skipped=doc.get("skipped", []),
+                           info={"resize": doc.get("resize", "gan.data cache")})
+
+
+def _load_dataset(path: str, size: int, progress: bool):
+    try:
+        from gan.data import load_dataset
+    except ImportError as e:  # pragma: no cover - gan.data ships with the package
+        raise ValueError(f"reading {path} needs gan.data ({e})") from e
+    return load_dataset(path, size=size, progress=progress)
+
+
+def resolve(obj: Any, role: str, *, size: int | None, n: int = 2000, seed: int = 0,
+            resize: str = DEFAULT_RESIZE, batch_size: int = 64, progress: bool = False) -> EvalSet:
+    """Turn any accepted input into an ``EvalSet`` at ``size`` px (None: the input's own size).
+
+    Args:
+        obj: folder / data set path, ``.npz`` fingerprint path, generator file (``.pt``), an
+            ``ImageSet``, a generator object (``generate(n, seed=, batch_size=)`` and ``resolution``),
+            a ``Fingerprint``, a uint8 array, or an ``EvalSet`` (returned as is).
+        role: "real", "fake" or "heldout" (used in messages).
+        size: evaluation size in px.
+        n, seed: how many samples to draw from a generator, and with which seed.
+        resize: PIL filter for images of another size (``eval.images.RESIZE_MODES``).
+        batch_size: generator batch size (does not change the samples).
+    """
+    from eval.fingerprint import Fingerprint, load_fingerprint
+
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"unknown resize mode {resize!r} (--resize); known: {', '.join(RESIZE_MODES)}")
+    if isinstance(obj, EvalSet):
+        return obj
+    if isinstance(obj, Fingerprint):
+        return obj.as_evalset(role, size)
+    if _is_generator(obj):
+        size = size or int(obj.resolution)
+        return _from_generator(obj, role, f"<{type(obj).__name__}>", n, seed, size, resize, batch_size)
+    if isinstance(obj, np.ndarray) or type(obj).__name__ == "Tensor":
+        imgs = as_nhwc_uint8(obj, f"{role} images")
+        native = imgs.shape[1]
+        size = size or native
+        mode = "none" if imgs.shape[1:3] == (size, size) else f"pil-{resize}"
+        imgs = resize_images(imgs, size, resize)
+        return EvalSet(role=role, kind="array", source="<array>", images=imgs,
+                       names=[str(i) for i in range(len(imgs))], size=size, native_resolution=native,
+                       resize=mode)
+    if _is_imageset(obj):
+        return _from_imageset(obj, role, "dataset", size or int(getattr(obj, "size", 0) or 64), resize)
+    if isinstance(obj, (str, os.PathLike)):
+        path = Path(obj)
+        if not path.exists():
+            raise ValueError(f"{role} input {str(path)!r} does not exist")
+        if path.is_file() and path.suffix == ".npz":
+            return load_fingerprint(path).as_evalset(role, size)
+        if path.is_file() and path.suffix == ".safetensors":
+            ds = _read_cache(path)
+            return _from_imageset(ds, role, "dataset", size or int(ds.size), resize)
+        if path.is_file() and path.suffix in (".pt", ".pth"):
+            try:
+                from gan import load_generator
+            except ImportError as e:  # pragma: no cover
+                raise ValueError(f"loading generator {path} needs gan.load_generator ({e})") from e
+            G = load_generator(str(path), device="cpu")
+            size = size or int(G.resolution)
+            return _from_generator(G, role, str(path.resolve()), n, seed, size, resize, batch_size)
+        if path.is_file():
+            raise ValueError(f"{role} input {str(path)!r}: expected a folder, a fingerprint (.npz), a generator "
+                             f"(.pt) or a gan.data cache (.safetensors)")
+        size = size or 64
+        ds = _load_dataset(str(path), size, progress)
+        kind = "dataset" if getattr(ds, "layout", "folder") != "folder" else "folder"
+        es = _from_imageset(ds, role, kind, size, resize)
+        if es.skipped and progress:
+            print(f"{role}: skipped {es.skipped} unreadable file(s) in {path}", file=sys.stderr)
+        return es
+    raise ValueError(f"cannot evaluate {role} input of type {type(obj).__name__}: expected a folder, "
+                     f"data set, generator (.pt), fingerprint (.npz) or uint8 array")
