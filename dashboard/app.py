@@ -26,6 +26,7 @@ nav = st.navigation([
     st.Page(HERE / "generate.py", title="Generate", icon=":material/auto_awesome:"),
     st.Page(HERE / "evaluation.py", title="Evaluation", icon=":material/query_stats:"),
 ])
+ui.style()
 ui.sidebar()
 try:
     nav.run()

@@ -20,14 +20,16 @@ import numpy as np
 RES = 32
 
 
-def _export_dcgan(path: Path, seed: int, nimg: int, time_s: float, resolution: int = RES) -> None:
+def export_dcgan(path: str | Path, seed: int = 0, nimg: int = 0, time_s: float = 0.0, resolution: int = RES,
+                 z_dim: int = 16, ngf: int = 8) -> Path:
+    """Write an untrained DCGAN generator file (``gan.loop.export_generator`` format) to ``path``."""
     import torch
 
     from gan.loop import export_generator
     from gan.models import get_model
 
     spec = get_model("dcgan")
-    mcfg = {"resolution": resolution, "z_dim": 16, "ngf": 8, "ndf": 8}
+    mcfg = {"resolution": resolution, "z_dim": z_dim, "ngf": ngf, "ndf": 8}
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         G = spec.build_generator(spec.config_from_dict(mcfg))
@@ -45,7 +47,7 @@ def _export_dcgan(path: Path, seed: int, nimg: int, time_s: float, resolution: i
         last.weight.data.mul_(8.0)
     config = {"model": "dcgan", "model_cfg": mcfg, "train": {}, "data": {}, "format": 1}
     info = {"nimg": nimg, "time_s": time_s, "hardware": "demo CPU", "resolution": resolution, "alpha": 1.0}
-    export_generator({"model": "dcgan", "config": json.dumps(config), "G_ema": G.state_dict(),
+    return export_generator({"model": "dcgan", "config": json.dumps(config), "G_ema": G.state_dict(),
                       "info": json.dumps(info)}, path)
 
 
@@ -125,7 +127,7 @@ def make_demo_folder(root: str | Path, broken: bool = False) -> Path:
     for name, progressive, seed, total in specs:
         d = root / name
         (d / "grids").mkdir(parents=True, exist_ok=True)
-        _export_dcgan(d / "generator.pt", seed, total, 0.05 * total)
+        export_dcgan(d / "generator.pt", seed, total, 0.05 * total)
         rows = _stats_rows(20, total, progressive, seed)
         (d / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         for k in (0, total // 2, total):

@@ -612,15 +612,6 @@ def zip_pngs(images: np.ndarray, seeds: Sequence[int]) -> bytes:
     return buf.getvalue()
 
 
-def upscale(images: np.ndarray, min_side: int = 128) -> np.ndarray:
-    """Nearest-neighbour upscale by an integer factor so tiny samples are visible without blur."""
-    side = images.shape[1]
-    k = max(1, math.ceil(min_side / side))
-    if k == 1:
-        return images
-    return images.repeat(k, axis=1).repeat(k, axis=2)
-
-
 # ---------------------------------------------------------------------------------------------
 # Real images and fingerprints
 # ---------------------------------------------------------------------------------------------

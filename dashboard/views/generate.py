@@ -42,7 +42,7 @@ with st.container(key="gen_images"):
     ui.image_row(images, captions=[f"seed {s}" for s in seeds], width=96)
 st.download_button(
     f"Download {count} PNG{'s' if count != 1 else ''} (ZIP)",
-    data=ui.zip_for(str(entry.weights), lib.file_stamp(entry.weights), tuple(seeds), class_index),
+    data=lambda: lib.zip_pngs(images, seeds),  # built only when the button is clicked
     file_name=f"{entry.name}-seeds{seeds[0]}-{seeds[-1]}.zip",
     mime="application/zip",
     key="gen_zip",

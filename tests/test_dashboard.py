@@ -1,0 +1,349 @@
+"""Dashboard: the compute in dashboard.lib, and every page through Streamlit's AppTest.
+
+Runs on a tiny demo folder (dashboard.demo: real 32 px DCGAN files, synthetic stats, grids, fingerprint,
+results), never on the shipped checkpoints or a data set.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from dashboard import lib  # noqa: E402
+from dashboard.demo import export_dcgan, make_demo_folder  # noqa: E402
+
+pytestmark = pytest.mark.timeout(120)
+APP = str(ROOT / "dashboard" / "app.py")
+TIMEOUT = 30  # seconds per AppTest run; a cold run imports torch, plotly and the models
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    return make_demo_folder(tmp_path_factory.mktemp("demo"), broken=False)
+
+
+@pytest.fixture(scope="module")
+def demo_broken(tmp_path_factory) -> Path:
+    return make_demo_folder(tmp_path_factory.mktemp("demo_broken"), broken=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# dashboard.lib
+# ---------------------------------------------------------------------------------------------
+
+
+def test_discover_models_in_checkpoints_and_run_folders(demo, tmp_path):
+    entries = lib.discover_models(demo)
+    assert [e.name for e in entries] == ["dcgan-demo", "pggan-demo"]
+    assert all(e.weights.name == "generator.pt" and e.stats and e.fingerprint for e in entries)
+    # A run folder is itself one model; a run still training may have stats only.
+    run = tmp_path / "00003-dcgan-isic2017-64"
+    run.mkdir()
+    (run / "stats.jsonl").write_text('{"nimg": 64, "loss_D": 1.0, "loss_G": 1.0}\n')
+    (run / "checkpoint.pt").write_bytes(b"")
+    [e] = lib.discover_models(run)
+    assert e.name == run.name and e.weights.name == "checkpoint.pt"
+    (run / "checkpoint.pt").unlink()
+    assert lib.discover_models(run)[0].weights is None
+    assert lib.discover_models(tmp_path / "missing") == []
+    assert lib.resolve_folder("") == lib.DEFAULT_CHECKPOINTS
+    assert lib.resolve_folder("checkpoints") == lib.REPO_ROOT / "checkpoints"  # repo root, not the cwd
+
+
+def test_read_stats_skips_a_half_written_line(tmp_path):
+    p = tmp_path / "stats.jsonl"
+    p.write_text('{"nimg": 200, "loss_D": 0.5}\n{"nimg": 100, "loss_D": 0.7}\n\n{"nimg": 300, "loss')
+    df = lib.read_stats(p)
+    assert df["nimg"].tolist() == [100, 200]
+    assert lib.final_losses(df) == {"loss_D": 0.5, "loss_G": None}
+
+
+def test_smooth_is_a_debiased_ema():
+    x = np.array([1.0, 3.0, 3.0, 3.0])
+    assert np.allclose(lib.smooth(x, 0.0), x)
+    s = lib.smooth(x, 0.5)
+    assert s[0] == 1.0  # debiased: no pull towards zero at the start
+    assert s[1] == pytest.approx((0.25 * 1 + 0.5 * 3) / 0.75)
+    assert np.allclose(lib.smooth(np.full(5, 2.0), 0.9), 2.0)
+    with pytest.raises(ValueError):
+        lib.smooth(x, 1.0)
+
+
+def test_phase_boundaries_of_a_progressive_run(demo):
+    pg = lib.read_stats(demo / "pggan-demo" / "stats.jsonl")
+    dc = lib.read_stats(demo / "dcgan-demo" / "stats.jsonl")
+    assert lib.is_progressive(pg) and not lib.is_progressive(dc)
+    b = lib.phase_boundaries(pg)
+    assert len(b.phases) == 1 and "16px" in b.phases[0][1]
+    [(start, end)] = b.fades
+    first_fading = int(pg.loc[pg["alpha"] < 1, "nimg"].iloc[0])
+    assert start < first_fading <= end
+    assert b.phases[0][0] == first_fading  # the new phase starts with its fade-in
+    fig = lib.loss_figure(pg, 0.5, True, b)
+    assert len(fig.data) == 4 and fig.layout.shapes  # raw + smoothed D and G, and the marks
+
+
+def test_list_grids_sorted_by_images_seen(demo):
+    grids = lib.list_grids(demo / "pggan-demo")
+    assert [n for n, _ in grids] == [0, 32000, 64000]
+
+
+def test_load_results_accepts_the_row_layouts(tmp_path):
+    assert lib.load_results(tmp_path) is None
+    rows = [{"model": "a", "fid_inception_299": 12.0}, {"model": "b", "fid_inception_299": None}]
+    for data in (rows, {"rows": rows}, {"a": {"fid_inception_299": 12.0}, "b": {"fid_inception_299": None}}):
+        (tmp_path / "results.json").write_text(json.dumps(data))
+        df = lib.load_results(tmp_path)
+        assert list(df.index) == ["a", "b"] and df.loc["a", "fid_inception_299"] == 12.0
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(ValueError, match="results.json"):
+        lib.load_results(tmp_path)
+
+
+def test_overview_table_is_complete_and_says_why_fid_is_missing(demo):
+    entries = lib.discover_models(demo)
+    stats = {e.name: lib.read_stats(e.stats) for e in entries}
+    facts = {e.name: lib.generator_facts(lib.load_generator(e.weights)) for e in entries}
+    table, notes = lib.overview_table(entries, stats, facts, lib.load_results(demo))
+    assert list(table.index) == ["dcgan-demo", "pggan-demo"]
+    for col in ("final D loss", "final G loss", "JSD colour", "Wasserstein", "FID", "KID", "Diversity MS-SSIM",
+                "Copy rate", "resolution", "parameters", "images seen", "training time", "hardware"):
+        assert col in table.columns
+    assert table.loc["dcgan-demo", "JSD colour"] == pytest.approx(0.112)
+    assert table.loc["dcgan-demo", "resolution"] == "32×32"
+    assert table.loc["pggan-demo", "images seen"] == "64k"
+    assert table.loc["dcgan-demo", "hardware"] == "demo CPU"
+    assert any(n.startswith("FID") and "Inception weights" in n for n in notes)
+    shown = lib.display_table(table)
+    assert shown.loc["dcgan-demo", "FID"] == "—"
+    # Without results.json: one note that says how to make it.
+    table, notes = lib.overview_table(entries, stats, facts, None)
+    assert table["FID"].isna().all() and "eval.run" in notes[0]
+
+
+def test_cap_count():
+    assert lib.cap_count(16) == (16, None)
+    n, msg = lib.cap_count(10_000)
+    assert n == lib.MAX_COUNT and str(lib.MAX_COUNT) in msg
+    assert lib.cap_count(0)[0] == 1
+
+
+def test_generation_is_per_seed_and_zipped_by_seed(demo):
+    G = lib.load_generator(demo / "dcgan-demo" / "generator.pt")
+    a = lib.generate_images(G, range(0, 6))
+    b = lib.generate_images(G, [3, 4])
+    assert a.shape == (6, 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a[3:5], b)  # image i depends on its own seed only
+    assert not np.array_equal(a[0], a[1])
+    data = lib.zip_pngs(b, [3, 4])
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.namelist() == ["seed0003.png", "seed0004.png"]
+        from PIL import Image
+
+        assert np.array_equal(np.asarray(Image.open(zf.open("seed0004.png"))), b[1])
+    path = lib.interpolate(G, 3, 4, steps=5)
+    assert path.shape == (5, 32, 32, 3)
+    assert np.abs(path[0].astype(int) - b[0]).max() <= 1 and np.abs(path[-1].astype(int) - b[1]).max() <= 1
+
+
+def test_64_images_at_64px_in_well_under_a_second():
+    from gan.generator import LoadedGenerator
+    from gan.models import get_model
+
+    spec = get_model("dcgan")
+    cfg = spec.Config()  # the report's 64 px DCGAN, full width
+    assert cfg.resolution == 64
+    G = LoadedGenerator(spec.build_generator(cfg), "dcgan", 64, 1.0, cfg.z_dim, {}, {}, Path("mem"))
+    lib.generate_images(G, range(4))  # warm-up
+    # CPU time, not wall time: the bound must hold on a busy CI machine too. About 0.3 s on 2 idle cores.
+    t0 = time.process_time()
+    x = lib.generate_images(G, range(64))
+    elapsed = time.process_time() - t0
+    assert x.shape == (64, 64, 64, 3)
+    assert elapsed < 2.0, f"64 images at 64 px took {elapsed:.2f} s of CPU"
+
+
+def test_closest_pairs_find_a_copied_training_image(demo):
+    bank = lib.load_real_bank(demo / "dcgan-demo" / "fingerprint.npz")
+    assert bank.hist.shape == (3, 256) and np.allclose(bank.hist.sum(1), 1)
+    assert len(bank.thumbs) == len(bank.thumb_names) > 0 and bank.bank is not None
+    # A "generated" set that contains training image 7 upscaled: it must pair with it at distance ~0.
+    G_like = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    G_like[2] = bank.bank[7].repeat(2, 0).repeat(2, 1)
+    [first, *_] = lib.closest_pairs(G_like, bank.bank, bank.bank_names, k=3)
+    assert first.fake_index == 2 and first.real_name == bank.bank_names[7] and first.distance < 0.02
+    fig = lib.histogram_figure(bank.hist, lib.colour_histogram(G_like))
+    assert len(fig.data) == 6
+
+
+def test_broken_fingerprint_raises_a_value_error(tmp_path):
+    p = tmp_path / "fingerprint.npz"
+    p.write_bytes(b"junk")
+    with pytest.raises(ValueError, match="fingerprint"):
+        lib.load_real_bank(p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages (AppTest)
+# ---------------------------------------------------------------------------------------------
+
+
+def _app(monkeypatch, folder: Path, page: str | None = None):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv(lib.ENV_CHECKPOINTS, str(folder))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    if page:
+        at.switch_page(f"views/{page}.py").run()
+    return at
+
+
+def _ok(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts += [w.value for w in at.warning] + [e.value for e in at.error]
+    return "\n".join(str(p) for p in parts)
+
+
+def _seed_images(at):
+    """The Generate page's image list (captions 'seed N')."""
+    [img] = [i for i in at.image if i.captions and all(c.startswith("seed ") for c in i.captions)
+             and len(i.captions) != 2]
+    return img
+
+
+@pytest.mark.parametrize("page", ["overview", "training", "gallery", "generate", "evaluation"])
+def test_every_page_renders(monkeypatch, demo, page):
+    at = _app(monkeypatch, demo, page)
+    _ok(at)
+    assert at.title and at.image or page == "training"
+
+
+def test_overview_shows_the_table_notes_and_samples(monkeypatch, demo):
+    at = _app(monkeypatch, demo)
+    _ok(at)
+    [df] = at.dataframe
+    assert list(df.value.index) == ["dcgan-demo", "pggan-demo"]
+    assert df.value.loc["pggan-demo", "JSD colour"] == "0.087"
+    text = _texts(at)
+    assert "Inception weights" in text  # why FID/KID are missing
+    assert "Jensen-Shannon" in text and "lower" in text  # one line per metric, with direction
+    assert len(at.image) == 2 and all(len(i.value) == 8 for i in at.image)
+
+
+def test_training_page_curves_and_grid_slider(monkeypatch, demo):
+    at = _app(monkeypatch, demo, "training")
+    _ok(at)
+    assert len(at.get("plotly_chart")) == 3  # losses, D outputs, overlay
+    at.selectbox(key="tr_model").set_value("pggan-demo").run()
+    _ok(at)
+    assert "new phase" in _texts(at)
+    at.selectbox(key="tr_grid_model").set_value("pggan-demo").run()
+    before = at.image[0].value
+    at.select_slider(key="tr_grid_pos").set_value(0).run()
+    _ok(at)
+    assert at.image[0].value != before and "after 0 images" in at.image[0].captions[0]
+
+
+def test_generate_seed_count_and_model_change_the_images(monkeypatch, demo):
+    at = _app(monkeypatch, demo, "generate")
+    _ok(at)
+    first = _seed_images(at).value
+    assert len(first) == 16
+    assert at.get("download_button")
+    at.number_input(key="gen_seed").set_value(100).run()
+    _ok(at)
+    other = _seed_images(at)
+    assert other.captions[0] == "seed 100" and set(other.value).isdisjoint(first)
+    at.number_input(key="gen_count").set_value(lib.MAX_COUNT + 500).run()
+    assert not at.exception
+    assert len(_seed_images(at).value) == lib.MAX_COUNT
+    assert any(str(lib.MAX_COUNT) in w.value for w in at.warning)
+    at.number_input(key="gen_count").set_value(4)
+    at.number_input(key="gen_seed").set_value(0).run()
+    dc = _seed_images(at).value
+    at.selectbox(key="gen_model").set_value("pggan-demo").run()
+    _ok(at)
+    pg = _seed_images(at).value
+    assert len(pg) == 4 and set(pg).isdisjoint(dc)
+    assert any("pggan-demo" in c.value for c in at.caption)
+
+
+def test_generate_64_images_at_64px_rerun_is_fast(monkeypatch, tmp_path):
+    export_dcgan(tmp_path / "dcgan-64" / "generator.pt", resolution=64, z_dim=100, ngf=64)  # the report's size
+    at = _app(monkeypatch, tmp_path, "generate")
+    at.number_input(key="gen_count").set_value(64).run()
+    t0 = time.process_time()
+    at.number_input(key="gen_seed").set_value(7).run()
+    elapsed = time.process_time() - t0
+    _ok(at)
+    assert len(_seed_images(at).value) == 64
+    print(f"Generate page rerun, 64 images at 64 px: {elapsed:.2f} s CPU")
+    assert elapsed < 2.0, f"Generate page rerun with 64 images took {elapsed:.2f} s of CPU"
+
+
+def test_gallery_and_evaluation_pages(monkeypatch, demo):
+    at = _app(monkeypatch, demo, "gallery")
+    _ok(at)
+    assert len(at.image) == 4  # real and generated for two models
+    at.slider(key="ga_count").set_value(4).run()
+    assert all(len(i.value) == 4 for i in at.image)
+    at.switch_page("views/evaluation.py").run()
+    _ok(at)
+    assert at.get("plotly_chart") and len(at.metric) == len(lib.METRICS)
+    assert [m.value for m in at.metric if m.label.startswith("FID")] == ["n/a"]
+    assert sum(len(i.value) == 2 for i in at.image) == 8  # nearest-neighbour pairs
+    at.selectbox(key="ev_model").set_value("pggan-demo").run()
+    _ok(at)
+
+
+def test_missing_pieces_give_messages_not_tracebacks(monkeypatch, demo_broken, tmp_path):
+    for page in ("overview", "gallery", "generate", "evaluation", "training"):
+        at = _app(monkeypatch, demo_broken, page)
+        assert not at.exception, (page, [e.value for e in at.exception])
+    at = _app(monkeypatch, demo_broken, "overview")
+    assert any("broken-demo" in e.value and "generator.pt" in e.value for e in at.error)
+    at = _app(monkeypatch, demo_broken, "generate")
+    assert at.selectbox(key="gen_model").value == "dcgan-demo"  # opens on a model that loads
+    at.selectbox(key="gen_model").set_value("broken-demo").run()
+    assert not at.exception and any("could not load" in e.value for e in at.error)
+    # An empty folder, and a folder with stats only (a run that just started).
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for page in ("overview", "training", "generate"):
+        at = _app(monkeypatch, empty, page)
+        assert not at.exception and any("No models" in i.value for i in at.info)
+    run = tmp_path / "00000-dcgan-x-32"
+    run.mkdir()
+    (run / "stats.jsonl").write_text('{"nimg": 32, "loss_D": 1.3, "loss_G": 0.7}\n')
+    for page in ("overview", "training", "gallery", "generate", "evaluation"):
+        at = _app(monkeypatch, run, page)
+        assert not at.exception, (page, [e.value for e in at.exception])
+
+
+def test_sidebar_picks_another_folder(monkeypatch, demo, tmp_path):
+    at = _app(monkeypatch, tmp_path, "generate")  # env points at an empty folder
+    assert any("No models" in i.value for i in at.info)
+    at.sidebar.selectbox(key="lg_source").set_value("Other folder…").run()
+    at.sidebar.text_input(key="lg_other").input(str(demo)).run()
+    _ok(at)
+    assert len(_seed_images(at).value) == 16
+    assert any("2 models" in c.value for c in at.sidebar.caption)
