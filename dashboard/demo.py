@@ -113,13 +113,15 @@ def _write_fingerprint(path: Path, seed: int, n: int = 120, side: int = RES, ban
     save_fingerprint(fp, path)
 
 
-def make_demo_folder(root: str | Path, broken: bool = False) -> Path:
+def make_demo_folder(root: str | Path, broken: bool = False, evaluate: bool = False) -> Path:
     """Write a demo models folder at ``root`` and return it.
 
     Contents: ``dcgan-demo`` (fixed resolution) and ``pggan-demo`` (progressive statistics with phases and
-    a fade-in), each with generator.pt, stats.jsonl, grids/ and fingerprint.npz; ``results.json`` for both
-    (FID/KID missing with a note, as on a machine without Inception weights). ``broken=True`` adds
-    ``broken-demo`` whose generator.pt is not a checkpoint, to show how the pages report it.
+    a fade-in), each with generator.pt, stats.jsonl, grids/, fingerprint.npz and fingerprint-val.npz;
+    ``results.json`` in eval.run's format: scored by the real ``eval.run`` when ``evaluate`` (slower),
+    else fixed numbers with FID/KID unavailable as on a machine without Inception weights.
+    ``broken=True`` adds ``broken-demo`` whose generator.pt is not a checkpoint, to show how the pages
+    report it.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -133,31 +135,61 @@ def make_demo_folder(root: str | Path, broken: bool = False) -> Path:
         for k in (0, total // 2, total):
             _write_grid(d / "grids" / f"grid-{k:09d}.png", seed * 100 + k)
         _write_fingerprint(d / "fingerprint.npz", seed)
-    if broken:
+        _write_fingerprint(d / "fingerprint-val.npz", seed + 10, n=100)
+    if evaluate:
+        _run_eval(root)
+    else:
+        _write_results(root)
+    if broken:  # after scoring: eval.run would (rightly) stop on it
         d = root / "broken-demo"
         d.mkdir(exist_ok=True)
         (d / "generator.pt").write_bytes(b"this is not a checkpoint")
+    return root
+
+
+def _run_eval(root: Path) -> None:
+    """Score the demo models with the real ``python -m eval.run`` (64 samples; about 10 s on 2 cores)."""
+    import contextlib
+    import io
+
+    from eval.run import main as eval_main
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = eval_main(["--checkpoints", str(root), "--n", "64", "--quiet"])
+    if rc != 0:
+        raise RuntimeError(f"eval.run failed on the demo folder {root} (exit {rc})")
+
+
+def _write_results(root: Path) -> None:
+    """A results.json shaped like eval.run's (rows per model and reference, FID/KID unavailable)."""
     from eval import keys as K
 
-    no_weights = "no Inception weights (pass --inception-weights PATH; no network here)"
-    unavailable = {"fid": no_weights, "kid": no_weights}
+    why = "no Inception weights (pass --inception-weights PATH; no network here)"
     rows = []
     for name, js, w1, div, copy in (("dcgan-demo", 0.112, 0.041, 0.31, 0.0), ("pggan-demo", 0.087, 0.029, 0.27, 0.01)):
-        rows.append({"model": name, K.KEY_JS_RGB: js, K.KEY_WASSERSTEIN_RGB: w1, K.KEY_MSSSIM_FAKE: div,
-                     K.KEY_MSSSIM_REAL: 0.25, K.KEY_MSSSIM_GAP: div - 0.25, K.KEY_COPY_RATE: copy,
-                     K.KEY_NN_THRESHOLD: 0.05, K.KEY_N_FAKE: 256, K.KEY_N_REAL: 120, K.KEY_RESOLUTION: RES,
-                     K.KEY_UNAVAILABLE: dict(unavailable)})
-    results = {"rows": rows}
-    (root / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    return root
+        for ref, n_real in (("train", 120), ("validation", 100)):
+            row = {"model": name, "reference": ref, "generator": str(root / name / "generator.pt"),
+                   K.KEY_N_REAL: n_real, K.KEY_N_FAKE: 64, K.KEY_RESOLUTION: RES, K.KEY_SEED: 0,
+                   K.KEY_JS_RGB: js, K.KEY_WASSERSTEIN_RGB: w1, K.KEY_MSSSIM_FAKE: div, K.KEY_MSSSIM_REAL: 0.25,
+                   K.KEY_MSSSIM_GAP: div - 0.25, K.KEY_SECONDS: 1.0, K.KEY_RESIZE: "real: none; fake: none",
+                   K.KEY_UNAVAILABLE: f"fid: {why}; kid: {why}"}
+            if ref == "train":
+                row.update({K.KEY_COPY_RATE: copy, K.KEY_NN_THRESHOLD: 0.05})
+            else:
+                row[K.KEY_JS_RGB] += 0.004
+            rows.append(row)
+    doc = {"format": "lesiongan-results", "version": 1, "created": "2026-01-01T00:00:00+00:00",
+           "command": "dashboard.demo", "n": 64, "seed": 0, "bins": 64, "rows": rows}
+    (root / "results.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("out", help="folder to write (created if missing)")
     p.add_argument("--broken", action="store_true", help="also add a model whose generator.pt is corrupt")
+    p.add_argument("--evaluate", action="store_true", help="score the models with python -m eval.run (~10 s)")
     args = p.parse_args(argv)
-    print(make_demo_folder(args.out, broken=args.broken))
+    print(make_demo_folder(args.out, broken=args.broken, evaluate=args.evaluate))
 
 
 if __name__ == "__main__":

@@ -267,61 +267,85 @@ def read_config(entry: ModelEntry) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_results(folder: str | Path) -> pd.DataFrame | None:
-    """``results.json`` (else ``results.csv``) in ``folder`` as a DataFrame indexed by model name.
+@dataclass(frozen=True)
+class Results:
+    """What ``python -m eval.run`` wrote to ``results.json``: run settings and one row per model and reference.
 
-    Accepts a list of rows, ``{"rows"|"results"|"models": [...]}``, or ``{model: {metric: value}}``.
-    Returns None when neither file exists; raises ValueError naming the file when it cannot be read.
+    Attributes:
+        rows: flat dicts; each has ``model`` and ``reference`` ("train", or "validation" when a
+            fingerprint-val.npz was scored too), metric keys from ``eval.keys``, ``unavailable``
+            ("metric: reason; ...") and, for a model that could not be scored, ``error``.
+        meta: the file's other top-level fields (n, seed, bins, created, command).
+        path: the file read.
     """
-    folder = Path(folder)
-    jpath, cpath = folder / "results.json", folder / "results.csv"
-    if jpath.is_file():
-        try:
-            data = json.loads(jpath.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{jpath}: not readable JSON ({e})") from e
-        rows = _result_rows(data)
-        if rows is None:
-            raise ValueError(f"{jpath}: expected a list of rows or a mapping of model -> metrics")
-        df = pd.DataFrame(rows)
-    elif cpath.is_file():
-        try:
-            df = pd.read_csv(cpath)
-        except Exception as e:  # noqa: BLE001 - pandas raises many types; the page shows the message
-            raise ValueError(f"{cpath}: not readable CSV ({e})") from e
-    else:
+
+    rows: list[dict]
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(str(r.get("model")) for r in self.rows))
+
+    def references(self, model: str) -> list[str]:
+        return list(dict.fromkeys(str(r.get("reference") or "train") for r in self.rows if str(r.get("model")) == model))
+
+    def row(self, model: str, reference: str = "train") -> dict | None:
+        """The row for ``model`` scored against ``reference``; the model's first row when that reference is absent."""
+        mine = [r for r in self.rows if str(r.get("model")) == model]
+        return next((r for r in mine if (r.get("reference") or "train") == reference), mine[0] if mine else None)
+
+    def settings(self) -> str:
+        """One line on how the numbers were made, e.g. ``n = 2000 samples, seed 0, 64 histogram bins``."""
+        parts = []
+        if "n" in self.meta:
+            parts.append(f"{self.meta['n']} generated samples per model")
+        if "seed" in self.meta:
+            parts.append(f"seed {self.meta['seed']}")
+        if "bins" in self.meta:
+            parts.append(f"{self.meta['bins']} histogram bins")
+        if "created" in self.meta:
+            parts.append(f"scored {self.meta['created']}")
+        return ", ".join(parts)
+
+
+def load_results(folder: str | Path) -> Results | None:
+    """``results.json`` in ``folder`` (as written by ``python -m eval.run``), or None when there is none.
+
+    Also accepts a bare list of rows. Raises ValueError naming the file when it cannot be read.
+    """
+    path = Path(folder) / "results.json"
+    if not path.is_file():
         return None
-    name_col = next((c for c in ("model", "name", "run") if c in df), None)
-    if name_col is None:
-        raise ValueError(f"{jpath if jpath.is_file() else cpath}: rows have no 'model' column")
-    df[name_col] = df[name_col].astype(str)
-    return df.set_index(name_col)
-
-
-def _result_rows(data: Any) -> list[dict] | None:
-    if isinstance(data, list):
-        return [r for r in data if isinstance(r, dict)]
-    if isinstance(data, dict):
-        for key in ("rows", "results", "models"):
-            if isinstance(data.get(key), list):
-                return [r for r in data[key] if isinstance(r, dict)]
-            if isinstance(data.get(key), dict):
-                return _result_rows(data[key])
-        if data and all(isinstance(v, dict) for v in data.values()):
-            return [{"model": k, **v} for k, v in data.items()]
-    return None
-
-
-def results_meta(folder: str | Path) -> dict[str, Any]:
-    """Top-level fields of results.json other than the rows (sample counts, resize mode, notes), or {}."""
-    jpath = Path(folder) / "results.json"
     try:
-        data = json.loads(jpath.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    if not isinstance(data, dict) or _result_rows(data) is None:
-        return {}
-    return {k: v for k, v in data.items() if k not in ("rows", "results", "models")}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not readable JSON ({e})") from e
+    if isinstance(data, list):
+        data = {"rows": data}
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+        raise ValueError(f"{path}: expected eval.run's format (an object with a 'rows' list)")
+    rows = [r for r in data["rows"] if isinstance(r, dict) and "model" in r]
+    meta = {k: v for k, v in data.items() if k != "rows"}
+    return Results(rows=rows, meta=meta, path=path)
+
+
+def unavailable_reasons(row: dict | None) -> dict[str, str]:
+    """``{metric: reason}`` from a row's ``unavailable`` field (a dict, or eval.run's "m: why; m2: why")."""
+    u = (row or {}).get(K.KEY_UNAVAILABLE)
+    if isinstance(u, dict):
+        return {str(k): str(v) for k, v in u.items()}
+    out: dict[str, str] = {}
+    if isinstance(u, str) and u.strip():
+        last = None
+        for part in u.split("; "):
+            m = re.match(r"([A-Za-z_][\w-]*): (.*)", part, re.S)
+            if m:
+                last = m.group(1)
+                out[last] = m.group(2)
+            elif last is not None:  # a reason that itself contained "; "
+                out[last] += "; " + part
+    return out
 
 
 @dataclass(frozen=True)
@@ -363,28 +387,27 @@ METRICS: tuple[MetricInfo, ...] = (
 )
 
 
-def metric_value(row: pd.Series | dict | None, key: str) -> float | None:
+def metric_value(row: dict | None, key: str) -> float | None:
     """A finite float from a results row, or None."""
     if row is None:
         return None
-    v = row.get(key)
     try:
-        v = float(v)
+        v = float(row.get(key))
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
 
 
-def metric_note(row: pd.Series | dict | None, info: MetricInfo) -> str:
+def metric_note(row: dict | None, info: MetricInfo) -> str:
     """Why a metric has no value for a model: ``eval``'s own reason when the results give one."""
     if row is None:
         return "model not in results.json; rerun `python -m eval.run`"
-    unavailable = row.get(K.KEY_UNAVAILABLE)
-    if isinstance(unavailable, dict):
-        why = unavailable.get(info.metric)
-        if why:
-            return str(why)
-    if info.key not in row or row.get(info.key) is None:
+    if row.get("error"):
+        return f"not scored: {row['error']}"
+    why = unavailable_reasons(row).get(info.metric)
+    if why:
+        return why
+    if row.get(info.key) is None:
         return "not computed (results.json gives no reason)"
     return "not a finite number in results.json"
 
@@ -436,7 +459,8 @@ def overview_table(
     entries: Sequence[ModelEntry],
     stats: dict[str, pd.DataFrame],
     facts: dict[str, dict[str, Any]],
-    results: pd.DataFrame | None,
+    results: Results | None,
+    reference: str = "train",
 ) -> tuple[pd.DataFrame, list[str]]:
     """The report's comparison table, one row per model, plus notes on what is missing and why.
 
@@ -444,7 +468,8 @@ def overview_table(
         entries: the models found in the folder.
         stats: model name -> stats.jsonl DataFrame (may be absent for a model).
         facts: model name -> :func:`generator_facts` (absent when the generator did not load).
-        results: results.json rows indexed by model name, or None.
+        results: what ``eval.run`` wrote, or None.
+        reference: which real set the metric columns are scored against ("train" as in the report).
     Returns:
         (table, notes): the table with display-ready values and a list of one-line notes.
     """
@@ -452,17 +477,19 @@ def overview_table(
     for e in entries:
         df = stats.get(e.name)
         f = facts.get(e.name, {})
-        res_row = results.loc[e.name] if results is not None and e.name in results.index else None
+        res_row = results.row(e.name, reference) if results is not None else None
         row: dict[str, Any] = {"model": e.name, "architecture": f.get("architecture")}
         fl = final_losses(df) if df is not None else {"loss_D": None, "loss_G": None}
         row["final D loss"] = fl["loss_D"]
         row["final G loss"] = fl["loss_G"]
         for info in METRICS:
             row[info.label] = metric_value(res_row, info.key)
-            if row[info.label] is None and res_row is not None:
+            if row[info.label] is None and res_row is not None and not res_row.get("error"):
                 notes.append(f"{info.label} for {e.name}: {metric_note(res_row, info)}")
         if results is not None and res_row is None:
             notes.append(f"{e.name}: not in results.json, so no metrics; rerun `python -m eval.run`.")
+        elif res_row is not None and res_row.get("error"):
+            notes.append(f"{e.name}: eval.run could not score it: {res_row['error']}")
         nimg = f.get("images seen")
         t = f.get("training time")
         if df is not None and not df.empty:

@@ -144,17 +144,26 @@ def stats(entry: lib.ModelEntry) -> pd.DataFrame | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _results(folder: str, stamp_json: float, stamp_csv: float) -> pd.DataFrame | None:
+def _results(folder: str, stamp: float) -> lib.Results | None:
     return lib.load_results(folder)
 
 
-def results(folder: Path) -> tuple[pd.DataFrame | None, str | None]:
-    """(results table or None, error message or None) for the folder's results.json."""
+def results(folder: Path) -> tuple[lib.Results | None, str | None]:
+    """(what eval.run wrote or None, error message or None) for the folder's results.json."""
     try:
-        return _results(str(folder), lib.file_stamp(folder / "results.json"),
-                        lib.file_stamp(folder / "results.csv")), None
+        return _results(str(folder), lib.file_stamp(folder / "results.json")), None
     except ValueError as e:
         return None, str(e)
+
+
+def reference_picker(results: lib.Results | None, models: Sequence[str], key: str) -> str:
+    """A "scored against" choice when some model was also scored against a validation fingerprint."""
+    refs = list(dict.fromkeys(r for m in models for r in (results.references(m) if results else [])))
+    if len(refs) < 2:
+        return refs[0] if refs else "train"
+    return st.radio("Scored against", refs, horizontal=True, key=key,
+                    help="train: the training split's fingerprint (as in the report); validation: the held-out "
+                         "split's, where a fingerprint-val.npz was shipped.")
 
 
 @st.cache_data(show_spinner="Reading fingerprint…", max_entries=16)

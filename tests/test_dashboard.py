@@ -99,16 +99,42 @@ def test_list_grids_sorted_by_images_seen(demo):
     assert [n for n, _ in grids] == [0, 32000, 64000]
 
 
-def test_load_results_accepts_the_row_layouts(tmp_path):
+def test_load_results_reads_eval_runs_format(demo, tmp_path):
     assert lib.load_results(tmp_path) is None
-    rows = [{"model": "a", "fid_inception_299": 12.0}, {"model": "b", "fid_inception_299": None}]
-    for data in (rows, {"rows": rows}, {"a": {"fid_inception_299": 12.0}, "b": {"fid_inception_299": None}}):
-        (tmp_path / "results.json").write_text(json.dumps(data))
-        df = lib.load_results(tmp_path)
-        assert list(df.index) == ["a", "b"] and df.loc["a", "fid_inception_299"] == 12.0
+    res = lib.load_results(demo)
+    assert res.models == ["dcgan-demo", "pggan-demo"]
+    assert res.references("dcgan-demo") == ["train", "validation"]
+    assert res.row("dcgan-demo")["reference"] == "train"
+    assert res.row("dcgan-demo", "validation")[lib.K.KEY_JS_RGB] == pytest.approx(0.116)
+    assert res.row("nope") is None and "64 generated samples" in res.settings()
+    why = lib.unavailable_reasons(res.row("dcgan-demo"))
+    assert set(why) == {"fid", "kid"} and why["fid"].startswith("no Inception weights")
+    assert lib.unavailable_reasons({"unavailable": "fid: a; b; kid: c"}) == {"fid": "a; b", "kid": "c"}
+    assert lib.unavailable_reasons({"unavailable": {"fid": "x"}}) == {"fid": "x"}
     (tmp_path / "results.json").write_text("{not json")
     with pytest.raises(ValueError, match="results.json"):
         lib.load_results(tmp_path)
+
+
+def test_results_written_by_eval_run_load(demo, tmp_path):
+    import contextlib
+    import shutil
+
+    from eval.run import main as eval_main
+
+    root = tmp_path / "scored"
+    shutil.copytree(demo, root)
+    (root / "results.json").unlink()
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = eval_main(["--checkpoints", str(root), "--n", "16", "--quiet", "--metrics", "hist_js", "wasserstein",
+                        "memorization"])
+    assert rc == 0
+    res = lib.load_results(root)
+    assert res.models == ["dcgan-demo", "pggan-demo"] and res.references("pggan-demo") == ["train", "validation"]
+    entries = lib.discover_models(root)
+    table, notes = lib.overview_table(entries, {}, {}, res)
+    assert table["JSD colour"].notna().all() and table["Copy rate"].notna().all()
+    assert table["FID"].isna().all() and any(n.startswith("FID") for n in notes)
 
 
 def test_overview_table_is_complete_and_says_why_fid_is_missing(demo):
@@ -121,6 +147,8 @@ def test_overview_table_is_complete_and_says_why_fid_is_missing(demo):
                 "Copy rate", "resolution", "parameters", "images seen", "training time", "hardware"):
         assert col in table.columns
     assert table.loc["dcgan-demo", "JSD colour"] == pytest.approx(0.112)
+    assert lib.overview_table(entries, stats, facts, lib.load_results(demo), "validation")[0].loc[
+        "dcgan-demo", "JSD colour"] == pytest.approx(0.116)
     assert table.loc["dcgan-demo", "resolution"] == "32×32"
     assert table.loc["pggan-demo", "images seen"] == "64k"
     assert table.loc["dcgan-demo", "hardware"] == "demo CPU"
@@ -311,6 +339,9 @@ def test_gallery_and_evaluation_pages(monkeypatch, demo):
     assert at.get("plotly_chart") and len(at.metric) == len(lib.METRICS)
     assert [m.value for m in at.metric if m.label.startswith("FID")] == ["n/a"]
     assert sum(len(i.value) == 2 for i in at.image) == 8  # nearest-neighbour pairs
+    assert [m.value for m in at.metric if m.label.startswith("JSD")] == ["0.112"]
+    at.radio(key="ev_ref").set_value("validation").run()
+    assert [m.value for m in at.metric if m.label.startswith("JSD")] == ["0.116"]
     at.selectbox(key="ev_model").set_value("pggan-demo").run()
     _ok(at)
 

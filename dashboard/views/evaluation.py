@@ -19,25 +19,38 @@ n_samples = c2.select_slider("Generated samples", [64, 128, 256, 512], value=128
 # --- metric values -----------------------------------------------------------------------------
 st.subheader("Metrics")
 results, rerr = ui.results(folder)
+row = None
 if rerr:
     st.warning(f"Could not read the evaluation results: {rerr}")
 elif results is None:
     st.info("No results.json in this folder yet: run `python -m eval.run` to score the models.")
-elif entry.name not in results.index:
+elif entry.name not in results.models:
     st.info(f"results.json has no row for {entry.name}; rerun `python -m eval.run`.")
 else:
-    row = results.loc[entry.name]
+    reference = ui.reference_picker(results, [entry.name], key="ev_ref")
+    row = results.row(entry.name, reference)
+    if row.get("error"):
+        st.warning(f"eval.run could not score {entry.name}: {row['error']}")
     cols = st.columns(len(lib.METRICS))
     for col, info in zip(cols, lib.METRICS):
         val = lib.metric_value(row, info.key)
         arrow = "↓" if info.better == "lower" else "↑"
         col.metric(f"{info.label} {arrow}", f"{val:.4g}" if val is not None else "n/a",
                    help=f"{info.what} {info.better.capitalize()} is better. Key: `{info.key}`.")
-        if val is None:
+        if val is None and not row.get("error"):
             col.caption(lib.metric_note(row, info))
+    facts = []
+    if row.get(lib.K.KEY_N_FAKE) is not None:
+        facts.append(f"{row[lib.K.KEY_N_FAKE]} generated vs {row.get(lib.K.KEY_N_REAL)} real images")
+    if row.get(lib.K.KEY_RESOLUTION) is not None:
+        facts.append(f"at {row[lib.K.KEY_RESOLUTION]} px")
+    if row.get(lib.K.KEY_SEED) is not None:
+        facts.append(f"seed {row[lib.K.KEY_SEED]}")
     real_div = lib.metric_value(row, lib.K.KEY_MSSSIM_REAL)
     if real_div is not None:
-        st.caption(f"Real images' own mean pairwise MS-SSIM: {real_div:.4g} (the diversity a generator should match).")
+        facts.append(f"real images' own MS-SSIM {real_div:.4g} (the diversity to match)")
+    if facts:
+        st.caption("Scored on " + ", ".join(facts) + ".")
 
 G, err = ui.generator(entry)
 if G is None:
@@ -65,8 +78,8 @@ if bank is None or bank.bank is None or not len(bank.bank):
 else:
     k = st.slider("Pairs to show", 4, 24, 8, 4, key="ev_pairs")
     pairs = lib.closest_pairs(fakes, bank.bank, bank.bank_names, k)
-    thr = lib.metric_value(results.loc[entry.name], lib.K.KEY_NN_THRESHOLD) \
-        if results is not None and entry.name in results.index else None
+    train_row = results.row(entry.name, "train") if results is not None else None
+    thr = lib.metric_value(train_row, lib.K.KEY_NN_THRESHOLD)
     side = bank.bank.shape[1]
     st.caption(
         f"The {k} of {n_samples} generated images closest to any of the {len(bank.bank)} training images, "

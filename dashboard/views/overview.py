@@ -26,8 +26,9 @@ for e in entries:
 for err in load_errors:
     st.error(err)
 
-table, notes = lib.overview_table(entries, stats, facts, results)
 st.subheader("Comparison")
+reference = ui.reference_picker(results, [e.name for e in entries], key="ov_ref")
+table, notes = lib.overview_table(entries, stats, facts, results, reference)
 text = st.column_config.TextColumn
 st.dataframe(
     lib.display_table(table),
@@ -41,10 +42,8 @@ st.dataframe(
 )
 for note in notes:
     st.caption(f"ℹ️ {note}")
-meta = lib.results_meta(folder)
-if meta:
-    st.caption("Evaluation settings: " + ", ".join(f"{k} = {v}" for k, v in meta.items()
-                                                   if not isinstance(v, (dict, list))))
+if results is not None and results.settings():
+    st.caption(f"Metrics: {results.settings()} (`{results.path.name}`).")
 
 with st.expander("What each column measures", expanded=False):
     lines = ["| column | measures | better |", "| --- | --- | --- |",
