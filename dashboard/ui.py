@@ -224,7 +224,8 @@ def style() -> None:
 
 def image_row(images: np.ndarray, captions: Sequence[str] | None = None, width: int = 96) -> None:
     """A wrapping row of small images shown ``width`` px wide."""
-    st.image(list(images), caption=list(captions) if captions else None, width=width)
+    # PNG, not Streamlit's default JPEG for arrays: compression artefacts would pass for GAN artefacts.
+    st.image(list(images), caption=list(captions) if captions else None, width=width, output_format="PNG")
 
 
 def plot(fig: Any, key: str | None = None) -> None:

@@ -90,7 +90,7 @@ else:
     for start in range(0, len(pairs), 4):
         cols = st.columns(4)
         for col, p in zip(cols, pairs[start:start + 4]):
-            col.image([p.fake, p.real], width=96,
+            col.image([p.fake, p.real], width=96, output_format="PNG",
                       caption=[f"seed {p.fake_index}", p.real_name])
             flag = " ⚠ below copy threshold" if thr and p.distance < thr else ""
             col.caption(f"distance {p.distance:.3f}{flag}")

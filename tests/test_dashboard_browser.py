@@ -1,0 +1,127 @@
+"""End to end: `streamlit run dashboard/app.py` in a real headless Chromium (Debian's, via Playwright).
+
+Starts the server on a free localhost port against a tiny demo folder, opens the Generate page, checks
+the images are on the page, generates with another seed, and downloads the ZIP.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def server(tmp_path):
+    from dashboard.demo import make_demo_folder
+
+    folder = make_demo_folder(tmp_path / "models")
+    port = _free_port()
+    env = {**os.environ, "LESIONGAN_CHECKPOINTS": str(folder), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    # Run from elsewhere than the repo root: the app must not depend on the cwd.
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+_ALL_LOADED = """() => {
+    const imgs = [...document.querySelectorAll("[data-testid='stImage'] img")].slice(0, 16);
+    return imgs.length === 16 && imgs.every(i => i.complete && i.naturalWidth > 0);
+}"""
+
+
+def _sample_srcs(page) -> list[str]:
+    return page.locator("[data-testid='stImage'] img").evaluate_all("els => els.map(e => e.src)")
+
+
+def test_generate_page_in_chromium(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{server}/generate", timeout=60_000)
+            page.get_by_text("dcgan-demo · dcgan · 32×32 · seeds 0–15").wait_for(timeout=60_000)
+            captions = page.locator("[data-testid='stImageCaption']")
+            captions.filter(has_text="seed 15").first.wait_for(timeout=30_000)
+            before = _sample_srcs(page)
+            assert len(before) >= 16 and all(src.endswith(".png") for src in before[:16])  # lossless samples
+            # The 16 samples really load as 32 px images (a broken src never gets a naturalWidth).
+            page.wait_for_function(_ALL_LOADED, timeout=30_000)
+            widths = page.locator("[data-testid='stImage'] img").evaluate_all("els => els.map(e => e.naturalWidth)")
+            assert widths[:16] == [32] * 16, widths
+
+            # Generate again with another seed: new images, new captions.
+            seed = page.get_by_role("spinbutton", name="Seed", exact=True)
+            seed.fill("100")
+            seed.press("Enter")
+            page.get_by_text("seeds 100–115").wait_for(timeout=30_000)
+            captions.filter(has_text="seed 115").first.wait_for(timeout=30_000)
+            after = _sample_srcs(page)
+            assert len(after) == len(before) and set(after[:16]).isdisjoint(before[:16])
+
+            # The ZIP holds one PNG per image, named by seed.
+            with page.expect_download(timeout=30_000) as dl:
+                page.get_by_role("button", name="Download 16 PNGs (ZIP)").click()
+            data = Path(dl.value.path()).read_bytes()
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                assert zf.namelist() == [f"seed{s:04d}.png" for s in range(100, 116)]
+            assert dl.value.suggested_filename == "dcgan-demo-seeds100-115.zip"
+        finally:
+            browser.close()
