@@ -121,6 +121,19 @@ def list_run_folders(runs_dir: str | Path = DEFAULT_RUNS) -> list[Path]:
     return [p for p in sorted(runs_dir.iterdir()) if p.is_dir() and _is_model_dir(p)]
 
 
+def folder_stamp(folder: str | Path) -> tuple[float, int]:
+    """(newest modification time, file count) over the models' stats, grids and weights: changes when
+    a training run writes anything the pages show."""
+    newest, count = 0.0, 0
+    for e in discover_models(folder):
+        files = [e.stats, e.weights, *(p for _, p in list_grids(e.path))]
+        for p in files:
+            if p is not None:
+                newest = max(newest, file_stamp(p))
+                count += 1
+    return newest, count
+
+
 def load_generator(path: str | Path) -> Any:
     """Load a generator on the CPU with ``gan.load_generator`` (imported lazily: importing lib stays cheap)."""
     from gan import load_generator as _load
@@ -200,24 +213,29 @@ class Boundaries:
 
 
 def phase_boundaries(df: pd.DataFrame) -> Boundaries:
-    """Phase starts and fade-in spans from the ``phase``/``resolution``/``alpha`` columns of stats.jsonl."""
+    """Phase starts and fade-in spans from the ``phase``/``resolution``/``alpha`` columns of stats.jsonl.
+
+    Rows that lack a column (older or partial lines) are ignored for that column.
+    """
     if df.empty or "nimg" not in df:
         return Boundaries()
-    nimg = df["nimg"].to_numpy()
     phases: list[tuple[int, str]] = []
     key = "phase" if "phase" in df else ("resolution" if "resolution" in df else None)
     if key is not None:
-        vals = df[key].to_numpy()
+        d = df.dropna(subset=[key])
+        vals, nimg = d[key].to_numpy(), d["nimg"].to_numpy()
+        res = d["resolution"].to_numpy() if "resolution" in d else None
         for i in range(1, len(vals)):
             if vals[i] != vals[i - 1]:
-                res = int(df["resolution"].iloc[i]) if "resolution" in df else None
-                label = f"phase {vals[i]}" if key == "phase" else ""
-                label = f"{label} · {res}px".strip(" ·") if res else label
+                label = f"phase {int(vals[i])}" if key == "phase" else ""
+                if res is not None and np.isfinite(res[i]):
+                    label = f"{label} · {int(res[i])}px".strip(" ·")
                 # The switch happened between the two logged points; draw it at the first new one.
                 phases.append((int(nimg[i]), label))
     fades: list[tuple[int, int]] = []
     if "alpha" in df:
-        fading = (df["alpha"].to_numpy() < 1.0)
+        d = df.dropna(subset=["alpha"])
+        nimg, fading = d["nimg"].to_numpy(), d["alpha"].to_numpy() < 1.0
         start = None
         for i, f in enumerate(fading):
             if f and start is None:
@@ -228,6 +246,14 @@ def phase_boundaries(df: pd.DataFrame) -> Boundaries:
         if start is not None:
             fades.append((start, int(nimg[-1])))
     return Boundaries(phases=phases, fades=fades)
+
+
+def last_value(df: pd.DataFrame, column: str) -> Any:
+    """The last non-missing value of ``column``, or None."""
+    if column not in df:
+        return None
+    s = df[column].dropna()
+    return s.iloc[-1] if len(s) else None
 
 
 def final_losses(df: pd.DataFrame) -> dict[str, float | None]:
@@ -490,17 +516,15 @@ def overview_table(
             notes.append(f"{e.name}: not in results.json, so no metrics; rerun `python -m eval.run`.")
         elif res_row is not None and res_row.get("error"):
             notes.append(f"{e.name}: eval.run could not score it: {res_row['error']}")
+        # The generator file knows best; a run without one yet falls back on its stats.
         nimg = f.get("images seen")
         t = f.get("training time")
-        if df is not None and not df.empty:
-            if nimg is None and "nimg" in df:
-                nimg = int(df["nimg"].iloc[-1])
-            if t is None and "time_s" in df:
-                t = float(df["time_s"].iloc[-1])
         res = f.get("resolution")
-        if res is None and df is not None and "resolution" in df and not df.empty:
-            res = int(df["resolution"].iloc[-1])
-        row["resolution"] = f"{res}×{res}" if res else None
+        if df is not None:
+            nimg = last_value(df, "nimg") if nimg is None else nimg
+            t = last_value(df, "time_s") if t is None else t
+            res = last_value(df, "resolution") if res is None else res
+        row["resolution"] = f"{int(res)}×{int(res)}" if res else None
         row["parameters"] = format_count(f.get("parameters"))
         row["images seen"] = format_count(nimg)
         row["training time"] = format_duration(t)
@@ -562,12 +586,13 @@ def cap_count(requested: int, cap: int = MAX_COUNT) -> tuple[int, str | None]:
 
 
 def class_names(G: Any) -> list[str]:
-    """Class labels of a conditional generator, [] for an unconditional one."""
-    names = getattr(G, "class_names", None) or (getattr(G, "info", {}) or {}).get("class_names")
-    if names:
-        return [str(n) for n in names]
-    n = getattr(G, "num_classes", None) or getattr(G, "c_dim", None)
-    return [str(i) for i in range(int(n))] if n else []
+    """Class labels of a conditional generator (``G.class_names``), [] for an unconditional one.
+
+    LesionGAN's models are unconditional today; a conditional one exposes ``class_names`` and accepts
+    ``synthesize(z, labels=LongTensor)``, and the Generate page then offers a class selector.
+    """
+    names = getattr(G, "class_names", None) or (getattr(G, "info", None) or {}).get("class_names")
+    return [str(n) for n in names] if names else []
 
 
 def _synthesize(G: Any, z: Any, class_index: int | None) -> np.ndarray:
@@ -576,8 +601,8 @@ def _synthesize(G: Any, z: Any, class_index: int | None) -> np.ndarray:
     with torch.inference_mode():
         if class_index is None:
             return G.synthesize(z)
-        c = torch.full((z.shape[0],), int(class_index), dtype=torch.long, device=z.device)
-        return G.synthesize(z, c)
+        labels = torch.full((z.shape[0],), int(class_index), dtype=torch.long, device=z.device)
+        return G.synthesize(z, labels=labels)
 
 
 def seed_latents(G: Any, seeds: Sequence[int]):

@@ -42,31 +42,52 @@ def sidebar() -> Path:
     with st.sidebar:
         st.markdown("### Models")
         default = default_folder()
-        runs = lib.list_run_folders()
-        options = [_short(default)] + [_short(r) for r in runs if r != default] + [OTHER]
+        # Runs from `python -m gan.train` (default --out runs/, relative to where it was started).
+        runs = lib.list_run_folders(lib.DEFAULT_RUNS) + lib.list_run_folders(Path.cwd() / "runs")
+        choices = {_short(default): default}
+        for r in runs:
+            choices.setdefault(_short(r), r)
         choice = st.selectbox(
             "Checkpoints or training run",
-            options,
+            [*choices, OTHER],
             key="lg_source",
             help="The shipped checkpoints/ folder (one subfolder per model), or a run folder written by "
                  "`python -m gan.train` to watch your own training.",
         )
         if choice == OTHER:
             typed = st.text_input("Folder", value=str(default), key="lg_other",
-                                  help="Absolute, or relative to the repository root.")
+                                  help="A checkpoints folder or a run folder; absolute, or relative to the "
+                                       "repository root.")
             folder = lib.resolve_folder(typed)
         else:
-            folder = lib.resolve_folder(choice.rstrip("/")) if choice != _short(default) else default
+            folder = choices[choice]
         entries = lib.discover_models(folder)
         if not folder.is_dir():
             st.warning(f"`{folder}` does not exist.")
         else:
             st.caption(f"{len(entries)} model{'s' if len(entries) != 1 else ''} in `{_short(folder)}`")
+        if st.toggle("Follow training", key="lg_follow",
+                     help=f"Check the folder every {FOLLOW_S} s and redraw when stats, grids or checkpoints "
+                          "change, to watch a run while it trains."):
+            _follow(str(folder))
         if st.button("Reload files", key="lg_reload", help="Re-read stats, grids and checkpoints from disk."):
             st.cache_data.clear()
             st.cache_resource.clear()
     st.session_state[FOLDER_KEY] = str(folder)
     return folder
+
+
+FOLLOW_S = 10
+
+
+@st.fragment(run_every=FOLLOW_S)
+def _follow(folder: str) -> None:
+    # Runs on its own every FOLLOW_S seconds; reruns the whole page only when a file changed.
+    stamp = lib.folder_stamp(folder)
+    last = st.session_state.get("lg_follow_stamp")
+    st.session_state["lg_follow_stamp"] = stamp
+    if last is not None and last != stamp:
+        st.rerun(scope="app")
 
 
 def current_folder() -> Path:

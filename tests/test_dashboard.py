@@ -378,3 +378,70 @@ def test_sidebar_picks_another_folder(monkeypatch, demo, tmp_path):
     _ok(at)
     assert len(_seed_images(at).value) == 16
     assert any("2 models" in c.value for c in at.sidebar.caption)
+
+
+def test_gallery_reads_real_images_from_a_data_set_path(monkeypatch, demo, tmp_path):
+    from PIL import Image
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(data / f"ISIC_{i:07d}.png")
+    monkeypatch.setenv("LESIONGAN_CACHE", str(tmp_path / "cache"))
+    at = _app(monkeypatch, demo, "gallery")
+    at.text_input(key="ga_data").input(str(data)).run()
+    _ok(at)
+    real = [i for i in at.image if len(i.value) == 6]
+    assert len(real) == 2  # six real images beside each model's samples
+    assert any(f"from `{data}`" in c.value for c in at.caption)
+    at.text_input(key="ga_data").input(str(tmp_path / "nowhere")).run()
+    assert not at.exception and any("Could not read real images" in i.value for i in at.info)
+
+
+class _ConditionalG:
+    """A stand-in conditional generator: colour from the class, texture from the latent."""
+
+    model_name, resolution, z_dim, num_params, info = "fake-cond", 16, 4, 0, {"nimg": 0}
+    class_names = ["melanoma", "nevus", "seborrheic_keratosis"]
+
+    def latents(self, n, seed=0):
+        import torch
+
+        return torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(int(seed)))
+
+    def synthesize(self, z, labels=None):
+        assert labels is not None and len(labels) == len(z)
+        base = np.array([[200, 60, 60], [60, 200, 60], [60, 60, 200]], np.uint8)[labels.numpy()]
+        noise = (z[:, :1, None, None].numpy() * 20).astype(np.int16)
+        return (base[:, None, None, :] + noise).clip(0, 255).astype(np.uint8).repeat(16, 1).repeat(16, 2)
+
+
+def test_generate_offers_a_class_for_a_conditional_model(monkeypatch, tmp_path):
+    (tmp_path / "cond" / "generator.pt").parent.mkdir()
+    (tmp_path / "cond" / "generator.pt").write_bytes(b"stand-in")
+    monkeypatch.setattr(lib, "load_generator", lambda path: _ConditionalG())
+    at = _app(monkeypatch, tmp_path, "generate")
+    _ok(at)
+    assert at.selectbox(key="gen_class").options == _ConditionalG.class_names
+    mel = _seed_images(at).value
+    at.selectbox(key="gen_class").set_value("nevus").run()
+    _ok(at)
+    assert set(_seed_images(at).value).isdisjoint(mel)
+
+
+def test_follow_training_sees_new_stats(monkeypatch, demo, tmp_path):
+    import shutil
+
+    run = tmp_path / "00001-dcgan-demo-32"
+    shutil.copytree(demo / "dcgan-demo", run)
+    before = lib.folder_stamp(run)
+    time.sleep(0.01)
+    with open(run / "stats.jsonl", "a") as f:
+        f.write(json.dumps({"nimg": 99_000, "loss_D": 0.1, "loss_G": 3.0}) + "\n")
+    (run / "grids" / "grid-000099000.png").write_bytes((run / "grids" / "grid-000000000.png").read_bytes())
+    assert lib.folder_stamp(run) != before
+    at = _app(monkeypatch, run, "training")
+    at.sidebar.toggle(key="lg_follow").set_value(True).run()
+    _ok(at)
+    assert "99k" in [m.value for m in at.metric]  # the appended line is on the page

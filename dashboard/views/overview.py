@@ -45,13 +45,14 @@ for note in notes:
 if results is not None and results.settings():
     st.caption(f"Metrics: {results.settings()} (`{results.path.name}`).")
 
-with st.expander("What each column measures", expanded=False):
-    lines = ["| column | measures | better |", "| --- | --- | --- |",
-             "| final D / G loss | last logged training losses; they show balance, not image quality | — |"]
-    lines += [f"| {m.label} | {m.what} | {'↓ lower' if m.better == 'lower' else '↑ higher'} |" for m in lib.METRICS]
-    lines += ["| resolution, parameters | output size and generator size | — |",
-              "| images seen, training time, hardware | how much training each model got, and where | — |"]
-    st.markdown("\n".join(lines))
+st.markdown("**How to read it**")
+lines = ["- **final D / G loss**: last logged training losses; they show the balance of the two networks, "
+         "not image quality."]
+lines += [f"- **{m.label}** ({'↓ lower' if m.better == 'lower' else '↑ higher'} is better): {m.what}"
+          for m in lib.METRICS]
+lines += ["- **resolution, parameters, images seen, training time, hardware**: output size, generator size, "
+          "and how much training each model got, where."]
+st.caption("\n".join(lines))
 
 st.subheader("Samples")
 st.caption("Seeds 0–7 for every model; the Generate page makes more.")

@@ -32,11 +32,11 @@ with tab_one:
             ui.plot(lib.d_output_figure(df, weight, show_raw, bounds), key="tr_dout")
             st.caption("D(x): mean discriminator output on real images; D(G(z)): on generated images. "
                        "A widening gap means D is winning.")
-        last = df.iloc[-1]
+        res = lib.last_value(df, "resolution")
         m = st.columns(4)
-        m[0].metric("Images seen", lib.format_count(last.get("nimg")))
-        m[1].metric("Wall time", lib.format_duration(last.get("time_s")) or "—")
-        m[2].metric("Resolution", f"{int(last['resolution'])} px" if "resolution" in df else "—")
+        m[0].metric("Images seen", lib.format_count(lib.last_value(df, "nimg")))
+        m[1].metric("Wall time", lib.format_duration(lib.last_value(df, "time_s")) or "—")
+        m[2].metric("Resolution", f"{int(res)} px" if res is not None else "—")
         m[3].metric("Logged steps", len(df))
 
 with tab_all:
