@@ -14,7 +14,6 @@ import json
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -80,13 +79,13 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
         raise ValueError(f"{path}: file is empty")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path}: refused to load: the file holds objects other than tensors and "
-                         f"plain values (possibly code); only LesionGAN checkpoints are accepted ({first})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise ValueError(f"{path}: not a readable PyTorch file (truncated or another format): "
-                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    except Exception as e:  # noqa: BLE001 - a damaged file can fail anywhere inside the unpickler
+        msg = str(e).strip()
+        first = msg.splitlines()[0] if msg else type(e).__name__
+        if isinstance(e, pickle.UnpicklingError) and ("global" in msg.lower() or "not allowed" in msg):
+            raise ValueError(f"{path}: refused to load: the file holds objects other than tensors and plain "
+                             f"values (possibly code); only LesionGAN checkpoints are accepted ({first})") from None
+        raise ValueError(f"{path}: not a readable PyTorch file (truncated or another format): {first}") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") not in (KIND_TRAIN, KIND_GENERATOR):
         raise ValueError(f"{path}: not a LesionGAN checkpoint (no 'kind' field naming one)")
     if ckpt["kind"] not in kinds:
