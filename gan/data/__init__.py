@@ -1,0 +1,11 @@
+"""Dermoscopic image data: layout readers, preprocessing, the decoded-image cache and augmentation.
+
+    from gan.data import load_dataset, augment
+    ds = load_dataset("/data/isic2017", size=64)   # ImageSet: ds.images uint8 (N, 3, 64, 64), ds.labels
+    batch = augment(ds.images[:16], torch.Generator().manual_seed(0))
+"""
+from gan.data.augmentation import augment
+from gan.data.dataset import SIZES, DataConfig, DataWarning, ImageSet, load_dataset
+from gan.data.layouts import LAYOUTS, SPLITS
+
+__all__ = ["LAYOUTS", "SIZES", "SPLITS", "DataConfig", "DataWarning", "ImageSet", "augment", "load_dataset"]

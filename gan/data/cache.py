@@ -1,0 +1,107 @@
+"""The decoded-image cache: one safetensors file per (source, layout, split, files, size, preprocessing).
+
+A cache file holds one uint8 tensor ``images`` (N, 3, S, S) and, in the safetensors header, a JSON
+document with the names, labels, skipped files, the full cache key and a CRC-32 of the image bytes.
+Files are written atomically (temporary file in the same folder, fsync, ``os.replace``) and checked
+in full on reading, so a torn or corrupted file is detected rather than trusted.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+CACHE_FORMAT = 1
+_META_KEY = "lesiongan"
+
+
+class CacheError(Exception):
+    """A cache file exists but cannot be trusted; the message says why."""
+
+
+def default_cache_dir() -> Path:
+    """``$LESIONGAN_CACHE`` if set, else ``~/.cache/lesiongan``."""
+    env = os.environ.get("LESIONGAN_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "lesiongan"
+
+
+def cache_key(doc: dict[str, Any]) -> str:
+    """SHA-256 hex digest of a JSON-ready document describing everything the cached result depends on."""
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _crc(images: torch.Tensor) -> int:
+    return zlib.crc32(images.numpy().data)
+
+
+def read_cache(path: Path, key: str) -> tuple[torch.Tensor, dict[str, Any]] | None:
+    """Read a cache file written by :func:`write_cache`.
+
+    Args:
+        path: the cache file.
+        key: the key the caller expects (from :func:`cache_key`).
+
+    Returns:
+        ``(images, doc)``, or None when there is no file at ``path``.
+
+    Raises:
+        CacheError: the file is unreadable, truncated, of another format or key, or fails its checksum.
+    """
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            doc = json.loads((f.metadata() or {})[_META_KEY])
+            images = f.get_tensor("images")
+        if doc["format"] != CACHE_FORMAT or doc["key"] != key:
+            raise CacheError(f"format {doc['format']} / key {doc['key'][:12]} do not match")
+        n, size = len(doc["names"]), doc["size"]
+        if images.dtype != torch.uint8 or tuple(images.shape) != (n, 3, size, size) or len(doc["labels"]) != n:
+            raise CacheError(f"images {images.dtype} {tuple(images.shape)} do not match {n} names at {size} px")
+        if _crc(images) != doc["crc32"]:
+            raise CacheError("image data fail their checksum")
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
+        raise CacheError(f"{type(e).__name__}: {e}") from None
+    return images, doc
+
+
+def write_cache(path: Path, images: torch.Tensor, doc: dict[str, Any]) -> None:
+    """Write ``images`` and ``doc`` (plus a checksum) to ``path`` atomically.
+
+    Args:
+        path: the cache file; its folder is created if needed.
+        images: uint8 tensor (N, 3, S, S).
+        doc: JSON-ready metadata; must hold "format", "key", "names", "labels" and "size".
+
+    Raises:
+        OSError: (naming the file or folder) when it cannot be written; no temporary file is left.
+    """
+    images = images.contiguous()
+    meta = {_META_KEY: json.dumps({**doc, "crc32": _crc(images)})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({"images": images}, tmp, metadata=meta)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if os.name == "posix":  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
