@@ -64,8 +64,8 @@ bank, berr = ui.real_bank(entry)
 
 # --- colour histograms ---------------------------------------------------------------------------
 st.subheader("Colour histograms")
-if bank is None or bank.hist is None:
-    st.info(berr or f"{entry.name}: the fingerprint holds no colour histogram.")
+if bank is None:
+    st.info(f"{berr} Showing the generated images' histogram alone; `python -m eval.fingerprint` makes one.")
 ui.plot(lib.histogram_figure(bank.hist if bank is not None else None, lib.colour_histogram(fakes), entry.name),
         key="ev_hist")
 st.caption(f"Solid: training images (from the fingerprint). Dotted: {n_samples} generated images, seeds "
@@ -73,8 +73,11 @@ st.caption(f"Solid: training images (from the fingerprint). Dotted: {n_samples} 
 
 # --- nearest training neighbours ----------------------------------------------------------------
 st.subheader("Nearest training neighbours")
-if bank is None or bank.bank is None or not len(bank.bank):
-    st.info(berr or f"{entry.name}: the fingerprint holds no image bank to search.")
+if bank is None:
+    st.info("Needs the training images' fingerprint (see above).")
+elif bank.bank is None or not len(bank.bank):
+    st.info(f"{entry.name}: the fingerprint was made without an image bank (--no-bank), so there is nothing "
+            "to search.")
 else:
     k = st.slider("Pairs to show", 4, 24, 8, 4, key="ev_pairs")
     pairs = lib.closest_pairs(fakes, bank.bank, bank.bank_names, k)

@@ -39,7 +39,7 @@ for e in shown:
                 else:
                     rerr = f"{e.name}: the fingerprint holds no thumbnails; give a data set path above."
         if real is None:
-            st.info(rerr)
+            st.info(rerr if data_path.strip() else f"{rerr} Give a data set path above to show real images.")
         else:
             ui.image_row(real, width=80)
             st.caption(f"{len(real)} real images, {source}.")
