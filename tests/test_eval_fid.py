@@ -1,0 +1,129 @@
+"""FID and KID end to end through torch-fidelity's Inception-v3 on stand-in weights (a randomly
+initialised network of its architecture; the real weights cannot be downloaded here). Images are few
+and small: Inception runs at 299 px, about 5 images/s on a 2-core CPU."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from eval import KEY_FID, KEY_JS_RGB, KEY_KID, KEY_KID_STD, evaluate, make_fingerprint, save_fingerprint
+from eval import sources
+from eval.metrics import inception
+from eval.testing import lesion_images, make_standin_inception_weights
+
+N = 10  # KID's subset size adapts down to this; FID needs at least 10
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return make_standin_inception_weights(tmp_path_factory.mktemp("w") / "standin.pth", seed=0)
+
+
+@pytest.fixture(scope="module")
+def x():
+    return lesion_images(N, 32, 0)
+
+
+@pytest.fixture(scope="module")
+def real(x):
+    # Resolved once, so its Inception features are computed once for every test in this file.
+    return sources.resolve(x, "real", size=32)
+
+
+@pytest.fixture(scope="module")
+def no_hub(tmp_path_factory):
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path_factory.mktemp("hub")))
+    yield
+    torch.hub.set_dir(old)
+
+
+def _noisy(x, sigma, seed=1):
+    return np.clip(x + np.random.default_rng(seed).normal(0, sigma, x.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def noisy(x):
+    # Distorted copies of x, resolved once so that each set's features are computed once.
+    return {sigma: sources.resolve(_noisy(x, sigma), "fake", size=32) for sigma in (10, 60)}
+
+
+@pytest.fixture(scope="module")
+def scored(weights, real, noisy):
+    # Each FID costs torch-fidelity's 2048x2048 eigvals (seconds): score each pair once for the file.
+    out = {0: evaluate(real, real, ["fid", "kid"], inception_weights=weights)}
+    for sigma, fake in noisy.items():
+        out[sigma] = evaluate(real, fake, ["fid", "kid"], inception_weights=weights)
+    return out
+
+
+def test_fid_kid_zero_for_same_images_and_grow_with_distortion(weights, scored):
+    assert all(r["unavailable"] == {} for r in scored.values())
+    fids = [scored[s][KEY_FID] for s in (0, 10, 60)]
+    kids = [scored[s][KEY_KID] for s in (0, 10, 60)]
+    assert abs(fids[0]) < 1e-3
+    assert fids[0] < fids[1] < fids[2] and fids[1] > 1e-3
+    # KID's unbiased estimate of identical sets is ~0 (slightly negative is valid).
+    assert kids[0] < kids[1] < kids[2] and kids[2] > 10 * abs(kids[0])
+    r = scored[60]
+    assert r["config"]["kid"]["subset_size"] == N  # adapted from torch-fidelity's 1000
+    assert r["config"]["fid"]["weights_sha256"] == inception.weights_id(weights)
+    assert np.isfinite(r[KEY_KID_STD]) and r["n_fake"] == N and r["resolution"] == 32
+
+
+def test_fingerprint_with_inception_features_gives_the_same_fid(weights, x, noisy, scored, tmp_path):
+    fp = make_fingerprint(x, size=32, inception_weights=weights)
+    assert fp.inception_pool3.dtype == np.float16 and fp.inception_pool3.shape == (N, 2048)
+    save_fingerprint(fp, tmp_path / "fp.npz")
+    b = evaluate(str(tmp_path / "fp.npz"), noisy[60], ["fid", "kid"], inception_weights=weights)
+    assert b[KEY_FID] == pytest.approx(scored[60][KEY_FID], rel=1e-2)  # float16 storage
+    assert b[KEY_KID] == pytest.approx(scored[60][KEY_KID], rel=1e-2)
+    # Features made with other weights are not silently mixed with these.
+    other = make_standin_inception_weights(tmp_path / "other.pth", seed=1)
+    c = evaluate(str(tmp_path / "fp.npz"), noisy[60], ["fid"], inception_weights=other)
+    assert "other weights" in c["unavailable"]["fid"] and KEY_FID not in c
+
+
+def test_no_weights_reports_unavailable_and_the_run_goes_on(no_hub, x):
+    r = evaluate(x, x[::-1].copy(), ["hist_js", "fid", "kid"])
+    msg = "no Inception weights (pass --inception-weights PATH; no network here)"
+    assert r["unavailable"] == {"fid": msg, "kid": msg}
+    assert KEY_FID not in r and KEY_KID not in r and r[KEY_JS_RGB] == 0.0
+
+
+def test_weights_found_in_torch_fidelitys_cache(no_hub, weights, real, scored):
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    assert inception.WEIGHTS_FILENAME == os.path.basename(URL_INCEPTION_V3)
+    target = inception.default_weights_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(weights.read_bytes())
+    try:
+        r = evaluate(real, real, ["kid"])  # features cached under the same weights' hash: no new pass
+        assert r["unavailable"] == {} and r[KEY_KID] == scored[0][KEY_KID]
+    finally:
+        target.unlink()
+
+
+class _NotATensor:
+    pass
+
+
+def test_bad_weights_are_refused(tmp_path, x):
+    with pytest.raises(ValueError, match="--inception-weights"):
+        evaluate(x, x, ["fid"], inception_weights=tmp_path / "missing.pth")
+    torch.save({"conv": _NotATensor()}, tmp_path / "code.pth")  # unpickling it would need a class
+    with pytest.raises(ValueError, match="not a plain state_dict"):
+        evaluate(x, x, ["fid"], inception_weights=tmp_path / "code.pth")
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "small.pth")
+    with pytest.raises(ValueError, match="does not fit"):
+        evaluate(x, x, ["fid"], inception_weights=tmp_path / "small.pth")
+
+
+def test_too_few_images_says_so(weights, x):
+    r = evaluate(x[:5], x[:5].copy(), ["fid", "kid"], inception_weights=weights)
+    assert "FID needs at least 10" in r["unavailable"]["fid"]
+    assert "KID needs at least 10" in r["unavailable"]["kid"]
