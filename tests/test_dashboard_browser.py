@@ -82,6 +82,10 @@ _ALL_LOADED = """() => {
 }"""
 
 
+# 16 samples and the 8-step interpolation below them.
+_PAGE_DRAWN = """() => document.querySelectorAll("[data-testid='stImage'] img").length === 24"""
+
+
 def _sample_srcs(page) -> list[str]:
     return page.locator("[data-testid='stImage'] img").evaluate_all("els => els.map(e => e.src)")
 
@@ -100,8 +104,9 @@ def test_generate_page_in_chromium(server):
             page.get_by_text("dcgan-demo · dcgan · 32×32 · seeds 0–15").wait_for(timeout=60_000)
             captions = page.locator("[data-testid='stImageCaption']")
             captions.filter(has_text="seed 15").first.wait_for(timeout=30_000)
+            page.wait_for_function(_PAGE_DRAWN, timeout=30_000)
             before = _sample_srcs(page)
-            assert len(before) >= 16 and all(src.endswith(".png") for src in before[:16])  # lossless samples
+            assert len(before) == 24 and all(src.endswith(".png") for src in before[:16])  # lossless samples
             # The 16 samples really load as 32 px images (a broken src never gets a naturalWidth).
             page.wait_for_function(_ALL_LOADED, timeout=30_000)
             widths = page.locator("[data-testid='stImage'] img").evaluate_all("els => els.map(e => e.naturalWidth)")
@@ -113,8 +118,9 @@ def test_generate_page_in_chromium(server):
             seed.press("Enter")
             page.get_by_text("seeds 100–115").wait_for(timeout=30_000)
             captions.filter(has_text="seed 115").first.wait_for(timeout=30_000)
+            page.wait_for_function(_PAGE_DRAWN, timeout=30_000)
             after = _sample_srcs(page)
-            assert len(after) == len(before) and set(after[:16]).isdisjoint(before[:16])
+            assert len(after) == 24 and set(after[:16]).isdisjoint(before[:16])
 
             # The ZIP holds one PNG per image, named by seed.
             with page.expect_download(timeout=30_000) as dl:
