@@ -1,0 +1,127 @@
+"""``python -m eval.run`` end to end on temporary folders, a tiny generator file and fingerprints."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from eval import KEY_JS_RGB, KEY_WASSERSTEIN_RGB, evaluate, make_fingerprint, save_fingerprint
+from eval.testing import FakeGenerator, lesion_images, write_tiny_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _folder(path: Path, images: np.ndarray, broken: int = 0) -> Path:
+    path.mkdir(parents=True)
+    for i, im in enumerate(images):
+        Image.fromarray(im).save(path / f"img{i:03d}.png")
+    for i in range(broken):
+        (path / f"broken{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    return path
+
+
+def _run(args: list[str], tmp_path: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LESIONGAN_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "eval.run", *args], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_json_on_folders(tmp_path):
+    real = _folder(tmp_path / "real", lesion_images(40, 32, 0), broken=2)
+    fake = _folder(tmp_path / "fake", lesion_images(20, 32, 1))
+    held = _folder(tmp_path / "held", lesion_images(100, 16, 2))
+    p = _run(["--real", str(real), "--fake", str(fake), "--heldout", str(held), "--size", "16", "--json",
+              "--metrics", "hist_js", "wasserstein", "diversity", "memorization", "fid"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)  # stdout holds the JSON and nothing else
+    assert 0 < r[KEY_JS_RGB] < 1 and 0 < r[KEY_WASSERSTEIN_RGB] < 1
+    assert {f"{KEY_JS_RGB}_{c}" for c in "rgb"} <= set(r) and {f"{KEY_WASSERSTEIN_RGB}_{c}" for c in "rgb"} <= set(r)
+    assert (r["n_real"], r["n_fake"], r["resolution"], r["seed"]) == (40, 20, 16, 0)
+    assert r["real"]["skipped"] == 2 and r["real"]["kind"] == "folder"
+    assert "LANCZOS" in r["resize"]["real"]
+    assert 0 <= r["memorization_copy_rate"] <= 1 and r["diversity_msssim_fake"] > 0
+    assert "no Inception weights" in r["unavailable"]["fid"] or "fid_inception_299" in r
+    assert isinstance(r["seconds"], float)
+
+
+def test_generator_file_is_deterministic_under_seed_and_resized(tmp_path):
+    gen = write_tiny_generator(tmp_path / "generator.pt", resolution=32)
+    fp = tmp_path / "fp.npz"
+    save_fingerprint(make_fingerprint(lesion_images(30, 16, 0), size=16), fp)
+    args = ["--real", str(fp), "--fake", str(gen), "--n", "24", "--json", "--metrics", "hist_js", "wasserstein", "--quiet"]
+    a, b = _run(args + ["--seed", "3"], tmp_path), _run(args + ["--seed", "3"], tmp_path)
+    c = _run(args + ["--seed", "4"], tmp_path)
+    assert a.returncode == b.returncode == c.returncode == 0, a.stderr + c.stderr
+    ra, rb, rc = (json.loads(p.stdout) for p in (a, b, c))
+    assert ra[KEY_JS_RGB] == rb[KEY_JS_RGB] and ra[KEY_WASSERSTEIN_RGB] == rb[KEY_WASSERSTEIN_RGB]
+    assert ra[KEY_WASSERSTEIN_RGB] != rc[KEY_WASSERSTEIN_RGB]
+    assert ra["fake"]["seed"] == 3 and ra["n_fake"] == 24 and ra["fake"]["native_resolution"] == 32
+    assert ra["resolution"] == 16 and ra["resize"]["fake"] == "pil-lanczos"
+    assert a.stderr == ""  # --quiet
+
+
+def test_no_arguments_scores_every_checkpoint(tmp_path):
+    ck = tmp_path / "checkpoints"
+    train, val = lesion_images(60, 16, 0), lesion_images(100, 16, 1)
+    for name, res in (("dcgan-a", 32), ("dcgan-b", 64)):
+        (ck / name).mkdir(parents=True)
+        write_tiny_generator(ck / name / "generator.pt", resolution=res, seed=res)
+        save_fingerprint(make_fingerprint(train, size=16, bank_size=16), ck / name / "fingerprint.npz")
+    save_fingerprint(make_fingerprint(val, size=16, bank_size=16), ck / "dcgan-a" / "fingerprint-val.npz")
+    p = _run(["--n", "30", "--metrics", "hist_js", "wasserstein", "memorization"], tmp_path, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads((ck / "results.json").read_text())
+    rows = doc["rows"]
+    assert [(r["model"], r["reference"]) for r in rows] == [("dcgan-a", "train"), ("dcgan-a", "validation"),
+                                                          ("dcgan-b", "train")]
+    for r in rows:
+        assert r["n_fake"] == 30 and r["resolution"] == 16 and r["seed"] == 0 and r["seconds"] > 0
+        assert 0 < r[KEY_JS_RGB] <= 1
+    assert 0 <= rows[0]["memorization_copy_rate"] <= 1  # held-out from fingerprint-val.npz
+    assert "memorization_copy_rate" not in rows[1]  # the validation row has no held-out set of its own
+    assert "held-out" in rows[2]["unavailable"]
+    with open(ck / "results.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 3 and float(table[0][KEY_JS_RGB]) == pytest.approx(rows[0][KEY_JS_RGB])
+    per_model = json.loads((ck / "dcgan-a" / "results.json").read_text())
+    assert set(per_model["results"]) == {"train", "validation"}
+    assert per_model["results"]["train"]["fake"]["native_resolution"] == 32
+    assert "| model | reference |" in p.stdout and "dcgan-b" in p.stdout
+    assert not list(ck.rglob("*.tmp"))  # atomic writes leave no temp files
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--real", "x"], "--real and --fake go together"),
+    (["--real", "nowhere", "--fake", "nowhere"], "does not exist"),
+    (["--n", "0"], "--n must be at least 1"),
+    (["--bins", "300", "--real", "a", "--fake", "b"], "--bins"),
+])
+def test_bad_arguments_name_the_flag(tmp_path, args, message):
+    p = _run(args, tmp_path, cwd=tmp_path)
+    assert p.returncode == 2 and message in p.stderr
+
+
+def test_unknown_metric_and_missing_checkpoints(tmp_path):
+    a = _folder(tmp_path / "a", lesion_images(3, 16))
+    p = _run(["--real", str(a), "--fake", str(a), "--metrics", "fid,nonsense"], tmp_path)
+    assert p.returncode == 2 and "unknown metric 'nonsense'" in p.stderr
+    p = _run([], tmp_path, cwd=tmp_path)
+    assert p.returncode == 2 and "generator.pt" in p.stderr
+
+
+def test_python_api_determinism_and_batch_size():
+    real = lesion_images(20, 16, 0)
+    G = FakeGenerator(resolution=16)
+    r1 = evaluate(real, G, ["hist_js", "diversity"], n=12, seed=1, msssim_pairs=20)
+    r2 = evaluate(real, G, ["hist_js", "diversity"], n=12, seed=1, msssim_pairs=20, batch_size=5)
+    r3 = evaluate(real, G, ["hist_js", "diversity"], n=12, seed=2, msssim_pairs=20)
+    for k in (KEY_JS_RGB, "diversity_msssim_fake", "diversity_msssim_real"):
+        assert r1[k] == r2[k]
+    assert r1[KEY_JS_RGB] != r3[KEY_JS_RGB] and r1["fake"]["seed"] == 1 and r1["n_fake"] == 12
