@@ -136,6 +136,9 @@ def make_demo_folder(root: str | Path, broken: bool = False, evaluate: bool = Fa
             _write_grid(d / "grids" / f"grid-{k:09d}.png", seed * 100 + k)
         _write_fingerprint(d / "fingerprint.npz", seed)
         _write_fingerprint(d / "fingerprint-val.npz", seed + 10, n=100)
+        (d / "MODEL_CARD.md").write_text(
+            f"# {name}\n\nAn untrained {RES} px DCGAN with synthetic statistics, made by `dashboard.demo` to "
+            "try the dashboard. It generates noise, not lesions.\n", encoding="utf-8")
     if evaluate:
         _run_eval(root)
     else:

@@ -13,7 +13,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,11 +68,6 @@ class ModelEntry:
     @property
     def fingerprint(self) -> Path | None:
         p = self.path / "fingerprint.npz"
-        return p if p.is_file() else None
-
-    @property
-    def fingerprint_val(self) -> Path | None:
-        p = self.path / "fingerprint-val.npz"
         return p if p.is_file() else None
 
     @property

@@ -275,6 +275,7 @@ def test_overview_shows_the_table_notes_and_samples(monkeypatch, demo):
     assert "Inception weights" in text  # why FID/KID are missing
     assert "Jensen-Shannon" in text and "lower" in text  # one line per metric, with direction
     assert len(at.image) == 2 and all(len(i.value) == 8 for i in at.image)
+    assert [x.label for x in at.expander] == ["Model card: dcgan-demo", "Model card: pggan-demo"]
 
 
 def test_training_page_curves_and_grid_slider(monkeypatch, demo):
@@ -441,7 +442,9 @@ def test_follow_training_sees_new_stats(monkeypatch, demo, tmp_path):
         f.write(json.dumps({"nimg": 99_000, "loss_D": 0.1, "loss_G": 3.0}) + "\n")
     (run / "grids" / "grid-000099000.png").write_bytes((run / "grids" / "grid-000000000.png").read_bytes())
     assert lib.folder_stamp(run) != before
+    (run / "config.json").write_text(json.dumps({"model": "dcgan", "model_cfg": {"resolution": 32}, "format": 1}))
     at = _app(monkeypatch, run, "training")
+    assert any(x.label.startswith("Resolved run config") for x in at.expander)
     at.sidebar.toggle(key="lg_follow").set_value(True).run()
     _ok(at)
     assert "99k" in [m.value for m in at.metric]  # the appended line is on the page

@@ -1,7 +1,5 @@
 """Evaluation: colour histograms real vs generated, the metric values, nearest training neighbours."""
 
-import math
-
 import streamlit as st
 
 from dashboard import lib, ui

@@ -65,3 +65,6 @@ for e in entries:
         st.error(err)
     else:
         ui.image_row(images, width=80)
+    if e.model_card is not None:
+        with st.expander(f"Model card: {e.name}"):
+            st.markdown(e.model_card.read_text(encoding="utf-8"))

@@ -38,6 +38,10 @@ with tab_one:
         m[1].metric("Wall time", lib.format_duration(lib.last_value(df, "time_s")) or "—")
         m[2].metric("Resolution", f"{int(res)} px" if res is not None else "—")
         m[3].metric("Logged steps", len(df))
+        config = lib.read_config(entry)
+        if config:
+            with st.expander("Resolved run config (config.json)"):
+                st.json(config, expanded=2)
 
 with tab_all:
     if len(frames) < 1:
