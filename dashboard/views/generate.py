@@ -47,7 +47,7 @@ st.download_button(
     mime="application/zip",
     key="gen_zip",
     on_click="ignore",
-    icon="⬇️",
+    icon=":material/download:",
 )
 
 st.divider()
