@@ -14,9 +14,11 @@ from gan.loop import TrainingDiverged, training_loop, write_config
 from gan.models.dcgan import BCELoss, DCGANConfig
 
 
-def run_config(kimg, seed=0, batch=16, **train):
+def run_config(kimg, seed=0, batch=16, width=16, **train):
+    """A tiny DCGAN (32 px, ``width`` feature maps) so that the loop's behaviour is cheap to test."""
     train = {"log_kimg": 0.16, "snapshot_kimg": 0.32, "grid_kimg": 0.32, "grid_size": 16, **train}
-    return {"format": 1, "model": "dcgan", "model_cfg": to_dict(DCGANConfig(resolution=32, batch=batch)),
+    mcfg = DCGANConfig(resolution=32, batch=batch, ngf=width, ndf=width)
+    return {"format": 1, "model": "dcgan", "model_cfg": to_dict(mcfg),
             "train": to_dict(TrainConfig(kimg=kimg, seed=seed, **train)), "data": {"size": 32}}
 
 
@@ -39,7 +41,7 @@ def assert_same_state(a: dict, b: dict):
 
 def test_short_run_learns_the_data(tmp_path, discs):
     images = discs(256, 32)
-    cfg = run_config(1.6, batch=32, log_kimg=0.32)
+    cfg = run_config(1.6, batch=32, width=64, log_kimg=0.32)
     res = train(tmp_path, "run", cfg, images)
     assert res.status == "done" and res.nimg == 1600
     rows = read_stats(res.run_dir)
