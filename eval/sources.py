@@ -144,7 +144,8 @@ def resolve(obj: Any, role: str, *, size: int | None, n: int = 2000, seed: int =
     """Turn any accepted input into an ``EvalSet`` at ``size`` px (None: the input's own size).
 
     Args:
-        obj: folder / data set path, ``.npz`` fingerprint path, generator file (``.pt``), an
+        obj: folder / data set path, ``.npz`` fingerprint path, generator file (``.pt``) or a run or
+            model folder holding ``generator.pt`` / ``checkpoint.pt`` (the generator wins), an
             ``ImageSet``, a generator object (``generate(n, seed=, batch_size=)`` and ``resolution``),
             a ``Fingerprint``, a uint8 array, or an ``EvalSet`` (returned as is).
         role: "real", "fake" or "heldout" (used in messages).
@@ -184,6 +185,8 @@ def resolve(obj: Any, role: str, *, size: int | None, n: int = 2000, seed: int =
         if path.is_file() and path.suffix == ".safetensors":
             ds = _read_cache(path)
             return _from_imageset(ds, role, "dataset", size or int(ds.size), resize)
+        if path.is_dir() and any((path / f).is_file() for f in ("generator.pt", "checkpoint.pt")):
+            path = path / ("generator.pt" if (path / "generator.pt").is_file() else "checkpoint.pt")
         if path.is_file() and path.suffix in (".pt", ".pth"):
             try:
                 from gan import load_generator

@@ -65,6 +65,11 @@ def test_generator_file_is_deterministic_under_seed_and_resized(tmp_path):
     assert ra["fake"]["seed"] == 3 and ra["n_fake"] == 24 and ra["fake"]["native_resolution"] == 32
     assert ra["resolution"] == 16 and ra["resize"]["fake"] == "pil-lanczos"
     assert a.stderr == ""  # --quiet
+    # A folder holding generator.pt is the generator, not a folder of images.
+    d = _run(["--real", str(fp), "--fake", str(tmp_path), "--n", "24", "--seed", "3", "--json", "--quiet",
+              "--metrics", "hist_js", "wasserstein"], tmp_path)
+    assert d.returncode == 0, d.stderr
+    assert json.loads(d.stdout)[KEY_JS_RGB] == ra[KEY_JS_RGB]
 
 
 def test_no_arguments_scores_every_checkpoint(tmp_path):
