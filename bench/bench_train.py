@@ -1,0 +1,183 @@
+"""Benchmark (not a test): DCGAN training throughput, ours against the PyTorch DCGAN example recipe.
+
+    python bench/bench_train.py step  [--steps 30] [--repeats 3]          # batch already in memory
+    python bench/bench_train.py e2e   --data ../shared/data/isic2017 [--images 1280]   # loader included
+
+The reference is pytorch/examples' dcgan/main.py re-implemented here: a file-list Dataset with
+``Resize(64)/CenterCrop(64)/ToTensor/Normalize`` through a ``DataLoader`` (2 workers, shuffle),
+the same G and D (``gan.models.dcgan``: the example's architecture layer for layer), BCE, Adam(2e-4,
+0.5), batch 64, and the example's step. Ours is LesionGAN's loop step: cached uint8 tensors, the
+same maths, with the fast-path switches named in the output. Both run in the same process, in
+alternation (ABAB...), and the ratio of medians is reported: these machines are noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gan.models import get_model  # noqa: E402
+from gan.models.base import Stage  # noqa: E402
+from gan.models.dcgan import DCGANConfig  # noqa: E402
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
+
+
+class ReferenceStep:
+    """One training step of pytorch/examples dcgan/main.py, verbatim in its maths."""
+
+    def __init__(self, seed: int = 0):
+        torch.manual_seed(seed)
+        self.G, self.D = get_model("dcgan").build(DCGANConfig())
+        self.crit = nn.BCELoss()
+        self.optD = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.optG = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+
+    def __call__(self, real: torch.Tensor) -> tuple[float, float]:
+        b = real.size(0)
+        self.D.zero_grad()
+        out = self.D(real)
+        errD_real = self.crit(out, torch.full((b,), 1.0))
+        errD_real.backward()
+        noise = torch.randn(b, 100, 1, 1)
+        fake = self.G(noise)
+        out = self.D(fake.detach())
+        errD_fake = self.crit(out, torch.full((b,), 0.0))
+        errD_fake.backward()
+        self.optD.step()
+        self.G.zero_grad()
+        out = self.D(fake)
+        errG = self.crit(out, torch.full((b,), 1.0))
+        errG.backward()
+        self.optG.step()
+        return float(errD_real + errD_fake), float(errG)
+
+
+class OurStep:
+    """LesionGAN's loop step (gan.loop): registry model, loss phases, optional channels_last."""
+
+    def __init__(self, seed: int = 0, channels_last: bool = True, foreach: bool = True):
+        spec = get_model("dcgan")
+        self.cfg = DCGANConfig()
+        torch.manual_seed(seed)
+        G, D = spec.build(self.cfg)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.fmt = fmt
+        self.G, self.D = G.to(memory_format=fmt), D.to(memory_format=fmt)
+        self.opts = spec.prepare_phase(self.G, self.D, self.cfg, spec.schedule(self.cfg, 0))
+        for o in self.opts.values():
+            for g in o.param_groups:
+                g["foreach"] = foreach
+        self.loss = spec.make_loss(self.G, self.D, self.cfg)
+        self.stage = spec.schedule(self.cfg, 0)
+        self.rng = torch.Generator().manual_seed(seed + 1)
+
+    def __call__(self, real: torch.Tensor) -> tuple[float, float]:
+        real = real.contiguous(memory_format=self.fmt)
+        stats = {}
+        for phase in self.loss.phases:
+            self.opts[phase].zero_grad(set_to_none=True)
+            stats.update(self.loss.accumulate_gradients(phase, real, self.stage, self.rng))
+            self.opts[phase].step()
+        return float(stats["loss_D"]), float(stats["loss_G"])
+
+
+def bench_step(args) -> None:
+    real = torch.rand(64, 3, 64, 64) * 2 - 1
+    variants = {"reference": ReferenceStep(), "ours (channels_last)": OurStep(channels_last=True),
+                "ours (contiguous)": OurStep(channels_last=False)}
+    for step in variants.values():  # warm-up
+        step(real)
+    times = {k: [] for k in variants}
+    for _ in range(args.repeats):
+        for name, step in variants.items():
+            t = time.perf_counter()
+            for _ in range(args.steps):
+                step(real)
+            times[name].append(64 * args.steps / (time.perf_counter() - t))
+    ref = statistics.median(times["reference"])
+    print(f"# training step, batch in memory, 64 px, {torch.get_num_threads()} threads, "
+          f"{args.steps} steps x {args.repeats} rounds (median images/s)")
+    for name, v in times.items():
+        print(f"| {name} | {statistics.median(v):.1f} img/s | {statistics.median(v) / ref:.2f}x |")
+
+
+def bench_e2e(args) -> None:
+    from PIL import Image
+    from torchvision import transforms
+
+    from gan.data import load_dataset
+
+    files = sorted(p for p in Path(args.data).rglob("*") if p.suffix.lower() in IMAGE_EXTS
+                   and "superpixels" not in p.name)
+    if args.split_dir:
+        files = [f for f in files if args.split_dir in str(f)]
+    tf = transforms.Compose([transforms.Resize(64), transforms.CenterCrop(64), transforms.ToTensor(),
+                             transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
+
+    class Files(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(files)
+
+        def __getitem__(self, i):
+            return tf(Image.open(files[i]).convert("RGB"))
+
+    n_steps = args.images // 64
+    # Reference: decode every image, every epoch, in 2 DataLoader workers (the example's default).
+    ref = ReferenceStep()
+    loader = torch.utils.data.DataLoader(Files(), batch_size=64, shuffle=True, num_workers=2, drop_last=True)
+    t = time.perf_counter()
+    done = 0
+    while done < n_steps:
+        for real in loader:
+            ref(real)
+            done += 1
+            if done == n_steps:
+                break
+    ref_ips = 64 * n_steps / (time.perf_counter() - t)
+
+    # Ours: gan.data's decoded cache (built once, timed separately), then in-memory batches.
+    t = time.perf_counter()
+    ds = load_dataset(args.data, size=64, cache_dir=args.cache_dir, progress=False,
+                      **({"split": args.split} if args.split else {}))
+    cache_s = time.perf_counter() - t
+    ours = OurStep()
+    gen = torch.Generator().manual_seed(0)
+    t = time.perf_counter()
+    for _ in range(n_steps):
+        idx = torch.randint(len(ds.images), (64,), generator=gen)
+        ours(ds.images[idx].float().div_(127.5).sub_(1.0))
+    ours_ips = 64 * n_steps / (time.perf_counter() - t)
+    print(f"# end to end, loader included: {args.data} ({len(files)} files), {n_steps} steps of 64, "
+          f"{torch.get_num_threads()} threads")
+    print(f"| reference (DataLoader, 2 workers, decode each epoch) | {ref_ips:.1f} img/s | 1.00x |")
+    print(f"| ours (cached tensors; cache load/build {cache_s:.1f} s, once) | {ours_ips:.1f} img/s | "
+          f"{ours_ips / ref_ips:.2f}x |")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("step")
+    s.add_argument("--steps", type=int, default=20)
+    s.add_argument("--repeats", type=int, default=3)
+    e = sub.add_parser("e2e")
+    e.add_argument("--data", required=True)
+    e.add_argument("--images", type=int, default=1280)
+    e.add_argument("--split", default=None, help="isic2017 split for ours (train)")
+    e.add_argument("--split-dir", default=None, help="substring that selects the reference's files")
+    e.add_argument("--cache-dir", default=None)
+    args = p.parse_args()
+    {"step": bench_step, "e2e": bench_e2e}[args.what](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
