@@ -53,7 +53,8 @@ def noisy(x):
 
 @pytest.fixture(scope="module")
 def scored(weights, real, noisy):
-    # Each FID costs torch-fidelity's 2048x2048 eigvals (seconds): score each pair once for the file.
+    # Each FID costs torch-fidelity's eigenvalues of a 2048x2048 product (5-15 s on 2 cores): score
+    # each pair once for the whole file, and only three pairs outside the slow tier.
     out = {0: evaluate(real, real, ["fid", "kid"], inception_weights=weights)}
     for sigma, fake in noisy.items():
         out[sigma] = evaluate(real, fake, ["fid", "kid"], inception_weights=weights)
@@ -74,17 +75,31 @@ def test_fid_kid_zero_for_same_images_and_grow_with_distortion(weights, scored):
     assert np.isfinite(r[KEY_KID_STD]) and r["n_fake"] == N and r["resolution"] == 32
 
 
-def test_fingerprint_with_inception_features_gives_the_same_fid(weights, x, noisy, scored, tmp_path):
+@pytest.fixture(scope="module")
+def fp_path(weights, x, tmp_path_factory):
     fp = make_fingerprint(x, size=32, inception_weights=weights)
     assert fp.inception_pool3.dtype == np.float16 and fp.inception_pool3.shape == (N, 2048)
-    save_fingerprint(fp, tmp_path / "fp.npz")
-    b = evaluate(str(tmp_path / "fp.npz"), noisy[60], ["fid", "kid"], inception_weights=weights)
-    assert b[KEY_FID] == pytest.approx(scored[60][KEY_FID], rel=1e-2)  # float16 storage
+    path = tmp_path_factory.mktemp("fp") / "fp.npz"
+    save_fingerprint(fp, path)
+    return path
+
+
+def test_fingerprint_with_inception_features_gives_the_same_kid(weights, real, noisy, scored, fp_path, tmp_path):
+    stored = np.load(fp_path, allow_pickle=False)["inception_pool3"].astype(np.float32)
+    live = real.features[f"inception_pool3:{inception.weights_id(weights)}"]
+    np.testing.assert_allclose(stored, live, rtol=1e-3, atol=1e-4)  # float16 storage
+    b = evaluate(str(fp_path), noisy[60], ["kid"], inception_weights=weights)
     assert b[KEY_KID] == pytest.approx(scored[60][KEY_KID], rel=1e-2)
     # Features made with other weights are not silently mixed with these.
     other = make_standin_inception_weights(tmp_path / "other.pth", seed=1)
-    c = evaluate(str(tmp_path / "fp.npz"), noisy[60], ["fid"], inception_weights=other)
-    assert "other weights" in c["unavailable"]["fid"] and KEY_FID not in c
+    c = evaluate(str(fp_path), noisy[60], ["fid", "kid"], inception_weights=other)
+    assert "other weights" in c["unavailable"]["fid"] and "other weights" in c["unavailable"]["kid"]
+
+
+@pytest.mark.slow
+def test_fingerprint_with_inception_features_gives_the_same_fid(weights, noisy, scored, fp_path):
+    b = evaluate(str(fp_path), noisy[60], ["fid"], inception_weights=weights)
+    assert b[KEY_FID] == pytest.approx(scored[60][KEY_FID], rel=1e-2)
 
 
 def test_no_weights_reports_unavailable_and_the_run_goes_on(no_hub, x):
