@@ -97,6 +97,8 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
     kw = dict(n=n, seed=seed, resize=resize, batch_size=batch_size, progress=progress)
     r = sources.resolve(real, "real", size=size, **kw)
     f = sources.resolve(fake, "fake", size=r.size, **kw)
+    if size is not None and r.size != size:
+        raise ValueError(f"real set is at {r.size} px but --size is {size}")
     if f.size != r.size:
         raise ValueError(f"fake set is at {f.size} px, real set at {r.size} px; pass them at one --size")
     h = None
@@ -112,7 +114,9 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
     if h is not None:
         res["heldout"] = h.describe()
     res["config"], res["details"], res[KEY_UNAVAILABLE], res["timing"] = {}, {}, {}, {}
-    for spec in specs:
+    from tqdm import tqdm
+
+    for spec in tqdm(specs, desc="metrics", unit="metric", disable=not progress, leave=False):
         t = time.perf_counter()
         try:
             out = dict(spec.fn(r, f, cfg))
@@ -129,6 +133,5 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
         if "_extras" in out:
             res.extras[spec.name] = out.pop("_extras")
         res.update(out)
-    res["config"]["bins"] = bins
     res[KEY_SECONDS] = round(time.perf_counter() - t0, 3)
     return res

@@ -130,3 +130,19 @@ def test_python_api_determinism_and_batch_size():
     for k in (KEY_JS_RGB, "diversity_msssim_fake", "diversity_msssim_real"):
         assert r1[k] == r2[k]
     assert r1[KEY_JS_RGB] != r3[KEY_JS_RGB] and r1["fake"]["seed"] == 1 and r1["n_fake"] == 12
+
+
+def test_gan_data_cache_file_is_an_input(tmp_path):
+    from gan.data import load_dataset
+
+    folder = _folder(tmp_path / "imgs", lesion_images(8, 32, 5))
+    ds = load_dataset(folder, size=16, cache_dir=tmp_path / "cache", progress=False)
+    assert str(ds.cache_path).endswith(".safetensors")
+    fake = lesion_images(6, 16, 6)
+    a = evaluate(ds.cache_path, fake, ["hist_js", "wasserstein"])
+    b = evaluate(ds, fake, ["hist_js", "wasserstein"])
+    assert a[KEY_JS_RGB] == b[KEY_JS_RGB] and a[KEY_WASSERSTEIN_RGB] == b[KEY_WASSERSTEIN_RGB]
+    assert a["n_real"] == 8 and a["real"]["kind"] == "dataset"
+    (tmp_path / "bad.safetensors").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="bad.safetensors"):
+        evaluate(tmp_path / "bad.safetensors", fake, ["hist_js"])

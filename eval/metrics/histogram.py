@@ -88,7 +88,9 @@ def _jsd_metric(real, fake, cfg, space: str) -> dict:
     for s in (real, fake):
         if s.count < 1:
             raise MetricUnavailable(f"{s.role} set has no images")
-    return histogram_jsd(set_histograms(real, space), set_histograms(fake, space), cfg.bins, space)
+    out = histogram_jsd(set_histograms(real, space), set_histograms(fake, space), cfg.bins, space)
+    out["_config"] = {"bins": cfg.bins, "range": [0, 256], "space": space, "log_base": 2}
+    return out
 
 
 @register_metric("hist_js", keys=("js_rgb_hist64",))
