@@ -9,13 +9,23 @@ Metrics are pure functions, one module each under ``eval.metrics``, registered w
 ``python -m eval.run``.
 """
 from eval.evaluate import DEFAULT_METRICS, EvalConfig, Result, evaluate
-from eval.fingerprint import Fingerprint, load_fingerprint, make_fingerprint, save_fingerprint
 from eval.keys import (CHANNELS, DEFAULT_BINS, KEY_COPY_RATE, KEY_FID, KEY_JS_HSV, KEY_JS_RGB, KEY_KID,
                        KEY_KID_STD, KEY_MSSSIM_FAKE, KEY_MSSSIM_GAP, KEY_MSSSIM_REAL, KEY_N_FAKE, KEY_N_REAL,
                        KEY_NN_FAKE_MEDIAN, KEY_NN_HELDOUT_MEDIAN, KEY_NN_THRESHOLD, KEY_RESIZE, KEY_RESOLUTION,
                        KEY_SECONDS, KEY_SEED, KEY_SWD_AVG, KEY_UNAVAILABLE, KEY_WASSERSTEIN_HSV,
                        KEY_WASSERSTEIN_RGB, key_js, key_swd, key_wasserstein)
 from eval.registry import MetricUnavailable, get_metric, list_metrics, register_metric
+
+_FINGERPRINT_NAMES = ("Fingerprint", "load_fingerprint", "make_fingerprint", "save_fingerprint")
+
+
+def __getattr__(name: str):
+    # Imported on first use, so that `python -m eval.fingerprint` does not import its own module twice.
+    if name in _FINGERPRINT_NAMES:
+        from eval import fingerprint
+        return getattr(fingerprint, name)
+    raise AttributeError(f"module 'eval' has no attribute {name!r}")
+
 
 __all__ = [n for n in dir() if n.startswith(("KEY_", "key_"))] + [
     "CHANNELS", "DEFAULT_BINS", "DEFAULT_METRICS", "EvalConfig", "Fingerprint", "MetricUnavailable", "Result",

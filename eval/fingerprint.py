@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from eval._io import atomic_write
+from gan.fileio import atomic_write
 from eval.images import as_nhwc_uint8, resize_images, rgb_to_hsv
 
 FORMAT = "lesiongan-fingerprint"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from eval import sources
-from eval._io import atomic_write_text
+from gan.fileio import atomic_write_text
 from eval.evaluate import DEFAULT_METRICS, Result, evaluate
 from eval.images import DEFAULT_RESIZE, RESIZE_MODES
 from eval.keys import (DEFAULT_BINS, KEY_COPY_RATE, KEY_FID, KEY_KID, KEY_MSSSIM_FAKE, KEY_MSSSIM_REAL,

@@ -13,47 +13,15 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
+
+from gan.fileio import atomic_write, atomic_write_text  # noqa: F401 - re-exported
 
 FORMAT_VERSION = 1
 KIND_TRAIN = "lesiongan-training-checkpoint"
 KIND_GENERATOR = "lesiongan-generator"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write ``path`` through ``write(fileobj)`` into a temp file in the same folder, fsync it,
-    then rename it over ``path``: readers see the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """``atomic_write`` for a text file (UTF-8)."""
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
 def save(obj: dict, path: str | os.PathLike) -> None:
     """Atomically ``torch.save`` a checkpoint dict."""
     atomic_write(path, lambda f: torch.save(obj, f))

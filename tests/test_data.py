@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, JpegImagePlugin
 from safetensors.torch import load_file
 
 import gan.data.cache
+import gan.fileio
 import gan.data.decode
 from gan.data import DataConfig, DataWarning, ImageSet, augment, load_dataset
 
@@ -521,11 +522,10 @@ def test_cache_of_other_data_is_not_trusted(tmp_path, monkeypatch):
 def test_cache_write_is_atomic(tmp_path, monkeypatch):
     root = make_folder(tmp_path / "imgs")
 
-    def broken_save(tensors, filename, metadata=None):
-        Path(filename).write_bytes(b"partial")
-        raise OSError(f"disk full while writing {filename}")
+    def broken_fsync(fd):  # the bytes went out, then the disk filled up
+        raise OSError("disk full while writing")
 
-    monkeypatch.setattr(gan.data.cache, "save_file", broken_save)
+    monkeypatch.setattr(gan.fileio.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
         load(root, tmp_path)
     assert list((tmp_path / "cache").iterdir()) == []  # neither a cache file nor a temporary left

@@ -7,18 +7,18 @@ in full on reading, so a torn or corrupted file is detected rather than trusted.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from gan.fileio import atomic_write
 
 CACHE_FORMAT = 1
 _META_KEY = "lesiongan"
@@ -87,21 +87,5 @@ def write_cache(path: Path, images: torch.Tensor, doc: dict[str, Any]) -> None:
     """
     images = images.contiguous()
     meta = {_META_KEY: json.dumps({**doc, "crc32": _crc(images)})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({"images": images}, tmp, metadata=meta)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if os.name == "posix":  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    data = save({"images": images}, metadata=meta)
+    atomic_write(path, lambda f: f.write(data))
