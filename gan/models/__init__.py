@@ -16,7 +16,7 @@ def register_model(cls: type[ModelSpec]) -> type[ModelSpec]:
 
 def _load_builtin() -> None:
     # Imported here, not at module top, so `gan.models` stays cheap and free of cycles.
-    from gan.models import dcgan  # noqa: F401
+    from gan.models import dcgan, pggan, pggan_seed  # noqa: F401
 
 
 def get_model(name: str) -> ModelSpec:
