@@ -164,7 +164,9 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
 
     stage = spec.schedule(mcfg, nimg)
     opts = spec.prepare_phase(G, D, mcfg, stage)
-    if resume is not None:
+    if resume is not None and int(resume["phase"]) == stage.phase:
+        # A checkpoint saved exactly on a phase boundary holds the finished phase's optimizers; the
+        # new phase starts with fresh ones, as it would have without the interruption.
         for name, opt in opts.items():
             opt.load_state_dict(resume["opt"][name])
     loss = spec.make_loss(G, D, mcfg)
