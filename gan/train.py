@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, help="batch size (DCGAN default 64)")
     p.add_argument("--lr", type=float, help="learning rate (model default)")
     p.add_argument("--seed", type=int, help="one seed drives everything (default 0)")
+    p.add_argument("--set", dest="model_set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other field of the model config, VALUE in JSON (repeatable), "
+                        "e.g. --set phase_kimg=[20,20] --set fade_kimg=10")
     p.add_argument("--ema-kimg", type=float, help="G_ema half-life in thousand images (default 10)")
     p.add_argument("--log-kimg", type=float, help="stats.jsonl interval in kimg (default 1)")
     p.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg (default 10)")
@@ -66,7 +69,17 @@ def resolve_config(args: argparse.Namespace) -> dict:
         if field not in fields:
             raise ValueError(f"--{flag} does not apply to model {spec.name}")
         overrides[field] = value
-    mcfg = spec.Config(**overrides)
+    for item in args.model_set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise ValueError(f"--set {item}: expected KEY=VALUE with KEY one of {sorted(fields)}")
+        if key in overrides:
+            raise ValueError(f"--set {key} repeats a flag given elsewhere")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value  # a bare string
+    mcfg = spec.config_from_dict({**to_dict(spec.Config()), **overrides})
     tcfg = TrainConfig(**{k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
     data = {"path": str(Path(args.data).resolve()) if args.data else None, "layout": args.layout or "auto",
             "split": args.split, "size": mcfg.resolution}
@@ -111,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             run_config = resume["config"]
             given = [f for f in [*_MODEL_FLAGS, *_TRAIN_FLAGS, *_DATA_FLAGS, "model"]
                      if getattr(args, f) is not None and f not in ("kimg", "data", "threads", "device")]
+            given += ["set"] if args.model_set else []
             if given:
                 raise ValueError(f"--resume continues the saved config; these flags cannot change it: "
                                  f"{', '.join('--' + g.replace('_', '-') for g in given)}")
