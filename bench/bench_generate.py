@@ -1,0 +1,61 @@
+"""Benchmark (not a test): latency of 64 images at 64x64 on the dashboard's path, model loaded.
+
+    python bench/bench_generate.py [--checkpoint checkpoints/dcgan/generator.pt] [--n 64] [--repeats 30]
+
+Reference: the report's DCGAN generator in eval mode, fp32, ``torch.no_grad()``, NCHW (what the
+PyTorch example's G gives). Ours: ``load_generator(...).generate(n, seed)``, which runs the
+BatchNorm-folded, channels-last copy under ``inference_mode`` and returns uint8 images. Both are timed
+in alternation in one process; medians and their ratio are printed.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gan import load_generator  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", default="checkpoints/dcgan/generator.pt")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=30)
+    args = p.parse_args()
+    G = load_generator(args.checkpoint)
+    plain = G.net  # the network as trained, eval mode
+    z = G.latents(args.n, seed=0)
+
+    def reference():
+        with torch.no_grad():
+            x = plain(z)
+        return ((x + 1) * 127.5).clamp(0, 255).to(torch.uint8)
+
+    def ours():
+        return G.generate(args.n, seed=0)
+
+    times = {"reference (eval, fp32, no_grad)": [], "ours (load_generator().generate)": []}
+    fns = list(zip(times, (reference, ours)))
+    for _, fn in fns:
+        fn()
+    for _ in range(args.repeats):
+        for name, fn in fns:
+            t = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t) * 1000)
+    ref = statistics.median(times[fns[0][0]])
+    print(f"# {args.n} images at {G.resolution} px, {G.model_name}, {torch.get_num_threads()} threads, "
+          f"median of {args.repeats}")
+    for name, v in times.items():
+        print(f"| {name} | {statistics.median(v):.1f} ms | {ref / statistics.median(v):.2f}x faster |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
