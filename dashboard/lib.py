@@ -777,11 +777,11 @@ def _draw_boundaries(fig: go.Figure, b: Boundaries, rows: int = 1) -> None:
                           annotation_font_size=10)
 
 
-def loss_figure(df: pd.DataFrame, weight: float = 0.9, show_raw: bool = True,
-                boundaries: Boundaries | None = None) -> go.Figure:
-    """D and G loss of one model against images seen: faint raw lines, bold smoothed lines, phase marks."""
+def _curves_figure(df: pd.DataFrame, series: tuple[tuple[str, str, str], ...], y_title: str, height: int,
+                   weight: float, show_raw: bool, boundaries: Boundaries | None) -> go.Figure:
+    """Columns of ``df`` against images seen: faint raw lines, bold smoothed lines, phase marks."""
     fig = make_subplots(rows=1, cols=1)
-    for key, colour, label in (("loss_D", COLOURS[0], "D loss"), ("loss_G", COLOURS[1], "G loss")):
+    for key, colour, label in series:
         if key not in df:
             continue
         if show_raw:
@@ -792,8 +792,15 @@ def loss_figure(df: pd.DataFrame, weight: float = 0.9, show_raw: bool = True,
     if boundaries is not None:
         _draw_boundaries(fig, boundaries)
     fig.update_xaxes(title_text="images seen")
-    fig.update_yaxes(title_text="loss")
-    return _layout(fig, height=380)
+    fig.update_yaxes(title_text=y_title)
+    return _layout(fig, height=height)
+
+
+def loss_figure(df: pd.DataFrame, weight: float = 0.9, show_raw: bool = True,
+                boundaries: Boundaries | None = None) -> go.Figure:
+    """D and G loss of one model against images seen: faint raw lines, bold smoothed lines, phase marks."""
+    return _curves_figure(df, (("loss_D", COLOURS[0], "D loss"), ("loss_G", COLOURS[1], "G loss")),
+                          "loss", 380, weight, show_raw, boundaries)
 
 
 def overlay_figure(frames: dict[str, pd.DataFrame], weight: float = 0.9) -> go.Figure:
@@ -814,20 +821,8 @@ def overlay_figure(frames: dict[str, pd.DataFrame], weight: float = 0.9) -> go.F
 def d_output_figure(df: pd.DataFrame, weight: float = 0.9, show_raw: bool = True,
                     boundaries: Boundaries | None = None) -> go.Figure:
     """Mean D output on real images, D(x), and on generated ones, D(G(z))."""
-    fig = make_subplots(rows=1, cols=1)
-    for key, colour, label in (("D_real", COLOURS[2], "D(x) real"), ("D_fake", COLOURS[3], "D(G(z)) generated")):
-        if key not in df:
-            continue
-        if show_raw:
-            fig.add_trace(go.Scatter(x=df["nimg"], y=df[key], name=f"{label} (raw)", mode="lines",
-                                     line=dict(color=colour, width=1), opacity=0.3))
-        fig.add_trace(go.Scatter(x=df["nimg"], y=smooth(df[key], weight), name=f"{label} (smoothed)",
-                                 mode="lines", line=dict(color=colour, width=2.5)))
-    if boundaries is not None:
-        _draw_boundaries(fig, boundaries)
-    fig.update_xaxes(title_text="images seen")
-    fig.update_yaxes(title_text="mean D output")
-    return _layout(fig, height=340)
+    return _curves_figure(df, (("D_real", COLOURS[2], "D(x) real"), ("D_fake", COLOURS[3], "D(G(z)) generated")),
+                          "mean D output", 340, weight, show_raw, boundaries)
 
 
 def histogram_figure(real: np.ndarray | None, fake: np.ndarray | None, name: str = "generated") -> go.Figure:
