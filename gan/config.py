@@ -24,7 +24,9 @@ class TrainConfig:
             orientation; helps on small sets).
         device: "auto" (CUDA when available, else CPU), "cpu" or "cuda[:N]".
         channels_last: run the networks in channels-last memory format (faster convolutions).
-        threads: torch intra-op threads on CPU (0: torch's default).
+        threads: torch intra-op threads on CPU (0: torch's default), per process.
+        sync_bn: under torchrun, BatchNorm layers of G and D normalise with the statistics of the
+            global batch (SyncBatchNorm, GPUs only) instead of each process's share.
     """
 
     kimg: float = 150.0
@@ -39,6 +41,7 @@ class TrainConfig:
     device: str = "auto"
     channels_last: bool = False
     threads: int = 0
+    sync_bn: bool = False
 
     def __post_init__(self) -> None:
         if self.kimg <= 0:

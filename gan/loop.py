@@ -1,5 +1,6 @@
 """The one training loop. It steps through the phases a model's loss names, keeps G_ema, logs,
-snapshots, and resumes exactly; everything model-specific comes through :mod:`gan.models.base`."""
+snapshots, and resumes exactly; everything model-specific comes through :mod:`gan.models.base`.
+Under torchrun the same loop runs on every process (see :mod:`gan.dist`)."""
 from __future__ import annotations
 
 import copy
@@ -20,10 +21,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from gan import checkpoint as ckpt_io
+from gan import dist
 from gan.config import TrainConfig
 from gan.imageutil import image_grid, to_uint8_hwc
 from gan.models import get_model
-from gan.models.base import ModelSpec, Stage, count_params
+from gan.models.base import BatchRNG, ModelSpec, Stage, count_params
 from gan.nets import ema_beta, ema_update, recalibrate_bn
 
 
@@ -32,13 +34,9 @@ class TrainingDiverged(RuntimeError):
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; otherwise ``torch.device(name)``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine")
-    return dev
+    """"auto" -> CUDA when available, else CPU; otherwise ``torch.device(name)``; under torchrun
+    each process's own GPU (:func:`gan.dist.device`)."""
+    return dist.device(name)
 
 
 def hardware_name(device: torch.device) -> str:
@@ -120,8 +118,13 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
         images: uint8 tensor (N, 3, S, S) of real images at the model's final resolution S.
         augment_fn: ``augment_fn(uint8_batch, generator) -> uint8_batch`` (used when
             ``train.augment`` is set).
-        resume: a training checkpoint dict from :func:`gan.checkpoint.load` to continue from.
+        resume: a training checkpoint dict from :func:`gan.checkpoint.load` to continue from
+            (saved under any number of processes).
         progress: show a tqdm bar on stderr.
+
+    Under a process group (:mod:`gan.dist`, torchrun) every process calls this with the same
+    arguments: the stage's batch is the global one and each process trains on its share with DDP;
+    only process 0 writes to ``run_dir``.
 
     Returns:
         A :class:`RunResult`. Raises :class:`TrainingDiverged` on a NaN/inf loss.
@@ -139,11 +142,17 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
         raise ValueError(f"data are {images.shape[-1]} px but the model trains at {mcfg.resolution} px")
     total_nimg = int(round(tcfg.kimg * 1000))
     memory_format = torch.channels_last if tcfg.channels_last else torch.contiguous_format
+    main = dist.is_main()
+    check_processes(run_config, int(resume["nimg"]) if resume is not None else 0)
 
     # Weights from the seed; every later random draw from a generator whose state is checkpointed.
+    # With several processes these generators are shared: each draws for the global batch and keeps
+    # its rows, so checkpoints hold global state only.
     torch.manual_seed(tcfg.seed)
     G, D = spec.build(mcfg)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    if tcfg.sync_bn:
+        G, D = dist.sync_batchnorm(G), dist.sync_batchnorm(D)
     G, D, G_ema = (m.to(device=device, memory_format=memory_format) for m in (G, D, G_ema))
     rng_noise = torch.Generator(device=device).manual_seed(tcfg.seed + 1)
     rng_aug = torch.Generator().manual_seed(tcfg.seed + 2)
@@ -161,17 +170,27 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
         rng_aug.set_state(resume["rng"]["aug"])
         torch.set_rng_state(resume["rng"]["torch"])
         batches = _Batches(len(data), tcfg.seed, int(resume["data_epoch"]), int(resume["data_pos"]))
+    if dist.rank() > 0:
+        # Draws outside the shared generators (none today; dropout, say) differ between processes.
+        torch.manual_seed(dist.rank_seed(tcfg.seed, nimg))
+    noise = BatchRNG(rng_noise, dist.rank(), dist.world_size())
+
+    def start_phase(st: Stage):
+        # The loss calls G and D through DDP wrappers that sync exactly what this phase's optimizers
+        # step (one process: G and D themselves); they are rebuilt when that set changes.
+        opts = spec.prepare_phase(G, D, mcfg, st)
+        return opts, spec.make_loss(dist.wrap(G, _params(opts["G"])), dist.wrap(D, _params(opts["D"])), mcfg)
 
     stage = spec.schedule(mcfg, nimg)
-    opts = spec.prepare_phase(G, D, mcfg, stage)
+    opts, loss = start_phase(stage)
     if resume is not None and int(resume["phase"]) == stage.phase:
         # A checkpoint saved exactly on a phase boundary holds the finished phase's optimizers; the
         # new phase starts with fresh ones, as it would have without the interruption.
         for name, opt in opts.items():
             opt.load_state_dict(resume["opt"][name])
-    loss = spec.make_loss(G, D, mcfg)
     info_base = {"hardware": hardware_name(device), "device": str(device), "torch": torch.__version__,
-                 "num_params_G": count_params(G), "num_params_D": count_params(D)}
+                 "num_params_G": count_params(G), "num_params_D": count_params(D),
+                 "world_size": dist.world_size()}
 
     def snapshot_G_ema(st: Stage) -> None:
         recalibrate_bn(G_ema, mcfg.z_dim, stage_kwargs(st))
@@ -201,31 +220,34 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
         if _in_main_thread() else {}
 
-    stats_f = open(run_dir / "stats.jsonl", "a", encoding="utf-8")
+    stats_f = open(run_dir / "stats.jsonl", "a", encoding="utf-8") if main else None
     acc: dict[str, list[torch.Tensor]] = {}
     t0 = time.perf_counter()
     next_log = _next_multiple(nimg, tcfg.log_kimg)
     next_snap = _next_multiple(nimg, tcfg.snapshot_kimg)
     next_grid = _next_multiple(nimg, tcfg.grid_kimg)
-    if nimg == 0:
+    if nimg == 0 and main:
         write_grid(stage)
     bar = tqdm(total=total_nimg, initial=nimg, unit="img", unit_scale=True, dynamic_ncols=True,
-               disable=not progress, file=sys.stderr, desc=f"{spec.name}")
+               disable=not (progress and main), file=sys.stderr, desc=f"{spec.name}")
     status = "done"
     try:
         while nimg < total_nimg:
             new_stage = spec.schedule(mcfg, nimg)
             if new_stage.phase != stage.phase:
-                opts = spec.prepare_phase(G, D, mcfg, new_stage)
+                opts, loss = start_phase(new_stage)
             stage = new_stage
             for o, lr in ((opts["G"], stage.lr_g), (opts["D"], stage.lr_d)):
                 for group in o.param_groups:
                     group["lr"] = lr
 
+            # The global batch (the same on every process, so rng_aug stays shared), then this
+            # process's rows of it.
             idx = batches.next(stage.batch)
             real = data[idx]
             if tcfg.augment and augment_fn is not None:
                 real = augment_fn(real, rng_aug)
+            real = dist.shard(real)
             real = real.float().div_(127.5).sub_(1.0)
             if real.shape[-1] != stage.resolution:
                 real = F.avg_pool2d(real, real.shape[-1] // stage.resolution)
@@ -235,52 +257,58 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
             for phase in loss.phases:
                 opt = opts[phase]
                 opt.zero_grad(set_to_none=True)
-                step_stats.update(loss.accumulate_gradients(phase, real, stage, rng_noise))
+                step_stats.update(loss.accumulate_gradients(phase, real, stage, noise))
                 opt.step()
             values = torch.stack([v.float() for v in step_stats.values()])
+            # Statistics of the global batch, and a signal on any process stops all at this step.
+            values, stopping = dist.mean_and_any(values, stop["signal"] is not None)
             if not bool(torch.isfinite(values).all()):
-                bad = {k: float(v) for k, v in step_stats.items()}
+                bad = {k: float(v) for k, v in zip(step_stats, values)}
                 raise TrainingDiverged(
                     f"non-finite loss at {nimg} images ({bad}); stopped. The last good checkpoint is "
                     f"{run_dir / 'checkpoint.pt'}; resume from it with a lower learning rate or another seed.")
-            for k, v in step_stats.items():
+            for k, v in zip(step_stats, values):
                 acc.setdefault(k, []).append(v)
 
             ema_update(G_ema, G, ema_beta(stage.batch, nimg, tcfg.ema_kimg, tcfg.ema_rampup))
             nimg += stage.batch
             bar.update(stage.batch)
-            done = nimg >= total_nimg or stop["signal"] is not None
+            done = nimg >= total_nimg or stopping
 
             if nimg >= next_log or done:
-                elapsed = time_prev + time.perf_counter() - t0
-                row = {"nimg": nimg, "kimg": nimg / 1000, "time_s": round(elapsed, 3)}
-                row.update({k: float(torch.stack(v).mean()) for k, v in acc.items()})
-                row.update({"resolution": stage.resolution, "alpha": stage.alpha, "phase": stage.phase,
-                            "batch": stage.batch, "lr": stage.lr_g})
-                stats_f.write(json.dumps(row) + "\n")
-                stats_f.flush()
-                bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_D", "loss_G") if k in row})
+                if main:
+                    elapsed = time_prev + time.perf_counter() - t0
+                    row = {"nimg": nimg, "kimg": nimg / 1000, "time_s": round(elapsed, 3)}
+                    row.update({k: float(torch.stack(v).mean()) for k, v in acc.items()})
+                    row.update({"resolution": stage.resolution, "alpha": stage.alpha, "phase": stage.phase,
+                                "batch": stage.batch, "lr": stage.lr_g})
+                    stats_f.write(json.dumps(row) + "\n")
+                    stats_f.flush()
+                    bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_D", "loss_G") if k in row})
                 acc.clear()
                 next_log = _next_multiple(nimg, tcfg.log_kimg)
-            if nimg >= next_grid or done:
+            if main and (nimg >= next_grid or done):
                 write_grid(stage)
                 next_grid = _next_multiple(nimg, tcfg.grid_kimg)
-            if nimg >= next_snap or done:
+            if main and (nimg >= next_snap or done):
                 snapshot_G_ema(stage)
                 ckpt_io.save(make_checkpoint(stage, time_prev + time.perf_counter() - t0), run_dir / "checkpoint.pt")
                 next_snap = _next_multiple(nimg, tcfg.snapshot_kimg)
-            if stop["signal"] is not None:
+            if stopping:
                 status = "interrupted"
-                tqdm.write(f"{stop['signal']}: saved {run_dir / 'checkpoint.pt'} at {nimg} images; "
-                           f"continue with --resume {run_dir}", file=sys.stderr)
+                if main:
+                    tqdm.write(f"{stop['signal'] or 'a signal to another process'}: saved {run_dir / 'checkpoint.pt'} "
+                               f"at {nimg} images; continue with --resume {run_dir}", file=sys.stderr)
                 break
-        if status == "done":
+        if status == "done" and main:
             export_generator(make_checkpoint(stage, time_prev + time.perf_counter() - t0), run_dir / "generator.pt")
     finally:
         bar.close()
-        stats_f.close()
+        if stats_f is not None:
+            stats_f.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
+    dist.barrier()  # every process returns once the run folder is complete
     return RunResult(run_dir, nimg, status, time_prev + time.perf_counter() - t0)
 
 
@@ -296,6 +324,29 @@ def export_generator(train_ckpt: dict, out: str | os.PathLike) -> Path:
     ckpt_io.save({"kind": ckpt_io.KIND_GENERATOR, "version": ckpt_io.FORMAT_VERSION, "model": train_ckpt["model"],
                   "config": config, "G_ema": state, "info": json.dumps(info)}, out)
     return out
+
+
+def _params(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for group in opt.param_groups for p in group["params"]]
+
+
+def check_processes(run_config: dict, nimg: int = 0) -> None:
+    """Fail, naming the flag, when this process group cannot train ``run_config`` from ``nimg`` images
+    on: a global batch of a phase still to train does not split evenly over the processes, or
+    ``--sync-bn`` without GPUs. Nothing to check with one process."""
+    world = dist.world_size()
+    if world == 1:
+        return
+    spec = get_model(run_config["model"])
+    mcfg = spec.config_from_dict(run_config["model_cfg"])
+    tcfg = TrainConfig(**run_config["train"])
+    for row in spec.describe_schedule(mcfg, round(tcfg.kimg * 1000)):
+        if row["end_kimg"] * 1000 > nimg and row["batch"] % world:
+            raise ValueError(f"the global batch {row['batch']} ({row['resolution']} px) does not split over "
+                             f"{world} processes: make --batch (pggan: --set batch_per_res) a multiple of "
+                             f"the number of processes (--nproc_per_node x --nnodes)")
+    if tcfg.sync_bn and dist.device(tcfg.device).type != "cuda":
+        raise ValueError("--sync-bn needs GPUs: torch's SyncBatchNorm does not run on the CPU")
 
 
 def _next_multiple(nimg: int, kimg: float) -> int:

@@ -3,6 +3,9 @@
 Every model runs in the same loop (:mod:`gan.loop`). A run folder gets the resolved ``config.json``
 before step one, ``stats.jsonl``, fixed-noise grids, ``checkpoint.pt`` and, at the end,
 ``generator.pt``. ``--resume RUN_DIR`` continues exactly where the checkpoint stopped.
+
+Several GPUs (or CPU processes): ``torchrun --nproc_per_node=N -m gan.train ...`` trains with DDP;
+the batch is the global batch, split over the N processes (docs/distributed.md).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import sys
 from pathlib import Path
 
 from gan import checkpoint as ckpt_io
+from gan import dist
 from gan.config import TrainConfig, to_dict
 from gan.models import get_model, model_names
 from gan.models.base import count_params
@@ -20,7 +24,9 @@ from gan.models.base import count_params
 # CLI flags that map onto model-config fields, when the model has that field.
 _MODEL_FLAGS = {"size": "resolution", "batch": "batch", "lr": "lr"}
 _TRAIN_FLAGS = ["kimg", "seed", "ema_kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "augment", "device",
-                "channels_last", "threads"]
+                "channels_last", "threads", "sync_bn"]
+# Flags that --resume may change: how long and how the run executes, not what it trains.
+_RESUME_FLAGS = ("threads", "device", "sync_bn")
 _DATA_FLAGS = ["data", "layout", "split"]
 
 
@@ -35,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs", help="folder that receives numbered run folders (default runs/)")
     p.add_argument("--size", type=int, help="image side in px: 64 (default), 128 or 256")
     p.add_argument("--kimg", type=float, help="train for this many thousand images (default 150)")
-    p.add_argument("--batch", type=int, help="batch size (DCGAN default 64)")
+    p.add_argument("--batch", type=int, help="batch size (DCGAN default 64); under torchrun the global batch, "
+                                             "each of the N processes takes batch / N")
     p.add_argument("--lr", type=float, help="learning rate (model default)")
     p.add_argument("--seed", type=int, help="one seed drives everything (default 0)")
     p.add_argument("--set", dest="model_set", action="append", default=[], metavar="KEY=VALUE",
@@ -48,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action="store_true", default=None, help="random flips and 90-degree rotations")
     p.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice), per process")
+    p.add_argument("--sync-bn", action="store_true", default=None,
+                   help="under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)")
     p.add_argument("--cache-dir", help="where preprocessed image tensors are cached")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR (or from a checkpoint.pt)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config, parameter counts and "
@@ -103,19 +112,22 @@ def print_dry_run(run_config: dict) -> None:
               f"{r['fade_kimg']:>10.1f} {r['batch']:>6} {r['lr_g']:>9.2e} {r['lr_d']:>9.2e}")
 
 
-def _load_data(data_cfg: dict, cache_dir: str | None, progress: bool):
+def _load_data(data_cfg: dict, cache_dir: str | None, progress: bool, report: bool = True):
     from gan.data import load_dataset  # deferred: --dry-run must not touch data
     if not data_cfg.get("path"):
         raise ValueError("--data is required (a folder of images)")
     ds = load_dataset(data_cfg["path"], size=data_cfg["size"], layout=data_cfg["layout"],
-                      split=data_cfg["split"], cache_dir=cache_dir, progress=progress)
-    print(ds.summary(), file=sys.stderr)
+                      split=data_cfg["split"], cache_dir=cache_dir, progress=progress and report)
+    if report:
+        print(ds.summary(), file=sys.stderr)
     return ds
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from gan.loop import new_run_dir, training_loop, write_config  # deferred: keep --help fast
+    # deferred: keep --help fast
+    from gan.loop import check_processes, new_run_dir, training_loop, write_config
+    created_group = False
     try:
         if args.resume:
             resume_path = Path(args.resume)
@@ -123,14 +135,14 @@ def main(argv: list[str] | None = None) -> int:
             resume = ckpt_io.load(ckpt_file, kinds=(ckpt_io.KIND_TRAIN,))
             run_config = resume["config"]
             given = [f for f in [*_MODEL_FLAGS, *_TRAIN_FLAGS, *_DATA_FLAGS, "model"]
-                     if getattr(args, f) is not None and f not in ("kimg", "data", "threads", "device")]
+                     if getattr(args, f) is not None and f not in ("kimg", "data", *_RESUME_FLAGS)]
             given += ["set"] if args.model_set else []
             if given:
                 raise ValueError(f"--resume continues the saved config; these flags cannot change it: "
                                  f"{', '.join('--' + g.replace('_', '-') for g in given)}")
             if args.kimg is not None:  # training longer (or shorter) is the one change allowed
                 run_config["train"] = to_dict(TrainConfig(**{**run_config["train"], "kimg": args.kimg}))
-            for flag in ("threads", "device"):
+            for flag in _RESUME_FLAGS:
                 if getattr(args, flag) is not None:
                     run_config["train"][flag] = getattr(args, flag)
             if args.data:  # the data moved: same images expected, another path
@@ -142,20 +154,37 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             print_dry_run(run_config)
             return 0
+        created_group = dist.init(run_config["train"]["device"])  # under torchrun; else nothing
+        main_process = dist.is_main()
+        check_processes(run_config, int(resume["nimg"]) if resume is not None else 0)
         from gan.data import augment
-        ds = _load_data(run_config["data"], args.cache_dir, not args.no_progress)
+        # Process 0 decodes and caches the data first; the others then read the cache.
+        if not main_process:
+            dist.barrier()
+        ds = _load_data(run_config["data"], args.cache_dir, not args.no_progress, report=main_process)
+        if main_process:
+            dist.barrier()
         run_config["data"].update({"layout": ds.layout, "num_images": len(ds)})
         if resume is None:
-            name = ds.layout if ds.layout != "folder" else Path(run_config["data"]["path"]).name
-            run_dir = new_run_dir(args.out, run_config["model"], name, run_config["data"]["size"])
-            write_config(run_dir, run_config)
-        print(f"run folder: {run_dir}", file=sys.stderr)
+            # Process 0 alone makes the numbered folder; the others learn its name.
+            if main_process:
+                name = ds.layout if ds.layout != "folder" else Path(run_config["data"]["path"]).name
+                run_dir = new_run_dir(args.out, run_config["model"], name, run_config["data"]["size"])
+                write_config(run_dir, run_config)
+            run_dir = Path(dist.broadcast(str(run_dir) if main_process else None))
+        if main_process:
+            print(f"run folder: {run_dir}" + (f" ({dist.world_size()} processes)" if dist.world_size() > 1 else ""),
+                  file=sys.stderr)
         result = training_loop(run_dir, run_config, ds.images, augment_fn=augment, resume=resume,
                                progress=not args.no_progress)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error{'' if dist.is_main() else f' (process {dist.rank()})'}: {e}", file=sys.stderr)
         return 2
-    print(f"{result.status}: {result.nimg} images in {result.time_s / 60:.1f} min; run folder {result.run_dir}")
+    finally:
+        if created_group:
+            dist.cleanup()
+    if main_process:
+        print(f"{result.status}: {result.nimg} images in {result.time_s / 60:.1f} min; run folder {result.run_dir}")
     return 0 if result.status == "done" else 130
 
 

@@ -11,7 +11,10 @@ A model is a :class:`ModelSpec` registered by name. It supplies
   ``stage.phase`` changes; it decides which parameters train (and freezes the rest),
 * ``make_loss(G, D, cfg) -> Loss``: all GAN maths, one method call per training phase.
 
-The loop steps through ``loss.phases`` and knows nothing else about the model.
+The loop steps through ``loss.phases`` and knows nothing else about the model. Under torchrun the G
+and D a loss is made with are DDP wrappers and ``real`` is this process's share of the global batch;
+a loss that averages over its batch and draws per-sample noise through :class:`BatchRNG` then
+trains the same on any number of processes.
 """
 from __future__ import annotations
 
@@ -46,16 +49,52 @@ class Stage:
     phase_start_nimg: int = 0
 
 
+class BatchRNG:
+    """Per-sample random draws for this process's share of a global batch.
+
+    Every process holds the same generator state, draws for the whole global batch and keeps its own
+    rows (process r of W: rows ``[r * n, (r + 1) * n)``), so that the draws put together are what one
+    process would draw for the global batch, and the generator stays in step on every process. With
+    one process a draw is exactly ``torch.randn(n, ..., generator=generator)``.
+
+    Args:
+        generator: the shared generator.
+        rank: this process's index.
+        world_size: number of processes.
+    """
+
+    def __init__(self, generator: torch.Generator, rank: int = 0, world_size: int = 1):
+        self.generator, self.rank, self.world_size = generator, rank, world_size
+
+    @classmethod
+    def of(cls, rng: torch.Generator | BatchRNG) -> BatchRNG:
+        """``rng`` itself, or a plain generator as a single-process :class:`BatchRNG`."""
+        return rng if isinstance(rng, BatchRNG) else cls(rng)
+
+    def randn(self, n: int, *shape: int, device: torch.device | str | None = None) -> torch.Tensor:
+        """Normal draws of shape ``(n, *shape)`` for this process's ``n`` samples."""
+        return self._draw(torch.randn, n, shape, device)
+
+    def rand(self, n: int, *shape: int, device: torch.device | str | None = None) -> torch.Tensor:
+        """Uniform [0, 1) draws of shape ``(n, *shape)`` for this process's ``n`` samples."""
+        return self._draw(torch.rand, n, shape, device)
+
+    def _draw(self, fn, n: int, shape: tuple[int, ...], device) -> torch.Tensor:
+        x = fn(n * self.world_size, *shape, generator=self.generator, device=device)
+        return x[self.rank * n:(self.rank + 1) * n]
+
+
 class Loss(Protocol):
     """All the GAN maths of one model. ``phases`` names the optimizer each phase steps."""
 
     phases: tuple[str, ...]
 
     def accumulate_gradients(self, phase: str, real: torch.Tensor, stage: Stage,
-                             rng: torch.Generator) -> dict[str, torch.Tensor]:
-        """Compute this phase's loss on ``real`` (float, [-1, 1], NCHW at ``stage.resolution``),
-        call ``backward()`` on it, and return detached scalar statistics (``loss_D``, ``loss_G``,
-        ``D_real``, ``D_fake``...). ``rng`` drives every random draw (latents, penalties)."""
+                             rng: torch.Generator | BatchRNG) -> dict[str, torch.Tensor]:
+        """Compute this phase's loss on ``real`` (float, [-1, 1], NCHW at ``stage.resolution``; this
+        process's share of ``stage.batch``), call ``backward()`` on it, and return detached scalar
+        statistics (``loss_D``, ``loss_G``, ``D_real``, ``D_fake``...). ``rng`` drives every random
+        draw (latents, penalties); per-sample draws go through ``BatchRNG.of(rng)``."""
         ...
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from gan.models import register_model
-from gan.models.base import ModelSpec, Stage
+from gan.models.base import BatchRNG, ModelSpec, Stage
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,7 @@ class BCELoss:
     def accumulate_gradients(self, phase: str, real: torch.Tensor, stage: Stage,
                              rng: torch.Generator) -> dict[str, torch.Tensor]:
         if phase == "D":
-            n = real.shape[0]
-            z = torch.randn(n, self.cfg.z_dim, generator=rng, device=real.device)
+            z = BatchRNG.of(rng).randn(real.shape[0], self.cfg.z_dim, device=real.device)
             d_real = self.D(real)
             loss_real = self.bce(d_real, torch.ones_like(d_real))
             self._fake = self.G(z)

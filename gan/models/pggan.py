@@ -20,6 +20,11 @@ What is the paper's:
   every fade-in and every stabilization period is its own ``Stage.phase``, and the loop rebuilds
   the optimizers when the phase changes.
 
+Under torchrun (:mod:`gan.dist`) each process computes the minibatch stddev over groups within its
+own share of the batch, as the reference code does per GPU, and the gradient penalty on its own
+samples (it is per sample; DDP averages the gradients), with latents and mixing weights drawn for the
+global batch (:class:`~gan.models.base.BatchRNG`).
+
 What is scaled down for a 2-core CPU and ~150 kimg runs (all configurable, see :class:`PGGANConfig`):
 
 * widths ``min(fmap_base // res, fmap_max)`` = 1024 / 128: 128 maps at 4-8 px, 64 at 16, 32 at 32,
@@ -47,7 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.models import register_model
-from gan.models.base import ModelSpec, Stage
+from gan.models.base import BatchRNG, ModelSpec, Stage
 
 SQRT2 = math.sqrt(2.0)
 _RESOLUTIONS = (4, 8, 16, 32, 64, 128, 256)
@@ -401,15 +406,16 @@ class WGANGPLoss:
     def accumulate_gradients(self, phase: str, real: torch.Tensor, stage: Stage,
                              rng: torch.Generator) -> dict[str, torch.Tensor]:
         kw = {"resolution": stage.resolution, "alpha": stage.alpha}
+        rng = BatchRNG.of(rng)
         n = real.shape[0]
-        z = torch.randn(n, self.cfg.z_dim, generator=rng, device=real.device)
+        z = rng.randn(n, self.cfg.z_dim, device=real.device)
         if phase == "D":
             real = blend_reals(real, stage.alpha)
             with torch.no_grad():
                 fake = self.G(z, **kw)
             d_real = self.D(real, **kw)
             d_fake = self.D(fake, **kw)
-            eps = torch.rand(n, 1, 1, 1, generator=rng, device=real.device)
+            eps = rng.rand(n, 1, 1, 1, device=real.device)
             gp = gradient_penalty(self.D, real, fake, eps, **kw)
             loss = (d_fake.mean() - d_real.mean() + self.cfg.gp_lambda * gp
                     + self.cfg.drift * d_real.square().mean())

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.models import register_model
-from gan.models.base import ModelSpec, Stage
+from gan.models.base import BatchRNG, ModelSpec, Stage
 from gan.models.dcgan import init_weights
 from gan.models.pggan import check_resolutions, config_from_dict, growth_resolutions, no_param_grads
 
@@ -179,7 +179,7 @@ class BCELoss:
                              rng: torch.Generator) -> dict[str, torch.Tensor]:
         kw = {"resolution": stage.resolution}
         if phase == "D":
-            z = torch.randn(real.shape[0], self.cfg.z_dim, generator=rng, device=real.device)
+            z = BatchRNG.of(rng).randn(real.shape[0], self.cfg.z_dim, device=real.device)
             d_real = self.D(real, **kw)
             self._fake = self.G(z, **kw)
             d_fake = self.D(self._fake.detach(), **kw)
