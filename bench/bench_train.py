@@ -24,7 +24,6 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan.models import get_model  # noqa: E402
-from gan.models.base import Stage  # noqa: E402
 from gan.models.dcgan import DCGANConfig  # noqa: E402
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
@@ -57,7 +56,7 @@ class ReferenceStep:
         errG = self.crit(out, torch.full((b,), 1.0))
         errG.backward()
         self.optG.step()
-        return float(errD_real + errD_fake), float(errG)
+        return float((errD_real + errD_fake).detach()), float(errG.detach())
 
 
 class OurStep:
