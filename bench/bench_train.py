@@ -1,6 +1,7 @@
 """Benchmark (not a test): DCGAN training throughput, ours against the PyTorch DCGAN example recipe.
 
     python bench/bench_train.py step  [--steps 30] [--repeats 3]          # batch already in memory
+    python bench/bench_train.py numerics [--steps 20]                     # fast path vs plain, same seed
     python bench/bench_train.py e2e   --data ../shared/data/isic2017 [--images 1280]   # loader included
 
 The reference is pytorch/examples' dcgan/main.py re-implemented here: a file-list Dataset with
@@ -62,7 +63,7 @@ class ReferenceStep:
 class OurStep:
     """LesionGAN's loop step (gan.loop): registry model, loss phases, optional channels_last."""
 
-    def __init__(self, seed: int = 0, channels_last: bool = True, foreach: bool = True):
+    def __init__(self, seed: int = 0, channels_last: bool = True, fused: bool = True):
         spec = get_model("dcgan")
         self.cfg = DCGANConfig()
         torch.manual_seed(seed)
@@ -71,9 +72,9 @@ class OurStep:
         self.fmt = fmt
         self.G, self.D = G.to(memory_format=fmt), D.to(memory_format=fmt)
         self.opts = spec.prepare_phase(self.G, self.D, self.cfg, spec.schedule(self.cfg, 0))
-        for o in self.opts.values():
-            for g in o.param_groups:
-                g["foreach"] = foreach
+        if not fused:  # the plain (per-tensor loop) Adam the reference uses
+            self.opts = {k: torch.optim.Adam(o.param_groups[0]["params"], lr=2e-4, betas=(0.5, 0.999))
+                         for k, o in self.opts.items()}
         self.loss = spec.make_loss(self.G, self.D, self.cfg)
         self.stage = spec.schedule(self.cfg, 0)
         self.rng = torch.Generator().manual_seed(seed + 1)
@@ -90,8 +91,10 @@ class OurStep:
 
 def bench_step(args) -> None:
     real = torch.rand(64, 3, 64, 64) * 2 - 1
-    variants = {"reference": ReferenceStep(), "ours (channels_last)": OurStep(channels_last=True),
-                "ours (contiguous)": OurStep(channels_last=False)}
+    variants = {"reference": ReferenceStep(),
+                "ours (fused Adam, channels_last)": OurStep(channels_last=True),
+                "ours (fused Adam, contiguous)": OurStep(channels_last=False),
+                "ours (plain Adam, contiguous)": OurStep(channels_last=False, fused=False)}
     for step in variants.values():  # warm-up
         step(real)
     times = {k: [] for k in variants}
@@ -106,6 +109,20 @@ def bench_step(args) -> None:
           f"{args.steps} steps x {args.repeats} rounds (median images/s)")
     for name, v in times.items():
         print(f"| {name} | {statistics.median(v):.1f} img/s | {statistics.median(v) / ref:.2f}x |")
+
+
+def check_numerics(args) -> None:
+    """The fast path against the plain one from the same seed and batches: loss curves side by side."""
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.rand(64, 3, 64, 64, generator=gen) * 2 - 1 for _ in range(args.steps)]
+    fast, plain = OurStep(channels_last=True, fused=True), OurStep(channels_last=False, fused=False)
+    diffs = []
+    for b in batches:
+        (d1, g1), (d2, g2) = fast(b), plain(b)
+        diffs.append(max(abs(d1 - d2), abs(g1 - g2)))
+    print(f"# fast path (fused Adam, channels_last) vs plain (per-tensor Adam, contiguous), seed 0, "
+          f"{args.steps} steps: max |loss difference| per step")
+    print(" ".join(f"{d:.1e}" for d in diffs))
 
 
 def bench_e2e(args) -> None:
@@ -167,6 +184,8 @@ def main() -> int:
     s = sub.add_parser("step")
     s.add_argument("--steps", type=int, default=20)
     s.add_argument("--repeats", type=int, default=3)
+    n = sub.add_parser("numerics")
+    n.add_argument("--steps", type=int, default=20)
     e = sub.add_parser("e2e")
     e.add_argument("--data", required=True)
     e.add_argument("--images", type=int, default=1280)
@@ -174,7 +193,7 @@ def main() -> int:
     e.add_argument("--split-dir", default=None, help="substring that selects the reference's files")
     e.add_argument("--cache-dir", default=None)
     args = p.parse_args()
-    {"step": bench_step, "e2e": bench_e2e}[args.what](args)
+    {"step": bench_step, "e2e": bench_e2e, "numerics": check_numerics}[args.what](args)
     return 0
 
 

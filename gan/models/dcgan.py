@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from gan.models import register_model
-from gan.models.base import BatchRNG, ModelSpec, Stage
+from gan.models.base import BatchRNG, ModelSpec, Stage, adam
 
 
 @dataclass(frozen=True)
@@ -156,8 +156,8 @@ class DCGAN(ModelSpec):
 
     def prepare_phase(self, G, D, cfg: DCGANConfig, stage: Stage):
         betas = (cfg.beta1, cfg.beta2)
-        return {"G": torch.optim.Adam(G.parameters(), lr=stage.lr_g, betas=betas),
-                "D": torch.optim.Adam(D.parameters(), lr=stage.lr_d, betas=betas)}
+        return {"G": adam(G.parameters(), lr=stage.lr_g, betas=betas),
+                "D": adam(D.parameters(), lr=stage.lr_d, betas=betas)}
 
     def make_loss(self, G, D, cfg: DCGANConfig) -> BCELoss:
         return BCELoss(G, D, cfg)

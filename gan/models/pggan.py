@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.models import register_model
-from gan.models.base import BatchRNG, ModelSpec, Stage
+from gan.models.base import BatchRNG, ModelSpec, Stage, adam
 
 SQRT2 = math.sqrt(2.0)
 _RESOLUTIONS = (4, 8, 16, 32, 64, 128, 256)
@@ -491,7 +491,7 @@ class PGGAN(ModelSpec):
         for key, net in (("G", G), ("D", D)):
             net.requires_grad_(True)
             params = [p for m in net.active_modules(stage.resolution, fading) for p in m.parameters()]
-            opts[key] = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=1e-8)
+            opts[key] = adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=1e-8)
         return opts
 
     def make_loss(self, G: Generator, D: Discriminator, cfg: PGGANConfig) -> WGANGPLoss:

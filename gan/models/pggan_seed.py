@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.models import register_model
-from gan.models.base import BatchRNG, ModelSpec, Stage
+from gan.models.base import BatchRNG, ModelSpec, Stage, adam
 from gan.models.dcgan import init_weights
 from gan.models.pggan import check_resolutions, config_from_dict, growth_resolutions, no_param_grads
 
@@ -238,7 +238,7 @@ class PGGANSeed(ModelSpec):
             for m in net.phase_modules(stage.phase):
                 m.requires_grad_(True)
                 params += list(m.parameters())
-            opts[key] = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            opts[key] = adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         return opts
 
     def make_loss(self, G: Generator, D: Discriminator, cfg: PGGANSeedConfig) -> BCELoss:
