@@ -118,7 +118,7 @@ def card(mdir: Path) -> str:
              "## Training", "",
              f"- Images seen: **{kimg:,.1f} k** of the {planned:g} k planned"
              f"{'' if kimg >= planned else ' (stopped early: the session ran out of time; the run resumes with --resume)'}.",
-             f"- Wall time: {hours:.2f} h on {G.info.get('hardware', 'unknown hardware')}; the machine was shared "
+             f"- Wall time: {hours:.2f} h on {G.info.get('hardware', 'unknown hardware')} (at the last resume); the machine was shared "
              "with the other models' runs, so the time is not a speed figure (see bench/ for those).",
              f"- Generator parameters: {G.num_params:,}; output {G.resolution} px; sampled from G_ema "
              f"(half-life {t['ema_kimg']} kimg, BatchNorm statistics re-estimated for the EMA weights).",
@@ -147,7 +147,8 @@ def card(mdir: Path) -> str:
     train = results.get("train", {})
     js, w = train.get("js_rgb_hist64"), train.get("wasserstein_rgb")
     met = js is not None and w is not None and js <= 0.010 and w <= 0.020
-    lines += ["", "For scale: two disjoint halves of the training split score JSD 0.0010 and Wasserstein 0.0048; "
+    lines += ["", "The validation split has 150 images, so its row carries more sampling noise than the "
+              "training row. For scale: two disjoint halves of the training split score JSD 0.0010 and Wasserstein 0.0048; "
               "the project's quality bar is JSD <= 0.010 and Wasserstein <= 0.020 against the training split. "
               f"This model **{'meets' if met else 'does not meet'}** that bar.", "",
               "## Known limits", "",
