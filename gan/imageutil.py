@@ -9,7 +9,7 @@ import torch
 
 def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
     """Float images in [-1, 1] (N, 3, H, W) -> uint8 numpy (N, H, W, 3), rounding to nearest."""
-    return (x.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return x.float().mul(127.5).add_(128).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def image_grid(images: np.ndarray) -> np.ndarray:

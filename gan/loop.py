@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from gan.config import TrainConfig
 from gan.imageutil import image_grid, to_uint8_hwc
 from gan.models import get_model
 from gan.models.base import BatchRNG, ModelSpec, Stage, count_params
-from gan.nets import ema_beta, ema_update, recalibrate_bn
+from gan.nets import bf16_supported, ema_beta, ema_update, recalibrate_bn
 
 
 class TrainingDiverged(RuntimeError):
@@ -134,6 +135,11 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
     mcfg = spec.config_from_dict(run_config["model_cfg"])
     tcfg = TrainConfig(**run_config["train"])
     device = resolve_device(tcfg.device)
+    if tcfg.precision == "bf16" and not bf16_supported(device):
+        raise ValueError(f"--precision bf16: {device} has no native bfloat16 (CPU: AVX512-BF16 or AMX; "
+                         f"CUDA: compute capability 8.0+), where it would be emulated and slower; use fp32")
+    # Mixed precision: the passes in bf16, the weights, gradients and optimizer state in float32.
+    autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16")
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
@@ -257,7 +263,8 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
             for phase in loss.phases:
                 opt = opts[phase]
                 opt.zero_grad(set_to_none=True)
-                step_stats.update(loss.accumulate_gradients(phase, real, stage, noise))
+                with autocast():
+                    step_stats.update(loss.accumulate_gradients(phase, real, stage, noise))
                 opt.step()
             values = torch.stack([v.float() for v in step_stats.values()])
             # Statistics of the global batch, and a signal on any process stops all at this step.

@@ -24,7 +24,7 @@ from gan.models.base import count_params
 # CLI flags that map onto model-config fields, when the model has that field.
 _MODEL_FLAGS = {"size": "resolution", "batch": "batch", "lr": "lr"}
 _TRAIN_FLAGS = ["kimg", "seed", "ema_kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "augment", "device",
-                "channels_last", "threads", "sync_bn"]
+                "channels_last", "threads", "sync_bn", "precision"]
 # Flags that --resume may change: how long and how the run executes, not what it trains.
 _RESUME_FLAGS = ("threads", "device", "sync_bn")
 _DATA_FLAGS = ["data", "layout", "split"]
@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action="store_true", default=None, help="random flips and 90-degree rotations")
     p.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format")
+    p.add_argument("--precision", choices=("fp32", "bf16"), help="fp32 (default), or bf16 autocast for the "
+                                                                 "forward/backward passes (native bf16 only)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice), per process")
     p.add_argument("--sync-bn", action="store_true", default=None,
                    help="under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)")

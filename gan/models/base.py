@@ -19,6 +19,8 @@ trains the same on any number of processes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -146,3 +148,20 @@ def adam(params, lr: float, betas: tuple[float, float], eps: float = 1e-8, fused
 def count_params(module: nn.Module) -> int:
     """Number of parameters of ``module`` (trainable or not)."""
     return sum(p.numel() for p in module.parameters())
+
+
+@contextmanager
+def no_param_grads(module: nn.Module) -> Iterator[None]:
+    """Switch off ``requires_grad`` on ``module``'s parameters for the block, then restore each flag.
+
+    Used in the G phase: gradients still flow *through* D to G, but D's weight gradients (a third
+    of D's backward pass) are not computed.
+    """
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)

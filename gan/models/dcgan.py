@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from gan.models import register_model
-from gan.models.base import BatchRNG, ModelSpec, Stage, adam
+from gan.models.base import BatchRNG, ModelSpec, Stage, adam, no_param_grads
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,13 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, resolution: int | None = None, alpha: float = 1.0) -> torch.Tensor:
         if x.shape[-1] != self.resolution:
             raise ValueError(f"this DCGAN discriminator takes {self.resolution} px, got {x.shape[-1]}")
+        if torch.is_autocast_enabled(x.device.type):
+            # Under bf16 autocast the 1-output head and its sigmoid run in float32: bf16 probabilities
+            # near 0 or 1 (8 bits of mantissa) would make the BCE loss coarse.
+            for layer in self.main[:-2]:
+                x = layer(x)
+            with torch.autocast(x.device.type, enabled=False):
+                return self.main[-1](self.main[-2](x.float())).view(-1)
         return self.main(x).view(-1)
 
 
@@ -111,6 +118,7 @@ class BCELoss:
     Phase "D": one batch of latents, ``fake = G(z)``; D is trained on real (label 1) and
     ``fake.detach()`` (label 0). Phase "G": the same ``fake`` through the updated D, label 1 (the
     non-saturating loss). Re-using ``fake`` is what the PyTorch example does and saves a G forward.
+    Phase "G" computes no gradients for D's weights (the example does, then zeroes them unused).
     """
 
     phases = ("D", "G")
@@ -135,9 +143,10 @@ class BCELoss:
         if phase == "G":
             if self._fake is None:
                 raise RuntimeError("phase 'G' ran before phase 'D'")
-            d_fake = self.D(self._fake)
-            loss = self.bce(d_fake, torch.ones_like(d_fake))
-            loss.backward()
+            with no_param_grads(self.D):  # D's weight gradients would be thrown away: skip them
+                d_fake = self.D(self._fake)
+                loss = self.bce(d_fake, torch.ones_like(d_fake))
+                loss.backward()
             self._fake = None
             return {"loss_G": loss.detach(), "D_fake_after": d_fake.detach().mean()}
         raise ValueError(f"unknown phase {phase!r}")

@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -52,7 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.models import register_model
-from gan.models.base import BatchRNG, ModelSpec, Stage, adam
+from gan.models.base import BatchRNG, ModelSpec, Stage, adam, no_param_grads
 
 SQRT2 = math.sqrt(2.0)
 _RESOLUTIONS = (4, 8, 16, 32, 64, 128, 256)
@@ -74,23 +72,6 @@ def config_from_dict(spec: ModelSpec, d: dict) -> Any:
     if unknown:
         raise ValueError(f"unknown {spec.name} config keys: {sorted(unknown)}")
     return spec.Config(**{k: nested_tuples(v) for k, v in d.items()})
-
-
-@contextmanager
-def no_param_grads(module: nn.Module) -> Iterator[None]:
-    """Switch off ``requires_grad`` on ``module``'s parameters for the block, then restore each flag.
-
-    Used in the G phase: gradients still flow *through* D to G, but D's weight gradients (a third
-    of D's backward pass) are not computed.
-    """
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 def growth_resolutions(start: int, final: int) -> list[int]:

@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.models import register_model
-from gan.models.base import BatchRNG, ModelSpec, Stage, adam
+from gan.models.base import BatchRNG, ModelSpec, Stage, adam, no_param_grads
 from gan.models.dcgan import init_weights
-from gan.models.pggan import check_resolutions, config_from_dict, growth_resolutions, no_param_grads
+from gan.models.pggan import check_resolutions, config_from_dict, growth_resolutions
 
 
 @dataclass(frozen=True)
