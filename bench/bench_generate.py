@@ -3,9 +3,11 @@
     python bench/bench_generate.py [--checkpoint checkpoints/dcgan/generator.pt] [--n 64] [--repeats 30]
 
 Reference: the report's DCGAN generator in eval mode, fp32, ``torch.no_grad()``, NCHW (what the
-PyTorch example's G gives). Ours: ``load_generator(...).generate(n, seed)``, which runs the
-BatchNorm-folded, channels-last copy under ``inference_mode`` and returns uint8 images. Both are timed
-in alternation in one process; medians and their ratio are printed.
+PyTorch example's G gives). Ours: the dashboard's own call, ``dashboard.lib.generate_images(G, seeds)``
+with ``G = dashboard.lib.load_generator(path)`` (bf16 where the CPU has it natively), and the same in
+fp32 (``load_generator(path)``, what ``gan.sample`` runs): BatchNorm folded, channels-last, the 1x1
+and RGB transposed convolutions as GEMMs, uint8 out. All are timed in alternation in one process;
+medians and their ratio are printed.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dashboard import lib  # noqa: E402
 from gan import load_generator  # noqa: E402
 
 
@@ -37,11 +40,18 @@ def main() -> int:
             x = plain(z)
         return ((x + 1) * 127.5).clamp(0, 255).to(torch.uint8)
 
-    def ours():
-        return G.generate(args.n, seed=0)
+    seeds = list(range(args.n))
+    G_dash = lib.load_generator(args.checkpoint)
 
-    times = {"reference (eval, fp32, no_grad)": [], "ours (load_generator().generate)": []}
-    fns = list(zip(times, (reference, ours)))
+    def ours_fp32():
+        return lib.generate_images(G, seeds)
+
+    def ours_dashboard():
+        return lib.generate_images(G_dash, seeds)
+
+    times = {"reference (eval, fp32, no_grad)": [], "ours, fp32 (gan.sample's path)": [],
+             f"ours, dashboard ({G_dash.precision})": []}
+    fns = list(zip(times, (reference, ours_fp32, ours_dashboard)))
     for _, fn in fns:
         fn()
     for _ in range(args.repeats):

@@ -1,7 +1,8 @@
 """Benchmark (not a test): DCGAN training throughput, ours against the PyTorch DCGAN example recipe.
 
     python bench/bench_train.py step  [--steps 30] [--repeats 3]          # batch already in memory
-    python bench/bench_train.py numerics [--steps 20]                     # fast path vs plain, same seed
+    python bench/bench_train.py drift [--steps 20]                        # fast path vs plain, step by step
+    python bench/bench_train.py curves --data ../shared/data/isic2017 [--kimg 16]   # loss curves, bf16 vs fp32
     python bench/bench_train.py e2e   --data ../shared/data/isic2017 [--images 1280]   # loader included
 
 The reference is pytorch/examples' dcgan/main.py re-implemented here: a file-list Dataset with
@@ -61,9 +62,10 @@ class ReferenceStep:
 
 
 class OurStep:
-    """LesionGAN's loop step (gan.loop): registry model, loss phases, optional channels_last."""
+    """LesionGAN's loop step (gan.loop): registry model, loss phases, optional channels_last and
+    bf16 autocast (``precision="bf16"``, as ``--precision bf16`` runs it)."""
 
-    def __init__(self, seed: int = 0, channels_last: bool = True, fused: bool = True):
+    def __init__(self, seed: int = 0, channels_last: bool = True, fused: bool = True, precision: str = "fp32"):
         spec = get_model("dcgan")
         self.cfg = DCGANConfig()
         torch.manual_seed(seed)
@@ -78,13 +80,15 @@ class OurStep:
         self.loss = spec.make_loss(self.G, self.D, self.cfg)
         self.stage = spec.schedule(self.cfg, 0)
         self.rng = torch.Generator().manual_seed(seed + 1)
+        self.precision = precision
 
     def __call__(self, real: torch.Tensor) -> tuple[float, float]:
         real = real.contiguous(memory_format=self.fmt)
         stats = {}
         for phase in self.loss.phases:
             self.opts[phase].zero_grad(set_to_none=True)
-            stats.update(self.loss.accumulate_gradients(phase, real, self.stage, self.rng))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                stats.update(self.loss.accumulate_gradients(phase, real, self.stage, self.rng))
             self.opts[phase].step()
         return float(stats["loss_D"]), float(stats["loss_G"])
 
@@ -92,6 +96,7 @@ class OurStep:
 def bench_step(args) -> None:
     real = torch.rand(64, 3, 64, 64) * 2 - 1
     variants = {"reference": ReferenceStep(),
+                "ours (bf16 autocast, fused Adam, channels_last)": OurStep(precision="bf16"),
                 "ours (fused Adam, channels_last)": OurStep(channels_last=True),
                 "ours (fused Adam, contiguous)": OurStep(channels_last=False),
                 "ours (plain Adam, contiguous)": OurStep(channels_last=False, fused=False)}
@@ -111,7 +116,7 @@ def bench_step(args) -> None:
         print(f"| {name} | {statistics.median(v):.1f} img/s | {statistics.median(v) / ref:.2f}x |")
 
 
-def check_numerics(args) -> None:
+def check_drift(args) -> None:
     """The fast path against the plain one from the same seed and batches: loss curves side by side."""
     gen = torch.Generator().manual_seed(0)
     batches = [torch.rand(64, 3, 64, 64, generator=gen) * 2 - 1 for _ in range(args.steps)]
@@ -164,18 +169,74 @@ def bench_e2e(args) -> None:
     ds = load_dataset(args.data, size=64, cache_dir=args.cache_dir, progress=False,
                       **({"split": args.split} if args.split else {}))
     cache_s = time.perf_counter() - t
-    ours = OurStep()
-    gen = torch.Generator().manual_seed(0)
-    t = time.perf_counter()
-    for _ in range(n_steps):
-        idx = torch.randint(len(ds.images), (64,), generator=gen)
-        ours(ds.images[idx].float().div_(127.5).sub_(1.0))
-    ours_ips = 64 * n_steps / (time.perf_counter() - t)
     print(f"# end to end, loader included: {args.data} ({len(files)} files), {n_steps} steps of 64, "
           f"{torch.get_num_threads()} threads")
     print(f"| reference (DataLoader, 2 workers, decode each epoch) | {ref_ips:.1f} img/s | 1.00x |")
-    print(f"| ours (cached tensors; cache load/build {cache_s:.1f} s, once) | {ours_ips:.1f} img/s | "
-          f"{ours_ips / ref_ips:.2f}x |")
+    for precision in ("fp32", "bf16"):
+        ours = OurStep(precision=precision)
+        gen = torch.Generator().manual_seed(0)
+        t = time.perf_counter()
+        for _ in range(n_steps):
+            idx = torch.randint(len(ds.images), (64,), generator=gen)
+            ours(ds.images[idx].float().div_(127.5).sub_(1.0))
+        ours_ips = 64 * n_steps / (time.perf_counter() - t)
+        print(f"| ours, {precision} (cached tensors; cache load/build {cache_s:.1f} s, once) | {ours_ips:.1f} img/s | "
+              f"{ours_ips / ref_ips:.2f}x |")
+
+
+def check_curves(args) -> None:
+    """bf16 against fp32 where it matters: whole training runs through the real loop. Three DCGAN
+    runs on the data (fp32 seed 0, fp32 seed 1, bf16 seed 0); the loss curves are compared window by
+    window, and the distance between two fp32 seeds is the noise that bf16 must stay within. Each
+    run's G_ema is then scored (colour JSD and Wasserstein against the training images)."""
+    import json
+    import tempfile
+
+    from eval import evaluate
+    from gan.config import TrainConfig, to_dict
+    from gan.data import load_dataset
+    from gan.loop import training_loop, write_config
+
+    ds = load_dataset(args.data, size=64, cache_dir=args.cache_dir, progress=False,
+                      **({"split": args.split} if args.split else {}))
+    runs = {"fp32 seed 0": ("fp32", 0), "fp32 seed 1": ("fp32", 1), "bf16 seed 0": ("bf16", 0)}
+    stats, scores = {}, {}
+    keys = ("loss_D", "loss_G", "D_real", "D_fake")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (precision, seed) in runs.items():
+            run_dir = Path(tmp) / name.replace(" ", "-")
+            run_dir.mkdir()
+            cfg = {"format": 1, "model": "dcgan", "model_cfg": to_dict(DCGANConfig()),
+                   "train": to_dict(TrainConfig(kimg=args.kimg, seed=seed, log_kimg=args.window, grid_kimg=1000,
+                                                snapshot_kimg=1000, channels_last=True, precision=precision)),
+                   "data": {"size": 64}}
+            write_config(run_dir, cfg)
+            t = time.perf_counter()
+            training_loop(run_dir, cfg, ds.images, progress=True)
+            secs = time.perf_counter() - t
+            stats[name] = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+            r = evaluate(ds.images, run_dir / "generator.pt", ["hist_js", "wasserstein"], n=2000)
+            scores[name] = {k: v for k, v in r.items() if isinstance(v, float) and ("js" in k or "wasser" in k)}
+            scores[name]["seconds"] = secs
+    print(f"# DCGAN, {len(ds)} images of {args.data}, {args.kimg:g} kimg per run, windows of {args.window:g} kimg")
+    print("| kimg | " + " | ".join(f"{k} fp32 s0 / fp32 s1 / bf16 s0" for k in keys) + " |")
+    print("| --- |" + " --- |" * len(keys))
+    seed_gap, bf16_gap = {k: [] for k in keys}, {k: [] for k in keys}
+    for a, b, c in zip(*(stats[n] for n in runs)):
+        cells = []
+        for k in keys:
+            cells.append(f"{a[k]:.3f} / {b[k]:.3f} / {c[k]:.3f}")
+            seed_gap[k].append(abs(a[k] - b[k]))
+            bf16_gap[k].append(abs(a[k] - c[k]))
+        print(f"| {a['kimg']:g} | " + " | ".join(cells) + " |")
+    print("\n| statistic | mean gap fp32 s0 vs fp32 s1 (noise) | mean gap fp32 s0 vs bf16 s0 |")
+    print("| --- | --- | --- |")
+    for k in keys:
+        print(f"| {k} | {statistics.mean(seed_gap[k]):.3f} | {statistics.mean(bf16_gap[k]):.3f} |")
+    print("\n| run | " + " | ".join(next(iter(scores.values()))) + " |")
+    print("| --- |" + " --- |" * len(next(iter(scores.values()))))
+    for name, sc in scores.items():
+        print(f"| {name} | " + " | ".join(f"{v:.4f}" if k != "seconds" else f"{v:.0f}" for k, v in sc.items()) + " |")
 
 
 def main() -> int:
@@ -184,8 +245,14 @@ def main() -> int:
     s = sub.add_parser("step")
     s.add_argument("--steps", type=int, default=20)
     s.add_argument("--repeats", type=int, default=3)
-    n = sub.add_parser("numerics")
+    n = sub.add_parser("drift")
     n.add_argument("--steps", type=int, default=20)
+    c = sub.add_parser("curves")
+    c.add_argument("--data", required=True)
+    c.add_argument("--split", default=None, help="isic2017 split (train)")
+    c.add_argument("--kimg", type=float, default=16.0)
+    c.add_argument("--window", type=float, default=1.0, help="kimg per compared window")
+    c.add_argument("--cache-dir", default=None)
     e = sub.add_parser("e2e")
     e.add_argument("--data", required=True)
     e.add_argument("--images", type=int, default=1280)
@@ -193,7 +260,7 @@ def main() -> int:
     e.add_argument("--split-dir", default=None, help="substring that selects the reference's files")
     e.add_argument("--cache-dir", default=None)
     args = p.parse_args()
-    {"step": bench_step, "e2e": bench_e2e, "numerics": check_numerics}[args.what](args)
+    {"step": bench_step, "e2e": bench_e2e, "drift": check_drift, "curves": check_curves}[args.what](args)
     return 0
 
 

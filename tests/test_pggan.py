@@ -398,3 +398,14 @@ def test_resume_mid_fade_continues_like_an_uninterrupted_run(pggan_runs):
         for name, value in whole[key].items():
             assert torch.equal(value, ckpts[-1][key][name]), f"{key}.{name}"
     assert whole["opt"]["D"]["state"].keys() == ckpts[-1]["opt"]["D"]["state"].keys()
+
+
+def test_registry_finds_every_model_after_a_direct_model_import():
+    import subprocess
+    import sys
+    code = ("from gan.models.dcgan import DCGANConfig\n"
+            "from gan.models import get_model, model_names\n"
+            "assert get_model('pggan').name == 'pggan', model_names()\n"
+            "assert model_names() == ['dcgan', 'pggan', 'pggan-seed'], model_names()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr

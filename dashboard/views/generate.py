@@ -37,7 +37,9 @@ if images is None:
     st.stop()
 
 st.caption(f"{entry.name} · {G.model_name} · {G.resolution}×{G.resolution} · "
-           f"seeds {seeds[0]}–{seeds[-1]} ({count} image{'s' if count != 1 else ''})")
+           f"seeds {seeds[0]}–{seeds[-1]} ({count} image{'s' if count != 1 else ''}) · "
+           f"{getattr(G, 'precision', 'fp32')} sampling" + (" (within a few grey levels of fp32; "
+           "`python -m gan.sample` gives the exact fp32 images)" if getattr(G, "precision", "fp32") == "bf16" else ""))
 with st.container(key="gen_images"):
     ui.image_row(images, captions=[f"seed {s}" for s in seeds], width=96)
 st.download_button(

@@ -21,8 +21,8 @@ def _load_builtin() -> None:
 
 def get_model(name: str) -> ModelSpec:
     """The registered model called ``name``; ``ValueError`` listing the choices otherwise."""
-    if not _REGISTRY:
-        _load_builtin()
+    if name not in _REGISTRY:
+        _load_builtin()  # also when a model module was imported directly first and registered alone
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(_REGISTRY)}")
     return _REGISTRY[name]
@@ -30,8 +30,7 @@ def get_model(name: str) -> ModelSpec:
 
 def model_names() -> list[str]:
     """Names of every registered model."""
-    if not _REGISTRY:
-        _load_builtin()
+    _load_builtin()
     return sorted(_REGISTRY)
 
 
