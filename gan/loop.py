@@ -198,8 +198,13 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
                  "num_params_G": count_params(G), "num_params_D": count_params(D),
                  "world_size": dist.world_size()}
 
+    recalibrated = {"nimg": -1}
+
     def snapshot_G_ema(st: Stage) -> None:
-        recalibrate_bn(G_ema, mcfg.z_dim, stage_kwargs(st))
+        # Once per step at most: a grid and a checkpoint often fall on the same step.
+        if recalibrated["nimg"] != nimg:
+            recalibrate_bn(G_ema, mcfg.z_dim, stage_kwargs(st))
+            recalibrated["nimg"] = nimg
 
     def make_checkpoint(st: Stage, elapsed: float) -> dict:
         return {"kind": ckpt_io.KIND_TRAIN, "version": ckpt_io.FORMAT_VERSION, "model": spec.name,
