@@ -94,7 +94,7 @@ def card(mdir: Path) -> str:
     t = opts["train"]
     kimg = G.info.get("nimg", 0) / 1000
     hours = G.info.get("time_s", last.get("time_s", 0)) / 3600
-    planned = t["kimg"]
+    planned = G.config["train"]["kimg"]  # the checkpoint's config: a resume may have extended the run
     from gan.config import to_dict
     from gan.models import get_model
     defaults = to_dict(get_model(opts["model"]).Config())
