@@ -83,42 +83,42 @@ class LatentConvTranspose2d(nn.Module):
         return y.permute(0, 3, 1, 2)  # NCHW view of NHWC memory: channels-last
 
 
-class GemmConvTranspose2d(nn.Module):
-    """A ``ConvTranspose2d`` with few output channels (an RGB head) as a batched GEMM over the input
-    pixels followed by col2im (``F.fold``), in float32 whatever the input's dtype. oneDNN vectorizes
-    over output channels, so a 3-channel transposed convolution runs far below peak; here the
-    product is (Cout*kh*kw, Cin) x (Cin, H*W) per image, which runs at GEMM speed. ``weight`` and
-    ``bias`` (float32) default to the convolution's own."""
+class SubpixelConvTranspose2d(nn.Module):
+    """DCGAN's RGB head, ``ConvTranspose2d(Cin, Cout, 4, stride=2, padding=1)``, as a 3x3 convolution
+    to ``4 * Cout`` channels followed by ``pixel_shuffle(2)`` (the sub-pixel form of a stride-2
+    transposed convolution: output pixel ``(2i + a, 2j + b)`` reads a 2x2 window of the input, which
+    sits inside the 3x3 one around ``(i, j)``). oneDNN runs a transposed convolution with 3 output
+    channels far below peak; the convolution does 2.25x the multiply-adds yet takes about half the
+    time (bench/README.md). Same sums, other order: equal up to float rounding."""
 
-    def __init__(self, conv: nn.ConvTranspose2d, weight: torch.Tensor | None = None,
-                 bias: torch.Tensor | None = None):
+    # Kernel row (or column) of the 4x4 transposed kernel that output phase ``a`` reads at input
+    # offset ``d`` (-1, 0 or +1); pairs that are absent read nothing.
+    _TAP = {(0, 0): 1, (0, -1): 3, (1, 0): 2, (1, 1): 0}
+
+    def __init__(self, conv: nn.ConvTranspose2d):
         super().__init__()
         if not self.fits(conv):
-            raise ValueError(f"GemmConvTranspose2d cannot stand in for {conv}")
-        self.conv = conv
-        weight = conv.weight if weight is None else weight
-        bias = conv.bias if bias is None else bias
-        # (Cin, Cout, kh, kw) -> (Cout*kh*kw, Cin): rows in the (C, kh, kw) order F.fold reads.
-        self.register_buffer("matrix", weight.detach().float().reshape(weight.shape[0], -1).t().contiguous())
-        self.register_buffer("bias", None if bias is None else bias.detach().float().view(1, -1, 1, 1).clone())
+            raise ValueError(f"SubpixelConvTranspose2d cannot stand in for {conv}")
+        w = conv.weight.detach()  # (Cin, Cout, 4, 4)
+        cin, cout = w.shape[:2]
+        k = w.new_zeros(cout, 2, 2, cin, 3, 3)
+        for (a, dy), ky in self._TAP.items():
+            for (b, dx), kx in self._TAP.items():
+                k[:, a, b, :, dy + 1, dx + 1] = w[:, :, ky, kx].t()
+        # Channel order (Cout, a, b): what pixel_shuffle(2) maps to output pixel (2i + a, 2j + b).
+        self.weight = nn.Parameter(k.reshape(cout * 4, cin, 3, 3).contiguous(memory_format=torch.channels_last),
+                                   requires_grad=False)
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().repeat_interleave(4),
+                                                                requires_grad=False)
 
     @staticmethod
-    def fits(conv: nn.Module, max_out_channels: int = 8) -> bool:
-        return (type(conv) is nn.ConvTranspose2d and conv.groups == 1 and conv.output_padding == (0, 0)
-                and conv.out_channels <= max_out_channels)
+    def fits(conv: nn.Module) -> bool:
+        return (type(conv) is nn.ConvTranspose2d and conv.groups == 1 and conv.kernel_size == (4, 4)
+                and conv.stride == (2, 2) and conv.padding == (1, 1) and conv.output_padding == (0, 0)
+                and conv.dilation == (1, 1) and conv.out_channels <= 8)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            return self.conv(x)
-        n, c, h, w = x.shape
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (self.conv.kernel_size, self.conv.stride,
-                                                  self.conv.padding, self.conv.dilation)
-        out = ((h - 1) * sh - 2 * ph + dh * (kh - 1) + 1, (w - 1) * sw - 2 * pw + dw * (kw - 1) + 1)
-        # (N, Cin, H*W) as a view whatever the memory format (channels-last: a transposed operand).
-        pixels = x.float().permute(0, 2, 3, 1).reshape(n, h * w, c).transpose(1, 2)
-        y = F.fold(torch.matmul(self.matrix, pixels), out, (kh, kw), dilation=(dh, dw), padding=(ph, pw),
-                   stride=(sh, sw))
-        return y if self.bias is None else y + self.bias
+        return F.pixel_shuffle(F.conv2d(x, self.weight, self.bias, padding=1), 2)
 
 
 def bf16_supported(device: torch.device | str = "cpu") -> bool:
@@ -138,10 +138,10 @@ def fuse_for_inference(net: nn.Module, dtype: torch.dtype = torch.float32) -> nn
     * every Conv/ConvTranspose followed by a BatchNorm inside an ``nn.Sequential`` is folded into
       one layer (the BN's running statistics become the conv's scale and bias);
     * a transposed convolution on a 1x1 input becomes one matrix product
-      (:class:`LatentConvTranspose2d`), one with at most 8 output channels a GEMM + col2im
-      (:class:`GemmConvTranspose2d`);
+      (:class:`LatentConvTranspose2d`), a 4x4 stride-2 one with at most 8 output channels (the RGB
+      head) a sub-pixel convolution (:class:`SubpixelConvTranspose2d`);
     * channels-last memory format, and the weights cast to ``dtype`` (``torch.bfloat16`` halves
-      the time on CPUs with native bf16; the RGB head still accumulates in float32).
+      the time on CPUs with native bf16).
 
     Same outputs as ``net`` up to float rounding (bf16: a few grey levels at most, tested).
     """
@@ -169,16 +169,13 @@ def fuse_for_inference(net: nn.Module, dtype: torch.dtype = torch.float32) -> nn
             for j, layer in enumerate(fused):
                 module.add_module(str(j), layer)
     net = net.to(memory_format=torch.channels_last)
-    # The RGB heads keep float32 weights (they run in float32); read them before the cast.
-    heads = {m: (m.weight.detach().clone(), None if m.bias is None else m.bias.detach().clone())
-             for m in net.modules() if GemmConvTranspose2d.fits(m)}
-    if dtype != torch.float32:
-        net = net.to(dtype)
-    # Swap the slow layers last so that their precomputed matrices carry the folded weights.
+    # Swap the slow layers before the cast: their weights are rearranged from the folded float32 ones.
     for parent in list(net.modules()):
         for name, child in list(parent.named_children()):
             if LatentConvTranspose2d.fits(child):
                 setattr(parent, name, LatentConvTranspose2d(child))
-            elif child in heads:
-                setattr(parent, name, GemmConvTranspose2d(child, *heads[child]))
+            elif SubpixelConvTranspose2d.fits(child):
+                setattr(parent, name, SubpixelConvTranspose2d(child))
+    if dtype != torch.float32:
+        net = net.to(dtype)
     return net.requires_grad_(False)
