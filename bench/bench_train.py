@@ -209,7 +209,7 @@ def check_curves(args) -> None:
 
     from eval import evaluate
     from gan.config import TrainConfig, to_dict
-    from gan.data import load_dataset
+    from gan.data import augment, load_dataset
     from gan.loop import training_loop, write_config
 
     ds = load_dataset(args.data, size=64, cache_dir=args.cache_dir, progress=False,
@@ -223,17 +223,19 @@ def check_curves(args) -> None:
             run_dir.mkdir()
             cfg = {"format": 1, "model": "dcgan", "model_cfg": to_dict(DCGANConfig()),
                    "train": to_dict(TrainConfig(kimg=args.kimg, seed=seed, log_kimg=args.window, grid_kimg=1000,
-                                                snapshot_kimg=1000, channels_last=True, precision=precision)),
+                                                snapshot_kimg=1000, channels_last=True, precision=precision,
+                                                augment=args.augment)),
                    "data": {"size": 64}}
             write_config(run_dir, cfg)
             t = time.perf_counter()
-            training_loop(run_dir, cfg, ds.images, progress=True)
+            training_loop(run_dir, cfg, ds.images, augment_fn=augment if args.augment else None, progress=True)
             secs = time.perf_counter() - t
             stats[name] = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
             r = evaluate(ds.images, run_dir / "generator.pt", ["hist_js", "wasserstein"], n=2000)
             scores[name] = {k: v for k, v in r.items() if isinstance(v, float) and ("js" in k or "wasser" in k)}
             scores[name]["seconds"] = secs
-    print(f"# DCGAN, {len(ds)} images of {args.data}, {args.kimg:g} kimg per run, windows of {args.window:g} kimg")
+    print(f"# DCGAN, {len(ds)} images of {args.data}, {args.kimg:g} kimg per run, windows of {args.window:g} kimg"
+          f"{', augmented' if args.augment else ''}")
     print("| kimg | " + " | ".join(f"{k} fp32 s0 / fp32 s1 / bf16 s0" for k in keys) + " |")
     print("| --- |" + " --- |" * len(keys))
     seed_gap, bf16_gap = {k: [] for k in keys}, {k: [] for k in keys}
@@ -267,6 +269,7 @@ def main() -> int:
     c.add_argument("--split", default=None, help="isic2017 split (train)")
     c.add_argument("--kimg", type=float, default=16.0)
     c.add_argument("--window", type=float, default=1.0, help="kimg per compared window")
+    c.add_argument("--augment", action="store_true", help="flips and 90-degree rotations (the shipped recipe)")
     c.add_argument("--cache-dir", default=None)
     e = sub.add_parser("e2e")
     e.add_argument("--data", required=True)
