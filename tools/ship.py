@@ -82,6 +82,15 @@ def _fmt(v, digits=4) -> str:
     return "n/a" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
 
 
+def _val_sentence(val: dict) -> str:
+    js, w = val.get("js_rgb_hist64"), val.get("wasserstein_rgb")
+    if js is None or w is None:
+        return "."
+    within = js <= 0.010 and w <= 0.020
+    return (f"; against the held-out validation images it scores JSD {js:.4f} and Wasserstein {w:.4f}, "
+            f"{'also within' if within else 'outside'} the bar's numbers.")
+
+
 def card(mdir: Path) -> str:
     from gan import load_generator
 
@@ -150,7 +159,8 @@ def card(mdir: Path) -> str:
     lines += ["", "The validation split has 150 images, so its row carries more sampling noise than the "
               "training row. For scale: two disjoint halves of the training split score JSD 0.0010 and Wasserstein 0.0048; "
               "the project's quality bar is JSD <= 0.010 and Wasserstein <= 0.020 against the training split. "
-              f"This model **{'meets' if met else 'does not meet'}** that bar.", "",
+              f"This model **{'meets' if met else 'does not meet'}** that bar"
+              + (_val_sentence(results.get("validation", {})) if results.get("validation") else ".") , "",
               "## Known limits", "",
               "- 64 px only: far below diagnostic resolution. Synthetic images are for data augmentation research, "
               "never for diagnosis.",
