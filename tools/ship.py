@@ -167,7 +167,9 @@ def card(mdir: Path) -> str:
               "- Unconditional: the class mix follows the training split (about 69% nevus); no control over the "
               "diagnosis.",
               "- Trained on a 2-core CPU for a short time: expect blur and repeated textures; compare the grids "
-              "under `grids/` with the real thumbnails in the dashboard's Gallery.",
+              "under `grids/` with the real thumbnails in the dashboard's Gallery. The colour range, lesion "
+              "sizes and dark-corner vignetting of the data come through; fine structures (hairs, ruler "
+              "marks, pigment networks) rarely do at 64 px.",
               "- FID/KID need Inception weights that this machine could not download; the colour and pixel "
               "measures above do not capture shape or texture quality.",
               "- The memorization check works at 32 px in pixel space; it catches near-copies, not "
