@@ -23,7 +23,8 @@ class LoadedGenerator:
     Attributes:
         net: the ``nn.Module`` in eval mode, as trained (its state_dict is the file's).
         fast_net: the network sampling runs: BatchNorm folded into the convolutions, channels-last,
-            the slow transposed convolutions rewritten as GEMMs (:func:`gan.nets.fuse_for_inference`);
+            the 1x1-input and RGB-head transposed convolutions rewritten
+            (:func:`gan.nets.fuse_for_inference`);
             equal to ``net`` up to float rounding.
         precision: ``"fp32"`` or ``"bf16"``, the arithmetic ``fast_net`` runs in.
         model_name: registry name (``"dcgan"``, ``"pggan"``, ``"pggan-seed"``).

@@ -36,10 +36,12 @@ if images is None:
     st.error(gerr)
     st.stop()
 
+precision = getattr(G, "precision", "fp32")
+precision_note = (" (within a few grey levels of fp32; `python -m gan.sample` gives the exact fp32 images)"
+                  if precision == "bf16" else "")
 st.caption(f"{entry.name} · {G.model_name} · {G.resolution}×{G.resolution} · "
            f"seeds {seeds[0]}–{seeds[-1]} ({count} image{'s' if count != 1 else ''}) · "
-           f"{getattr(G, 'precision', 'fp32')} sampling" + (" (within a few grey levels of fp32; "
-           "`python -m gan.sample` gives the exact fp32 images)" if getattr(G, "precision", "fp32") == "bf16" else ""))
+           f"{precision} sampling{precision_note}")
 with st.container(key="gen_images"):
     ui.image_row(images, captions=[f"seed {s}" for s in seeds], width=96)
 st.download_button(
