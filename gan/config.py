@@ -1,10 +1,19 @@
 """Typed configs of a training run. The CLI only fills these in; ``config.json`` and every
-checkpoint hold them resolved, so loading needs no flags."""
+checkpoint hold the resolved :class:`RunConfig`, so loading needs no flags.
+
+    cfg = RunConfig.from_dict(json.loads(text))   # also reads the files of earlier versions
+    text = cfg.to_json()                           # and back: RunConfig.from_json(text) == cfg
+"""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from typing import Any
+
+from gan.data.dataset import DataConfig
+
+FORMAT_VERSION = 1  # of the run config's JSON (and of checkpoint files, see gan.checkpoint)
 
 
 @dataclass(frozen=True)
@@ -20,16 +29,17 @@ class TrainConfig:
         snapshot_kimg: write ``checkpoint.pt`` every this many kimg (and at the end, and on Ctrl-C).
         grid_kimg: write a fixed-noise sample grid every this many kimg.
         grid_size: images in the fixed-noise grid (a square number).
-        augment: random flips and 90-degree rotations of real images (dermoscopy has no canonical
-            orientation; helps on small sets).
         device: "auto" (CUDA when available, else CPU), "cpu" or "cuda[:N]".
         channels_last: run the networks in channels-last memory format (faster convolutions).
-        threads: torch intra-op threads on CPU (0: torch's default), per process.
+        threads: torch intra-op threads on CPU (0: torch's default), per process; restored when
+            the loop returns.
         sync_bn: under torchrun, BatchNorm layers of G and D normalise with the statistics of the
             global batch (SyncBatchNorm, GPUs only) instead of each process's share.
         precision: "fp32", or "bf16": the forward and backward passes under bfloat16 autocast
             (weights, gradients and optimizer state stay float32). About 1.8x the training step on
             CPUs with native bf16 (AVX512-BF16/AMX) and on Ampere+ GPUs; refused elsewhere.
+
+    Augmentation of real images is a data option: :class:`gan.data.DataConfig`.
     """
 
     kimg: float = 150.0
@@ -40,7 +50,6 @@ class TrainConfig:
     snapshot_kimg: float = 10.0
     grid_kimg: float = 10.0
     grid_size: int = 64
-    augment: bool = False
     device: str = "auto"
     channels_last: bool = False
     threads: int = 0
@@ -48,15 +57,17 @@ class TrainConfig:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if self.kimg <= 0:
+        if not self.kimg > 0:
             raise ValueError(f"--kimg must be positive, got {self.kimg}")
         for name in ("log_kimg", "snapshot_kimg", "grid_kimg", "ema_kimg"):
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"--precision must be fp32 or bf16, got {self.precision!r}")
+        if self.threads < 0:
+            raise ValueError(f"--threads must be >= 0, got {self.threads}")
         side = int(round(self.grid_size ** 0.5))
-        if side * side != self.grid_size:
+        if self.grid_size < 1 or side * side != self.grid_size:
             raise ValueError(f"--grid-size must be a square number, got {self.grid_size}")
 
 
@@ -65,10 +76,92 @@ def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def from_dict(cls: type, d: dict) -> Any:
-    """Rebuild dataclass ``cls`` from ``d``, naming unknown keys in the error."""
+def _tuples(value: Any) -> Any:
+    """JSON lists back to (nested) tuples, as frozen config dataclasses hold them."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def config_from_dict(cls: type, d: dict, what: str | None = None) -> Any:
+    """Rebuild the config dataclass ``cls`` from its JSON dict: lists become (nested) tuples, and
+    unknown keys are refused, named in the error (``what`` names the config, default the class)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{what or cls.__name__}: expected a JSON object, got {type(d).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d) - names
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
-    return cls(**d)
+        raise ValueError(f"unknown {what or cls.__name__} keys: {sorted(unknown)}")
+    return cls(**{k: _tuples(v) for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run: the model and its config, the loop's settings and the
+    data. ``config.json`` holds it, checkpoints and generator files carry it.
+
+    Args:
+        model: registry name (``gan.models.model_names()``).
+        model_cfg: the model's typed config (``get_model(model).Config``).
+        train: the training loop's settings.
+        data: which images, at what size, with which augmentation.
+        format: version of this config's JSON layout.
+    """
+
+    model: str
+    model_cfg: Any
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    format: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        res = getattr(self.model_cfg, "resolution", None)
+        if res is not None and self.data.size != res:
+            raise ValueError(f"the data size ({self.data.size} px) differs from the model's resolution ({res} px)")
+
+    @property
+    def spec(self):
+        """The model's :class:`~gan.models.base.ModelSpec`."""
+        from gan.models import get_model
+
+        return get_model(self.model)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some parts replaced (``cfg.replace(train=...)``)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return {"format": self.format, "model": self.model, "model_cfg": to_dict(self.model_cfg),
+                "train": to_dict(self.train), "data": to_dict(self.data)}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"run config is not valid JSON ({e})") from None
+        return cls.from_dict(d)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        """The config from its JSON dict, also as earlier versions wrote it (``train.augment`` moved
+        to ``data.augment``; files made without a data set or loop settings get the defaults)."""
+        from gan.models import get_model
+
+        if not isinstance(d, dict) or "model" not in d:
+            raise ValueError("run config: expected a JSON object with a 'model' field")
+        spec = get_model(d["model"])
+        fmt = d.get("format", FORMAT_VERSION)
+        if fmt != FORMAT_VERSION:
+            raise ValueError(f"run config format {fmt} is not supported (this LesionGAN reads {FORMAT_VERSION})")
+        mcfg = spec.config_from_dict(d.get("model_cfg") or {})
+        train = dict(d.get("train") or {})
+        data = dict(d.get("data") or {})
+        if "augment" in train:  # before the data config held augmentation
+            data.setdefault("augment", train.pop("augment"))
+        data.setdefault("size", getattr(mcfg, "resolution", 64))
+        return cls(model=spec.name, model_cfg=mcfg, train=config_from_dict(TrainConfig, train, "train config"),
+                   data=config_from_dict(DataConfig, data, "data config"), format=FORMAT_VERSION)

@@ -30,7 +30,11 @@ def fid_from_features(f1: np.ndarray, f2: np.ndarray) -> float:
     return fid_from_statistics(fid_statistics(f1), fid_statistics(f2))
 
 
-@register_metric("fid", keys=(KEY_FID,))
+@register_metric("fid", keys=(KEY_FID,), label="FID", better="lower",
+                 description="Fréchet distance between Inception-v3 feature statistics of real and generated "
+                             "images (torch-fidelity).",
+                 sees="overall image statistics in ImageNet features: blur, artefacts, missing modes",
+                 misses="dermoscopic detail ImageNet features do not encode; biased upward on few samples")
 def fid(real, fake, cfg) -> dict:
     """FID between Inception-v3 pool features (torch-fidelity), images upsampled to 299 px."""
     weights = inception.require_weights(cfg)

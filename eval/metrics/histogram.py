@@ -93,13 +93,21 @@ def _jsd_metric(real, fake, cfg, space: str) -> dict:
     return out
 
 
-@register_metric("hist_js", keys=("js_rgb_hist64",))
+@register_metric("hist_js", keys=("js_rgb_hist64",), label="JSD colour", better="lower",
+                 description="Jensen-Shannon divergence (base 2) of real vs generated RGB histograms (64 bins), "
+                             "mean over channels; 0 = same colours, 1 = disjoint.",
+                 sees="shifts in lesion and skin colour, contrast and brightness",
+                 misses="shape, texture, sharpness and artefacts: a scrambled image has the same histogram")
 def hist_js(real, fake, cfg) -> dict:
     """Colour-histogram Jensen-Shannon divergence per RGB channel (base 2) and the mean."""
     return _jsd_metric(real, fake, cfg, "rgb")
 
 
-@register_metric("hist_js_hsv", keys=("js_hsv_hist64",))
+@register_metric("hist_js_hsv", keys=("js_hsv_hist64",), label="JSD HSV", better="lower",
+                 description="Jensen-Shannon divergence (base 2) of real vs generated HSV histograms, mean over "
+                             "H, S, V.",
+                 sees="hue and saturation shifts separately from brightness",
+                 misses="shape, texture, sharpness and artefacts")
 def hist_js_hsv(real, fake, cfg) -> dict:
     """Colour-histogram Jensen-Shannon divergence per HSV channel (PIL's HSV, base 2) and the mean."""
     return _jsd_metric(real, fake, cfg, "hsv")

@@ -32,7 +32,10 @@ def kid_from_features(f1: np.ndarray, f2: np.ndarray, subset_size: int, subsets:
     return float(out[KEY_METRIC_KID_MEAN]), float(out[KEY_METRIC_KID_STD])
 
 
-@register_metric("kid", keys=(KEY_KID,))
+@register_metric("kid", keys=(KEY_KID,), label="KID", better="lower",
+                 description="Kernel Inception Distance (unbiased MMD on Inception-v3 features, torch-fidelity).",
+                 sees="what FID sees, without FID's small-sample bias",
+                 misses="dermoscopic detail ImageNet features do not encode")
 def kid(real, fake, cfg) -> dict:
     """KID between Inception-v3 pool features (torch-fidelity), subset size adapted to small sets."""
     weights = inception.require_weights(cfg)

@@ -64,7 +64,12 @@ def _bank(s, what: str):
     return fp.nn_bank, fp.bank_names, True
 
 
-@register_metric("memorization", keys=(KEY_COPY_RATE,))
+@register_metric("memorization", keys=(KEY_COPY_RATE,), label="Copy rate", better="lower",
+                 needs_heldout=True,
+                 description="Share of samples closer to a training image than 99% of held-out real images "
+                             "are (32 px, RMS pixel distance); about 0.01 is honest, near 1 means copying.",
+                 sees="near-copies of training images",
+                 misses="copies that are shifted, flipped or recoloured; semantic copying")
 def memorization(real, fake, cfg) -> dict:
     """Share of samples closer to a training image than 99% of held-out real images are (copy rate)."""
     heldout = cfg.heldout

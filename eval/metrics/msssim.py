@@ -150,7 +150,12 @@ def _real_images(real) -> tuple[np.ndarray, str]:
     return fp.thumbs, "fingerprint thumbnails"
 
 
-@register_metric("diversity", keys=(KEY_MSSSIM_FAKE, KEY_MSSSIM_REAL))
+@register_metric("diversity", keys=(KEY_MSSSIM_FAKE, KEY_MSSSIM_REAL), label="Diversity MS-SSIM",
+                 better="lower",
+                 description="Mean pairwise MS-SSIM between generated samples; lower = more varied. Above the "
+                             "real images' own value warns of mode collapse.",
+                 sees="mode collapse: samples that look alike in structure",
+                 misses="whether the samples look real at all")
 def diversity(real, fake, cfg) -> dict:
     """Mean pairwise MS-SSIM of fake samples and of real images (higher than real: less diverse)."""
     f = fake.require_images("MS-SSIM diversity")

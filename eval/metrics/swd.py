@@ -137,7 +137,11 @@ def swd(real: np.ndarray, fake: np.ndarray, seed: int = 0, batch: int = 256) -> 
     return out
 
 
-@register_metric("swd", keys=(KEY_SWD_AVG,))
+@register_metric("swd", keys=(KEY_SWD_AVG,), label="SWD (x1e3)", better="lower",
+                 description="PGGAN's sliced Wasserstein distance between 7x7 Laplacian-pyramid patches, "
+                             "averaged over levels (x1e3).",
+                 sees="local texture and edge statistics at each scale",
+                 misses="global layout; needs many samples for a stable number")
 def swd_metric(real, fake, cfg) -> dict:
     """PGGAN's sliced Wasserstein distance of Laplacian-pyramid patches (x1e3) per level and mean."""
     r = real.require_images("SWD")

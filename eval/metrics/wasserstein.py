@@ -33,7 +33,11 @@ def pixel_wasserstein(hist_real: np.ndarray, hist_fake: np.ndarray, space: str =
     return out
 
 
-@register_metric("wasserstein", keys=("wasserstein_rgb",))
+@register_metric("wasserstein", keys=("wasserstein_rgb",), label="Wasserstein", better="lower",
+                 description="Earth mover's distance between real and generated pixel-value distributions "
+                             "(per channel, values in [0, 1], mean over R, G, B).",
+                 sees="how far the colour distribution is off, in intensity units",
+                 misses="shape, texture, sharpness and artefacts")
 def wasserstein(real, fake, cfg) -> dict:
     """Wasserstein-1 distance of pixel intensities on [0, 1] per RGB channel and the mean."""
     for s in (real, fake):

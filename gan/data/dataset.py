@@ -29,32 +29,40 @@ class DataWarning(UserWarning):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which images to train on, at what size, and how to augment them (embedded in run configs).
+    """Which images to train on, at what size, and how to augment them; the ``data`` part of a
+    :class:`gan.config.RunConfig`, so it drives the data path of every run and is saved with it.
 
     Args:
-        path: the data set's folder (see :func:`load_dataset` for the layouts).
+        path: the data set's folder (see :func:`load_dataset` for the layouts); None for a config
+            that has no data yet (``--dry-run``, files made without a data set).
         size: side of the square training images in pixels, one of ``SIZES``.
         layout: "auto" (detect from the folder) or one of ``LAYOUTS`` to force it.
         split: "train", "validation" or "test" for the isic2017 layout (None: "train", or the
             split folder ``path`` names); None for every other layout.
+        augment: randomly re-orient each real image the training loop draws (dermoscopy has no
+            canonical orientation; helps on small sets), with the three options below.
         xflip: augmentation may flip images horizontally.
         yflip: augmentation may flip images vertically.
         rot90: augmentation may rotate images by multiples of 90 degrees.
         cache_dir: where decoded tensors are cached (None: ``$LESIONGAN_CACHE`` or ``~/.cache/lesiongan``).
+        num_images: the images the reader found, filled in when a run starts (None before).
     """
 
-    path: str
+    path: str | None = None
     size: int = 64
     layout: str = "auto"
     split: str | None = None
+    augment: bool = False
     xflip: bool = True
     yflip: bool = True
     rot90: bool = True
     cache_dir: str | None = None
+    num_images: int | None = None
 
     def __post_init__(self) -> None:
         # Accept path-like values but store strings, so the config stays JSON-ready.
-        object.__setattr__(self, "path", os.fspath(self.path))
+        if self.path is not None:
+            object.__setattr__(self, "path", os.fspath(self.path))
         if self.cache_dir is not None:
             object.__setattr__(self, "cache_dir", os.fspath(self.cache_dir))
         if self.size not in SIZES:
@@ -159,6 +167,8 @@ def load_dataset(path: str | os.PathLike | DataConfig, size: int = 64, layout: s
         if (size, layout, split, cache_dir) != (64, "auto", None, None):
             raise ValueError("pass either a DataConfig or size/layout/split/cache_dir, not both")
         cfg = path
+        if cfg.path is None:
+            raise ValueError("the data config names no folder (--data)")
     else:
         cfg = DataConfig(os.fspath(path), size=size, layout=layout, split=split,
                          cache_dir=None if cache_dir is None else os.fspath(cache_dir))

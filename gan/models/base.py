@@ -18,7 +18,6 @@ trains the same on any number of processes.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -131,11 +130,9 @@ class ModelSpec:
 
     def config_from_dict(self, d: dict) -> Any:
         """Rebuild the typed config from a checkpoint's JSON, refusing unknown keys."""
-        names = {f.name for f in dataclasses.fields(self.Config)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown {self.name} config keys: {sorted(unknown)}")
-        return self.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        from gan.config import config_from_dict
+
+        return config_from_dict(self.Config, d, f"{self.name} config")
 
 
 def adam(params, lr: float, betas: tuple[float, float], eps: float = 1e-8, fused: bool = True

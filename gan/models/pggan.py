@@ -40,10 +40,9 @@ What is scaled down for a 2-core CPU and ~150 kimg runs (all configurable, see :
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -57,22 +56,6 @@ _RESOLUTIONS = (4, 8, 16, 32, 64, 128, 256)
 
 
 # --------------------------------------------------------------------------- helpers shared with pggan-seed
-
-def nested_tuples(value: Any) -> Any:
-    """JSON lists back to (nested) tuples, as frozen config dataclasses hold them."""
-    if isinstance(value, (list, tuple)):
-        return tuple(nested_tuples(v) for v in value)
-    return value
-
-
-def config_from_dict(spec: ModelSpec, d: dict) -> Any:
-    """Like :meth:`ModelSpec.config_from_dict`, but rebuilds nested tuples (``batch_per_res``)."""
-    names = {f.name for f in dataclasses.fields(spec.Config)}
-    unknown = set(d) - names
-    if unknown:
-        raise ValueError(f"unknown {spec.name} config keys: {sorted(unknown)}")
-    return spec.Config(**{k: nested_tuples(v) for k, v in d.items()})
-
 
 def growth_resolutions(start: int, final: int) -> list[int]:
     """``[start, 2 * start, ..., final]`` (empty when ``final < start``)."""
@@ -451,9 +434,6 @@ class PGGAN(ModelSpec):
 
     def build_generator(self, cfg: PGGANConfig) -> nn.Module:
         return Generator(cfg)
-
-    def config_from_dict(self, d: dict) -> PGGANConfig:
-        return config_from_dict(self, d)
 
     def schedule(self, cfg: PGGANConfig, nimg: int) -> Stage:
         if nimg < 0:

@@ -32,7 +32,7 @@ from torch import nn
 from gan.models import register_model
 from gan.models.base import BatchRNG, ModelSpec, Stage, adam, no_param_grads
 from gan.models.dcgan import init_weights
-from gan.models.pggan import check_resolutions, config_from_dict, growth_resolutions
+from gan.models.pggan import check_resolutions, growth_resolutions
 
 
 @dataclass(frozen=True)
@@ -210,9 +210,6 @@ class PGGANSeed(ModelSpec):
 
     def build_generator(self, cfg: PGGANSeedConfig) -> nn.Module:
         return Generator(cfg)
-
-    def config_from_dict(self, d: dict) -> PGGANSeedConfig:
-        return config_from_dict(self, d)
 
     def _boundaries(self, cfg: PGGANSeedConfig) -> list[int]:
         """Images seen when each phase starts."""
