@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from gan.fileio import atomic_write, atomic_write_text  # noqa: F401 - re-exported
+from gan.config import FORMAT_VERSION
+from gan.fileio import atomic_write
 
-FORMAT_VERSION = 1
 KIND_TRAIN = "lesiongan-training-checkpoint"
 KIND_GENERATOR = "lesiongan-generator"
 def save(obj: dict, path: str | os.PathLike) -> None:
@@ -37,11 +38,12 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
         kinds: the file kinds the caller accepts.
 
     Returns:
-        The checkpoint dict, with ``config`` (and ``info``) decoded from JSON.
+        The checkpoint dict, with ``config`` as a :class:`~gan.config.RunConfig` and ``info`` as a dict.
 
     Raises:
         ValueError: missing, truncated or foreign files, files holding code or objects other than
-            tensors and plain values, unsupported format versions. The message names the file.
+            tensors and plain values, unsupported format versions, configs that are not valid. The
+            message names the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -64,7 +66,36 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
     if ckpt.get("version") != FORMAT_VERSION:
         raise ValueError(f"{path}: format version {ckpt.get('version')} is not supported "
                          f"(this LesionGAN reads version {FORMAT_VERSION})")
-    for key in ("config", "info"):
-        if isinstance(ckpt.get(key), str):
-            ckpt[key] = json.loads(ckpt[key])
+    from gan.config import RunConfig
+
+    try:
+        info = ckpt.get("info")
+        ckpt["info"] = json.loads(info) if isinstance(info, str) else dict(info or {})
+        config = ckpt.get("config")
+        ckpt["config"] = RunConfig.from_dict(json.loads(config) if isinstance(config, str) else config)
+    except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: its run config is unusable: {e}") from None
     return ckpt
+
+
+def export_generator(train_ckpt: dict, out: str | os.PathLike) -> Path:
+    """Write the compact, generator-only file (G_ema + config + info) for shipping and sampling.
+
+    Args:
+        train_ckpt: a training checkpoint dict (as saved, or as :func:`load` returns it): needs
+            ``model``, ``config`` (a RunConfig, its dict or its JSON), ``G_ema`` and ``info``.
+        out: the file to write (atomically).
+    """
+    info = train_ckpt.get("info") or {}
+    info = json.loads(info) if isinstance(info, str) else dict(info)
+    config = train_ckpt["config"]
+    if hasattr(config, "to_json"):
+        config = config.to_json()
+    elif not isinstance(config, str):
+        config = json.dumps(config)
+    state = {k: v.detach().cpu().contiguous() for k, v in train_ckpt["G_ema"].items()}
+    info["exported"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    out = Path(out)
+    save({"kind": KIND_GENERATOR, "version": FORMAT_VERSION, "model": train_ckpt["model"],
+          "config": config, "G_ema": state, "info": json.dumps(info)}, out)
+    return out
