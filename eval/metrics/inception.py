@@ -27,13 +27,9 @@ NO_WEIGHTS = "no Inception weights (pass --inception-weights PATH; no network he
 WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 
 
-def weights_filename() -> str:
-    return WEIGHTS_FILENAME
-
-
 def default_weights_path() -> Path:
     """Where torch-fidelity caches its Inception weights after a download."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / weights_filename()
+    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILENAME
 
 
 def find_weights(path: str | os.PathLike | None = None) -> Path | None:

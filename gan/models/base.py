@@ -38,7 +38,6 @@ class Stage:
         batch: images per training step.
         lr_g: generator learning rate.
         lr_d: discriminator learning rate.
-        phase_start_nimg: images seen when this phase began.
     """
 
     phase: int
@@ -47,7 +46,6 @@ class Stage:
     batch: int
     lr_g: float
     lr_d: float
-    phase_start_nimg: int = 0
 
 
 class BatchRNG:

@@ -441,7 +441,7 @@ class PGGAN(ModelSpec):
         seg = [s for s in segments(cfg) if s.start_nimg <= nimg][-1]
         alpha = (nimg - seg.start_nimg) / seg.length_nimg if seg.fading else 1.0
         return Stage(phase=seg.phase, resolution=seg.resolution, alpha=float(alpha), batch=cfg.batch(seg.resolution),
-                     lr_g=cfg.lr, lr_d=cfg.lr, phase_start_nimg=seg.start_nimg)
+                     lr_g=cfg.lr, lr_d=cfg.lr)
 
     def prepare_phase(self, G: Generator, D: Discriminator, cfg: PGGANConfig, stage: Stage
                       ) -> dict[str, torch.optim.Optimizer]:

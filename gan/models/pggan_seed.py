@@ -224,7 +224,7 @@ class PGGANSeed(ModelSpec):
         starts = self._boundaries(cfg)
         phase = sum(nimg >= s for s in starts) - 1
         return Stage(phase=phase, resolution=cfg.resolutions[phase], alpha=1.0, batch=cfg.batch,
-                     lr_g=cfg.lr, lr_d=cfg.lr, phase_start_nimg=starts[phase])
+                     lr_g=cfg.lr, lr_d=cfg.lr)
 
     def prepare_phase(self, G: Generator, D: Discriminator, cfg: PGGANSeedConfig, stage: Stage
                       ) -> dict[str, torch.optim.Optimizer]:
