@@ -1,6 +1,7 @@
 """The report's DCGAN: PyTorch's DCGAN example (Radford et al. 2016), exactly.
 
-At 64 px: G 3,576,704 and D 2,765,568 parameters, no biases, BN, N(0, 0.02) init, BCE, Adam(2e-4, 0.5).
+At 64 px: G 3,576,704 and D 2,765,568 parameters, no biases, BN, N(0, 0.02) init, BCE
+(:mod:`gan.models.bce`), Adam(2e-4, 0.5).
 128 and 256 px add one stride-2 block per doubling in the same pattern, with channels capped at
 ``8 * ngf`` (``8 * ndf``) so that the 64 px networks stay exactly the reference ones.
 """
@@ -13,7 +14,8 @@ import torch
 from torch import nn
 
 from gan.models import register_model
-from gan.models.base import BatchRNG, ModelSpec, Stage, adam, no_param_grads
+from gan.models.base import ModelSpec, Stage, adam
+from gan.models.bce import BCELoss
 
 
 @dataclass(frozen=True)
@@ -112,46 +114,6 @@ class Discriminator(nn.Module):
         return self.main(x).view(-1)
 
 
-class BCELoss:
-    """The reference recipe's losses, step for step.
-
-    Phase "D": one batch of latents, ``fake = G(z)``; D is trained on real (label 1) and
-    ``fake.detach()`` (label 0). Phase "G": the same ``fake`` through the updated D, label 1 (the
-    non-saturating loss). Re-using ``fake`` is what the PyTorch example does and saves a G forward.
-    Phase "G" computes no gradients for D's weights (the example does, then zeroes them unused).
-    """
-
-    phases = ("D", "G")
-
-    def __init__(self, G: nn.Module, D: nn.Module, cfg: DCGANConfig):
-        self.G, self.D, self.cfg = G, D, cfg
-        self.bce = nn.BCELoss()
-        self._fake: torch.Tensor | None = None
-
-    def accumulate_gradients(self, phase: str, real: torch.Tensor, stage: Stage,
-                             rng: torch.Generator) -> dict[str, torch.Tensor]:
-        if phase == "D":
-            z = BatchRNG.of(rng).randn(real.shape[0], self.cfg.z_dim, device=real.device)
-            d_real = self.D(real)
-            loss_real = self.bce(d_real, torch.ones_like(d_real))
-            self._fake = self.G(z)
-            d_fake = self.D(self._fake.detach())
-            loss_fake = self.bce(d_fake, torch.zeros_like(d_fake))
-            loss = loss_real + loss_fake
-            loss.backward()
-            return {"loss_D": loss.detach(), "D_real": d_real.detach().mean(), "D_fake": d_fake.detach().mean()}
-        if phase == "G":
-            if self._fake is None:
-                raise RuntimeError("phase 'G' ran before phase 'D'")
-            with no_param_grads(self.D):  # D's weight gradients would be thrown away: skip them
-                d_fake = self.D(self._fake)
-                loss = self.bce(d_fake, torch.ones_like(d_fake))
-                loss.backward()
-            self._fake = None
-            return {"loss_G": loss.detach(), "D_fake_after": d_fake.detach().mean()}
-        raise ValueError(f"unknown phase {phase!r}")
-
-
 @register_model
 class DCGAN(ModelSpec):
     name = "dcgan"
@@ -169,4 +131,4 @@ class DCGAN(ModelSpec):
                 "D": adam(D.parameters(), lr=stage.lr_d, betas=betas)}
 
     def make_loss(self, G, D, cfg: DCGANConfig) -> BCELoss:
-        return BCELoss(G, D, cfg)
+        return BCELoss(G, D, cfg, logits=False)  # D ends in a sigmoid, as in the reference

@@ -17,8 +17,9 @@ The report trains at 16 px (phase 1), then adds layers for 32 px with the phase-
   they trained: their inputs now come from new layers, and running statistics gathered on the old
   inputs would not fit them. Their running-statistic buffers keep updating; D never uses them, and
   G_ema's are re-estimated by the loop before sampling.
-* BCE (on logits: the same loss as DCGAN's sigmoid + BCELoss, numerically safer) with DCGAN's step:
-  one batch of fakes serves the D step (detached) and the G step (non-saturating loss).
+* BCE (on logits: the same loss as DCGAN's sigmoid + BCELoss, numerically safer) with DCGAN's step
+  (:mod:`gan.models.bce`): one batch of fakes serves the D step (detached) and the G step
+  (non-saturating loss).
   Adam(2e-4, 0.5, 0.999), batch 64, N(0, 0.02) init.
 """
 from __future__ import annotations
@@ -26,11 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gan.models import register_model
-from gan.models.base import BatchRNG, ModelSpec, Stage, adam, no_param_grads
+from gan.models.base import ModelSpec, Stage, adam
+from gan.models.bce import BCELoss
 from gan.models.dcgan import init_weights
 from gan.models.pggan import check_resolutions, growth_resolutions
 
@@ -164,42 +165,6 @@ class Discriminator(nn.Module):
         return self.final(h).view(-1)
 
 
-class BCELoss:
-    """DCGAN's step at the stage's resolution: phase "D" draws latents, ``fake = G(z)``, trains D on
-    real (label 1) and ``fake.detach()`` (label 0); phase "G" sends the same ``fake`` through the
-    updated D with label 1. ``D_real`` / ``D_fake`` are mean probabilities, as for DCGAN."""
-
-    phases = ("D", "G")
-
-    def __init__(self, G: nn.Module, D: nn.Module, cfg: PGGANSeedConfig):
-        self.G, self.D, self.cfg = G, D, cfg
-        self._fake: torch.Tensor | None = None
-
-    def accumulate_gradients(self, phase: str, real: torch.Tensor, stage: Stage,
-                             rng: torch.Generator) -> dict[str, torch.Tensor]:
-        kw = {"resolution": stage.resolution}
-        if phase == "D":
-            z = BatchRNG.of(rng).randn(real.shape[0], self.cfg.z_dim, device=real.device)
-            d_real = self.D(real, **kw)
-            self._fake = self.G(z, **kw)
-            d_fake = self.D(self._fake.detach(), **kw)
-            loss = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
-                    + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
-            loss.backward()
-            return {"loss_D": loss.detach(), "D_real": torch.sigmoid(d_real.detach()).mean(),
-                    "D_fake": torch.sigmoid(d_fake.detach()).mean()}
-        if phase == "G":
-            if self._fake is None:
-                raise RuntimeError("phase 'G' ran before phase 'D'")
-            with no_param_grads(self.D):
-                d_fake = self.D(self._fake, **kw)
-                loss = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
-                loss.backward()
-            self._fake = None
-            return {"loss_G": loss.detach(), "D_fake_after": torch.sigmoid(d_fake.detach()).mean()}
-        raise ValueError(f"unknown phase {phase!r}")
-
-
 @register_model
 class PGGANSeed(ModelSpec):
     name = "pggan-seed"
@@ -239,7 +204,7 @@ class PGGANSeed(ModelSpec):
         return opts
 
     def make_loss(self, G: Generator, D: Discriminator, cfg: PGGANSeedConfig) -> BCELoss:
-        return BCELoss(G, D, cfg)
+        return BCELoss(G, D, cfg, logits=True)
 
     def describe_schedule(self, cfg: PGGANSeedConfig, total_nimg: int) -> list[dict]:
         starts = self._boundaries(cfg)
