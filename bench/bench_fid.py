@@ -27,10 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from eval import evaluate  # noqa: E402
-from eval.testing import make_standin_inception_weights  # noqa: E402
+from eval import evaluate
+from eval.testing import make_standin_inception_weights
 
 
 class _Images(torch.utils.data.Dataset):

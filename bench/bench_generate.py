@@ -3,8 +3,8 @@
     python bench/bench_generate.py [--checkpoint checkpoints/dcgan/generator.pt] [--n 64] [--repeats 30]
 
 Reference: the report's DCGAN generator in eval mode, fp32, ``torch.no_grad()``, NCHW (what the
-PyTorch example's G gives). Ours: the dashboard's own call, ``dashboard.lib.generate_images(G, seeds)``
-with ``G = dashboard.lib.load_generator(path)`` (bf16 where the CPU has it natively), and the same in
+PyTorch example's G gives). Ours: the dashboard's own call, ``dashboard.sampling.generate_images(G, seeds)``
+with ``G = dashboard.sampling.load_generator(path)`` (bf16 where the CPU has it natively), and the same in
 fp32 (``load_generator(path)``, what ``gan.sample`` runs): BatchNorm folded, channels-last, the 1x1
 and RGB transposed convolutions as GEMMs, uint8 out. All are timed in alternation in one process;
 medians and their ratio are printed.
@@ -15,14 +15,11 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dashboard import lib  # noqa: E402
-from gan import load_generator  # noqa: E402
+from dashboard import sampling
+from gan import load_generator
 
 
 def main() -> int:
@@ -41,13 +38,13 @@ def main() -> int:
         return ((x + 1) * 127.5).clamp(0, 255).to(torch.uint8)
 
     seeds = list(range(args.n))
-    G_dash = lib.load_generator(args.checkpoint)
+    G_dash = sampling.load_generator(args.checkpoint)
 
     def ours_fp32():
-        return lib.generate_images(G, seeds)
+        return sampling.generate_images(G, seeds)
 
     def ours_dashboard():
-        return lib.generate_images(G_dash, seeds)
+        return sampling.generate_images(G_dash, seeds)
 
     times = {"reference (eval, fp32, no_grad)": [], "ours, fp32 (gan.sample's path)": [],
              f"ours, dashboard ({G_dash.precision})": []}

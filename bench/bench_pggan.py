@@ -14,16 +14,13 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_train import OurStep, ReferenceStep  # noqa: E402
-from gan.models import get_model  # noqa: E402
-from gan.models.base import BatchRNG  # noqa: E402
+from bench_train import OurStep, ReferenceStep  # a sibling: `python bench/bench_pggan.py` puts bench/ on the path
+from gan.loop import train_step
+from gan.models import get_model
+from gan.models.base import BatchRNG
 
 
 class PhaseStep:
@@ -46,11 +43,7 @@ class PhaseStep:
         return self.stage.batch
 
     def __call__(self) -> None:
-        for phase in self.loss.phases:
-            self.opts[phase].zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-                self.loss.accumulate_gradients(phase, self.real, self.stage, self.rng)
-            self.opts[phase].step()
+        train_step(self.loss, self.opts, self.real, self.stage, self.rng, self.precision)
 
 
 def main() -> int:

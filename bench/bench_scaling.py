@@ -22,17 +22,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from eval import evaluate  # noqa: E402
-from eval.fingerprint import make_fingerprint  # noqa: E402
-from gan.data import load_dataset  # noqa: E402
-from gan.models import get_model  # noqa: E402
-from gan.models.dcgan import DCGANConfig  # noqa: E402
+from eval import evaluate
+from eval.fingerprint import make_fingerprint
+from gan.data import load_dataset
+from gan.loop import train_step
+from gan.models import get_model
+from gan.models.dcgan import DCGANConfig
 
 
 def epoch_seconds(images: torch.Tensor, size: int, precision: str, max_images: int) -> tuple[float, bool]:
@@ -49,11 +47,7 @@ def epoch_seconds(images: torch.Tensor, size: int, precision: str, max_images: i
 
     def step(idx):
         real = images[idx].float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
-        for phase in loss.phases:
-            opts[phase].zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-                loss.accumulate_gradients(phase, real, stage, rng)
-            opts[phase].step()
+        train_step(loss, opts, real, stage, rng, precision)
 
     step(order[:64])  # warm-up (first-call allocations), not timed
     t = time.perf_counter()

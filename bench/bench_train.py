@@ -17,16 +17,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gan.models import get_model  # noqa: E402
-from gan.models.dcgan import DCGANConfig  # noqa: E402
+from gan.config import RunConfig, TrainConfig
+from gan.data import DataConfig
+from gan.loop import train_step, training_loop
+from gan.models import get_model
+from gan.models.dcgan import DCGANConfig
+from gan.rundir import RunDir
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 
@@ -62,8 +65,8 @@ class ReferenceStep:
 
 
 class OurStep:
-    """LesionGAN's loop step (gan.loop): registry model, loss phases, optional channels_last and
-    bf16 autocast (``precision="bf16"``, as ``--precision bf16`` runs it)."""
+    """LesionGAN's loop step (``gan.loop.train_step``) on the registry's DCGAN, with optional
+    channels_last and bf16 autocast (``precision="bf16"``, as ``--precision bf16`` runs it)."""
 
     def __init__(self, seed: int = 0, channels_last: bool = True, fused: bool = True, precision: str = "fp32"):
         spec = get_model("dcgan")
@@ -84,12 +87,7 @@ class OurStep:
 
     def __call__(self, real: torch.Tensor) -> tuple[float, float]:
         real = real.contiguous(memory_format=self.fmt)
-        stats = {}
-        for phase in self.loss.phases:
-            self.opts[phase].zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-                stats.update(self.loss.accumulate_gradients(phase, real, self.stage, self.rng))
-            self.opts[phase].step()
+        stats = train_step(self.loss, self.opts, real, self.stage, self.rng, self.precision)
         return float(stats["loss_D"]), float(stats["loss_G"])
 
 
@@ -130,6 +128,19 @@ def check_drift(args) -> None:
     print(" ".join(f"{d:.1e}" for d in diffs))
 
 
+def dcgan_run_config(kimg: float, seed: int, precision: str, log_kimg: float, augment: bool = False) -> RunConfig:
+    """The shipped DCGAN recipe for a benchmark run: channels-last, no grids or snapshots on the way."""
+    train = TrainConfig(kimg=kimg, seed=seed, log_kimg=log_kimg, grid_kimg=1000, snapshot_kimg=1000,
+                        channels_last=True, precision=precision)
+    return RunConfig(model="dcgan", model_cfg=DCGANConfig(), train=train, data=DataConfig(size=64, augment=augment))
+
+
+def train_run(run: RunDir, cfg: RunConfig, images: torch.Tensor, progress: bool) -> None:
+    """A whole training run through the real loop (``gan.loop.training_loop``) into ``run``."""
+    run.open_for_writing().write_config(cfg)
+    training_loop(run, cfg, images, progress=progress)
+
+
 def bench_e2e(args) -> None:
     from PIL import Image
     from torchvision import transforms
@@ -168,12 +179,6 @@ def bench_e2e(args) -> None:
     # grids included) on gan.data's decoded cache. The cache is built once per data set (first call,
     # untimed, reported); its load (every later run) and the loop's start-up (the first fixed-noise
     # grid) are reported apart, as a real run pays them once. The rate is over the logged steps.
-    import json
-    import tempfile
-
-    from gan.config import TrainConfig, to_dict
-    from gan.loop import training_loop, write_config
-
     kw = {"split": args.split} if args.split else {}
     t = time.perf_counter()
     load_dataset(args.data, size=64, cache_dir=args.cache_dir, progress=False, **kw)
@@ -186,13 +191,9 @@ def bench_e2e(args) -> None:
         ds = load_dataset(args.data, size=64, cache_dir=args.cache_dir, progress=False, **kw)
         cache_s = time.perf_counter() - t
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = {"format": 1, "model": "dcgan", "model_cfg": to_dict(DCGANConfig()),
-                   "train": to_dict(TrainConfig(kimg=n_steps * 64 / 1000, log_kimg=0.064, grid_kimg=1000,
-                                                snapshot_kimg=1000, channels_last=True, precision=precision)),
-                   "data": {"size": 64}}
-            write_config(Path(tmp), cfg)
-            training_loop(tmp, cfg, ds.images, progress=False)
-            rows = [json.loads(line) for line in (Path(tmp) / "stats.jsonl").read_text().splitlines()]
+            run = RunDir(tmp)
+            train_run(run, dcgan_run_config(n_steps * 64 / 1000, 0, precision, log_kimg=0.064), ds.images, False)
+            rows = run.read_stats()
         ours_ips = (rows[-1]["nimg"] - rows[0]["nimg"]) / (rows[-1]["time_s"] - rows[0]["time_s"])
         start_s = rows[0]["time_s"] - rows[0]["nimg"] / ours_ips
         print(f"| ours, gan.loop, {precision} (once per run: cache load {cache_s:.2f} s, start-up {start_s:.1f} s) | "
@@ -204,13 +205,8 @@ def check_curves(args) -> None:
     runs on the data (fp32 seed 0, fp32 seed 1, bf16 seed 0); the loss curves are compared window by
     window, and the distance between two fp32 seeds is the noise that bf16 must stay within. Each
     run's G_ema is then scored (colour JSD and Wasserstein against the training images)."""
-    import json
-    import tempfile
-
     from eval import evaluate
-    from gan.config import TrainConfig, to_dict
-    from gan.data import augment, load_dataset
-    from gan.loop import training_loop, write_config
+    from gan.data import load_dataset
 
     ds = load_dataset(args.data, size=64, cache_dir=args.cache_dir, progress=False,
                       **({"split": args.split} if args.split else {}))
@@ -219,19 +215,13 @@ def check_curves(args) -> None:
     keys = ("loss_D", "loss_G", "D_real", "D_fake")
     with tempfile.TemporaryDirectory() as tmp:
         for name, (precision, seed) in runs.items():
-            run_dir = Path(tmp) / name.replace(" ", "-")
-            run_dir.mkdir()
-            cfg = {"format": 1, "model": "dcgan", "model_cfg": to_dict(DCGANConfig()),
-                   "train": to_dict(TrainConfig(kimg=args.kimg, seed=seed, log_kimg=args.window, grid_kimg=1000,
-                                                snapshot_kimg=1000, channels_last=True, precision=precision,
-                                                augment=args.augment)),
-                   "data": {"size": 64}}
-            write_config(run_dir, cfg)
+            run = RunDir(Path(tmp) / name.replace(" ", "-"))
+            cfg = dcgan_run_config(args.kimg, seed, precision, log_kimg=args.window, augment=args.augment)
             t = time.perf_counter()
-            training_loop(run_dir, cfg, ds.images, augment_fn=augment if args.augment else None, progress=True)
+            train_run(run, cfg, ds.images, True)
             secs = time.perf_counter() - t
-            stats[name] = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
-            r = evaluate(ds.images, run_dir / "generator.pt", ["hist_js", "wasserstein"], n=2000)
+            stats[name] = run.read_stats()
+            r = evaluate(ds.images, run.generator_path, ["hist_js", "wasserstein"], n=2000)
             scores[name] = {k: v for k, v in r.items() if isinstance(v, float) and ("js" in k or "wasser" in k)}
             scores[name]["seconds"] = secs
     print(f"# DCGAN, {len(ds)} images of {args.data}, {args.kimg:g} kimg per run, windows of {args.window:g} kimg"
