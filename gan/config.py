@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,11 +58,10 @@ class TrainConfig:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if not self.kimg > 0:
-            raise ValueError(f"--kimg must be positive, got {self.kimg}")
-        for name in ("log_kimg", "snapshot_kimg", "grid_kimg", "ema_kimg"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        for name in ("kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "ema_kimg"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"--precision must be fp32 or bf16, got {self.precision!r}")
         if self.threads < 0:

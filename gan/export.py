@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from gan import checkpoint as ckpt_io
-from gan.loop import export_generator
+from gan.rundir import RunDir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,13 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="the generator file to write (e.g. generator.pt)")
     args = p.parse_args(argv)
     src = Path(args.source)
-    src = src / "checkpoint.pt" if src.is_dir() else src
     try:
-        ckpt = ckpt_io.load(src, kinds=(ckpt_io.KIND_TRAIN,))
-    except ValueError as e:
+        ckpt = RunDir(src).load_checkpoint() if src.is_dir() else ckpt_io.load(src, kinds=(ckpt_io.KIND_TRAIN,))
+        out = ckpt_io.export_generator(ckpt, args.out)
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = export_generator(ckpt, args.out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {ckpt['model']}, {ckpt['nimg']} images seen)")
     return 0
 

@@ -9,10 +9,11 @@ import torch
 from torch import nn
 
 from gan import checkpoint as ckpt_io
+from gan.config import RunConfig
 from gan.imageutil import to_uint8_hwc
-from gan.models import get_model
 from gan.models.base import count_params
 from gan.nets import bf16_supported, fuse_for_inference
+from gan.rundir import find_weights
 
 PRECISIONS = ("fp32", "bf16", "auto")
 
@@ -32,13 +33,13 @@ class LoadedGenerator:
         alpha: fade-in weight of the newest block (1 unless saved mid fade-in).
         z_dim: latent size.
         num_params: parameters of the generator.
-        config: the resolved run config the file carries.
+        config: the resolved :class:`~gan.config.RunConfig` the file carries.
         info: images seen (``nimg``), hardware, training time, dates...
         path: the file it came from.
     """
 
     def __init__(self, net: nn.Module, model_name: str, resolution: int, alpha: float, z_dim: int,
-                 config: dict, info: dict, path: Path, fuse: bool = True, precision: str = "fp32"):
+                 config: RunConfig, info: dict, path: Path, fuse: bool = True, precision: str = "fp32"):
         self.net = net.eval().requires_grad_(False)
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
@@ -101,25 +102,18 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
         A :class:`LoadedGenerator`; ``G.generate(n, seed)`` gives uint8 (N, H, W, 3) images.
 
     Raises:
-        ValueError: the file is missing, truncated, of another kind, or holds code.
+        ValueError: the file is missing, truncated, of another kind, holds code, or its config does
+            not fit its weights.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "auto":
         precision = "bf16" if fuse and bf16_supported(device) else "fp32"
-    path = Path(path)
-    if path.is_dir():
-        for name in ("generator.pt", "checkpoint.pt"):
-            if (path / name).is_file():
-                path = path / name
-                break
-        else:
-            raise ValueError(f"{path}: folder holds no generator.pt or checkpoint.pt")
+    path = find_weights(path)
     ckpt = ckpt_io.load(path, map_location="cpu")
     config = ckpt["config"]
+    spec, mcfg = config.spec, config.model_cfg
     try:
-        spec = get_model(config["model"])
-        mcfg = spec.config_from_dict(config["model_cfg"])
         net = spec.build_generator(mcfg)
         net.load_state_dict(ckpt["G_ema"])
     except (KeyError, TypeError, RuntimeError, ValueError) as e:

@@ -1,6 +1,7 @@
 """The one training loop. It steps through the phases a model's loss names, keeps G_ema, logs,
-snapshots, and resumes exactly; everything model-specific comes through :mod:`gan.models.base`.
-Under torchrun the same loop runs on every process (see :mod:`gan.dist`)."""
+snapshots, and resumes exactly; everything model-specific comes through :mod:`gan.models.base`,
+every file it writes goes through :mod:`gan.rundir`, and periodic evaluation plugs in as a
+:class:`TrainingHook`. Under torchrun the same loop runs on every process (see :mod:`gan.dist`)."""
 from __future__ import annotations
 
 import copy
@@ -12,32 +13,65 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from torch import nn
 from tqdm import tqdm
 
 from gan import checkpoint as ckpt_io
 from gan import dist
-from gan.config import TrainConfig
+from gan.config import RunConfig
+from gan.data.augmentation import augment
 from gan.imageutil import image_grid, to_uint8_hwc
-from gan.models import get_model
-from gan.models.base import BatchRNG, ModelSpec, Stage, count_params
+from gan.models.base import BatchRNG, Loss, Stage, count_params
 from gan.nets import bf16_supported, ema_beta, ema_update, recalibrate_bn
+from gan.rundir import RunDir
 
 
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is left in place."""
+class TrainingDiverged(ValueError):
+    """A loss became NaN or infinite; the last good checkpoint is left in place. A ValueError, so
+    the command line reports it in one line like any other bad setting."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; otherwise ``torch.device(name)``; under torchrun
-    each process's own GPU (:func:`gan.dist.device`)."""
-    return dist.device(name)
+class TrainingHook:
+    """Code the loop calls while it trains, without the loop importing it (e.g. metrics during
+    training from :mod:`eval`). Subclass and override what you need; both default to nothing.
+
+    Only process 0 calls hooks under torchrun. A hook must not change the generators it is given
+    or draw from torch's global random generator (the loop forks it, but resume exactness holds
+    only when hooks leave the training state alone).
+    """
+
+    def on_step(self, nimg: int, stage: Stage, stats: dict[str, float]) -> None:
+        """After every optimizer step: images seen so far, the stage, the step's statistics."""
+
+    def on_snapshot(self, G_ema: nn.Module, run: RunDir, nimg: int, stage: Stage) -> None:
+        """After each checkpoint is written (every ``snapshot_kimg`` and at the end): the EMA
+        generator (eval mode, BatchNorm statistics re-estimated), the run folder, images seen and
+        the stage (``G_ema(z, resolution=stage.resolution, alpha=stage.alpha)`` samples it)."""
+
+
+def train_step(loss: Loss, opts: dict[str, torch.optim.Optimizer], real: torch.Tensor, stage: Stage,
+               rng: torch.Generator | BatchRNG, precision: str = "fp32") -> dict[str, torch.Tensor]:
+    """One training step: for each phase the loss names, zero that optimizer's gradients, let the
+    loss accumulate them on ``real`` (under bfloat16 autocast when ``precision == "bf16"``) and step.
+
+    Returns:
+        The step's detached statistics, merged over phases (``loss_D``, ``loss_G``, ``D_real``...).
+    """
+    stats: dict[str, torch.Tensor] = {}
+    for phase in loss.phases:
+        opt = opts[phase]
+        opt.zero_grad(set_to_none=True)
+        # Mixed precision: the passes in bf16, the weights, gradients and optimizer state in float32.
+        with torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            stats.update(loss.accumulate_gradients(phase, real, stage, rng))
+        opt.step()
+    return stats
 
 
 def hardware_name(device: torch.device) -> str:
@@ -58,12 +92,6 @@ def hardware_name(device: torch.device) -> str:
 def stage_kwargs(stage: Stage) -> dict:
     """The keyword arguments every G and D take for a stage."""
     return {"resolution": stage.resolution, "alpha": stage.alpha}
-
-
-def save_grid(images: torch.Tensor, path: Path) -> None:
-    """Save float images in [-1, 1] (N, 3, H, W) as one square PNG grid, atomically."""
-    img = Image.fromarray(image_grid(to_uint8_hwc(images)))
-    ckpt_io.atomic_write(path, lambda f: img.save(f, format="PNG", optimize=True))
 
 
 class _Batches:
@@ -109,47 +137,62 @@ def _rng_state(g: torch.Generator) -> torch.Tensor:
     return g.get_state().clone()
 
 
-def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Tensor,
-                  augment_fn=None, resume: dict | None = None, progress: bool = True) -> RunResult:
-    """Train the model that ``run_config`` names on ``images`` and write everything to ``run_dir``.
+def training_loop(run: RunDir | str | os.PathLike, config: RunConfig | dict, images: torch.Tensor,
+                  resume: dict | None = None, progress: bool = True,
+                  hooks: Sequence[TrainingHook] = ()) -> RunResult:
+    """Train the model that ``config`` names on ``images`` and write everything to the run folder.
 
     Args:
-        run_dir: the run folder (exists; ``config.json`` is written here before the first step).
-        run_config: the resolved config: ``{"model", "model_cfg", "train", "data", "format"}``.
-        images: uint8 tensor (N, 3, S, S) of real images at the model's final resolution S.
-        augment_fn: ``augment_fn(uint8_batch, generator) -> uint8_batch`` (used when
-            ``train.augment`` is set).
+        run: the run folder (``config.json`` should already be there: :meth:`RunDir.write_config`).
+        config: the resolved :class:`~gan.config.RunConfig` (or its JSON dict).
+        images: uint8 tensor (N, 3, S, S) of real images at the model's final resolution S;
+            ``config.data`` says whether and how they are augmented.
         resume: a training checkpoint dict from :func:`gan.checkpoint.load` to continue from
             (saved under any number of processes).
         progress: show a tqdm bar on stderr.
+        hooks: :class:`TrainingHook` objects called after each step and each snapshot.
 
     Under a process group (:mod:`gan.dist`, torchrun) every process calls this with the same
     arguments: the stage's batch is the global one and each process trains on its share with DDP;
-    only process 0 writes to ``run_dir``.
+    only process 0 writes to the run folder.
+
+    The caller's torch state is left as it was: the global random generator (forked for the run)
+    and the number of threads (``train.threads``, restored on return).
 
     Returns:
         A :class:`RunResult`. Raises :class:`TrainingDiverged` on a NaN/inf loss.
     """
-    run_dir = Path(run_dir)
-    spec: ModelSpec = get_model(run_config["model"])
-    mcfg = spec.config_from_dict(run_config["model_cfg"])
-    tcfg = TrainConfig(**run_config["train"])
-    device = resolve_device(tcfg.device)
+    run = run if isinstance(run, RunDir) else RunDir(run)
+    cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
+    tcfg = cfg.train
+    device = dist.device(tcfg.device)
     if tcfg.precision == "bf16" and not bf16_supported(device):
         raise ValueError(f"--precision bf16: {device} has no native bfloat16 (CPU: AVX512-BF16 or AMX; "
                          f"CUDA: compute capability 8.0+), where it would be emulated and slower; use fp32")
-    # Mixed precision: the passes in bf16, the weights, gradients and optimizer state in float32.
-    autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16")
-    if tcfg.threads:
-        torch.set_num_threads(tcfg.threads)
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"training images must be uint8 (N, 3, S, S), got {images.dtype} {tuple(images.shape)}")
-    if images.shape[-1] != mcfg.resolution:
-        raise ValueError(f"data are {images.shape[-1]} px but the model trains at {mcfg.resolution} px")
+    if images.shape[-1] != cfg.model_cfg.resolution:
+        raise ValueError(f"data are {images.shape[-1]} px but the model trains at {cfg.model_cfg.resolution} px")
+    check_processes(cfg, int(resume["nimg"]) if resume is not None else 0)
+    threads = torch.get_num_threads()
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=rng_devices):
+            if tcfg.threads:
+                torch.set_num_threads(tcfg.threads)
+            return _train(run, cfg, device, images, resume, progress, list(hooks))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tensor, resume: dict | None,
+           progress: bool, hooks: list[TrainingHook]) -> RunResult:
+    spec, mcfg, tcfg, dcfg = cfg.spec, cfg.model_cfg, cfg.train, cfg.data
     total_nimg = int(round(tcfg.kimg * 1000))
     memory_format = torch.channels_last if tcfg.channels_last else torch.contiguous_format
     main = dist.is_main()
-    check_processes(run_config, int(resume["nimg"]) if resume is not None else 0)
+    if main:
+        run.open_for_writing()  # also removes temp files of an earlier process that was killed
 
     # Weights from the seed; every later random draw from a generator whose state is checkpointed.
     # With several processes these generators are shared: each draws for the global batch and keeps
@@ -168,14 +211,20 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
     nimg, time_prev = 0, 0.0
 
     if resume is not None:
-        G.load_state_dict(resume["G"])
-        D.load_state_dict(resume["D"])
-        G_ema.load_state_dict(resume["G_ema"])
+        try:
+            G.load_state_dict(resume["G"])
+            D.load_state_dict(resume["D"])
+            G_ema.load_state_dict(resume["G_ema"])
+        except (KeyError, RuntimeError) as e:
+            raise ValueError(f"the checkpoint's weights do not match its model config ({_first_line(e)})") from None
         nimg, time_prev = int(resume["nimg"]), float(resume["time_s"])
         rng_noise.set_state(resume["rng"]["noise"].to(rng_noise.get_state().device))
         rng_aug.set_state(resume["rng"]["aug"])
         torch.set_rng_state(resume["rng"]["torch"])
         batches = _Batches(len(data), tcfg.seed, int(resume["data_epoch"]), int(resume["data_pos"]))
+        if main:
+            # Lines logged after the checkpoint (by a run that was then killed) are retrained now.
+            run.truncate_stats(nimg)
     if dist.rank() > 0:
         # Draws outside the shared generators (none today; dropout, say) differ between processes.
         torch.manual_seed(dist.rank_seed(tcfg.seed, nimg))
@@ -208,7 +257,7 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
 
     def make_checkpoint(st: Stage, elapsed: float) -> dict:
         return {"kind": ckpt_io.KIND_TRAIN, "version": ckpt_io.FORMAT_VERSION, "model": spec.name,
-                "config": json.dumps(run_config), "G": G.state_dict(), "D": D.state_dict(),
+                "config": cfg.to_json(), "G": G.state_dict(), "D": D.state_dict(),
                 "G_ema": G_ema.state_dict(), "opt": {k: o.state_dict() for k, o in opts.items()},
                 "nimg": nimg, "phase": st.phase, "time_s": elapsed,
                 "data_epoch": batches.epoch, "data_pos": batches.pos,
@@ -220,7 +269,7 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
     @torch.no_grad()
     def write_grid(st: Stage) -> None:
         snapshot_G_ema(st)
-        save_grid(G_ema(z_grid, **stage_kwargs(st)), run_dir / "grids" / f"grid-{nimg:09d}.png")
+        run.write_grid(nimg, image_grid(to_uint8_hwc(G_ema(z_grid, **stage_kwargs(st)))))
 
     # Ctrl-C / SIGTERM: finish the step, save, exit cleanly.
     stop = {"signal": None}
@@ -231,7 +280,6 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
         if _in_main_thread() else {}
 
-    stats_f = open(run_dir / "stats.jsonl", "a", encoding="utf-8") if main else None
     acc: dict[str, list[torch.Tensor]] = {}
     t0 = time.perf_counter()
     next_log = _next_multiple(nimg, tcfg.log_kimg)
@@ -256,21 +304,15 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
             # process's rows of it.
             idx = batches.next(stage.batch)
             real = data[idx]
-            if tcfg.augment and augment_fn is not None:
-                real = augment_fn(real, rng_aug)
+            if dcfg.augment:
+                real = augment(real, rng_aug, xflip=dcfg.xflip, yflip=dcfg.yflip, rot90=dcfg.rot90)
             real = dist.shard(real)
             real = real.float().div_(127.5).sub_(1.0)
             if real.shape[-1] != stage.resolution:
                 real = F.avg_pool2d(real, real.shape[-1] // stage.resolution)
             real = real.contiguous(memory_format=memory_format)
 
-            step_stats: dict[str, torch.Tensor] = {}
-            for phase in loss.phases:
-                opt = opts[phase]
-                opt.zero_grad(set_to_none=True)
-                with autocast():
-                    step_stats.update(loss.accumulate_gradients(phase, real, stage, noise))
-                opt.step()
+            step_stats = train_step(loss, opts, real, stage, noise, tcfg.precision)
             values = torch.stack([v.float() for v in step_stats.values()])
             # Statistics of the global batch, and a signal on any process stops all at this step.
             values, stopping = dist.mean_and_any(values, stop["signal"] is not None)
@@ -278,13 +320,17 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
                 bad = {k: float(v) for k, v in zip(step_stats, values)}
                 raise TrainingDiverged(
                     f"non-finite loss at {nimg} images ({bad}); stopped. The last good checkpoint is "
-                    f"{run_dir / 'checkpoint.pt'}; resume from it with a lower learning rate or another seed.")
+                    f"{run.file('checkpoint.pt')}; resume from it with a lower learning rate or another seed.")
             for k, v in zip(step_stats, values):
                 acc.setdefault(k, []).append(v)
 
             ema_update(G_ema, G, ema_beta(stage.batch, nimg, tcfg.ema_kimg, tcfg.ema_rampup))
             nimg += stage.batch
             bar.update(stage.batch)
+            if main and hooks:
+                step_values = {k: float(v) for k, v in zip(step_stats, values)}
+                for hook in hooks:
+                    hook.on_step(nimg, stage, step_values)
             done = nimg >= total_nimg or stopping
 
             if nimg >= next_log or done:
@@ -294,8 +340,7 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
                     row.update({k: float(torch.stack(v).mean()) for k, v in acc.items()})
                     row.update({"resolution": stage.resolution, "alpha": stage.alpha, "phase": stage.phase,
                                 "batch": stage.batch, "lr": stage.lr_g})
-                    stats_f.write(json.dumps(row) + "\n")
-                    stats_f.flush()
+                    run.append_stats(row)
                     bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_D", "loss_G") if k in row})
                 acc.clear()
                 next_log = _next_multiple(nimg, tcfg.log_kimg)
@@ -304,59 +349,50 @@ def training_loop(run_dir: str | os.PathLike, run_config: dict, images: torch.Te
                 next_grid = _next_multiple(nimg, tcfg.grid_kimg)
             if main and (nimg >= next_snap or done):
                 snapshot_G_ema(stage)
-                ckpt_io.save(make_checkpoint(stage, time_prev + time.perf_counter() - t0), run_dir / "checkpoint.pt")
+                run.save_checkpoint(make_checkpoint(stage, time_prev + time.perf_counter() - t0))
                 next_snap = _next_multiple(nimg, tcfg.snapshot_kimg)
+                for hook in hooks:
+                    hook.on_snapshot(G_ema, run, nimg, stage)
             if stopping:
                 status = "interrupted"
                 if main:
-                    tqdm.write(f"{stop['signal'] or 'a signal to another process'}: saved {run_dir / 'checkpoint.pt'} "
-                               f"at {nimg} images; continue with --resume {run_dir}", file=sys.stderr)
+                    tqdm.write(f"{stop['signal'] or 'a signal to another process'}: saved "
+                               f"{run.file('checkpoint.pt')} at {nimg} images; continue with --resume {run.path}",
+                               file=sys.stderr)
                 break
         if status == "done" and main:
-            export_generator(make_checkpoint(stage, time_prev + time.perf_counter() - t0), run_dir / "generator.pt")
+            run.save_generator(make_checkpoint(stage, time_prev + time.perf_counter() - t0))
     finally:
         bar.close()
-        if stats_f is not None:
-            stats_f.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
     dist.barrier()  # every process returns once the run folder is complete
-    return RunResult(run_dir, nimg, status, time_prev + time.perf_counter() - t0)
+    return RunResult(run.path, nimg, status, time_prev + time.perf_counter() - t0)
 
 
-def export_generator(train_ckpt: dict, out: str | os.PathLike) -> Path:
-    """Write the compact, generator-only file (G_ema + config + info) for shipping and sampling."""
-    info = train_ckpt["info"]
-    info = json.loads(info) if isinstance(info, str) else dict(info)
-    config = train_ckpt["config"]
-    config = config if isinstance(config, str) else json.dumps(config)
-    state = {k: v.detach().cpu().contiguous() for k, v in train_ckpt["G_ema"].items()}
-    info["exported"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    out = Path(out)
-    ckpt_io.save({"kind": ckpt_io.KIND_GENERATOR, "version": ckpt_io.FORMAT_VERSION, "model": train_ckpt["model"],
-                  "config": config, "G_ema": state, "info": json.dumps(info)}, out)
-    return out
+def _first_line(e: BaseException) -> str:
+    msg = str(e).strip()
+    return msg.splitlines()[0] if msg else type(e).__name__
 
 
 def _params(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [p for group in opt.param_groups for p in group["params"]]
 
 
-def check_processes(run_config: dict, nimg: int = 0) -> None:
-    """Fail, naming the flag, when this process group cannot train ``run_config`` from ``nimg`` images
+def check_processes(config: RunConfig, nimg: int = 0) -> None:
+    """Fail, naming the flag, when this process group cannot train ``config`` from ``nimg`` images
     on: a global batch of a phase still to train does not split evenly over the processes, or
     ``--sync-bn`` without GPUs. Nothing to check with one process."""
     world = dist.world_size()
     if world == 1:
         return
-    spec = get_model(run_config["model"])
-    mcfg = spec.config_from_dict(run_config["model_cfg"])
-    tcfg = TrainConfig(**run_config["train"])
+    spec, mcfg, tcfg = config.spec, config.model_cfg, config.train
     for row in spec.describe_schedule(mcfg, round(tcfg.kimg * 1000)):
         if row["end_kimg"] * 1000 > nimg and row["batch"] % world:
             raise ValueError(f"the global batch {row['batch']} ({row['resolution']} px) does not split over "
-                             f"{world} processes: make --batch (pggan: --set batch_per_res) a multiple of "
-                             f"the number of processes (--nproc_per_node x --nnodes)")
+                             f"{world} processes: make the batch of every phase (see --dry-run's schedule: "
+                             f"--batch, or the model's own batch fields through --set) a multiple of the "
+                             f"number of processes (--nproc_per_node x --nnodes)")
     if tcfg.sync_bn and dist.device(tcfg.device).type != "cuda":
         raise ValueError("--sync-bn needs GPUs: torch's SyncBatchNorm does not run on the CPU")
 
@@ -368,18 +404,3 @@ def _next_multiple(nimg: int, kimg: float) -> int:
 
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
-
-
-def new_run_dir(out: str | os.PathLike, model: str, data_name: str, size: int) -> Path:
-    """``OUT/00007-dcgan-isic2017-64``: the next free number in ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ids = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()]
-    run_dir = out / f"{max(ids, default=-1) + 1:05d}-{model}-{data_name}-{size}"
-    run_dir.mkdir()
-    return run_dir
-
-
-def write_config(run_dir: Path, run_config: dict) -> None:
-    """Write the resolved ``config.json`` (atomically) before step one."""
-    ckpt_io.atomic_write_text(run_dir / "config.json", json.dumps(run_config, indent=2) + "\n")

@@ -17,17 +17,20 @@ from pathlib import Path
 
 from gan import checkpoint as ckpt_io
 from gan import dist
-from gan.config import TrainConfig, to_dict
+from gan.config import RunConfig, TrainConfig, to_dict
+from gan.data.dataset import DataConfig
 from gan.models import get_model, model_names
 from gan.models.base import count_params
+from gan.rundir import RunDir
 
 # CLI flags that map onto model-config fields, when the model has that field.
 _MODEL_FLAGS = {"size": "resolution", "batch": "batch", "lr": "lr"}
-_TRAIN_FLAGS = ["kimg", "seed", "ema_kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "augment", "device",
+_TRAIN_FLAGS = ["kimg", "seed", "ema_kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "device",
                 "channels_last", "threads", "sync_bn", "precision"]
-# Flags that --resume may change: how long and how the run executes, not what it trains.
-_RESUME_FLAGS = ("threads", "device", "sync_bn")
-_DATA_FLAGS = ["data", "layout", "split"]
+_DATA_FLAGS = ["data", "layout", "split", "augment"]
+# Flags that --resume may change: how long and how the run executes, not what it trains (and
+# --data, when the same images moved to another folder).
+_RESUME_FLAGS = ("kimg", "threads", "device", "sync_bn", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-kimg", type=float, help="stats.jsonl interval in kimg (default 1)")
     p.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg (default 10)")
     p.add_argument("--grid-kimg", type=float, help="fixed-noise grid interval in kimg (default 10)")
-    p.add_argument("--augment", action="store_true", default=None, help="random flips and 90-degree rotations")
+    p.add_argument("--augment", action="store_true", default=None,
+                   help="random flips and 90-degree rotations of the real images (data.augment)")
     p.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format")
     p.add_argument("--precision", choices=("fp32", "bf16"), help="fp32 (default), or bf16 autocast for the "
@@ -68,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_config(args: argparse.Namespace) -> dict:
+def resolve_config(args: argparse.Namespace) -> RunConfig:
     """Fill the typed configs from the CLI, checking each flag against the chosen model."""
     spec = get_model(args.model or "dcgan")
     fields = {f.name for f in dataclasses.fields(spec.Config)}
@@ -92,20 +96,51 @@ def resolve_config(args: argparse.Namespace) -> dict:
             overrides[key] = value  # a bare string
     mcfg = spec.config_from_dict({**to_dict(spec.Config()), **overrides})
     tcfg = TrainConfig(**{k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
-    data = {"path": str(Path(args.data).resolve()) if args.data else None, "layout": args.layout or "auto",
-            "split": args.split, "size": mcfg.resolution}
-    return {"format": ckpt_io.FORMAT_VERSION, "model": spec.name, "model_cfg": to_dict(mcfg),
-            "train": to_dict(tcfg), "data": data}
+    data = DataConfig(path=str(Path(args.data).resolve()) if args.data else None, size=mcfg.resolution,
+                      layout=args.layout or "auto", split=args.split, augment=bool(args.augment),
+                      cache_dir=args.cache_dir)
+    return RunConfig(model=spec.name, model_cfg=mcfg, train=tcfg, data=data)
 
 
-def print_dry_run(run_config: dict) -> None:
-    spec = get_model(run_config["model"])
-    mcfg = spec.config_from_dict(run_config["model_cfg"])
+def resume_config(saved: RunConfig, args: argparse.Namespace) -> RunConfig:
+    """The saved config with the changes ``--resume`` allows (length, execution, data location);
+    any other flag is refused, named."""
+    given = [f for f in [*_MODEL_FLAGS, *_TRAIN_FLAGS, *_DATA_FLAGS, "model"]
+             if getattr(args, f) is not None and f not in _RESUME_FLAGS]
+    given += ["set"] if args.model_set else []
+    if given:
+        raise ValueError(f"--resume continues the saved config; these flags cannot change it: "
+                         f"{', '.join('--' + g.replace('_', '-') for g in given)}")
+    train = {f: getattr(args, f) for f in _RESUME_FLAGS if f != "data" and getattr(args, f) is not None}
+    data = {}
+    if args.data:  # the data moved: same images expected, another path
+        data["path"] = str(Path(args.data).resolve())
+    if args.cache_dir:
+        data["cache_dir"] = args.cache_dir
+    return saved.replace(train=dataclasses.replace(saved.train, **train),
+                         data=dataclasses.replace(saved.data, **data))
+
+
+def check_execution(cfg: RunConfig) -> None:
+    """What can be checked before anything is written: the device exists, bf16 runs natively on it."""
+    from gan.nets import bf16_supported
+
+    try:
+        device = dist.device(cfg.train.device)
+    except RuntimeError as e:  # torch's own words for a device string it does not know
+        raise ValueError(f"--device {cfg.train.device}: {str(e).splitlines()[0]}") from None
+    if cfg.train.precision == "bf16" and not bf16_supported(device):
+        raise ValueError(f"--precision bf16: {device} has no native bfloat16 (CPU: AVX512-BF16 or AMX; "
+                         f"CUDA: compute capability 8.0+), where it would be emulated and slower; use fp32")
+
+
+def print_dry_run(cfg: RunConfig) -> None:
+    spec, mcfg = cfg.spec, cfg.model_cfg
     G, D = spec.build(mcfg)
-    print(json.dumps(run_config, indent=2))
+    print(cfg.to_json(indent=2))
     print(f"G parameters: {count_params(G):,}")
     print(f"D parameters: {count_params(D):,}")
-    rows = spec.describe_schedule(mcfg, int(run_config["train"]["kimg"] * 1000))
+    rows = spec.describe_schedule(mcfg, int(cfg.train.kimg * 1000))
     print("\nschedule:")
     print(f"{'phase':>5} {'res':>5} {'start kimg':>11} {'end kimg':>9} {'fade kimg':>10} {'batch':>6} "
           f"{'lr G':>9} {'lr D':>9}")
@@ -114,12 +149,11 @@ def print_dry_run(run_config: dict) -> None:
               f"{r['fade_kimg']:>10.1f} {r['batch']:>6} {r['lr_g']:>9.2e} {r['lr_d']:>9.2e}")
 
 
-def _load_data(data_cfg: dict, cache_dir: str | None, progress: bool, report: bool = True):
+def _load_data(data: DataConfig, progress: bool, report: bool = True):
     from gan.data import load_dataset  # deferred: --dry-run must not touch data
-    if not data_cfg.get("path"):
+    if not data.path:
         raise ValueError("--data is required (a folder of images)")
-    ds = load_dataset(data_cfg["path"], size=data_cfg["size"], layout=data_cfg["layout"],
-                      split=data_cfg["split"], cache_dir=cache_dir, progress=progress and report)
+    ds = load_dataset(data, progress=progress and report)
     if report:
         print(ds.summary(), file=sys.stderr)
     return ds
@@ -128,57 +162,44 @@ def _load_data(data_cfg: dict, cache_dir: str | None, progress: bool, report: bo
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # deferred: keep --help fast
-    from gan.loop import check_processes, new_run_dir, training_loop, write_config
+    from gan.loop import check_processes, training_loop
     created_group = False
+    main_process = True
     try:
         if args.resume:
             resume_path = Path(args.resume)
             ckpt_file = resume_path / "checkpoint.pt" if resume_path.is_dir() else resume_path
             resume = ckpt_io.load(ckpt_file, kinds=(ckpt_io.KIND_TRAIN,))
-            run_config = resume["config"]
-            given = [f for f in [*_MODEL_FLAGS, *_TRAIN_FLAGS, *_DATA_FLAGS, "model"]
-                     if getattr(args, f) is not None and f not in ("kimg", "data", *_RESUME_FLAGS)]
-            given += ["set"] if args.model_set else []
-            if given:
-                raise ValueError(f"--resume continues the saved config; these flags cannot change it: "
-                                 f"{', '.join('--' + g.replace('_', '-') for g in given)}")
-            if args.kimg is not None:  # training longer (or shorter) is the one change allowed
-                run_config["train"] = to_dict(TrainConfig(**{**run_config["train"], "kimg": args.kimg}))
-            for flag in _RESUME_FLAGS:
-                if getattr(args, flag) is not None:
-                    run_config["train"][flag] = getattr(args, flag)
-            if args.data:  # the data moved: same images expected, another path
-                run_config["data"]["path"] = str(Path(args.data).resolve())
-            run_dir = ckpt_file.parent
+            cfg = resume_config(resume["config"], args)
+            run = RunDir(ckpt_file.parent)
         else:
             resume = None
-            run_config = resolve_config(args)
+            cfg = resolve_config(args)
         if args.dry_run:
-            print_dry_run(run_config)
+            print_dry_run(cfg)
             return 0
-        created_group = dist.init(run_config["train"]["device"])  # under torchrun; else nothing
+        check_execution(cfg)
+        created_group = dist.init(cfg.train.device)  # under torchrun; else nothing
         main_process = dist.is_main()
-        check_processes(run_config, int(resume["nimg"]) if resume is not None else 0)
-        from gan.data import augment
+        check_processes(cfg, int(resume["nimg"]) if resume is not None else 0)
         # Process 0 decodes and caches the data first; the others then read the cache.
         if not main_process:
             dist.barrier()
-        ds = _load_data(run_config["data"], args.cache_dir, not args.no_progress, report=main_process)
+        ds = _load_data(cfg.data, not args.no_progress, report=main_process)
         if main_process:
             dist.barrier()
-        run_config["data"].update({"layout": ds.layout, "num_images": len(ds)})
+        cfg = cfg.replace(data=dataclasses.replace(cfg.data, layout=ds.layout, num_images=len(ds)))
         if resume is None:
             # Process 0 alone makes the numbered folder; the others learn its name.
             if main_process:
-                name = ds.layout if ds.layout != "folder" else Path(run_config["data"]["path"]).name
-                run_dir = new_run_dir(args.out, run_config["model"], name, run_config["data"]["size"])
-                write_config(run_dir, run_config)
-            run_dir = Path(dist.broadcast(str(run_dir) if main_process else None))
+                name = ds.layout if ds.layout != "folder" else Path(cfg.data.path).name
+                run = RunDir.create(args.out, cfg.model, name, cfg.data.size)
+                run.write_config(cfg)
+            run = RunDir(dist.broadcast(str(run.path) if main_process else None))
         if main_process:
-            print(f"run folder: {run_dir}" + (f" ({dist.world_size()} processes)" if dist.world_size() > 1 else ""),
+            print(f"run folder: {run.path}" + (f" ({dist.world_size()} processes)" if dist.world_size() > 1 else ""),
                   file=sys.stderr)
-        result = training_loop(run_dir, run_config, ds.images, augment_fn=augment, resume=resume,
-                               progress=not args.no_progress)
+        result = training_loop(run, cfg, ds.images, resume=resume, progress=not args.no_progress)
     except ValueError as e:
         print(f"error{'' if dist.is_main() else f' (process {dist.rank()})'}: {e}", file=sys.stderr)
         return 2
