@@ -1,33 +1,29 @@
 """Release tooling: put a trained run into ``checkpoints/`` and write the model cards.
 
-    python tools/ship.py RUN_DIR --name dcgan      # generator (G_ema), stats, a few grids, fingerprints
+    python tools/ship.py RUN_DIR [--name dcgan]    # generator (G_ema), config, stats, a few grids, fingerprints
     python -m eval.run                             # scores -> checkpoints/results.json, <model>/results.json
     python tools/ship.py --cards                   # MODEL_CARD.md per model, from all of the above
 
-The fingerprints of the training and validation splits live once in ``checkpoints/fingerprints/``;
-each model folder links to them (``fingerprint.npz``, ``fingerprint-val.npz``).
+A shipped model folder is a run folder (:mod:`gan.rundir`) with the same file names; every file goes
+through :class:`gan.rundir.RunDir`. The fingerprints of the training and validation splits live
+once in ``checkpoints/fingerprints/``; each model folder links to them. Needs the package installed
+(``pip install -e .``).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
+from eval.fingerprint import load_fingerprint
+from eval.registry import QUALITY_BAR, catalogue, describe_quality_bar, get_label, meets_quality_bar
+from gan.config import RunConfig, to_dict
+from gan.fileio import atomic_write_text
+from gan.rundir import RunDir, discover
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from gan import checkpoint as ckpt_io  # noqa: E402
-from gan.fileio import atomic_write_text  # noqa: E402
-from gan.loop import export_generator  # noqa: E402
-
-CKPTS = ROOT / "checkpoints"
-FP_TRAIN = "fingerprints/isic2017-train-64.npz"
-FP_VAL = "fingerprints/isic2017-validation-64.npz"
+CKPTS = Path(__file__).resolve().parents[1] / "checkpoints"
+FINGERPRINTS = {"train": "fingerprints/isic2017-train-64.npz", "validation": "fingerprints/isic2017-validation-64.npz"}
 IDS = "fingerprints/isic2017-train-ids.txt"
 MAX_MB = 25
 
@@ -49,80 +45,118 @@ RECIPES = {
 }
 
 
-def _link(target: str, link: Path) -> None:
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    os.symlink(os.path.relpath(CKPTS / target, link.parent), link)
-
-
-def ship(run_dir: Path, name: str, n_grids: int) -> None:
-    out = CKPTS / name
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = ckpt_io.load(run_dir / "checkpoint.pt", kinds=(ckpt_io.KIND_TRAIN,))
-    gen = export_generator(ckpt, out / "generator.pt")
+def ship(run_dir: Path, name: str | None, n_grids: int) -> None:
+    """Copy what sampling, the dashboard and the cards need from a finished run into ``checkpoints/NAME``:
+    the run's config, G_ema as ``generator.pt``, the stats (one row per step), ``n_grids`` grids spread
+    over the run, and links to the shared fingerprints."""
+    src = RunDir(run_dir)
+    cfg = src.read_config()
+    if cfg is None:
+        raise SystemExit(f"{run_dir}: no config.json: not a run folder")
+    out = RunDir(CKPTS / (name or cfg.model)).open_for_writing()
+    ckpt = src.load_checkpoint()
+    gen = out.save_generator(ckpt)
     size_mb = gen.stat().st_size / 1e6
     if size_mb > MAX_MB:
         raise SystemExit(f"{gen}: {size_mb:.1f} MB is over the {MAX_MB} MB limit for shipped weights")
-    shutil.copyfile(run_dir / "stats.jsonl", out / "stats.jsonl")
-    shutil.copyfile(run_dir / "config.json", out / "training_options.json")
-    grids = sorted((run_dir / "grids").glob("grid-*.png"))
-    pick = sorted({grids[round(i * (len(grids) - 1) / max(n_grids - 1, 1))] for i in range(n_grids)})
-    shutil.rmtree(out / "grids", ignore_errors=True)
-    (out / "grids").mkdir()
-    for g in pick:
-        shutil.copyfile(g, out / "grids" / g.name)
-    _link(FP_TRAIN, out / "fingerprint.npz")
-    _link(FP_VAL, out / "fingerprint-val.npz")
-    meta = json.loads(str(np.load(CKPTS / FP_TRAIN, allow_pickle=False)["meta"]))
-    atomic_write_text(CKPTS / IDS, "\n".join(meta["names"]) + "\n")
-    print(f"{name}: {gen} ({size_mb:.1f} MB, {ckpt['nimg']} images seen), {len(pick)} grids")
+    out.write_config(cfg)
+    out.file("stats.jsonl").unlink(missing_ok=True)
+    for row in src.read_stats():
+        out.append_stats(row)
+    grids = src.list_grids()
+    pick = sorted({grids[round(i * (len(grids) - 1) / max(n_grids - 1, 1))] for i in range(n_grids)}) if grids else []
+    out.clear_grids()
+    for nimg, path in pick:
+        out.copy_grid(path, nimg)
+    for split, target in FINGERPRINTS.items():
+        out.link_fingerprint(CKPTS / target, split)
+    atomic_write_text(CKPTS / IDS, "\n".join(load_fingerprint(CKPTS / FINGERPRINTS["train"]).names) + "\n")
+    print(f"{out.name}: {gen} ({size_mb:.1f} MB, {ckpt['nimg']} images seen), {len(pick)} grids")
 
 
-def _fmt(v, digits=4) -> str:
-    return "n/a" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
+def _fmt(v) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "n/a"
+    return str(v) if isinstance(v, int) else f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"
 
 
-def _val_sentence(val: dict) -> str:
-    js, w = val.get("js_rgb_hist64"), val.get("wasserstein_rgb")
-    if js is None or w is None:
-        return "."
-    within = js <= 0.010 and w <= 0.020
-    return (f"; against the held-out validation images it scores JSD {js:.4f} and Wasserstein {w:.4f}, "
-            f"{'also within' if within else 'outside'} the bar's numbers.")
+def _bar_numbers(row: dict) -> str:
+    return " and ".join(f"{get_label(k)} {row[k]:.4f}" for k in QUALITY_BAR)
+
+
+def retrain_command(cfg: RunConfig, kimg: float) -> str:
+    """The ``gan.train`` command line that trains ``cfg`` from scratch for ``kimg`` thousand images."""
+    defaults = to_dict(cfg.spec.Config())
+    mset = "".join(f" --set {k}={json.dumps(v, separators=(',', ':'))}" for k, v in to_dict(cfg.model_cfg).items()
+                   if k != "resolution" and json.dumps(v) != json.dumps(defaults.get(k)))
+    t = cfg.train
+    return (f"python -m gan.train --model {cfg.model} --data ../shared/data/isic2017 --out runs "
+            f"--size {cfg.data.size} --kimg {kimg:g} --seed {t.seed}"
+            f"{' --augment' if cfg.data.augment else ''}{' --channels-last' if t.channels_last else ''}"
+            f"{' --precision ' + t.precision if t.precision != 'fp32' else ''}{mset}")
+
+
+def results_table(results: dict[str, dict]) -> list[str]:
+    """Markdown lines: one row per reference set, one column per catalogue metric; the reasons of
+    unavailable metrics below the table, once each."""
+    specs = catalogue()
+    # a metric with several keys (diversity: fake, real) shows each, named by the key's last word
+    heads = [m.label + ("" if len(m.keys) < 2 else " " + " / ".join(k.rsplit("_", 1)[-1] for k in m.keys))
+             for m in specs]
+    lines = ["| against | " + " | ".join(f"{h} ({m.better} better)" for h, m in zip(heads, specs)) + " |",
+             "| --- |" + " --- |" * len(specs)]
+    reasons: dict[str, list[str]] = {}
+    for ref, r in results.items():
+        unavailable = r.get("unavailable") or {}
+        cells = []
+        for m in specs:
+            if m.name in unavailable:
+                cells.append("unavailable")
+                labels = reasons.setdefault(unavailable[m.name], [])
+                if m.label not in labels:
+                    labels.append(m.label)
+            else:
+                cells.append(" / ".join(_fmt(r.get(k)) for k in m.keys))
+        lines.append(f"| {ref} split | " + " | ".join(cells) + " |")
+    if not results:
+        lines.append("| (not scored yet: run `python -m eval.run`) |" + " |" * len(specs))
+    lines += [""] + [f"{', '.join(labels)} unavailable: {reason}." for reason, labels in reasons.items()]
+    return lines
+
+
+def metric_notes() -> list[str]:
+    """What each catalogue metric is, sees and misses (from ``eval.registry``)."""
+    return [f"- **{m.label}** (`{' / '.join(m.keys)}`): {m.description} Sees {m.sees}; misses {m.misses}."
+            for m in catalogue()]
 
 
 def card(mdir: Path) -> str:
     from gan import load_generator
 
-    name = mdir.name
-    G = load_generator(mdir / "generator.pt")
-    opts = json.loads((mdir / "training_options.json").read_text())
-    stats = [json.loads(line) for line in (mdir / "stats.jsonl").read_text().splitlines() if line.strip()]
-    last = stats[-1]
-    results = json.loads((mdir / "results.json").read_text())["results"] if (mdir / "results.json").is_file() else {}
-    t = opts["train"]
+    run = RunDir(mdir)
+    cfg = run.read_config()
+    if cfg is None:
+        raise SystemExit(f"{mdir}: no config.json")
+    G = load_generator(run.weights())
+    stats = run.read_stats()
+    last = stats[-1] if stats else {}
+    doc = run.read_results() or {}
+    results = doc.get("results", {})
+    t = cfg.train
     kimg = G.info.get("nimg", 0) / 1000
     hours = G.info.get("time_s", last.get("time_s", 0)) / 3600
-    planned = G.config["train"]["kimg"]  # the checkpoint's config: a resume may have extended the run
-    from gan.config import to_dict
-    from gan.models import get_model
-    defaults = to_dict(get_model(opts["model"]).Config())
-    mset = " ".join(f"--set {k}={json.dumps(v, separators=(',', ':'))}" for k, v in opts["model_cfg"].items()
-                    if k != "resolution" and json.dumps(v) != json.dumps(defaults.get(k)))
-    retrain = (f"python -m gan.train --model {opts['model']} --data ../shared/data/isic2017 --out runs "
-               f"--size {opts['data']['size']} --kimg {planned:g} --seed {t['seed']}"
-               f"{' --augment' if t['augment'] else ''}{' --channels-last' if t['channels_last'] else ''} {mset}")
-    lines = [f"# Model card: `{name}`", "",
-             f"{RECIPES.get(opts['model'], opts['model'])}", "",
+    planned = G.config.train.kimg  # the weights' config: a resume may have extended the run
+    lines = [f"# Model card: `{run.name}`", "",
+             f"{RECIPES.get(cfg.model, cfg.model)}", "",
              "## Data", "",
-             f"- ISIC 2017 challenge, Part 3, **training split**: {opts['data'].get('num_images', 2000)} "
+             f"- ISIC 2017 challenge, Part 3, **training split**: {cfg.data.num_images or 2000} "
              "dermoscopic images (1,372 nevus, 374 melanoma, 254 seborrheic keratosis), unconditional "
              "(labels not used).",
              f"- Image ids: [`{IDS}`](../{IDS}). The 150 validation images were held out: they are the "
              "held-out set of the memorization check and the second row of the results.",
              "- Preprocessing: the challenge's 256x256 images, centre square crop, PIL LANCZOS resize to "
-             f"{opts['data']['size']} px, uint8; random flips and 90-degree rotations during training"
-             f"{'' if t['augment'] else ' (off for this run)'}.",
+             f"{cfg.data.size} px, uint8; random flips and 90-degree rotations during training"
+             f"{'' if cfg.data.augment else ' (off for this run)'}.",
              "- Licence and citation:", CITATIONS, "",
              "## Training", "",
              f"- Images seen: **{kimg:,.1f} k** of the {planned:g} k planned"
@@ -130,37 +164,32 @@ def card(mdir: Path) -> str:
              f"- Wall time: {hours:.2f} h on {G.info.get('hardware', 'unknown hardware')} (at the last resume); the machine was shared "
              "with the other models' runs, so the time is not a speed figure (see bench/ for those).",
              f"- Generator parameters: {G.num_params:,}; output {G.resolution} px; sampled from G_ema "
-             f"(half-life {t['ema_kimg']} kimg, BatchNorm statistics re-estimated for the EMA weights).",
-             f"- Final logged losses (mean of the last {t['log_kimg']} kimg): D {last.get('loss_D', float('nan')):.3f}, "
+             f"(half-life {t.ema_kimg} kimg, BatchNorm statistics re-estimated for the EMA weights).",
+             f"- Final logged losses (mean of the last {t.log_kimg} kimg): D {last.get('loss_D', float('nan')):.3f}, "
              f"G {last.get('loss_G', float('nan')):.3f}; D(x) {last.get('D_real', float('nan')):.3f}, "
              f"D(G(z)) {last.get('D_fake', float('nan')):.3f}.",
-             f"- Model config: `{json.dumps(opts['model_cfg'])}`",
-             f"- Retrain from scratch: `{retrain.strip()}`", "",
+             f"- Model config: `{json.dumps(to_dict(cfg.model_cfg))}`",
+             f"- Retrain from scratch: `{retrain_command(cfg, planned)}`", "",
              "## Results", "",
-             "Scored by `python -m eval.run` (2,000 samples, seed 0, 64 px, no resizing; histograms 64 bins "
-             "over [0, 256), base-2 JSD, RGB mean; Wasserstein of pixel intensities on [0, 1], RGB mean; "
-             "MS-SSIM 3 scales at 64 px over 1,000 random pairs; memorization at 32 px against the training "
-             "split's image bank). One pair alone: `python -m eval.run --real "
-             f"checkpoints/{name}/fingerprint.npz --fake checkpoints/{name}/generator.pt "
-             f"--heldout checkpoints/{name}/fingerprint-val.npz --n 2000 --seed 0 --json`.", "",
-             "| against | colour JSD (lower better) | Wasserstein (lower better) | MS-SSIM fake / real (lower = more diverse) | copy rate | FID / KID |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for ref, r in results.items():
-        un = r.get("unavailable", {})
-        fid = "unavailable: " + un["fid"] if "fid" in un else f"{_fmt(r.get('fid_inception_299'), 2)} / {_fmt(r.get('kid_inception_299'))}"
-        lines.append(f"| {ref} split | {_fmt(r.get('js_rgb_hist64'))} | {_fmt(r.get('wasserstein_rgb'))} | "
-                     f"{_fmt(r.get('diversity_msssim_fake'), 3)} / {_fmt(r.get('diversity_msssim_real'), 3)} | "
-                     f"{_fmt(r.get('memorization_copy_rate'), 3)} | {fid} |")
-    if not results:
-        lines.append("| (not scored yet: run `python -m eval.run`) | | | | | |")
-    train = results.get("train", {})
-    js, w = train.get("js_rgb_hist64"), train.get("wasserstein_rgb")
-    met = js is not None and w is not None and js <= 0.010 and w <= 0.020
-    lines += ["", "The validation split has 150 images, so its row carries more sampling noise than the "
-              "training row. For scale: two disjoint halves of the training split score JSD 0.0010 and Wasserstein 0.0048; "
-              "the project's quality bar is JSD <= 0.010 and Wasserstein <= 0.020 against the training split. "
-              f"This model **{'meets' if met else 'does not meet'}** that bar"
-              + (_val_sentence(results.get("validation", {})) if results.get("validation") else ".") , "",
+             f"Scored by `python -m eval.run` ({doc.get('n', 2000):,} samples, seed {doc.get('seed', 0)}, 64 px, "
+             "no resizing; histograms 64 bins over [0, 256), base-2 JSD, RGB mean; Wasserstein of pixel intensities "
+             "on [0, 1], RGB mean; MS-SSIM 3 scales at 64 px over 1,000 random pairs; memorization at 32 px against "
+             "the training split's image bank). One pair alone: `python -m eval.run --real "
+             f"checkpoints/{run.name}/fingerprint.npz --fake checkpoints/{run.name}/generator.pt "
+             f"--heldout checkpoints/{run.name}/fingerprint-val.npz --n 2000 --seed 0 --json`.", "",
+             *results_table(results), ""]
+    met = meets_quality_bar(results.get("train"))
+    val = results.get("validation") or {}
+    val_met = meets_quality_bar(val)
+    verdict = ("has no training-split score yet" if met is None else f"**{'meets' if met else 'does not meet'}** that bar")
+    if val_met is not None:
+        verdict += (f"; against the held-out validation images it scores {_bar_numbers(val)}, "
+                    f"{'also within' if val_met else 'outside'} the bar's numbers")
+    lines += ["The validation split has 150 images, so its row carries more sampling noise than the training "
+              "row. For scale: two disjoint halves of the training split score JSD 0.0010 and Wasserstein 0.0048; "
+              f"the project's quality bar is {describe_quality_bar()} against the training split. "
+              f"This model {verdict}.", "",
+              "What each number sees and misses:", "", *metric_notes(), "",
               "## Known limits", "",
               "- 64 px only: far below diagnostic resolution. Synthetic images are for data augmentation research, "
               "never for diagnosis.",
@@ -171,25 +200,24 @@ def card(mdir: Path) -> str:
               "sizes and dark-corner vignetting of the data come through; fine structures (hairs, ruler "
               "marks, pigment networks) rarely do at 64 px.",
               "- FID/KID need Inception weights that this machine could not download; the colour and pixel "
-              "measures above do not capture shape or texture quality.",
-              "- The memorization check works at 32 px in pixel space; it catches near-copies, not "
-              "semantic ones.", ""]
+              "measures above do not capture shape or texture quality.", ""]
     return "\n".join(lines)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", nargs="?", type=Path)
-    p.add_argument("--name", help="model folder name under checkpoints/")
+    p.add_argument("--name", help="model folder name under checkpoints/ (default: the run's model name)")
     p.add_argument("--grids", type=int, default=5)
     p.add_argument("--cards", action="store_true", help="write MODEL_CARD.md for every shipped model")
     args = p.parse_args()
     if args.run_dir:
-        ship(args.run_dir, args.name or args.run_dir.name.split("-", 1)[1].rsplit("-", 2)[0], args.grids)
+        ship(args.run_dir, args.name, args.grids)
     if args.cards:
-        for mdir in sorted(d for d in CKPTS.iterdir() if (d / "generator.pt").is_file()):
-            atomic_write_text(mdir / "MODEL_CARD.md", card(mdir))
-            print(f"wrote {mdir / 'MODEL_CARD.md'}")
+        for run in discover(CKPTS):
+            if run.generator_path is not None:
+                path = run.write_model_card(card(run.path))
+                print(f"wrote {path}")
     return 0
 
 
