@@ -72,7 +72,7 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
         info = ckpt.get("info")
         ckpt["info"] = json.loads(info) if isinstance(info, str) else dict(info or {})
         config = ckpt.get("config")
-        ckpt["config"] = RunConfig.from_dict(json.loads(config) if isinstance(config, str) else config)
+        ckpt["config"] = RunConfig.from_json(config) if isinstance(config, str) else RunConfig.from_dict(config)
     except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
         raise ValueError(f"{path}: its run config is unusable: {e}") from None
     return ckpt

@@ -7,9 +7,10 @@ import torch
 
 from gan import checkpoint as ckpt_io
 from gan import load_generator
-from gan.config import TrainConfig, to_dict
+from gan.config import RunConfig, TrainConfig, to_dict
+from gan.rundir import RunDir
 from gan.export import main as export_main
-from gan.loop import training_loop, write_config
+from gan.loop import training_loop
 from gan.models.dcgan import DCGANConfig
 from gan.sample import main as sample_main
 
@@ -19,7 +20,7 @@ def run_dir(tmp_path_factory, discs_module):
     d = tmp_path_factory.mktemp("run")
     cfg = {"format": 1, "model": "dcgan", "model_cfg": to_dict(DCGANConfig(resolution=32, batch=16)),
            "train": to_dict(TrainConfig(kimg=0.16, log_kimg=0.08, grid_size=4)), "data": {}}
-    write_config(d, cfg)
+    RunDir(d).write_config(RunConfig.from_dict(cfg))
     training_loop(d, cfg, discs_module(32, 32), progress=False)
     return d
 
@@ -100,15 +101,17 @@ def test_a_training_checkpoint_is_required_where_one_is_needed(run_dir, tmp_path
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    from gan.fileio import atomic_write, atomic_write_text
+
     path = tmp_path / "f.txt"
-    ckpt_io.atomic_write_text(path, "old")
+    atomic_write_text(path, "old")
 
     def boom(f):
         f.write(b"partial")
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        ckpt_io.atomic_write(path, boom)
+        atomic_write(path, boom)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]  # no temp file left behind
 

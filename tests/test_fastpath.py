@@ -9,8 +9,9 @@ from torch import nn
 
 from gan import load_generator
 from gan import loop as loop_mod
-from gan.config import TrainConfig, to_dict
-from gan.loop import training_loop, write_config
+from gan.config import RunConfig, TrainConfig, to_dict
+from gan.rundir import RunDir
+from gan.loop import training_loop
 from gan.models import get_model
 from gan.models.base import Stage
 from gan.models.dcgan import DCGANConfig
@@ -89,7 +90,7 @@ def gen_file(tmp_path_factory):
     d = tmp_path_factory.mktemp("gen")
     cfg = {"format": 1, "model": "dcgan", "model_cfg": to_dict(DCGANConfig(resolution=32, batch=16, ngf=32, ndf=16)),
            "train": to_dict(TrainConfig(kimg=0.32, log_kimg=0.16, grid_size=4)), "data": {}}
-    write_config(d, cfg)
+    RunDir(d).write_config(RunConfig.from_dict(cfg))
     training_loop(d, cfg, disc_images(64, 32), progress=False)
     return d / "generator.pt"
 
@@ -152,12 +153,12 @@ def _tiny(kimg=0.32, **train):
 @needs_bf16
 def test_bf16_training_runs_and_keeps_float32_weights(tmp_path, discs):
     cfg = _tiny(precision="bf16")
-    write_config(tmp_path, cfg)
+    RunDir(tmp_path).write_config(RunConfig.from_dict(cfg))
     res = training_loop(tmp_path, cfg, discs(64, 32), progress=False)
     assert res.status == "done"
     from gan import checkpoint as ckpt_io
     ckpt = ckpt_io.load(tmp_path / "checkpoint.pt")
-    assert ckpt["config"]["train"]["precision"] == "bf16"
+    assert ckpt["config"].train.precision == "bf16"
     assert all(v.dtype == torch.float32 for v in ckpt["G"].values() if v.is_floating_point())
     assert all(torch.isfinite(v).all() for v in ckpt["G"].values() if v.is_floating_point())
 
@@ -165,7 +166,7 @@ def test_bf16_training_runs_and_keeps_float32_weights(tmp_path, discs):
 def test_bf16_training_is_refused_without_native_bf16(tmp_path, discs, monkeypatch):
     monkeypatch.setattr(loop_mod, "bf16_supported", lambda device: False)
     cfg = _tiny(precision="bf16")
-    write_config(tmp_path, cfg)
+    RunDir(tmp_path).write_config(RunConfig.from_dict(cfg))
     with pytest.raises(ValueError, match="--precision bf16: cpu has no native bfloat16"):
         training_loop(tmp_path, cfg, discs(16, 32), progress=False)
     with pytest.raises(ValueError, match="--precision must be fp32 or bf16"):
