@@ -11,21 +11,22 @@ are synthetic but have the shapes the real ones have. Builds in well under a sec
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 import numpy as np
+
+from gan.rundir import FINGERPRINTS, GENERATOR, RunDir, write_collection_results
 
 RES = 32
 
 
 def export_dcgan(path: str | Path, seed: int = 0, nimg: int = 0, time_s: float = 0.0, resolution: int = RES,
                  z_dim: int = 16, ngf: int = 8) -> Path:
-    """Write an untrained DCGAN generator file (``gan.loop.export_generator`` format) to ``path``."""
+    """Write an untrained DCGAN generator file (``gan.checkpoint.export_generator`` format) to ``path``."""
     import torch
 
-    from gan.loop import export_generator
+    from gan.checkpoint import export_generator
     from gan.models import get_model
 
     spec = get_model("dcgan")
@@ -45,10 +46,9 @@ def export_dcgan(path: str | Path, seed: int = 0, nimg: int = 0, time_s: float =
         G.eval()
         last = [m for m in G.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-1]
         last.weight.data.mul_(8.0)
-    config = {"model": "dcgan", "model_cfg": mcfg, "train": {}, "data": {}, "format": 1}
+    config = {"model": "dcgan", "model_cfg": mcfg}  # RunConfig.from_dict fills in the defaults
     info = {"nimg": nimg, "time_s": time_s, "hardware": "demo CPU", "resolution": resolution, "alpha": 1.0}
-    return export_generator({"model": "dcgan", "config": json.dumps(config), "G_ema": G.state_dict(),
-                      "info": json.dumps(info)}, path)
+    return export_generator({"model": "dcgan", "config": config, "G_ema": G.state_dict(), "info": info}, path)
 
 
 def _stats_rows(n: int, total: int, progressive: bool, seed: int) -> list[dict]:
@@ -75,40 +75,30 @@ def _stats_rows(n: int, total: int, progressive: bool, seed: int) -> list[dict]:
     return rows
 
 
-def _write_grid(path: Path, seed: int) -> None:
-    from PIL import Image
-
+def _grid(seed: int) -> np.ndarray:
+    """A 64 px grid of 4 x 4 coloured squares."""
     rng = np.random.default_rng(seed)
-    img = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8).repeat(16, 0).repeat(16, 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(img).save(path)
+    return rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8).repeat(16, 0).repeat(16, 1)
 
 
 def _write_fingerprint(path: Path, seed: int, n: int = 120, side: int = RES, bank: int = 16) -> None:
-    """A real ``eval.fingerprint`` file of synthetic skin-like images (no Inception features)."""
+    """A real ``eval.fingerprint`` file of synthetic lesions (``eval.testing.lesion_images``; no Inception
+    features)."""
     from eval.fingerprint import FORMAT, N_THUMBS, VERSION, Fingerprint, save_fingerprint
     from eval.images import resize_images, rgb_to_hsv
     from eval.metrics.histogram import channel_histograms
+    from eval.testing import lesion_images
 
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:side, :side]
-    imgs = np.empty((n, side, side, 3), np.uint8)
-    for i in range(n):
-        # A pinkish background with a darker round lesion.
-        cy, cx = rng.uniform(side * 0.3, side * 0.7, 2)
-        r = rng.uniform(side * 0.12, side * 0.3)
-        blob = ((yy - cy) ** 2 + (xx - cx) ** 2) < r * r
-        base = np.array([220, 170, 150]) + rng.integers(-25, 25, 3)
-        lesion = np.array([110, 70, 50]) + rng.integers(-25, 25, 3)
-        noise = rng.integers(-8, 8, (side, side, 3))
-        imgs[i] = (np.where(blob[..., None], lesion, base) + noise).clip(0, 255)
+    imgs = lesion_images(n, side, seed)
     names = [f"ISIC_{seed:02d}{i:05d}" for i in range(n)]
     t_idx = np.sort(rng.permutation(n)[:min(n, N_THUMBS)]).astype(np.int64)
     meta = {"format": FORMAT, "version": VERSION, "source": "dashboard.demo (synthetic)", "layout": "array",
             "split": "train", "image_count": n, "size": side, "preprocessing": "none", "names": names,
             "labels": {}, "skipped": 0, "bank": {"size": bank, "resize": "pil-box", "count": n},
             "thumbs": {"count": len(t_idx), "seed": seed}, "inception": None, "tool": "dashboard.demo"}
-    fp = Fingerprint(meta=meta, hist_rgb256=channel_histograms(imgs), hist_hsv256=channel_histograms(np.array(rgb_to_hsv(imgs))),
+    fp = Fingerprint(meta=meta, hist_rgb256=channel_histograms(imgs),
+                     hist_hsv256=channel_histograms(np.array(rgb_to_hsv(imgs))),
                      nn_bank=resize_images(imgs, bank, "box"), thumbs=imgs[t_idx], thumb_index=t_idx)
     save_fingerprint(fp, path)
 
@@ -127,26 +117,24 @@ def make_demo_folder(root: str | Path, broken: bool = False, evaluate: bool = Fa
     root.mkdir(parents=True, exist_ok=True)
     specs = [("dcgan-demo", False, 1, 48_000), ("pggan-demo", True, 2, 64_000)]
     for name, progressive, seed, total in specs:
-        d = root / name
-        (d / "grids").mkdir(parents=True, exist_ok=True)
-        export_dcgan(d / "generator.pt", seed, total, 0.05 * total)
-        rows = _stats_rows(20, total, progressive, seed)
-        (d / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        run = RunDir(root / name).open_for_writing()
+        export_dcgan(run.file(GENERATOR), seed, total, 0.05 * total)
+        for row in _stats_rows(20, total, progressive, seed):
+            run.append_stats(row)
         for k in (0, total // 2, total):
-            _write_grid(d / "grids" / f"grid-{k:09d}.png", seed * 100 + k)
-        _write_fingerprint(d / "fingerprint.npz", seed)
-        _write_fingerprint(d / "fingerprint-val.npz", seed + 10, n=100)
-        (d / "MODEL_CARD.md").write_text(
+            run.write_grid(k, _grid(seed * 100 + k))
+        _write_fingerprint(run.file(FINGERPRINTS["train"]), seed)
+        _write_fingerprint(run.file(FINGERPRINTS["validation"]), seed + 10, n=100)
+        run.write_model_card(
             f"# {name}\n\nAn untrained {RES} px DCGAN with synthetic statistics, made by `dashboard.demo` to "
-            "try the dashboard. It generates noise, not lesions.\n", encoding="utf-8")
+            "try the dashboard. It generates noise, not lesions.\n")
     if evaluate:
         _run_eval(root)
     else:
         _write_results(root)
     if broken:  # after scoring: eval.run would (rightly) stop on it
-        d = root / "broken-demo"
-        d.mkdir(exist_ok=True)
-        (d / "generator.pt").write_bytes(b"this is not a checkpoint")
+        run = RunDir(root / "broken-demo").open_for_writing()
+        run.file(GENERATOR).write_bytes(b"this is not a checkpoint")
     return root
 
 
@@ -164,26 +152,26 @@ def _run_eval(root: Path) -> None:
 
 
 def _write_results(root: Path) -> None:
-    """A results.json shaped like eval.run's (rows per model and reference, FID/KID unavailable)."""
+    """A results.json like eval.run's (rows per model and reference, FID/KID unavailable)."""
     from eval import keys as K
+    from eval.run import to_csv
 
     why = "no Inception weights (pass --inception-weights PATH; no network here)"
     rows = []
     for name, js, w1, div, copy in (("dcgan-demo", 0.112, 0.041, 0.31, 0.0), ("pggan-demo", 0.087, 0.029, 0.27, 0.01)):
         for ref, n_real in (("train", 120), ("validation", 100)):
-            row = {"model": name, "reference": ref, "generator": str(root / name / "generator.pt"),
+            row = {"model": name, "reference": ref, "generator": str(RunDir(root / name).weights()),
                    K.KEY_N_REAL: n_real, K.KEY_N_FAKE: 64, K.KEY_RESOLUTION: RES, K.KEY_SEED: 0,
                    K.KEY_JS_RGB: js, K.KEY_WASSERSTEIN_RGB: w1, K.KEY_MSSSIM_FAKE: div, K.KEY_MSSSIM_REAL: 0.25,
                    K.KEY_MSSSIM_GAP: div - 0.25, K.KEY_SECONDS: 1.0, K.KEY_RESIZE: "real: none; fake: none",
-                   K.KEY_UNAVAILABLE: f"fid: {why}; kid: {why}"}
+                   K.KEY_UNAVAILABLE: {"fid": why, "kid": why}}
             if ref == "train":
                 row.update({K.KEY_COPY_RATE: copy, K.KEY_NN_THRESHOLD: 0.05})
             else:
                 row[K.KEY_JS_RGB] += 0.004
             rows.append(row)
-    doc = {"format": "lesiongan-results", "version": 1, "created": "2026-01-01T00:00:00+00:00",
-           "command": "dashboard.demo", "n": 64, "seed": 0, "bins": 64, "rows": rows}
-    (root / "results.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    meta = {"created": "2026-01-01T00:00:00+00:00", "command": "dashboard.demo", "n": 64, "seed": 0, "bins": 64}
+    write_collection_results(root, rows, meta, to_csv(rows))
 
 
 def main(argv: list[str] | None = None) -> None:
