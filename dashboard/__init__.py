@@ -1,1 +1,2 @@
-"""LesionGAN dashboard: `streamlit run dashboard/app.py`; compute in dashboard.lib."""
+"""LesionGAN dashboard: `streamlit run dashboard/app.py`. Compute (no Streamlit): discovery, stats,
+results, comparison, sampling, realdata, figures, formatting; Streamlit glue: ui/; pages: views/."""

@@ -1,33 +1,30 @@
 """LesionGAN dashboard: `streamlit run dashboard/app.py`.
 
-This file only wires the pages together; each page is a thin script in views/ over dashboard.lib.
+This file only wires the pages together; each page is a thin script in views/ that draws what the
+compute modules of ``dashboard`` return.
 """
 
-import sys
 import traceback
 from pathlib import Path
 
-# `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not the repo root that holds gan/ and eval/.
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from dashboard import ui  # noqa: E402
+from dashboard.ui import sidebar, widgets
 
 st.set_page_config(page_title="LesionGAN", page_icon=":material/biotech:", layout="wide")
 
-HERE = Path(__file__).parent / "views"  # not pages/: that name turns on Streamlit's v1 auto-pages
+# Resolved: AppTest.from_file("dashboard/app.py") sets a relative __file__.
+# Not pages/: that name turns on Streamlit's v1 auto-pages.
+VIEWS = Path(__file__).resolve().parent / "views"
 nav = st.navigation([
-    st.Page(HERE / "overview.py", title="Overview", icon=":material/table_chart:", default=True),
-    st.Page(HERE / "training.py", title="Training", icon=":material/monitoring:"),
-    st.Page(HERE / "gallery.py", title="Gallery", icon=":material/photo_library:"),
-    st.Page(HERE / "generate.py", title="Generate", icon=":material/auto_awesome:"),
-    st.Page(HERE / "evaluation.py", title="Evaluation", icon=":material/query_stats:"),
+    st.Page(VIEWS / "overview.py", title="Overview", icon=":material/table_chart:", default=True),
+    st.Page(VIEWS / "training.py", title="Training", icon=":material/monitoring:"),
+    st.Page(VIEWS / "gallery.py", title="Gallery", icon=":material/photo_library:"),
+    st.Page(VIEWS / "generate.py", title="Generate", icon=":material/auto_awesome:"),
+    st.Page(VIEWS / "evaluation.py", title="Evaluation", icon=":material/query_stats:"),
 ])
-ui.style()
-ui.sidebar()
+widgets.style()
+sidebar.sidebar()
 try:
     nav.run()
 except Exception as e:  # noqa: BLE001 - last resort: a message, never a traceback (st.stop/rerun are BaseException)

@@ -1,4 +1,4 @@
-"""Dashboard: the compute in dashboard.lib, and every page through Streamlit's AppTest.
+"""Dashboard: the compute modules of dashboard (no Streamlit), and every page through Streamlit's AppTest.
 
 Runs on a tiny demo folder (dashboard.demo: real 32 px DCGAN files, synthetic stats, grids, fingerprint,
 results), never on the shipped checkpoints or a data set.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -16,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from dashboard import comparison, discovery, figures, realdata, results, sampling, stats
+from dashboard.demo import export_dcgan, make_demo_folder
+from eval import keys as K
+from gan.rundir import RunDir
 
-from dashboard import lib  # noqa: E402
-from dashboard.demo import export_dcgan, make_demo_folder  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.timeout(120)
 APP = str(ROOT / "dashboard" / "app.py")
@@ -39,12 +38,12 @@ def demo_broken(tmp_path_factory) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# dashboard.lib
+# Compute modules
 # ---------------------------------------------------------------------------------------------
 
 
 def test_discover_models_in_checkpoints_and_run_folders(demo, tmp_path):
-    entries = lib.discover_models(demo)
+    entries = discovery.discover_models(demo)
     assert [e.name for e in entries] == ["dcgan-demo", "pggan-demo"]
     assert all(e.weights.name == "generator.pt" and e.stats and e.fingerprint for e in entries)
     # A run folder is itself one model; a run still training may have stats only.
@@ -52,68 +51,144 @@ def test_discover_models_in_checkpoints_and_run_folders(demo, tmp_path):
     run.mkdir()
     (run / "stats.jsonl").write_text('{"nimg": 64, "loss_D": 1.0, "loss_G": 1.0}\n')
     (run / "checkpoint.pt").write_bytes(b"")
-    [e] = lib.discover_models(run)
+    [e] = discovery.discover_models(run)
     assert e.name == run.name and e.weights.name == "checkpoint.pt"
     (run / "checkpoint.pt").unlink()
-    assert lib.discover_models(run)[0].weights is None
-    assert lib.discover_models(tmp_path / "missing") == []
-    assert lib.resolve_folder("") == lib.DEFAULT_CHECKPOINTS
-    assert lib.resolve_folder("checkpoints") == lib.REPO_ROOT / "checkpoints"  # repo root, not the cwd
+    assert discovery.discover_models(run)[0].weights is None
+    assert discovery.discover_models(tmp_path / "missing") == []
+    assert discovery.resolve_folder("") == discovery.DEFAULT_CHECKPOINTS
+    assert discovery.resolve_folder("checkpoints") == discovery.REPO_ROOT / "checkpoints"  # repo root, not the cwd
 
 
 def test_read_stats_skips_a_half_written_line(tmp_path):
     p = tmp_path / "stats.jsonl"
     p.write_text('{"nimg": 200, "loss_D": 0.5}\n{"nimg": 100, "loss_D": 0.7}\n\n{"nimg": 300, "loss')
-    df = lib.read_stats(p)
+    df = stats.read_stats(tmp_path)
     assert df["nimg"].tolist() == [100, 200]
-    assert lib.final_losses(df) == {"loss_D": 0.5, "loss_G": None}
+    assert stats.final_losses(df) == {"loss_D": 0.5, "loss_G": None}
+    assert stats.read_stats(tmp_path / "elsewhere").empty
+
+
+def test_read_stats_shows_the_last_row_of_a_resumed_step(tmp_path):
+    # A run killed after logging step 200 and resumed from its checkpoint at 100 logs 200 again.
+    run = RunDir(tmp_path)
+    for row in ({"nimg": 100, "loss_D": 0.7}, {"nimg": 200, "loss_D": 0.5}, {"nimg": 200, "loss_D": 0.4},
+                {"nimg": 300, "loss_D": 0.3}):
+        run.append_stats(row)
+    df = stats.read_stats(run)
+    assert df["nimg"].tolist() == [100, 200, 300]
+    assert df.set_index("nimg").loc[200, "loss_D"] == 0.4
+    [entry] = discovery.discover_models(tmp_path)
+    assert entry.stats is not None and stats.read_stats(entry.run)["loss_D"].tolist() == [0.7, 0.4, 0.3]
 
 
 def test_smooth_is_a_debiased_ema():
     x = np.array([1.0, 3.0, 3.0, 3.0])
-    assert np.allclose(lib.smooth(x, 0.0), x)
-    s = lib.smooth(x, 0.5)
+    assert np.allclose(stats.smooth(x, 0.0), x)
+    s = stats.smooth(x, 0.5)
     assert s[0] == 1.0  # debiased: no pull towards zero at the start
     assert s[1] == pytest.approx((0.25 * 1 + 0.5 * 3) / 0.75)
-    assert np.allclose(lib.smooth(np.full(5, 2.0), 0.9), 2.0)
+    assert np.allclose(stats.smooth(np.full(5, 2.0), 0.9), 2.0)
     with pytest.raises(ValueError):
-        lib.smooth(x, 1.0)
+        stats.smooth(x, 1.0)
+
+
+def _smooth_by_hand(values, weight):
+    """The dashboard's former hand-written loop, kept as the reference for pandas' ewm."""
+    out = np.empty(len(values))
+    acc = norm = 0.0
+    for i, v in enumerate(values):
+        if not np.isfinite(v):
+            out[i] = np.nan
+            continue
+        acc = weight * acc + (1.0 - weight) * v
+        norm = weight * norm + (1.0 - weight)
+        out[i] = acc / norm
+    return out
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.8, 0.99])
+def test_smooth_equals_the_former_loop_with_gaps(weight):
+    x = np.random.default_rng(0).normal(1.0, 0.5, 60)
+    x[[0, 7, 8, 30]] = np.nan  # a gap at the start, two in a row, one in the middle
+    x[45] = np.inf
+    want = _smooth_by_hand(x, weight)
+    got = stats.smooth(x, weight)
+    assert np.array_equal(np.isnan(got), ~np.isfinite(x))  # NaN exactly where the input is not finite
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, equal_nan=True)
+    import pandas as pd
+
+    np.testing.assert_allclose(stats.smooth(pd.Series(x, index=range(100, 160)), weight), want, rtol=1e-12,
+                               equal_nan=True)
 
 
 def test_phase_boundaries_of_a_progressive_run(demo):
-    pg = lib.read_stats(demo / "pggan-demo" / "stats.jsonl")
-    dc = lib.read_stats(demo / "dcgan-demo" / "stats.jsonl")
-    assert lib.is_progressive(pg) and not lib.is_progressive(dc)
-    b = lib.phase_boundaries(pg)
+    pg = stats.read_stats(demo / "pggan-demo")
+    dc = stats.read_stats(RunDir(demo / "dcgan-demo"))
+    assert stats.is_progressive(pg) and not stats.is_progressive(dc)
+    b = stats.phase_boundaries(pg)
     assert len(b.phases) == 1 and "16px" in b.phases[0][1]
     [(start, end)] = b.fades
     first_fading = int(pg.loc[pg["alpha"] < 1, "nimg"].iloc[0])
     assert start < first_fading <= end
     assert b.phases[0][0] == first_fading  # the new phase starts with its fade-in
-    fig = lib.loss_figure(pg, 0.5, True, b)
+    fig = figures.loss_figure(pg, 0.5, True, b)
     assert len(fig.data) == 4 and fig.layout.shapes  # raw + smoothed D and G, and the marks
 
 
 def test_list_grids_sorted_by_images_seen(demo):
-    grids = lib.list_grids(demo / "pggan-demo")
+    [entry] = discovery.discover_models(demo / "pggan-demo")
+    grids = entry.grids()
     assert [n for n, _ in grids] == [0, 32000, 64000]
 
 
+def _legacy_folder(demo: Path, dest: Path) -> Path:
+    """A copy of a demo model as a shipped folder used to be: its config in training_options.json."""
+    import shutil
+
+    shutil.copytree(demo / "dcgan-demo", dest)
+    legacy = {"format": 1, "model": "dcgan", "model_cfg": {"resolution": 32, "z_dim": 16, "ngf": 8, "ndf": 8},
+              "train": {"kimg": 48.0, "augment": True, "channels_last": True},
+              "data": {"path": "/data/isic2017", "layout": "isic2017", "size": 32, "num_images": 2000}}
+    (dest / "training_options.json").write_text(json.dumps(legacy, indent=2))
+    return dest
+
+
+def test_model_entry_reads_a_legacy_training_options_json(demo, tmp_path):
+    [entry] = discovery.discover_models(_legacy_folder(demo, tmp_path / "dcgan"))
+    assert entry.config.name == "training_options.json"
+    cfg = entry.read_config()
+    assert cfg["model"] == "dcgan" and cfg["model_cfg"]["z_dim"] == 16 and cfg["train"]["kimg"] == 48.0
+    assert cfg["data"]["augment"] is True and "augment" not in cfg["train"]  # migrated to the data config
+    json.dumps(cfg)  # what st.json shows
+    # A folder with only the legacy config is a model too; a broken config names its file.
+    only = tmp_path / "only-config"
+    only.mkdir()
+    (only / "training_options.json").write_text("{\"model\": \"nope\"}")
+    [entry] = discovery.discover_models(only)
+    with pytest.raises(ValueError, match="training_options.json"):
+        entry.read_config()
+    assert discovery.discover_models(demo)[0].read_config() is None  # the demo ships none
+
+
 def test_load_results_reads_eval_runs_format(demo, tmp_path):
-    assert lib.load_results(tmp_path) is None
-    res = lib.load_results(demo)
+    assert results.load_results(tmp_path) is None
+    res = results.load_results(demo)
     assert res.models == ["dcgan-demo", "pggan-demo"]
     assert res.references("dcgan-demo") == ["train", "validation"]
     assert res.row("dcgan-demo")["reference"] == "train"
-    assert res.row("dcgan-demo", "validation")[lib.K.KEY_JS_RGB] == pytest.approx(0.116)
+    assert res.row("dcgan-demo", "validation")[K.KEY_JS_RGB] == pytest.approx(0.116)
     assert res.row("nope") is None and "64 generated samples" in res.settings()
-    why = lib.unavailable_reasons(res.row("dcgan-demo"))
+    why = results.unavailable_reasons(res.row("dcgan-demo"))
     assert set(why) == {"fid", "kid"} and why["fid"].startswith("no Inception weights")
-    assert lib.unavailable_reasons({"unavailable": "fid: a; b; kid: c"}) == {"fid": "a; b", "kid": "c"}
-    assert lib.unavailable_reasons({"unavailable": {"fid": "x"}}) == {"fid": "x"}
+    assert results.unavailable_reasons({"unavailable": {"fid": "x"}}) == {"fid": "x"}
+    assert results.unavailable_reasons({}) == {} and results.unavailable_reasons(None) == {}
+    [fid] = [m for m in results.metrics() if m.name == "fid"]
+    assert results.metric_note(res.row("dcgan-demo"), fid) == why["fid"]
+    assert not res.outdated and res.meta["version"] == 2
     (tmp_path / "results.json").write_text("{not json")
     with pytest.raises(ValueError, match="results.json"):
-        lib.load_results(tmp_path)
+        results.load_results(tmp_path)
 
 
 def test_results_written_by_eval_run_load(demo, tmp_path):
@@ -129,58 +204,70 @@ def test_results_written_by_eval_run_load(demo, tmp_path):
         rc = eval_main(["--checkpoints", str(root), "--n", "16", "--quiet", "--metrics", "hist_js", "wasserstein",
                         "memorization"])
     assert rc == 0
-    res = lib.load_results(root)
+    res = results.load_results(root)
     assert res.models == ["dcgan-demo", "pggan-demo"] and res.references("pggan-demo") == ["train", "validation"]
-    entries = lib.discover_models(root)
-    table, notes = lib.overview_table(entries, {}, {}, res)
+    entries = discovery.discover_models(root)
+    table, notes = comparison.overview_table(entries, {}, {}, res)
     assert table["JSD colour"].notna().all() and table["Copy rate"].notna().all()
     assert table["FID"].isna().all() and any(n.startswith("FID") for n in notes)
 
 
 def test_overview_table_is_complete_and_says_why_fid_is_missing(demo):
-    entries = lib.discover_models(demo)
-    stats = {e.name: lib.read_stats(e.stats) for e in entries}
-    facts = {e.name: lib.generator_facts(lib.load_generator(e.weights)) for e in entries}
-    table, notes = lib.overview_table(entries, stats, facts, lib.load_results(demo))
+    entries = discovery.discover_models(demo)
+    frames = {e.name: stats.read_stats(e.run) for e in entries}
+    facts = {e.name: comparison.generator_facts(sampling.load_generator(e.weights)) for e in entries}
+    table, notes = comparison.overview_table(entries, frames, facts, results.load_results(demo))
     assert list(table.index) == ["dcgan-demo", "pggan-demo"]
     for col in ("final D loss", "final G loss", "JSD colour", "Wasserstein", "FID", "KID", "Diversity MS-SSIM",
                 "Copy rate", "resolution", "parameters", "images seen", "training time", "hardware"):
         assert col in table.columns
     assert table.loc["dcgan-demo", "JSD colour"] == pytest.approx(0.112)
-    assert lib.overview_table(entries, stats, facts, lib.load_results(demo), "validation")[0].loc[
+    assert comparison.overview_table(entries, frames, facts, results.load_results(demo), "validation")[0].loc[
         "dcgan-demo", "JSD colour"] == pytest.approx(0.116)
     assert table.loc["dcgan-demo", "resolution"] == "32×32"
     assert table.loc["pggan-demo", "images seen"] == "64k"
     assert table.loc["dcgan-demo", "hardware"] == "demo CPU"
+    assert table.loc["dcgan-demo", "training time"] == "40 min"  # 2400 s from the generator's info
+    assert table.loc["dcgan-demo", comparison.QUALITY_BAR_COLUMN] == "not met"  # JSD 0.112 > 0.010
     assert any(n.startswith("FID") and "Inception weights" in n for n in notes)
-    shown = lib.display_table(table)
+    shown = comparison.display_table(table)
     assert shown.loc["dcgan-demo", "FID"] == "—"
+    # A row that meets the bar, and an older results.json (reasons folded into a string) says to rerun.
+    from eval.registry import QUALITY_BAR
+
+    good = [{"model": "dcgan-demo", "reference": "train", **{k: v / 2 for k, v in QUALITY_BAR.items()},
+             "unavailable": "fid: no weights"}]
+    old = results.Results(rows=good, meta={"version": 1}, path=demo / "results.json")
+    table, notes = comparison.overview_table(entries[:1], {}, {}, old)
+    assert table.loc["dcgan-demo", comparison.QUALITY_BAR_COLUMN] == "met"
+    assert old.outdated and "version 1" in notes[0] and "rerun" in notes[0]
+    assert any("results.json gives no reason" in n for n in notes)
     # Without results.json: one note that says how to make it.
-    table, notes = lib.overview_table(entries, stats, facts, None)
+    table, notes = comparison.overview_table(entries, frames, facts, None)
     assert table["FID"].isna().all() and "eval.run" in notes[0]
 
 
 def test_cap_count():
-    assert lib.cap_count(16) == (16, None)
-    n, msg = lib.cap_count(10_000)
-    assert n == lib.MAX_COUNT and str(lib.MAX_COUNT) in msg
-    assert lib.cap_count(0)[0] == 1
+    assert sampling.cap_count(16) == (16, None)
+    n, msg = sampling.cap_count(10_000)
+    assert n == sampling.MAX_COUNT and str(sampling.MAX_COUNT) in msg
+    assert sampling.cap_count(0)[0] == 1
 
 
 def test_generation_is_per_seed_and_zipped_by_seed(demo):
-    G = lib.load_generator(demo / "dcgan-demo" / "generator.pt")
-    a = lib.generate_images(G, range(0, 6))
-    b = lib.generate_images(G, [3, 4])
+    G = sampling.load_generator(demo / "dcgan-demo" / "generator.pt")
+    a = sampling.generate_images(G, range(0, 6))
+    b = sampling.generate_images(G, [3, 4])
     assert a.shape == (6, 32, 32, 3) and a.dtype == np.uint8
     assert np.array_equal(a[3:5], b)  # image i depends on its own seed only
     assert not np.array_equal(a[0], a[1])
-    data = lib.zip_pngs(b, [3, 4])
+    data = sampling.zip_pngs(b, [3, 4])
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.namelist() == ["seed0003.png", "seed0004.png"]
         from PIL import Image
 
         assert np.array_equal(np.asarray(Image.open(zf.open("seed0004.png"))), b[1])
-    path = lib.interpolate(G, 3, 4, steps=5)
+    path = sampling.interpolate(G, 3, 4, steps=5)
     assert path.shape == (5, 32, 32, 3)
     assert np.abs(path[0].astype(int) - b[0]).max() <= 1 and np.abs(path[-1].astype(int) - b[1]).max() <= 1
 
@@ -193,25 +280,25 @@ def test_64_images_at_64px_in_well_under_a_second():
     cfg = spec.Config()  # the report's 64 px DCGAN, full width
     assert cfg.resolution == 64
     G = LoadedGenerator(spec.build_generator(cfg), "dcgan", 64, 1.0, cfg.z_dim, {}, {}, Path("mem"))
-    lib.generate_images(G, range(4))  # warm-up
+    sampling.generate_images(G, range(4))  # warm-up
     # CPU time, not wall time: the bound must hold on a busy CI machine too. About 0.3 s on 2 idle cores.
     t0 = time.process_time()
-    x = lib.generate_images(G, range(64))
+    x = sampling.generate_images(G, range(64))
     elapsed = time.process_time() - t0
     assert x.shape == (64, 64, 64, 3)
     assert elapsed < 2.0, f"64 images at 64 px took {elapsed:.2f} s of CPU"
 
 
 def test_closest_pairs_find_a_copied_training_image(demo):
-    bank = lib.load_real_bank(demo / "dcgan-demo" / "fingerprint.npz")
+    bank = realdata.load_real_bank(demo / "dcgan-demo" / "fingerprint.npz")
     assert bank.hist.shape == (3, 256) and np.allclose(bank.hist.sum(1), 1)
     assert len(bank.thumbs) == len(bank.thumb_names) > 0 and bank.bank is not None
     # A "generated" set that contains training image 7 upscaled: it must pair with it at distance ~0.
     G_like = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     G_like[2] = bank.bank[7].repeat(2, 0).repeat(2, 1)
-    [first, *_] = lib.closest_pairs(G_like, bank.bank, bank.bank_names, k=3)
+    [first, *_] = realdata.closest_pairs(G_like, bank.bank, bank.bank_names, k=3)
     assert first.fake_index == 2 and first.real_name == bank.bank_names[7] and first.distance < 0.02
-    fig = lib.histogram_figure(bank.hist, lib.colour_histogram(G_like))
+    fig = figures.histogram_figure(bank.hist, realdata.colour_histogram(G_like))
     assert len(fig.data) == 6
 
 
@@ -219,7 +306,7 @@ def test_broken_fingerprint_raises_a_value_error(tmp_path):
     p = tmp_path / "fingerprint.npz"
     p.write_bytes(b"junk")
     with pytest.raises(ValueError, match="fingerprint"):
-        lib.load_real_bank(p)
+        realdata.load_real_bank(p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,7 +318,7 @@ def _app(monkeypatch, folder: Path, page: str | None = None):
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv(lib.ENV_CHECKPOINTS, str(folder))
+    monkeypatch.setenv(discovery.ENV_CHECKPOINTS, str(folder))
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
@@ -258,6 +345,23 @@ def _seed_images(at):
     return img
 
 
+def test_app_test_from_file_in_the_repo_root(monkeypatch, demo):
+    from streamlit.testing.v1 import AppTest
+
+    # Exactly `python -c 'AppTest.from_file("dashboard/app.py").run()'` in the repo root: from_file resolves a
+    # relative path against its caller's file, "<string>" there, i.e. the cwd; app.py then gets a relative
+    # __file__ and must still find its pages.
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv(discovery.ENV_CHECKPOINTS, str(demo))
+    code = compile('AppTest.from_file("dashboard/app.py", default_timeout=TIMEOUT).run()', "<string>", "eval")
+    at = eval(code, {"AppTest": AppTest, "TIMEOUT": TIMEOUT})
+    assert not Path(at._script_path).is_absolute()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["LesionGAN models"]
+    at.switch_page("views/training.py").run()
+    assert not at.exception and [t.value for t in at.title] == ["Training"]
+
+
 @pytest.mark.parametrize("page", ["overview", "training", "gallery", "generate", "evaluation"])
 def test_every_page_renders(monkeypatch, demo, page):
     at = _app(monkeypatch, demo, page)
@@ -274,6 +378,10 @@ def test_overview_shows_the_table_notes_and_samples(monkeypatch, demo):
     text = _texts(at)
     assert "Inception weights" in text  # why FID/KID are missing
     assert "Jensen-Shannon" in text and "lower" in text  # one line per metric, with direction
+    assert "Sees: near-copies of training images" in text  # from the eval registry's catalogue
+    from eval.registry import describe_quality_bar
+
+    assert describe_quality_bar() in text  # the quality bar, where the metrics are
     assert len(at.image) == 2 and all(len(i.value) == 8 for i in at.image)
     assert [x.label for x in at.expander] == ["Model card: dcgan-demo", "Model card: pggan-demo"]
 
@@ -292,6 +400,19 @@ def test_training_page_curves_and_grid_slider(monkeypatch, demo):
     assert at.image[0].value != before and "after 0 images" in at.image[0].captions[0]
 
 
+def test_training_page_shows_a_shipped_models_legacy_config(monkeypatch, demo, tmp_path):
+    folder = _legacy_folder(demo, tmp_path / "models" / "dcgan")
+    at = _app(monkeypatch, folder.parent, "training")
+    _ok(at)
+    assert [x.label for x in at.expander] == ["Resolved run config (training_options.json)"]
+    [shown] = at.json
+    cfg = json.loads(shown.value)
+    assert cfg["model"] == "dcgan" and cfg["train"]["kimg"] == 48.0 and cfg["data"]["augment"] is True
+    (folder / "training_options.json").write_text('{"model": "dcgan", "model_cfg": {"colour": 3}}')
+    at = _app(monkeypatch, folder.parent, "training")
+    assert not at.exception and any("could not read its run config" in w.value for w in at.warning)
+
+
 def test_generate_seed_count_and_model_change_the_images(monkeypatch, demo):
     at = _app(monkeypatch, demo, "generate")
     _ok(at)
@@ -302,10 +423,10 @@ def test_generate_seed_count_and_model_change_the_images(monkeypatch, demo):
     _ok(at)
     other = _seed_images(at)
     assert other.captions[0] == "seed 100" and set(other.value).isdisjoint(first)
-    at.number_input(key="gen_count").set_value(lib.MAX_COUNT + 500).run()
+    at.number_input(key="gen_count").set_value(sampling.MAX_COUNT + 500).run()
     assert not at.exception
-    assert len(_seed_images(at).value) == lib.MAX_COUNT
-    assert any(str(lib.MAX_COUNT) in w.value for w in at.warning)
+    assert len(_seed_images(at).value) == sampling.MAX_COUNT
+    assert any(str(sampling.MAX_COUNT) in w.value for w in at.warning)
     at.number_input(key="gen_count").set_value(4)
     at.number_input(key="gen_seed").set_value(0).run()
     dc = _seed_images(at).value
@@ -337,7 +458,7 @@ def test_gallery_and_evaluation_pages(monkeypatch, demo):
     assert all(len(i.value) == 4 for i in at.image)
     at.switch_page("views/evaluation.py").run()
     _ok(at)
-    assert at.get("plotly_chart") and len(at.metric) == len(lib.METRICS)
+    assert at.get("plotly_chart") and len(at.metric) == len(results.metrics())
     assert [m.value for m in at.metric if m.label.startswith("FID")] == ["n/a"]
     assert sum(len(i.value) == 2 for i in at.image) == 8  # nearest-neighbour pairs
     assert [m.value for m in at.metric if m.label.startswith("JSD")] == ["0.112"]
@@ -400,48 +521,17 @@ def test_gallery_reads_real_images_from_a_data_set_path(monkeypatch, demo, tmp_p
     assert not at.exception and any("Could not read real images" in i.value for i in at.info)
 
 
-class _ConditionalG:
-    """A stand-in conditional generator: colour from the class, texture from the latent."""
-
-    model_name, resolution, z_dim, num_params, info = "fake-cond", 16, 4, 0, {"nimg": 0}
-    class_names = ["melanoma", "nevus", "seborrheic_keratosis"]
-
-    def latents(self, n, seed=0):
-        import torch
-
-        return torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(int(seed)))
-
-    def synthesize(self, z, labels=None):
-        assert labels is not None and len(labels) == len(z)
-        base = np.array([[200, 60, 60], [60, 200, 60], [60, 60, 200]], np.uint8)[labels.numpy()]
-        noise = (z[:, :1, None, None].numpy() * 20).astype(np.int16)
-        return (base[:, None, None, :] + noise).clip(0, 255).astype(np.uint8).repeat(16, 1).repeat(16, 2)
-
-
-def test_generate_offers_a_class_for_a_conditional_model(monkeypatch, tmp_path):
-    (tmp_path / "cond" / "generator.pt").parent.mkdir()
-    (tmp_path / "cond" / "generator.pt").write_bytes(b"stand-in")
-    monkeypatch.setattr(lib, "load_generator", lambda path: _ConditionalG())
-    at = _app(monkeypatch, tmp_path, "generate")
-    _ok(at)
-    assert at.selectbox(key="gen_class").options == _ConditionalG.class_names
-    mel = _seed_images(at).value
-    at.selectbox(key="gen_class").set_value("nevus").run()
-    _ok(at)
-    assert set(_seed_images(at).value).isdisjoint(mel)
-
-
 def test_follow_training_sees_new_stats(monkeypatch, demo, tmp_path):
     import shutil
 
     run = tmp_path / "00001-dcgan-demo-32"
     shutil.copytree(demo / "dcgan-demo", run)
-    before = lib.folder_stamp(run)
+    before = discovery.folder_stamp(run)
     time.sleep(0.01)
     with open(run / "stats.jsonl", "a") as f:
         f.write(json.dumps({"nimg": 99_000, "loss_D": 0.1, "loss_G": 3.0}) + "\n")
     (run / "grids" / "grid-000099000.png").write_bytes((run / "grids" / "grid-000000000.png").read_bytes())
-    assert lib.folder_stamp(run) != before
+    assert discovery.folder_stamp(run) != before
     (run / "config.json").write_text(json.dumps({"model": "dcgan", "model_cfg": {"resolution": 32}, "format": 1}))
     at = _app(monkeypatch, run, "training")
     assert any(x.label.startswith("Resolved run config") for x in at.expander)

@@ -2,13 +2,17 @@
 
 import streamlit as st
 
-from dashboard import lib, ui
+from dashboard.figures import histogram_figure
+from dashboard.realdata import closest_pairs, colour_histogram
+from dashboard.results import arrow, metric_note, metric_value, metrics
+from dashboard.ui import loaders, sidebar, widgets
+from eval import keys as K
 
 st.title("Evaluation")
-folder, entries = ui.models_or_stop()
+folder, entries = sidebar.models_or_stop()
 c1, c2 = st.columns([2, 1])
 with c1:
-    entry = ui.pick_model(entries, key="ev_model", need_weights=True)
+    entry = widgets.pick_model(entries, key="ev_model", need_weights=True)
 if entry is None:
     st.stop()
 n_samples = c2.select_slider("Generated samples", [64, 128, 256, 512], value=128, key="ev_n",
@@ -16,7 +20,7 @@ n_samples = c2.select_slider("Generated samples", [64, 128, 256, 512], value=128
 
 # --- metric values -----------------------------------------------------------------------------
 st.subheader("Metrics")
-results, rerr = ui.results(folder)
+results, rerr = loaders.results(folder)
 row = None
 if rerr:
     st.warning(f"Could not read the evaluation results: {rerr}")
@@ -25,46 +29,45 @@ elif results is None:
 elif entry.name not in results.models:
     st.info(f"results.json has no row for {entry.name}; rerun `python -m eval.run`.")
 else:
-    reference = ui.reference_picker(results, [entry.name], key="ev_ref")
+    reference = widgets.reference_picker(results, [entry.name], key="ev_ref")
     row = results.row(entry.name, reference)
     if row.get("error"):
         st.warning(f"eval.run could not score {entry.name}: {row['error']}")
-    cols = st.columns(len(lib.METRICS))
-    for col, info in zip(cols, lib.METRICS):
-        val = lib.metric_value(row, info.key)
-        arrow = "↓" if info.better == "lower" else "↑"
-        col.metric(f"{info.label} {arrow}", f"{val:.4g}" if val is not None else "n/a",
-                   help=f"{info.what} {info.better.capitalize()} is better. Key: `{info.key}`.")
+    cols = st.columns(len(metrics()))
+    for col, spec in zip(cols, metrics()):
+        val = metric_value(row, spec.key)
+        col.metric(f"{spec.label} {arrow(spec)}", f"{val:.4g}" if val is not None else "n/a",
+                   help=f"{spec.description} {spec.better.capitalize()} is better. Key: `{spec.key}`.")
         if val is None and not row.get("error"):
-            col.caption(lib.metric_note(row, info))
+            col.caption(metric_note(row, spec))
     facts = []
-    if row.get(lib.K.KEY_N_FAKE) is not None:
-        facts.append(f"{row[lib.K.KEY_N_FAKE]} generated vs {row.get(lib.K.KEY_N_REAL)} real images")
-    if row.get(lib.K.KEY_RESOLUTION) is not None:
-        facts.append(f"at {row[lib.K.KEY_RESOLUTION]} px")
-    if row.get(lib.K.KEY_SEED) is not None:
-        facts.append(f"seed {row[lib.K.KEY_SEED]}")
-    real_div = lib.metric_value(row, lib.K.KEY_MSSSIM_REAL)
+    if row.get(K.KEY_N_FAKE) is not None:
+        facts.append(f"{row[K.KEY_N_FAKE]} generated vs {row.get(K.KEY_N_REAL)} real images")
+    if row.get(K.KEY_RESOLUTION) is not None:
+        facts.append(f"at {row[K.KEY_RESOLUTION]} px")
+    if row.get(K.KEY_SEED) is not None:
+        facts.append(f"seed {row[K.KEY_SEED]}")
+    real_div = metric_value(row, K.KEY_MSSSIM_REAL)
     if real_div is not None:
         facts.append(f"real images' own MS-SSIM {real_div:.4g} (the diversity to match)")
     if facts:
         st.caption("Scored on " + ", ".join(facts) + ".")
 
-G, err = ui.generator(entry)
+G, err = loaders.generator(entry)
 if G is None:
     st.error(err)
     st.stop()
-fakes, gerr = ui.generate(entry, range(n_samples))
+fakes, gerr = loaders.generate(entry, range(n_samples))
 if fakes is None:
     st.error(gerr)
     st.stop()
-bank, berr = ui.real_bank(entry)
+bank, berr = loaders.real_bank(entry)
 
 # --- colour histograms ---------------------------------------------------------------------------
 st.subheader("Colour histograms")
 if bank is None:
     st.info(f"{berr} Showing the generated images' histogram alone; `python -m eval.fingerprint` makes one.")
-ui.plot(lib.histogram_figure(bank.hist if bank is not None else None, lib.colour_histogram(fakes), entry.name),
+widgets.plot(histogram_figure(bank.hist if bank is not None else None, colour_histogram(fakes), entry.name),
         key="ev_hist")
 st.caption(f"Solid: training images (from the fingerprint). Dotted: {n_samples} generated images, seeds "
            f"0–{n_samples - 1}. Curves that overlap mean the generator reproduces the lesion and skin colours.")
@@ -78,9 +81,9 @@ elif bank.bank is None or not len(bank.bank):
             "to search.")
 else:
     k = st.slider("Pairs to show", 4, 24, 8, 4, key="ev_pairs")
-    pairs = lib.closest_pairs(fakes, bank.bank, bank.bank_names, k)
+    pairs = closest_pairs(fakes, bank.bank, bank.bank_names, k)
     train_row = results.row(entry.name, "train") if results is not None else None
-    thr = lib.metric_value(train_row, lib.K.KEY_NN_THRESHOLD)
+    thr = metric_value(train_row, K.KEY_NN_THRESHOLD)
     side = bank.bank.shape[1]
     st.caption(
         f"The {k} of {n_samples} generated images closest to any of the {len(bank.bank)} training images, "

@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from dashboard import lib, ui
+from dashboard.realdata import sample_indices
+from dashboard.ui import loaders, sidebar, widgets
 
 st.title("Gallery")
-folder, entries = ui.models_or_stop()
+folder, entries = sidebar.models_or_stop()
 
 c1, c2, c3 = st.columns([3, 1, 1])
 data_path = c1.text_input("Data set path (optional)", key="ga_data",
@@ -19,7 +20,7 @@ if not shown:
     st.info("None of these models has weights yet, so there is nothing to generate.")
 for e in shown:
     st.subheader(e.name)
-    G, err = ui.generator(e)
+    G, err = loaders.generator(e)
     if G is None:
         st.error(err)
         continue
@@ -27,27 +28,27 @@ for e in shown:
     with left:
         st.markdown("**Real**")
         if data_path.strip():
-            real, rerr = ui.dataset_sample(data_path, G.resolution, count, seed)
+            real, rerr = loaders.dataset_sample(data_path, G.resolution, count, seed)
             source = f"from `{data_path}`"
         else:
-            bank, rerr = ui.real_bank(e)
+            bank, rerr = loaders.real_bank(e)
             real = None
             if bank is not None:
                 if len(bank.thumbs):
-                    real = bank.thumbs[lib.sample_indices(len(bank.thumbs), count, seed)]
+                    real = bank.thumbs[sample_indices(len(bank.thumbs), count, seed)]
                     source = "thumbnails stored in the model's fingerprint"
                 else:
                     rerr = f"{e.name}: the fingerprint holds no thumbnails; give a data set path above."
         if real is None:
             st.info(rerr if data_path.strip() else f"{rerr} Give a data set path above to show real images.")
         else:
-            ui.image_row(real, width=80)
+            widgets.image_row(real, width=80)
             st.caption(f"{len(real)} real images, {source}.")
     with right:
         st.markdown("**Generated**")
-        fake, gerr = ui.generate(e, range(seed, seed + count))
+        fake, gerr = loaders.generate(e, range(seed, seed + count))
         if fake is None:
             st.error(gerr)
         else:
-            ui.image_row(fake, width=80)
+            widgets.image_row(fake, width=80)
             st.caption(f"Seeds {seed}–{seed + count - 1}, {G.resolution}×{G.resolution}.")

@@ -2,36 +2,31 @@
 
 import streamlit as st
 
-from dashboard import lib, ui
+from dashboard import sampling
+from dashboard.ui import loaders, sidebar, widgets
 
 st.title("Generate")
-folder, entries = ui.models_or_stop()
+folder, entries = sidebar.models_or_stop()
 
 c1, c2, c3 = st.columns([2, 1, 1])
 with c1:
-    entry = ui.pick_model(entries, key="gen_model", need_weights=True)
+    entry = widgets.pick_model(entries, key="gen_model", need_weights=True)
 if entry is None:
     st.stop()
-G, err = ui.generator(entry)
+G, err = loaders.generator(entry)
 if G is None:
     st.error(err)
     st.stop()
 seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="gen_seed",
                            help="Image i uses seed + i, so every image can be remade on its own."))
 requested = int(c3.number_input("Count", 1, None, 16, key="gen_count",
-                                help=f"At most {lib.MAX_COUNT} images per request."))
-count, cap_msg = lib.cap_count(requested)
-
-classes = lib.class_names(G)
-class_index = None
-if classes:
-    label = st.selectbox("Class", classes, key="gen_class")
-    class_index = classes.index(label)
+                                help=f"At most {sampling.MAX_COUNT} images per request."))
+count, cap_msg = sampling.cap_count(requested)
 
 if cap_msg:
     st.warning(cap_msg)
 seeds = list(range(seed, seed + count))
-images, gerr = ui.generate(entry, seeds, class_index)
+images, gerr = loaders.generate(entry, seeds)
 if images is None:
     st.error(gerr)
     st.stop()
@@ -43,10 +38,10 @@ st.caption(f"{entry.name} · {G.model_name} · {G.resolution}×{G.resolution} ·
            f"seeds {seeds[0]}–{seeds[-1]} ({count} image{'s' if count != 1 else ''}) · "
            f"{precision} sampling{precision_note}")
 with st.container(key="gen_images"):
-    ui.image_row(images, captions=[f"seed {s}" for s in seeds], width=96)
+    widgets.image_row(images, captions=[f"seed {s}" for s in seeds], width=96)
 st.download_button(
     f"Download {count} PNG{'s' if count != 1 else ''} (ZIP)",
-    data=lambda: lib.zip_pngs(images, seeds),  # built only when the button is clicked
+    data=lambda: sampling.zip_pngs(images, seeds),  # built only when the button is clicked
     file_name=f"{entry.name}-seeds{seeds[0]}-{seeds[-1]}.zip",
     mime="application/zip",
     key="gen_zip",
@@ -61,9 +56,9 @@ seed_a = int(i1.number_input("From seed", 0, 2**31 - 1, 0, key="gen_seed_a"))
 seed_b = int(i2.number_input("To seed", 0, 2**31 - 1, 1, key="gen_seed_b"))
 steps = int(i3.slider("Steps", 3, 16, 8, key="gen_steps"))
 try:
-    path = lib.interpolate(G, seed_a, seed_b, steps, class_index)
+    path = sampling.interpolate(G, seed_a, seed_b, steps)
 except Exception as e:  # noqa: BLE001
     st.error(f"Interpolation failed: {e}")
 else:
-    ui.image_row(path, width=96)
+    widgets.image_row(path, width=96)
     st.caption(f"Spherical interpolation between the latents of seeds {seed_a} and {seed_b} in {steps} steps.")

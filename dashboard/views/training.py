@@ -1,12 +1,16 @@
-"""Training: loss curves against images seen, D outputs, phase marks, and the fixed-noise grids."""
+"""Training: loss curves against images seen, D outputs, phase marks, the run config and the fixed-noise grids."""
 
 import streamlit as st
 
-from dashboard import lib, ui
+from dashboard import figures
+from dashboard.formatting import format_count, format_duration
+from dashboard.stats import is_progressive, last_value, phase_boundaries
+from dashboard.ui import loaders, sidebar, widgets
+from gan.rundir import GRIDS, STATS
 
 st.title("Training")
-folder, entries = ui.models_or_stop()
-frames = {e.name: df for e in entries if (df := ui.stats(e)) is not None}
+folder, entries = sidebar.models_or_stop()
+frames = {e.name: df for e in entries if (df := loaders.stats(e)) is not None}
 
 c1, c2 = st.columns([3, 1])
 weight = c1.slider("Smoothing", 0.0, 0.99, 0.8, 0.01, key="tr_smooth",
@@ -17,30 +21,32 @@ tab_one, tab_all, tab_grids = st.tabs(["Per model", "Overlaid", "Fixed-noise gri
 
 with tab_one:
     if not frames:
-        st.info("No stats.jsonl in these folders yet: curves appear after the first logging step.")
+        st.info(f"No {STATS} in these folders yet: curves appear after the first logging step.")
     else:
-        entry = ui.pick_model([e for e in entries if e.name in frames], key="tr_model")
+        entry = widgets.pick_model([e for e in entries if e.name in frames], key="tr_model")
         df = frames[entry.name]
-        bounds = lib.phase_boundaries(df) if lib.is_progressive(df) else None
+        bounds = phase_boundaries(df) if is_progressive(df) else None
         st.markdown("**Losses**")
-        ui.plot(lib.loss_figure(df, weight, show_raw, bounds), key="tr_loss")
+        widgets.plot(figures.loss_figure(df, weight, show_raw, bounds), key="tr_loss")
         if bounds is not None:
             st.caption("Dotted lines: a new phase (resolution) starts. Shaded: a new resolution is faded in "
                        "(alpha < 1).")
         if {"D_real", "D_fake"} & set(df.columns):
             st.markdown("**Discriminator outputs**")
-            ui.plot(lib.d_output_figure(df, weight, show_raw, bounds), key="tr_dout")
+            widgets.plot(figures.d_output_figure(df, weight, show_raw, bounds), key="tr_dout")
             st.caption("D(x): mean discriminator output on real images; D(G(z)): on generated images. "
                        "A widening gap means D is winning.")
-        res = lib.last_value(df, "resolution")
+        res = last_value(df, "resolution")
         m = st.columns(4)
-        m[0].metric("Images seen", lib.format_count(lib.last_value(df, "nimg")))
-        m[1].metric("Wall time", lib.format_duration(lib.last_value(df, "time_s")) or "—")
+        m[0].metric("Images seen", format_count(last_value(df, "nimg")))
+        m[1].metric("Wall time", format_duration(last_value(df, "time_s")) or "—")
         m[2].metric("Resolution", f"{int(res)} px" if res is not None else "—")
         m[3].metric("Logged steps", len(df))
-        config = lib.read_config(entry)
-        if config:
-            with st.expander("Resolved run config (config.json)"):
+        config, cerr = loaders.config(entry)
+        if cerr:
+            st.warning(cerr)
+        elif config is not None:
+            with st.expander(f"Resolved run config ({entry.config.name})"):
                 st.json(config, expanded=2)
 
 with tab_all:
@@ -49,21 +55,21 @@ with tab_all:
     else:
         chosen = st.multiselect("Models", list(frames), default=list(frames), key="tr_overlay")
         if chosen:
-            ui.plot(lib.overlay_figure({n: frames[n] for n in chosen}, weight), key="tr_overlay_fig")
+            widgets.plot(figures.overlay_figure({n: frames[n] for n in chosen}, weight), key="tr_overlay_fig")
             st.caption("Models trained for different numbers of images end at different x positions.")
 
 with tab_grids:
-    with_grids = [e for e in entries if lib.list_grids(e.path)]
+    with_grids = [e for e in entries if e.grids()]
     if not with_grids:
-        st.info("No fixed-noise grids (grids/grid-*.png) in these folders yet.")
+        st.info(f"No fixed-noise grids ({GRIDS}/) in these folders yet.")
     else:
-        entry = ui.pick_model(with_grids, key="tr_grid_model")
-        grids = lib.list_grids(entry.path)
+        entry = widgets.pick_model(with_grids, key="tr_grid_model")
+        grids = entry.grids()
         if len(grids) > 1:
             nimg = st.select_slider("Images seen", [n for n, _ in grids], value=grids[-1][0], key="tr_grid_pos",
-                                    format_func=lib.format_count)
+                                    format_func=format_count)
         else:
             nimg = grids[0][0]
         path = dict(grids)[nimg]
-        st.image(str(path), caption=f"{entry.name} after {lib.format_count(nimg)} images "
+        st.image(str(path), caption=f"{entry.name} after {format_count(nimg)} images "
                                     f"({len(grids)} grids saved)", width=512)

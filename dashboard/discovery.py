@@ -1,0 +1,117 @@
+"""Which models the dashboard shows: run folders found through :mod:`gan.rundir`, and the folder the
+user points it at. Every file of a model (weights, stats, config, fingerprint, model card) is found by
+``gan.rundir.RunDir``; nothing here names a file.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gan.rundir import WEIGHT_FILES, RunDir, discover
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINTS = REPO_ROOT / "checkpoints"
+DEFAULT_RUNS = REPO_ROOT / "runs"
+ENV_CHECKPOINTS = "LESIONGAN_CHECKPOINTS"
+WEIGHTS_HINT = " or ".join(WEIGHT_FILES)  # for messages: "generator.pt or checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model the dashboard can show: a shipped checkpoint folder or a training run folder.
+
+    Attributes:
+        run: the model's run folder; its files are looked up there each time they are asked for, so a
+            run that is still training shows what it has written so far.
+    """
+
+    run: RunDir
+
+    @property
+    def name(self) -> str:
+        """The folder name, used as the model's label everywhere."""
+        return self.run.name
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    @property
+    def weights(self) -> Path | None:
+        """The file to sample from (exported G_ema first, else the training checkpoint), or None
+        (a run that has not written a checkpoint yet still shows its curves and grids)."""
+        return self.run.weights()
+
+    @property
+    def stats(self) -> Path | None:
+        return self.run.stats_path
+
+    @property
+    def config(self) -> Path | None:
+        """The config file (``config.json``, or a shipped folder's legacy ``training_options.json``)."""
+        return self.run.config_path
+
+    @property
+    def fingerprint(self) -> Path | None:
+        """The training split's fingerprint."""
+        return self.run.fingerprint("train")
+
+    @property
+    def model_card(self) -> Path | None:
+        return self.run.model_card_path
+
+    def read_config(self) -> dict[str, Any] | None:
+        """The resolved run config as a JSON-ready dict (``RunConfig.to_dict()``), None without a config file.
+
+        Raises:
+            ValueError: naming the file, when it is not a valid run config.
+        """
+        cfg = self.run.read_config()
+        return cfg.to_dict() if cfg is not None else None
+
+    def read_model_card(self) -> str | None:
+        """The model card's Markdown, None when the folder has none."""
+        return self.run.read_model_card()
+
+    def grids(self) -> list[tuple[int, Path]]:
+        """The fixed-noise grids as (images seen, path), in order of images seen."""
+        return self.run.list_grids()
+
+
+def resolve_folder(folder: str | os.PathLike | None) -> Path:
+    """Resolve a user-given folder: empty means the default, relative paths are relative to the repo root."""
+    if folder is None or str(folder).strip() == "":
+        return DEFAULT_CHECKPOINTS
+    p = Path(str(folder).strip()).expanduser()
+    return p if p.is_absolute() else (REPO_ROOT / p)
+
+
+def discover_models(folder: str | os.PathLike) -> list[ModelEntry]:
+    """The models in ``folder``: the folder itself when it is a run folder, else its run subfolders
+    (``checkpoints/``, ``runs/``), sorted by name; [] when it is missing or holds none."""
+    return [ModelEntry(r) for r in discover(folder)]
+
+
+def list_run_folders(runs_dir: str | os.PathLike = DEFAULT_RUNS) -> list[Path]:
+    """Training run folders under ``runs_dir`` (newest name last), for the sidebar's quick pick."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir() or RunDir(runs_dir).is_run():
+        return []
+    return [r.path for r in discover(runs_dir)]
+
+
+def folder_stamp(folder: str | os.PathLike) -> tuple[float, int]:
+    """(newest modification time, file count) over what the pages show of the folder's models:
+    changes when a training run writes anything."""
+    stamps = [r.stamp() for r in discover(folder)]
+    return max((t for t, _ in stamps), default=0.0), sum(n for _, n in stamps)
+
+
+def file_stamp(path: Path | None) -> float:
+    """Modification time used as a cache key, so a growing stats.jsonl or a new checkpoint is re-read."""
+    try:
+        return path.stat().st_mtime if path is not None else 0.0
+    except OSError:
+        return 0.0

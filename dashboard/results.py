@@ -1,0 +1,131 @@
+"""What ``python -m eval.run`` scored: a folder's ``results.json`` (read by :mod:`gan.rundir`), the metric
+catalogue the pages label it with (:func:`eval.registry.catalogue`), and why a number is missing."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from eval import keys as K
+from eval.registry import MetricSpec, catalogue
+from gan.rundir import RESULTS, RESULTS_VERSION, read_collection_results
+
+
+@lru_cache(maxsize=1)
+def metrics() -> tuple[MetricSpec, ...]:
+    """The catalogue entries (label, better, description, sees, misses, key) of the metrics ``eval.run``
+    computes by default, in its order."""
+    return tuple(catalogue())
+
+
+def arrow(spec: MetricSpec) -> str:
+    """The direction mark of a metric: ↓ when lower is better, else ↑."""
+    return "↓" if spec.better == "lower" else "↑"
+
+
+@dataclass(frozen=True)
+class Results:
+    """What ``python -m eval.run`` wrote to a folder's ``results.json``: run settings and one row per model
+    and reference.
+
+    Attributes:
+        rows: flat dicts; each has ``model`` and ``reference`` ("train", or "validation" when a
+            validation fingerprint was scored too), metric keys from ``eval.keys``, ``unavailable``
+            ({metric: reason}) and, for a model that could not be scored, ``error``.
+        meta: the file's other top-level fields (version, n, seed, bins, created, command).
+        path: the file read.
+    """
+
+    rows: list[dict]
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(str(r.get("model")) for r in self.rows))
+
+    @property
+    def outdated(self) -> bool:
+        """Written by an older eval.run, whose rows do not say why a metric is missing."""
+        return int(self.meta.get("version") or 0) < RESULTS_VERSION
+
+    def references(self, model: str) -> list[str]:
+        mine = (r for r in self.rows if str(r.get("model")) == model)
+        return list(dict.fromkeys(str(r.get("reference") or "train") for r in mine))
+
+    def row(self, model: str, reference: str = "train") -> dict | None:
+        """The row for ``model`` scored against ``reference``; the model's first row when that reference is absent."""
+        mine = [r for r in self.rows if str(r.get("model")) == model]
+        return next((r for r in mine if (r.get("reference") or "train") == reference), mine[0] if mine else None)
+
+    def train_row(self, model: str) -> dict | None:
+        """The row scored against the training split, None when there is none."""
+        r = self.row(model, "train")
+        return r if r is not None and (r.get("reference") or "train") == "train" else None
+
+    def settings(self) -> str:
+        """One line on how the numbers were made, e.g. ``n = 2000 samples, seed 0, 64 histogram bins``."""
+        parts = []
+        if "n" in self.meta:
+            parts.append(f"{self.meta['n']} generated samples per model")
+        if "seed" in self.meta:
+            parts.append(f"seed {self.meta['seed']}")
+        if "bins" in self.meta:
+            parts.append(f"{self.meta['bins']} histogram bins")
+        if "created" in self.meta:
+            parts.append(f"scored {self.meta['created']}")
+        return ", ".join(parts)
+
+
+def results_path(folder: str | os.PathLike) -> Path:
+    """Where a folder of models keeps ``eval.run``'s results (whether it exists or not)."""
+    return Path(folder) / RESULTS
+
+
+def load_results(folder: str | os.PathLike) -> Results | None:
+    """``results.json`` in ``folder`` (as written by ``python -m eval.run``), or None when there is none.
+
+    Raises:
+        ValueError: naming the file, when it cannot be read or is not in eval.run's format.
+    """
+    doc = read_collection_results(folder)
+    if doc is None:
+        return None
+    rows = [r for r in doc["rows"] if isinstance(r, dict) and "model" in r]
+    meta = {k: v for k, v in doc.items() if k != "rows"}
+    return Results(rows=rows, meta=meta, path=results_path(folder))
+
+
+def unavailable_reasons(row: dict | None) -> dict[str, str]:
+    """``{metric: reason}`` from a row's ``unavailable`` field; {} when it gives none."""
+    u = (row or {}).get(K.KEY_UNAVAILABLE)
+    return {str(k): str(v) for k, v in u.items()} if isinstance(u, dict) else {}
+
+
+def metric_value(row: dict | None, key: str) -> float | None:
+    """A finite float from a results row, or None."""
+    if row is None:
+        return None
+    try:
+        v = float(row.get(key))
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def metric_note(row: dict | None, spec: MetricSpec) -> str:
+    """Why metric ``spec`` (a catalogue entry) has no value in ``row``: ``eval``'s own reason when the row
+    gives one."""
+    if row is None:
+        return "model not in results.json; rerun `python -m eval.run`"
+    if row.get("error"):
+        return f"not scored: {row['error']}"
+    why = unavailable_reasons(row).get(spec.name)
+    if why:
+        return why
+    if row.get(spec.key) is None:
+        return "not computed (results.json gives no reason)"
+    return "not a finite number in results.json"

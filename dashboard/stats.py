@@ -1,0 +1,104 @@
+"""Training statistics as the pages show them: ``stats.jsonl`` (read by :mod:`gan.rundir`, one row per
+step) as a DataFrame, smoothing, a progressive run's phase boundaries, the final losses."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from gan.rundir import RunDir
+
+
+def read_stats(run: RunDir | str | os.PathLike) -> pd.DataFrame:
+    """A run folder's ``stats.jsonl`` as a DataFrame sorted by images seen (``nimg``).
+
+    One row per step: after a resume the last line logged for a step wins. Lines that do not parse
+    (a run still writing its last line) are skipped. Missing columns stay missing; callers check
+    with ``in df``. Empty when the folder has no stats.
+    """
+    run = run if isinstance(run, RunDir) else RunDir(run)
+    df = pd.DataFrame(run.read_stats())
+    if "nimg" in df:
+        df["nimg"] = df["nimg"].astype("int64")
+    return df
+
+
+def smooth(values: Sequence[float] | pd.Series, weight: float) -> np.ndarray:
+    """Debiased exponential moving average (TensorBoard's smoothing). ``weight`` in [0, 1); 0 = raw.
+
+    Non-finite values are skipped (they neither pull the average nor decay it) and stay NaN in the
+    output.
+    """
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
+    x = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(x)
+    out = pd.Series(np.where(finite, x, np.nan)).ewm(alpha=1.0 - weight, adjust=True, ignore_na=True).mean()
+    return np.where(finite, out.to_numpy(), np.nan)
+
+
+def is_progressive(df: pd.DataFrame) -> bool:
+    """True when the run grew its resolution or faded layers in (a progressive GAN)."""
+    if "resolution" in df and df["resolution"].nunique() > 1:
+        return True
+    return "alpha" in df and bool((df["alpha"] < 1.0).any())
+
+
+@dataclass(frozen=True)
+class Boundaries:
+    """Where a progressive run switched phase and where it faded a new resolution in (images seen)."""
+
+    phases: list[tuple[int, str]] = field(default_factory=list)  # (nimg at phase start, label)
+    fades: list[tuple[int, int]] = field(default_factory=list)  # (start nimg, end nimg) with alpha < 1
+
+
+def phase_boundaries(df: pd.DataFrame) -> Boundaries:
+    """Phase starts and fade-in spans from the ``phase``/``resolution``/``alpha`` columns of stats.jsonl.
+
+    Rows that lack a column (older or partial lines) are ignored for that column.
+    """
+    if df.empty or "nimg" not in df:
+        return Boundaries()
+    phases: list[tuple[int, str]] = []
+    key = "phase" if "phase" in df else ("resolution" if "resolution" in df else None)
+    if key is not None:
+        d = df.dropna(subset=[key])
+        vals, nimg = d[key].to_numpy(), d["nimg"].to_numpy()
+        res = d["resolution"].to_numpy() if "resolution" in d else None
+        for i in range(1, len(vals)):
+            if vals[i] != vals[i - 1]:
+                label = f"phase {int(vals[i])}" if key == "phase" else ""
+                if res is not None and np.isfinite(res[i]):
+                    label = f"{label} · {int(res[i])}px".strip(" ·")
+                # The switch happened between the two logged points; draw it at the first new one.
+                phases.append((int(nimg[i]), label))
+    fades: list[tuple[int, int]] = []
+    if "alpha" in df:
+        d = df.dropna(subset=["alpha"])
+        nimg, fading = d["nimg"].to_numpy(), d["alpha"].to_numpy() < 1.0
+        start = None
+        for i, f in enumerate(fading):
+            if f and start is None:
+                start = int(nimg[i - 1]) if i > 0 else int(nimg[i])
+            if not f and start is not None:
+                fades.append((start, int(nimg[i])))
+                start = None
+        if start is not None:
+            fades.append((start, int(nimg[-1])))
+    return Boundaries(phases=phases, fades=fades)
+
+
+def last_value(df: pd.DataFrame, column: str) -> Any:
+    """The last non-missing value of ``column``, or None."""
+    if column not in df:
+        return None
+    s = df[column].dropna()
+    return s.iloc[-1] if len(s) else None
+
+
+def final_losses(df: pd.DataFrame) -> dict[str, float | None]:
+    """The last logged D and G loss (what the report's comparison table quotes)."""
+    return {k: (float(v) if (v := last_value(df, k)) is not None else None) for k in ("loss_D", "loss_G")}

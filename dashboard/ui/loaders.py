@@ -1,0 +1,126 @@
+"""Cached loaders for the pages: each returns ``(value, None)`` or ``(None, message)``, so no page ever
+shows a traceback for a missing or broken file. Caches are keyed by the file's modification time, so a
+growing ``stats.jsonl`` or a new checkpoint is re-read."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import realdata, sampling
+from dashboard.discovery import WEIGHTS_HINT, ModelEntry, file_stamp, resolve_folder
+from dashboard.results import Results, load_results, results_path
+from dashboard.stats import read_stats
+from gan.rundir import FINGERPRINT, RunDir
+
+
+@st.cache_resource(show_spinner="Loading generator…", max_entries=16)
+def _generator(path: str, stamp: float) -> tuple[Any | None, str | None]:
+    # Failures are cached too (per file version), so a broken file is not re-read on every rerun.
+    try:
+        return sampling.load_generator(path), None
+    except Exception as e:  # noqa: BLE001 - any load failure becomes a message on the page
+        return None, f"{e}"
+
+
+def generator(entry: ModelEntry) -> tuple[Any | None, str | None]:
+    """(G, None) or (None, message) for a model; the generator is loaded once per file version."""
+    weights = entry.weights
+    if weights is None:
+        return None, f"{entry.name}: no {WEIGHTS_HINT} yet."
+    G, err = _generator(str(weights), file_stamp(weights))
+    if G is None:
+        return None, f"{entry.name}: could not load `{weights.name}`: {err}"
+    return G, None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _stats(folder: str, stamp: float) -> pd.DataFrame:
+    return read_stats(RunDir(folder))
+
+
+def stats(entry: ModelEntry) -> pd.DataFrame | None:
+    """The model's training statistics as a DataFrame, None when absent, empty or unreadable."""
+    if entry.stats is None:
+        return None
+    try:
+        df = _stats(str(entry.path), file_stamp(entry.stats))
+    except (OSError, ValueError):
+        return None
+    return df if not df.empty and "nimg" in df else None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _config(folder: str, stamp: float) -> dict | None:
+    return ModelEntry(RunDir(folder)).read_config()
+
+
+def config(entry: ModelEntry) -> tuple[dict | None, str | None]:
+    """(the resolved run config as a dict, None), (None, None) without a config file, or (None, message)."""
+    path = entry.config
+    if path is None:
+        return None, None
+    try:
+        return _config(str(entry.path), file_stamp(path)), None
+    except ValueError as e:
+        return None, f"{entry.name}: could not read its run config: {e}"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _results(folder: str, stamp: float) -> Results | None:
+    return load_results(folder)
+
+
+def results(folder: Path) -> tuple[Results | None, str | None]:
+    """(what eval.run wrote or None, error message or None) for the folder's results."""
+    try:
+        return _results(str(folder), file_stamp(results_path(folder))), None
+    except ValueError as e:
+        return None, str(e)
+
+
+@st.cache_data(show_spinner="Reading fingerprint…", max_entries=16)
+def _bank(path: str, stamp: float) -> realdata.RealBank:
+    return realdata.load_real_bank(path)
+
+
+def real_bank(entry: ModelEntry) -> tuple[realdata.RealBank | None, str | None]:
+    """The training split's fingerprint as the pages use it, or a message saying why there is none."""
+    path = entry.fingerprint
+    if path is None:
+        return None, f"{entry.name}: no {FINGERPRINT}, so no real-image statistics to compare with."
+    try:
+        return _bank(str(path), file_stamp(path)), None
+    except Exception as e:  # noqa: BLE001
+        return None, f"{entry.name}: could not read `{path.name}`: {e}"
+
+
+@st.cache_data(show_spinner="Loading data set…", max_entries=8)
+def _dataset_sample(path: str, size: int, count: int, seed: int) -> np.ndarray:
+    return realdata.load_real_images(path, size, count, seed)
+
+
+def dataset_sample(path: str, size: int, count: int, seed: int = 0) -> tuple[np.ndarray | None, str | None]:
+    try:
+        return _dataset_sample(str(resolve_folder(path)), size, count, seed), None
+    except Exception as e:  # noqa: BLE001
+        return None, f"Could not read real images from `{path}`: {e}"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _generate(path: str, stamp: float, seeds: tuple[int, ...]) -> np.ndarray:
+    return sampling.generate_images(_generator(path, stamp)[0], seeds)
+
+
+def generate(entry: ModelEntry, seeds: Sequence[int]) -> tuple[np.ndarray | None, str | None]:
+    """Images for ``seeds`` (cached, so reruns for other widgets cost nothing) or an error message."""
+    G, err = generator(entry)
+    if G is None:
+        return None, err
+    try:
+        return _generate(str(entry.weights), file_stamp(entry.weights), tuple(int(s) for s in seeds)), None
+    except Exception as e:  # noqa: BLE001
+        return None, f"{entry.name}: generation failed: {e}"
