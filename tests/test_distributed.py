@@ -220,7 +220,7 @@ def _worker(jobs_file: Path) -> None:
     torch.set_num_threads(1)
     import signal
 
-    import gan.data
+    import gan.loop
     from gan import dist
     from gan.models import get_model, model_names
     from gan.train import main
@@ -240,18 +240,18 @@ def _worker(jobs_file: Path) -> None:
     for model in model_names():
         spec = get_model(model)
         spec.make_loss = recording(spec.make_loss)
-    augment, calls = gan.data.augment, [0]
+    augment, calls = gan.loop.augment, [0]
 
-    def augment_then_sigterm_on_process_1(x, rng):
+    def augment_then_sigterm_on_process_1(x, rng, **kw):
         calls[0] += 1
         if calls[0] == 3 and dist.rank() == 1:
             os.kill(os.getpid(), signal.SIGTERM)
-        return augment(x, rng)
+        return augment(x, rng, **kw)
 
     for name, argv in plan["jobs"]:
         writes.clear()
         nets.clear()
-        gan.data.augment = augment_then_sigterm_on_process_1 if name == "sigterm" else augment
+        gan.loop.augment = augment_then_sigterm_on_process_1 if name == "sigterm" else augment
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
             rc = main(argv)
