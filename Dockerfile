@@ -11,6 +11,8 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 t
  && pip install -r requirements.txt
 
 COPY . .
+# The repository itself (gan, eval, dashboard, the lesiongan-* commands); its dependencies are met above.
+RUN pip install --no-deps -e .
 EXPOSE 8501
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://localhost:8501/_stcore/health')"
 CMD ["python", "-m", "streamlit", "run", "dashboard/app.py", "--server.port=8501", "--server.address=0.0.0.0", \
