@@ -23,6 +23,42 @@ def test_js_divergence_matches_scipy_on_hand_built_counts():
         assert js_divergence(p, q) == pytest.approx(jensenshannon(p, q, base=2) ** 2, abs=1e-12)
 
 
+def _js_by_hand(p, q):
+    # The formula eval.metrics.histogram used before it called scipy: KL of each to the mixture, base 2.
+    p, q = p / p.sum(), q / q.sum()
+    m = 0.5 * (p + q)
+
+    def kl(a):
+        nz = a > 0
+        return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
+
+    return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
+
+
+def _w1_by_hand(cu, cv):
+    # The formula eval.metrics.wasserstein used before it called scipy: the L1 distance of the CDFs.
+    return float(np.sum(np.abs(np.cumsum(cu)[:-1] / cu.sum() - np.cumsum(cv)[:-1] / cv.sum())) / 255.0)
+
+
+def test_scipy_forms_equal_the_hand_written_formulas():
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        p, q = rng.integers(0, 10 ** 6, (2, 64)).astype(float)
+        p[rng.integers(0, 64, 10)] = 0
+        assert js_divergence(p, q) == pytest.approx(_js_by_hand(p, q), rel=1e-12, abs=1e-15)
+        near = p + (rng.random(64) < 0.05)  # nearly identical: the divergence is ~1e-13
+        assert js_divergence(p, near) == pytest.approx(_js_by_hand(p, near), rel=1e-6, abs=1e-15)
+        cu, cv = rng.integers(0, 10 ** 6, (2, 256)).astype(float)
+        cv[rng.integers(0, 256, 40)] = 0
+        assert wasserstein_from_counts(cu, cv) == pytest.approx(_w1_by_hand(cu, cv), rel=1e-12, abs=1e-15)
+    h = channel_histograms(lesion_images(4, 16, 8))
+    assert js_divergence(h[0], h[0]) == 0.0 and wasserstein_from_counts(h[1], 3 * h[1]) == 0.0
+    with pytest.raises(ValueError, match="empty"):
+        js_divergence(np.zeros(4), np.ones(4))
+    with pytest.raises(ValueError, match="empty"):
+        wasserstein_from_counts(np.ones(256), np.zeros(256))
+
+
 def test_js_divergence_identical_is_0_and_disjoint_is_1():
     p = np.array([3.0, 1.0, 0.0, 0.0])
     assert js_divergence(p, 2 * p) == pytest.approx(0.0, abs=1e-15)  # normalised: scale does not matter
