@@ -212,6 +212,12 @@ class RunDir:
         with open(self.path / STATS, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
+    def write_stats(self, rows: list[dict]) -> Path:
+        """Replace ``stats.jsonl`` by ``rows`` (atomically), e.g. a shipped copy of a run's rows."""
+        p = self.path / STATS
+        atomic_write_text(p, "".join(json.dumps(r) + "\n" for r in rows))
+        return p
+
     def truncate_stats(self, nimg: int) -> int:
         """Drop the lines logged after ``nimg`` images (a resume continues from a checkpoint taken
         there); returns how many lines were dropped. Atomic."""

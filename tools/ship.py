@@ -59,10 +59,8 @@ def ship(run_dir: Path, name: str | None, n_grids: int) -> None:
     size_mb = gen.stat().st_size / 1e6
     if size_mb > MAX_MB:
         raise SystemExit(f"{gen}: {size_mb:.1f} MB is over the {MAX_MB} MB limit for shipped weights")
-    out.write_config(cfg)
-    out.file("stats.jsonl").unlink(missing_ok=True)
-    for row in src.read_stats():
-        out.append_stats(row)
+    out.write_config(ckpt["config"])  # what the weights were trained with (a resume may have changed kimg)
+    out.write_stats(src.read_stats())
     grids = src.list_grids()
     pick = sorted({grids[round(i * (len(grids) - 1) / max(n_grids - 1, 1))] for i in range(n_grids)}) if grids else []
     out.clear_grids()
