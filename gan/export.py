@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 from gan import checkpoint as ckpt_io
+from gan.cli import prog
 from gan.rundir import RunDir
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m gan.export", description=__doc__)
+    p = argparse.ArgumentParser(prog=prog("gan.export", "lesiongan-export"), description=__doc__)
     p.add_argument("source", help="a run folder (its checkpoint.pt) or a training checkpoint file")
     p.add_argument("--out", required=True, help="the generator file to write (e.g. generator.pt)")
     args = p.parse_args(argv)

@@ -13,12 +13,13 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from gan.cli import prog
 from gan.generator import load_generator
 from gan.imageutil import image_grid
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m gan.sample", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("gan.sample", "lesiongan-sample"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="generator.pt, checkpoint.pt or a run folder")
     p.add_argument("--n", type=int, default=64, help="number of images (default 64)")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gan import checkpoint as ckpt_io
 from gan import dist
+from gan.cli import prog
 from gan.config import RunConfig, TrainConfig, to_dict
 from gan.data.dataset import DataConfig
 from gan.models import get_model, model_names
@@ -34,7 +35,7 @@ _RESUME_FLAGS = ("kimg", "threads", "device", "sync_bn", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gan.train", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("gan.train", "lesiongan-train"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     # Defaults are None so that we can tell which flags the user gave (resume refuses changes).
     p.add_argument("--model", choices=model_names(), help="model to train (default dcgan)")
