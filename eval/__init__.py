@@ -15,6 +15,7 @@ from eval.keys import (CHANNELS, DEFAULT_BINS, KEY_COPY_RATE, KEY_FID, KEY_JS_HS
                        KEY_SECONDS, KEY_SEED, KEY_SWD_AVG, KEY_UNAVAILABLE, KEY_WASSERSTEIN_HSV,
                        KEY_WASSERSTEIN_RGB, key_js, key_swd, key_wasserstein)
 from eval.registry import MetricUnavailable, get_metric, list_metrics, register_metric
+from eval.sources import FeatureCache
 
 _FINGERPRINT_NAMES = ("Fingerprint", "load_fingerprint", "make_fingerprint", "save_fingerprint")
 
@@ -28,7 +29,7 @@ def __getattr__(name: str):
 
 
 __all__ = [n for n in dir() if n.startswith(("KEY_", "key_"))] + [
-    "CHANNELS", "DEFAULT_BINS", "DEFAULT_METRICS", "EvalConfig", "Fingerprint", "MetricUnavailable", "Result",
+    "CHANNELS", "DEFAULT_BINS", "DEFAULT_METRICS", "EvalConfig", "FeatureCache", "Fingerprint", "MetricUnavailable", "Result",
     "evaluate", "get_metric", "list_metrics", "load_fingerprint", "make_fingerprint", "register_metric",
     "save_fingerprint",
 ]

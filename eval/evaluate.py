@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from eval import sources
@@ -13,13 +13,15 @@ from eval.images import DEFAULT_RESIZE
 from eval.keys import (DEFAULT_BINS, KEY_N_FAKE, KEY_N_REAL, KEY_RESIZE, KEY_RESOLUTION, KEY_SECONDS,
                        KEY_SEED, KEY_UNAVAILABLE)
 from eval.registry import MetricUnavailable, get_metric
+from eval.sources import FeatureCache
 
 DEFAULT_METRICS = ("hist_js", "wasserstein", "fid", "kid", "diversity", "memorization")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Settings every metric may read. ``heldout`` is the resolved held-out set (or None)."""
+    """Settings every metric may read. ``heldout`` is the resolved held-out set (or None); ``cache``
+    holds the sets' intermediate results (``set_histograms``, ``inception.set_features`` read it)."""
 
     n: int = 2000
     seed: int = 0
@@ -33,6 +35,7 @@ class EvalConfig:
     inception_weights: str | None = None
     progress: bool = False
     heldout: Any = None
+    cache: FeatureCache = field(default_factory=FeatureCache, compare=False)
 
 
 class Result(dict):
@@ -51,15 +54,19 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
              n: int = 2000, seed: int = 0, size: int | None = None, resize: str = DEFAULT_RESIZE,
              bins: int = DEFAULT_BINS, inception_weights: str | None = None, batch_size: int = 64,
              msssim_pairs: int = 1000, kid_subset_size: int = 1000, kid_subsets: int = 100,
-             progress: bool = False) -> Result:
+             progress: bool = False, cache: FeatureCache | None = None) -> Result:
     """Score ``fake`` against ``real`` with the named metrics.
 
     Args:
         real: the reference set: a folder or data set path, an ``ImageSet``, a fingerprint (``.npz``
-            path or ``Fingerprint``), or uint8 images. For memorization it is the training set.
-        fake: the same kinds, or a generator (``.pt`` file or object with ``generate``/``resolution``).
+            path or ``Fingerprint``), uint8 images, or an ``EvalSet`` (``eval.sources.resolve``). For
+            memorization it is the training set.
+        fake: the same kinds, or a generator (``.pt`` file, run folder, or object with
+            ``generate``/``resolution``).
         metrics: registered metric names (``eval.list_metrics()``); default ``DEFAULT_METRICS``.
-        heldout: held-out real images (same kinds as ``real``) for memorization's threshold.
+        heldout: held-out real images (same kinds as ``real``), read only when a requested metric
+            needs them (``MetricSpec.needs_heldout``: memorization's threshold); without them such a
+            metric is reported unavailable.
         n: samples drawn from a generator input.
         seed: drives generator latents, MS-SSIM pairs and KID subsets.
         size: evaluation size in px; default the real set's (a fingerprint's size, an array's own
@@ -73,6 +80,9 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
         msssim_pairs: random pairs per set for MS-SSIM diversity.
         kid_subset_size, kid_subsets: KID subsets (the size is capped by both set sizes).
         progress: tqdm progress on stderr.
+        cache: where the sets' intermediate results (histograms, Inception features) are kept; pass
+            one ``FeatureCache`` to several calls that score the same ``EvalSet`` to compute them once.
+            Default: a fresh one for this call. The inputs themselves are never changed.
 
     Returns:
         ``Result``: metric keys (``eval.keys``), ``n_real``, ``n_fake``, ``resolution``, ``resize``,
@@ -89,7 +99,7 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
     cfg = EvalConfig(n=n, seed=seed, size=size, resize=resize, bins=bins, batch_size=batch_size,
                      msssim_pairs=msssim_pairs, kid_subset_size=kid_subset_size, kid_subsets=kid_subsets,
                      inception_weights=None if inception_weights is None else str(inception_weights),
-                     progress=progress)
+                     progress=progress, cache=FeatureCache() if cache is None else cache)
     if inception_weights is not None:
         from eval.metrics.inception import find_weights
 
@@ -102,7 +112,7 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
     if f.size != r.size:
         raise ValueError(f"fake set is at {f.size} px, real set at {r.size} px; pass them at one --size")
     h = None
-    if heldout is not None and "memorization" in names:
+    if heldout is not None and any(spec.needs_heldout for spec in specs):
         h = sources.resolve(heldout, "heldout", size=r.size, **kw)
     cfg = replace(cfg, heldout=h, size=r.size)
 
@@ -119,6 +129,9 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
     for spec in tqdm(specs, desc="metrics", unit="metric", disable=not progress, leave=False):
         t = time.perf_counter()
         try:
+            if spec.needs_heldout and h is None:
+                raise MetricUnavailable(f"{spec.name} needs a held-out real set and none was given "
+                                        f"(--heldout PATH)")
             out = dict(spec.fn(r, f, cfg))
         except MetricUnavailable as e:
             res[KEY_UNAVAILABLE][spec.name] = str(e)

@@ -38,6 +38,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -82,7 +83,7 @@ class Fingerprint:
         return names if len(names) == self.count else [str(i) for i in range(self.count)]
 
     def as_evalset(self, role: str, size: int | None = None):
-        """This fingerprint as one side of an evaluation (no images; pre-filled features)."""
+        """This fingerprint as one side of an evaluation (no images; its stored features)."""
         from eval.sources import EvalSet
 
         if size is not None and size != self.size:
@@ -95,7 +96,7 @@ class Fingerprint:
         return EvalSet(role=role, kind="fingerprint", source=str(self.path or self.meta.get("source", "")),
                        images=None, names=self.bank_names, size=self.size, native_resolution=None,
                        resize=str(self.meta.get("preprocessing", "")), skipped=int(self.meta.get("skipped", 0)),
-                       fingerprint=self, features=feats)
+                       fingerprint=self, features=MappingProxyType(feats))
 
 
 def make_fingerprint(data: Any, size: int = 64, *, split: str | None = None, layout: str = "auto",
@@ -175,8 +176,9 @@ def make_fingerprint(data: Any, size: int = 64, *, split: str | None = None, lay
                        thumbs=imgs[t_idx], thumb_index=t_idx, inception_pool3=feats)
 
 
-def save_fingerprint(fp: Fingerprint, path: str | os.PathLike) -> None:
-    """Write ``fp`` to ``path`` (``.npz``, compressed) atomically."""
+def save_fingerprint(fp: Fingerprint, path: str | os.PathLike) -> Path:
+    """Write ``fp`` to ``path`` (``.npz``, compressed) atomically; returns the path written (``fp`` is
+    left as it is: ``load_fingerprint(path)`` gives the copy that knows its file)."""
     arrays = {"meta": np.array(json.dumps(fp.meta)), "hist_rgb256": fp.hist_rgb256, "hist_hsv256": fp.hist_hsv256}
     for name in ("nn_bank", "thumbs", "thumb_index", "inception_pool3"):
         if getattr(fp, name) is not None:
@@ -188,7 +190,7 @@ def save_fingerprint(fp: Fingerprint, path: str | os.PathLike) -> None:
         f.write(buf.getvalue())
 
     atomic_write(path, write)
-    fp.path = str(path)
+    return Path(path)
 
 
 def _check(cond: bool, path, what: str) -> None:

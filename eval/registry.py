@@ -11,7 +11,7 @@ fingerprint that lacks what it needs); ``evaluate`` records the one-line reason 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from eval.keys import KEY_JS_RGB, KEY_WASSERSTEIN_RGB
 
@@ -27,7 +27,10 @@ class MetricSpec:
     Attributes:
         name: the name ``--metrics`` takes.
         fn: the pure function.
-        keys: the result keys it writes (the first is the headline number; per-channel keys come extra).
+        keys: the result keys it writes under the default settings (the first is the headline number;
+            per-channel keys come extra).
+        keys_for: for a metric whose key names a setting (the histogram's bin count), the keys it
+            writes under an ``EvalConfig``; None when they never change. Use :meth:`result_keys`.
         doc: first line of the function's docstring.
         label: short column title.
         better: "lower" or "higher": which way is better for the headline key.
@@ -48,20 +51,26 @@ class MetricSpec:
     sees: str = ""
     misses: str = ""
     needs_heldout: bool = False
+    keys_for: Callable[[Any], tuple[str, ...]] | None = None
 
     @property
     def key(self) -> str | None:
-        """The headline result key."""
+        """The headline result key under the default settings."""
         return self.keys[0] if self.keys else None
+
+    def result_keys(self, cfg: Any = None) -> tuple[str, ...]:
+        """The keys it writes under ``cfg`` (an ``EvalConfig``; None: the defaults), headline first."""
+        return self.keys if cfg is None or self.keys_for is None else tuple(self.keys_for(cfg))
 
 
 _METRICS: dict[str, MetricSpec] = {}
 
 
 def register_metric(name: str, keys: tuple[str, ...] = (), *, label: str = "", better: str = "lower",
-                    description: str = "", sees: str = "", misses: str = "",
-                    needs_heldout: bool = False) -> Callable:
-    """Decorator: register ``fn`` under ``name`` (the name ``--metrics`` takes) with its catalogue entry."""
+                    description: str = "", sees: str = "", misses: str = "", needs_heldout: bool = False,
+                    keys_for: Callable[[Any], tuple[str, ...]] | None = None) -> Callable:
+    """Decorator: register ``fn`` under ``name`` (the name ``--metrics`` takes) with its catalogue entry
+    (the arguments are :class:`MetricSpec`'s attributes)."""
     if better not in ("lower", "higher"):
         raise ValueError(f"metric {name!r}: better must be 'lower' or 'higher', got {better!r}")
 
@@ -71,7 +80,7 @@ def register_metric(name: str, keys: tuple[str, ...] = (), *, label: str = "", b
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
         _METRICS[name] = MetricSpec(name=name, fn=fn, keys=tuple(keys), doc=doc, label=label or name,
                                     better=better, description=description or doc, sees=sees, misses=misses,
-                                    needs_heldout=needs_heldout)
+                                    needs_heldout=needs_heldout, keys_for=keys_for)
         return fn
 
     return deco

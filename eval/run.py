@@ -1,11 +1,13 @@
 """Score generators.
 
-    python -m eval.run
-        Score every ``checkpoints/<model>/generator.pt`` against the fingerprint shipped beside it
-        (``fingerprint.npz``; ``fingerprint-val.npz`` when present gives the held-out set for
-        memorization and a second row scored against the validation split). Writes
-        ``checkpoints/results.json``, ``checkpoints/results.csv`` and ``checkpoints/<model>/results.json``
-        (atomically) and prints a Markdown table.
+    python -m eval.run [--checkpoints checkpoints]
+        Score every run folder in ``--checkpoints`` (``gan.rundir.discover``: a shipped model folder or a
+        training run) from its weights (``RunDir.weights()``: the exported G_ema, else the training
+        checkpoint) against its training-split fingerprint; when it also has the validation split's,
+        that gives memorization its held-out set and a second row scored against the validation split.
+        Writes the collection's ``results.json`` / ``results.csv`` and each model's ``results.json``
+        (all through ``gan.rundir``, atomically) and prints a Markdown table. A run folder itself
+        may be given: only its own ``results.json`` is written then.
 
     python -m eval.run --real PATH_OR_FINGERPRINT --fake PATH_OR_GENERATOR [--heldout PATH]
                        [--n 2000] [--seed 0] [--metrics hist_js wasserstein ...] [--json]
@@ -26,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from eval import sources
-from gan.fileio import atomic_write_text
-from eval.evaluate import DEFAULT_METRICS, Result, evaluate
+from eval.evaluate import DEFAULT_METRICS, EvalConfig, Result, evaluate
 from eval.images import DEFAULT_RESIZE, RESIZE_MODES
-from eval.keys import (DEFAULT_BINS, KEY_COPY_RATE, KEY_FID, KEY_KID, KEY_MSSSIM_FAKE, KEY_MSSSIM_REAL,
-                       KEY_WASSERSTEIN_RGB, key_js)
-from eval.registry import list_metrics
+from eval.keys import (DEFAULT_BINS, KEY_N_FAKE, KEY_N_REAL, KEY_RESIZE, KEY_RESOLUTION, KEY_SECONDS, KEY_SEED,
+                       KEY_UNAVAILABLE)
+from eval.registry import catalogue, list_metrics
+from gan import rundir
 
-RESULTS_FORMAT = "lesiongan-results"
+ROW_FIRST = ("model", "reference", KEY_N_FAKE, KEY_N_REAL, KEY_RESOLUTION, KEY_SEED)  # the table's first columns
 
 
 def _parse_metrics(values: list[str] | None) -> list[str] | None:
@@ -47,17 +49,22 @@ def _parse_metrics(values: list[str] | None) -> list[str] | None:
     return names
 
 
-def flat_row(result: dict, **first: Any) -> dict:
-    """One CSV/table row: ``first`` columns, then every scalar of ``result`` (nested dicts dropped,
-    the resize modes and unavailable reasons folded into strings)."""
+def result_row(result: dict, **first: Any) -> dict:
+    """One results row: ``first`` columns, then every scalar of ``result``, its resize modes and its
+    unavailable reasons (both {name: text}, as ``evaluate`` gives them); the other nested parts
+    (provenance, per-metric config) stay in the model's own ``results.json``."""
     row = dict(first)
     for k, v in result.items():
         if isinstance(v, (int, float, str)) or v is None:
             row[k] = v
-    rz = result.get("resize") or {}
-    row["resize"] = "; ".join(f"{k}: {v}" for k, v in rz.items())
-    row["unavailable"] = "; ".join(f"{k}: {v}" for k, v in (result.get("unavailable") or {}).items())
+    row[KEY_RESIZE] = dict(result.get(KEY_RESIZE) or {})
+    row[KEY_UNAVAILABLE] = dict(result.get(KEY_UNAVAILABLE) or {})
     return row
+
+
+def _fold(v: Any) -> Any:
+    # CSV has no nesting: {name: text} becomes "name: text; name: text".
+    return "; ".join(f"{k}: {x}" for k, x in v.items()) if isinstance(v, dict) else v
 
 
 def _fmt(v: Any) -> str:
@@ -68,10 +75,18 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def markdown_table(rows: list[dict], bins: int = DEFAULT_BINS) -> str:
-    """The summary table of ``rows`` in Markdown."""
-    cols = ["model", "reference", "n_fake", "n_real", "resolution", "seed", key_js("rgb", bins), KEY_WASSERSTEIN_RGB,
-            KEY_FID, KEY_KID, KEY_MSSSIM_FAKE, KEY_MSSSIM_REAL, KEY_COPY_RATE, "seconds"]
+def table_columns(metrics: list[str] | tuple[str, ...] | None = None, bins: int = DEFAULT_BINS) -> list[str]:
+    """The Markdown table's columns: the leading ones, each catalogue metric's keys at these settings,
+    and the seconds taken."""
+    cfg = EvalConfig(bins=bins)
+    return [*ROW_FIRST, *(k for spec in catalogue(metrics) for k in spec.result_keys(cfg)), KEY_SECONDS]
+
+
+def markdown_table(rows: list[dict], metrics: list[str] | tuple[str, ...] | None = None,
+                   bins: int = DEFAULT_BINS) -> str:
+    """The summary table of ``rows`` in Markdown, one column per key of the ``metrics`` scored (default
+    ``DEFAULT_METRICS``)."""
+    cols = table_columns(metrics, bins)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
@@ -79,6 +94,7 @@ def markdown_table(rows: list[dict], bins: int = DEFAULT_BINS) -> str:
 
 
 def to_csv(rows: list[dict]) -> str:
+    """``rows`` as CSV (every key a column; nested values folded into text)."""
     cols: list[str] = []
     for r in rows:
         cols += [k for k in r if k not in cols]
@@ -86,64 +102,67 @@ def to_csv(rows: list[dict]) -> str:
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+        w.writerow({k: ("" if r.get(k) is None else _fold(r.get(k))) for k in cols})
     return buf.getvalue()
 
 
 def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | None, bins: int,
-                      inception_weights: str | None, resize: str, batch_size: int, progress: bool) -> tuple[list[dict], dict]:
-    """Score every ``root/<model>/generator.pt``; returns (rows, {model: {reference: Result}})."""
-    models = sorted(p.parent for p in root.glob("*/generator.pt"))
-    if not models:
-        raise ValueError(f"no {root}/<model>/generator.pt found (pass --checkpoints DIR, or --real/--fake)")
-    rows, full = [], {}
+                      inception_weights: str | None, resize: str, batch_size: int, progress: bool
+                      ) -> tuple[list[dict], dict[rundir.RunDir, dict[str, Result]]]:
+    """Score every run folder in ``root`` that has weights; returns (rows, {run: {reference: Result}})."""
+    runs = [run for run in rundir.discover(root) if run.weights() is not None]
+    if not runs:
+        raise ValueError(f"no run folders with {' or '.join(rundir.WEIGHT_FILES)} in {root} "
+                         f"(pass --checkpoints DIR, or --real/--fake)")
+    rows: list[dict] = []
+    full: dict[rundir.RunDir, dict[str, Result]] = {}
     kw = dict(n=n, seed=seed, bins=bins, inception_weights=inception_weights, resize=resize,
               batch_size=batch_size, progress=progress)
-    for mdir in models:
-        name = mdir.name
-        fp, fp_val = mdir / "fingerprint.npz", mdir / "fingerprint-val.npz"
-        full[name] = {}
-        if not fp.is_file():
-            rows.append({"model": name, "reference": "train", "error": f"no {fp}"})
-            print(f"{name}: skipped: no {fp}", file=sys.stderr)
+    for run in runs:
+        name, weights = run.name, run.weights()
+        fp, fp_val = run.fingerprint("train"), run.fingerprint("validation")
+        full[run] = {}
+        if fp is None:
+            why = f"no {rundir.FINGERPRINTS['train']} in {run.path}"
+            rows.append({"model": name, "reference": "train", "error": why})
+            print(f"{name}: skipped: {why}", file=sys.stderr)
             continue
         t0 = time.perf_counter()
         try:
             from eval.fingerprint import load_fingerprint
 
             ref = load_fingerprint(fp)
-            # Draw the samples once: both rows score the same images (and share their features).
-            fake = sources.resolve(mdir / "generator.pt", "fake", size=ref.size, n=n, seed=seed, resize=resize,
+            # Draw the samples once: every row scores the same images, and the cache computes their
+            # features (histograms, Inception) once.
+            fake = sources.resolve(weights, "fake", size=ref.size, n=n, seed=seed, resize=resize,
                                    batch_size=batch_size, progress=progress)
+            cache = sources.FeatureCache()
             gen_s = time.perf_counter() - t0
-            refs = [("train", ref, fp_val if fp_val.is_file() else None)]
-            if fp_val.is_file():
-                refs.append(("validation", fp_val, None))
+            # Against the validation split there is no other held-out set: memorization says so.
+            refs = [("train", ref, fp_val)] + ([("validation", fp_val, None)] if fp_val is not None else [])
             for ref_name, real, heldout in refs:
-                mets = metrics
-                if heldout is None and ref_name == "validation":
-                    mets = [m for m in (metrics or DEFAULT_METRICS) if m != "memorization"]
                 if progress:
                     print(f"{name}: scoring against {ref_name}", file=sys.stderr)
-                res = evaluate(real, fake, mets, heldout=heldout, **kw)
-                res["seconds"] = round(res["seconds"] + (gen_s if ref_name == "train" else 0.0), 3)
-                full[name][ref_name] = res
-                rows.append(flat_row(res, model=name, reference=ref_name, generator=str(mdir / "generator.pt")))
+                res = evaluate(real, fake, metrics, heldout=heldout, cache=cache, **kw)
+                res[KEY_SECONDS] = round(res[KEY_SECONDS] + (gen_s if ref_name == "train" else 0.0), 3)
+                full[run][ref_name] = res
+                rows.append(result_row(res, model=name, reference=ref_name, generator=str(weights)))
         except ValueError as e:
             rows.append({"model": name, "reference": "train", "error": str(e)})
             print(f"{name}: error: {e}", file=sys.stderr)
     return rows, full
 
 
-def _write_results(root: Path, rows: list[dict], full: dict, meta: dict) -> None:
-    doc = {"format": RESULTS_FORMAT, "version": 1, **meta, "rows": rows}
-    atomic_write_text(root / "results.json", json.dumps(doc, indent=1) + "\n")
-    atomic_write_text(root / "results.csv", to_csv(rows))
-    for name, per_ref in full.items():
+def _write_results(root: Path, rows: list[dict], full: dict[rundir.RunDir, dict[str, Result]],
+                   meta: dict) -> list[Path]:
+    """Each model's ``results.json`` and, unless ``root`` is itself a run folder, the collection's
+    ``results.json`` and ``results.csv``; returns the collection files written."""
+    for run, per_ref in full.items():
         if per_ref:
-            atomic_write_text(root / name / "results.json",
-                              json.dumps({"format": RESULTS_FORMAT, "version": 1, **meta, "model": name,
-                                          "results": per_ref}, indent=1) + "\n")
+            run.write_results(per_ref, meta)
+    if full and all(run.path == root for run in full):
+        return []  # one run folder: its results.json is the model's own
+    return rundir.write_collection_results(root, rows, meta, to_csv(rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real", help="reference: folder, data set, gan.data cache (.safetensors) or fingerprint (.npz)")
     p.add_argument("--fake", help="folder of samples, generator file (.pt) or any --real kind")
     p.add_argument("--heldout", help="held-out real images for memorization (same kinds as --real)")
-    p.add_argument("--checkpoints", default="checkpoints", help="root scored with no --real/--fake (default checkpoints)")
+    p.add_argument("--checkpoints", default="checkpoints",
+                   help="folder of run folders (or one run folder) scored with no --real/--fake (default checkpoints)")
     p.add_argument("--n", type=int, default=2000, help="samples drawn from a generator (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="latent seed; also MS-SSIM pairs and KID subsets (default 0)")
     p.add_argument("--metrics", nargs="+", help=f"metrics to run (default: {' '.join(DEFAULT_METRICS)}; also hist_js_hsv)")
@@ -184,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             if a.json:
                 print(res.to_json(indent=1))
             else:
-                print(markdown_table([flat_row(res, model=Path(a.fake).name, reference=Path(a.real).name)], a.bins))
-                for m, why in res["unavailable"].items():
+                row = result_row(res, model=Path(a.fake).name, reference=Path(a.real).name)
+                print(markdown_table([row], metrics, a.bins))
+                for m, why in row[KEY_UNAVAILABLE].items():
                     print(f"{m}: unavailable: {why}")
             return 0
         root = Path(a.checkpoints)
@@ -200,17 +221,19 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             "command": "python -m eval.run " + " ".join(argv if argv is not None else sys.argv[1:]),
             "n": a.n, "seed": a.seed, "bins": a.bins}
-    _write_results(root, rows, full, meta)
+    written = _write_results(root, rows, full, meta)
     if a.json:
-        print(json.dumps({"format": RESULTS_FORMAT, "version": 1, **meta, "rows": rows}, indent=1))
+        doc = rundir.read_collection_results(root) if written else next(iter(full)).read_results()
+        print(json.dumps(doc, indent=1))
     else:
-        print(markdown_table([r for r in rows if "error" not in r], a.bins))
+        print(markdown_table([r for r in rows if "error" not in r], metrics, a.bins))
         for r in rows:
             if "error" in r:
                 print(f"{r['model']}: error: {r['error']}")
-            elif r.get("unavailable"):
-                print(f"{r['model']} ({r['reference']}): unavailable: {r['unavailable']}")
-    print(f"wrote {root / 'results.json'}, {root / 'results.csv'}", file=sys.stderr)
+            for m, why in r.get(KEY_UNAVAILABLE, {}).items():
+                print(f"{r['model']} ({r['reference']}): {m} unavailable: {why}")
+    files = written or [run.file(rundir.RESULTS) for run, per_ref in full.items() if per_ref]
+    print(f"wrote {', '.join(map(str, files))}", file=sys.stderr)
     return 1 if any("error" in r for r in rows) else 0
 
 

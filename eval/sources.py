@@ -11,7 +11,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -19,12 +20,13 @@ from eval.images import DEFAULT_RESIZE, RESIZE_MODES, as_nhwc_uint8, resize_imag
 from eval.registry import MetricUnavailable
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class EvalSet:
     """One side of an evaluation: images at the evaluation size, or a fingerprint standing in for them.
 
-    ``features`` caches per-set intermediate results (histograms, Inception features...) by a name that
-    says what changes them, so metrics sharing a stage compute it once; a fingerprint pre-fills it.
+    ``features`` holds the intermediate results the set came with (a fingerprint's stored histograms
+    and Inception features), by a name that says what changes them; nothing changes it afterwards.
+    Results computed during an evaluation live in a :class:`FeatureCache`.
     """
 
     role: str                      # "real" | "fake" | "heldout"
@@ -38,19 +40,13 @@ class EvalSet:
     seed: int | None = None        # generator sampling seed
     skipped: int = 0               # unreadable files skipped while loading
     fingerprint: Any = None
-    features: dict = field(default_factory=dict)
+    features: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def count(self) -> int:
         if self.images is not None:
             return len(self.images)
         return int(self.fingerprint.count) if self.fingerprint is not None else 0
-
-    def feature(self, name: str, compute: Callable[[], Any]) -> Any:
-        """``features[name]``, computing and caching it on first use."""
-        if name not in self.features:
-            self.features[name] = compute()
-        return self.features[name]
 
     def require_images(self, what: str) -> np.ndarray:
         """The images, or ``MetricUnavailable`` saying that ``what`` needs them."""
@@ -72,6 +68,40 @@ class EvalSet:
             d["fingerprint"] = {k: fm.get(k) for k in ("source", "layout", "image_count", "size",
                                                        "preprocessing", "created")}
         return d
+
+
+class FeatureCache:
+    """Intermediate results of sets (histograms, Inception features) by set and by a name that says what
+    changes them, so that metrics sharing a stage compute it once.
+
+    ``evaluate`` makes one per call; pass one to several calls that score the same ``EvalSet`` (e.g. one
+    sample set against the training and the validation split) to compute that set's features once.
+    A set's own ``features`` (a fingerprint's stored ones) are read, never copied or changed.
+    """
+
+    def __init__(self) -> None:
+        # id(set) -> (set, computed features); holding the set keeps its id from being reused.
+        self._computed: dict[int, tuple[EvalSet, dict[str, Any]]] = {}
+
+    def _computed_of(self, s: EvalSet) -> dict[str, Any]:
+        entry = self._computed.get(id(s))
+        return entry[1] if entry is not None else {}
+
+    def names(self, s: EvalSet) -> list[str]:
+        """The feature names known for ``s``: stored with it or computed here."""
+        return [*s.features, *(k for k in self._computed_of(s) if k not in s.features)]
+
+    def get(self, s: EvalSet, name: str, compute: Callable[[], Any] | None = None) -> Any:
+        """Feature ``name`` of ``s``: stored with the set, computed here before, or ``compute()`` now
+        (and kept). ``KeyError`` when it is none of these and ``compute`` is None."""
+        if name in s.features:
+            return s.features[name]
+        computed = self._computed.setdefault(id(s), (s, {}))[1]
+        if name not in computed:
+            if compute is None:
+                raise KeyError(f"no feature {name!r} for the {s.role} set")
+            computed[name] = compute()
+        return computed[name]
 
 
 def _is_generator(obj: Any) -> bool:
@@ -145,7 +175,7 @@ def resolve(obj: Any, role: str, *, size: int | None, n: int = 2000, seed: int =
 
     Args:
         obj: folder / data set path, ``.npz`` fingerprint path, generator file (``.pt``) or a run or
-            model folder holding ``generator.pt`` / ``checkpoint.pt`` (the generator wins), an
+            model folder with weights (``gan.rundir.find_weights``: the exported G_ema wins), an
             ``ImageSet``, a generator object (``generate(n, seed=, batch_size=)`` and ``resolution``),
             a ``Fingerprint``, a uint8 array, or an ``EvalSet`` (returned as is).
         role: "real", "fake" or "heldout" (used in messages).
@@ -185,8 +215,10 @@ def resolve(obj: Any, role: str, *, size: int | None, n: int = 2000, seed: int =
         if path.is_file() and path.suffix == ".safetensors":
             ds = _read_cache(path)
             return _from_imageset(ds, role, "dataset", size or int(ds.size), resize)
-        if path.is_dir() and any((path / f).is_file() for f in ("generator.pt", "checkpoint.pt")):
-            path = path / ("generator.pt" if (path / "generator.pt").is_file() else "checkpoint.pt")
+        from gan.rundir import find_weights, is_weights_source  # here: importing gan imports torch
+
+        if is_weights_source(path):  # a run folder: its weights, not a folder of images
+            path = find_weights(path)
         if path.is_file() and path.suffix in (".pt", ".pth"):
             try:
                 from gan import load_generator

@@ -74,15 +74,13 @@ def make_standin_inception_weights(path: str | os.PathLike, seed: int = 0) -> Pa
 
 def write_tiny_generator(path: str | os.PathLike, resolution: int = 32, seed: int = 0) -> Path:
     """Write an untrained, tiny DCGAN generator file that ``gan.load_generator`` opens."""
-    import json
+    from gan.checkpoint import export_generator
+    from gan.config import RunConfig
 
-    from gan.loop import export_generator
-    from gan.models import get_model
-
-    spec = get_model("dcgan")
-    model_cfg = {"resolution": resolution, "z_dim": 8, "ngf": 4, "ndf": 4}
-    torch.manual_seed(seed)
-    net = spec.build_generator(spec.config_from_dict(model_cfg))
-    ckpt = {"model": "dcgan", "config": json.dumps({"model": "dcgan", "model_cfg": model_cfg, "format": 1}),
-            "G_ema": net.state_dict(), "info": {"nimg": 0}}
+    cfg = RunConfig.from_dict({"model": "dcgan", "model_cfg": {"resolution": resolution, "z_dim": 8, "ngf": 4,
+                                                                 "ndf": 4}})
+    with torch.random.fork_rng(devices=[]):  # seeded weights without touching the caller's RNG
+        torch.manual_seed(seed)
+        net = cfg.spec.build_generator(cfg.model_cfg)
+    ckpt = {"model": cfg.model, "config": cfg, "G_ema": net.state_dict(), "info": {"nimg": 0}}
     return export_generator(ckpt, path)

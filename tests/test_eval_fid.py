@@ -29,8 +29,14 @@ def x():
 
 @pytest.fixture(scope="module")
 def real(x):
-    # Resolved once, so its Inception features are computed once for every test in this file.
+    # Resolved once, so that with `cache` its Inception features are computed once for every test here.
     return sources.resolve(x, "real", size=32)
+
+
+@pytest.fixture(scope="module")
+def cache():
+    """The sets' features, shared by the evaluate() calls of this file."""
+    return sources.FeatureCache()
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +58,13 @@ def noisy(x):
 
 
 @pytest.fixture(scope="module")
-def scored(weights, real, noisy):
+def scored(weights, real, noisy, cache):
     # Each FID costs torch-fidelity's eigenvalues of a 2048x2048 product (5-15 s on 2 cores): score
     # each pair once for the whole file, and only three pairs outside the slow tier.
-    out = {0: evaluate(real, real, ["fid", "kid"], inception_weights=weights)}
+    out = {0: evaluate(real, real, ["fid", "kid"], inception_weights=weights, cache=cache)}
     for sigma, fake in noisy.items():
-        out[sigma] = evaluate(real, fake, ["fid", "kid"], inception_weights=weights)
+        out[sigma] = evaluate(real, fake, ["fid", "kid"], inception_weights=weights, cache=cache)
+    assert real.features == {} and all(f.features == {} for f in noisy.values())  # inputs left as they were
     return out
 
 
@@ -84,9 +91,10 @@ def fp_path(weights, x, tmp_path_factory):
     return path
 
 
-def test_fingerprint_with_inception_features_gives_the_same_kid(weights, real, noisy, scored, fp_path, tmp_path):
+def test_fingerprint_with_inception_features_gives_the_same_kid(weights, real, noisy, scored, fp_path, cache,
+                                                                tmp_path):
     stored = np.load(fp_path, allow_pickle=False)["inception_pool3"].astype(np.float32)
-    live = real.features[f"inception_pool3:{inception.weights_id(weights)}"]
+    live = cache.get(real, f"inception_pool3:{inception.weights_id(weights)}")
     np.testing.assert_allclose(stored, live, rtol=1e-3, atol=1e-4)  # float16 storage
     b = evaluate(str(fp_path), noisy[60], ["kid"], inception_weights=weights)
     assert b[KEY_KID] == pytest.approx(scored[60][KEY_KID], rel=1e-2)
@@ -109,7 +117,7 @@ def test_no_weights_reports_unavailable_and_the_run_goes_on(no_hub, x):
     assert KEY_FID not in r and KEY_KID not in r and r[KEY_JS_RGB] == 0.0
 
 
-def test_weights_found_in_torch_fidelitys_cache(no_hub, weights, real, scored):
+def test_weights_found_in_torch_fidelitys_cache(no_hub, weights, real, scored, cache):
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
     assert inception.WEIGHTS_FILENAME == os.path.basename(URL_INCEPTION_V3)
@@ -117,7 +125,7 @@ def test_weights_found_in_torch_fidelitys_cache(no_hub, weights, real, scored):
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(weights.read_bytes())
     try:
-        r = evaluate(real, real, ["kid"])  # features cached under the same weights' hash: no new pass
+        r = evaluate(real, real, ["kid"], cache=cache)  # features cached under the same weights' hash: no new pass
         assert r["unavailable"] == {} and r[KEY_KID] == scored[0][KEY_KID]
     finally:
         target.unlink()

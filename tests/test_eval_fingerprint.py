@@ -27,12 +27,12 @@ def train():
 def test_round_trip_is_a_plain_data_file(tmp_path, train):
     fp = make_fingerprint(train, size=32, bank_size=16, n_thumbs=10, seed=3)
     path = tmp_path / "fp.npz"
-    save_fingerprint(fp, path)
+    assert save_fingerprint(fp, path) == path and fp.path is None  # the path is returned, fp left as it was
     with np.load(path, allow_pickle=False) as z:  # would raise on any object array
         assert set(z.files) == {"meta", "hist_rgb256", "hist_hsv256", "nn_bank", "thumbs", "thumb_index"}
         assert all(z[k].dtype != object for k in z.files)
     back = load_fingerprint(path)
-    assert back.meta == json.loads(json.dumps(fp.meta))
+    assert back.path == str(path) and back.meta == json.loads(json.dumps(fp.meta))
     for k in ("hist_rgb256", "hist_hsv256", "nn_bank", "thumbs", "thumb_index"):
         np.testing.assert_array_equal(getattr(back, k), getattr(fp, k))
     assert back.nn_bank.shape == (120, 16, 16, 3) and back.thumbs.shape == (10, 32, 32, 3)

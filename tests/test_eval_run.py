@@ -1,7 +1,9 @@
 """``python -m eval.run`` end to end on temporary folders, a tiny generator file and fingerprints."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
 import subprocess
@@ -12,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eval import KEY_JS_RGB, KEY_WASSERSTEIN_RGB, evaluate, make_fingerprint, save_fingerprint
+from eval import KEY_JS_RGB, KEY_WASSERSTEIN_RGB, EvalConfig, evaluate, make_fingerprint, save_fingerprint, sources
+from eval.run import ROW_FIRST, main as run_main, markdown_table, result_row, table_columns
 from eval.testing import FakeGenerator, lesion_images, write_tiny_generator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,15 +94,81 @@ def test_no_arguments_scores_every_checkpoint(tmp_path):
         assert 0 < r[KEY_JS_RGB] <= 1
     assert 0 <= rows[0]["memorization_copy_rate"] <= 1  # held-out from fingerprint-val.npz
     assert "memorization_copy_rate" not in rows[1]  # the validation row has no held-out set of its own
-    assert "held-out" in rows[2]["unavailable"]
+    assert "held-out" in rows[1]["unavailable"]["memorization"] and "held-out" in rows[2]["unavailable"]["memorization"]
+    assert rows[0]["unavailable"] == {} and rows[0]["resize"] == {"real": rows[0]["resize"]["real"], "fake": "pil-lanczos"}
     with open(ck / "results.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert len(table) == 3 and float(table[0][KEY_JS_RGB]) == pytest.approx(rows[0][KEY_JS_RGB])
+    # CSV has no nesting: there, and only there, the reasons are folded into text.
+    assert table[2]["unavailable"] == f"memorization: {rows[2]['unavailable']['memorization']}"
     per_model = json.loads((ck / "dcgan-a" / "results.json").read_text())
     assert set(per_model["results"]) == {"train", "validation"}
     assert per_model["results"]["train"]["fake"]["native_resolution"] == 32
     assert "| model | reference |" in p.stdout and "dcgan-b" in p.stdout
     assert not list(ck.rglob("*.tmp"))  # atomic writes leave no temp files
+    # One run folder given: its own results.json is written, no collection files inside it.
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert run_main(["--checkpoints", str(ck / "dcgan-b"), "--n", "8", "--metrics", "hist_js", "--quiet",
+                         "--json"]) == 0
+    doc = json.loads(out.getvalue())
+    assert doc == json.loads((ck / "dcgan-b" / "results.json").read_text()) and doc["results"]["train"]["n_fake"] == 8
+    assert not (ck / "dcgan-b" / "results.csv").exists()
+
+
+def test_evaluate_leaves_its_inputs_alone_and_a_cache_shares_features(tmp_path, monkeypatch):
+    from eval.metrics import histogram
+
+    calls = []
+    real_counts = histogram.channel_histograms
+    monkeypatch.setattr(histogram, "channel_histograms", lambda x, *a, **k: calls.append(len(x)) or real_counts(x, *a, **k))
+    a, b = sources.resolve(lesion_images(10, 16, 0), "real", size=16), sources.resolve(lesion_images(11, 16, 1), "real", size=16)
+    fake = sources.resolve(lesion_images(12, 16, 2), "fake", size=16)
+    fp = sources.resolve(make_fingerprint(lesion_images(13, 16, 3), size=16), "real", size=16)
+    stored = dict(fp.features)
+    calls.clear()  # (making the fingerprint counted its histograms)
+    for cache in (None, None):  # a fresh cache per call: the fake set's histograms twice
+        evaluate(a, fake, ["hist_js", "wasserstein"], cache=cache)
+    assert calls == [10, 12, 10, 12]
+    calls.clear()
+    cache = sources.FeatureCache()
+    r1 = evaluate(a, fake, ["hist_js", "wasserstein"], cache=cache)
+    r2 = evaluate(b, fake, ["hist_js", "wasserstein"], cache=cache)
+    r3 = evaluate(fp, fake, ["hist_js", "wasserstein"], cache=cache)
+    assert calls == [10, 12, 11]  # the fake set once; the fingerprint's stored counts are read, not computed
+    assert r1[KEY_JS_RGB] == evaluate(a, fake, ["hist_js"])[KEY_JS_RGB] and r2[KEY_JS_RGB] != r1[KEY_JS_RGB]
+    assert 0 < r3[KEY_JS_RGB] < 1
+    assert a.features == {} and fake.features == {} and dict(fp.features) == stored
+    with pytest.raises(TypeError):
+        fp.features["hist_rgb256"] = None  # a set's stored features are read-only
+
+
+def test_the_histogram_key_follows_bins_and_the_table_follows_the_catalogue():
+    from eval.registry import catalogue, get_metric
+
+    x, y = lesion_images(4, 16, 0), lesion_images(4, 16, 1)
+    r = evaluate(x, y, ["hist_js", "hist_js_hsv"], bins=32)
+    assert "js_rgb_hist32" in r and "js_hsv_hist32" in r and KEY_JS_RGB not in r
+    spec = get_metric("hist_js")
+    assert spec.key == KEY_JS_RGB == "js_rgb_hist64"  # the registered key is the default's
+    assert spec.result_keys(EvalConfig(bins=32)) == ("js_rgb_hist32",)
+    assert get_metric("wasserstein").result_keys(EvalConfig(bins=32)) == (KEY_WASSERSTEIN_RGB,)
+    cols = table_columns()
+    assert cols[:2] == ["model", "reference"] and cols[-1] == "seconds"
+    assert cols[len(ROW_FIRST):-1] == [k for m in catalogue() for k in m.keys]
+    assert "js_rgb_hist32" in table_columns(["hist_js", "swd"], bins=32) and "swd_pggan_x1e3_avg" in table_columns(["swd"])
+    row = result_row(r, model="m", reference="x")
+    assert "| js_rgb_hist32 | js_hsv_hist32 |" in markdown_table([row], ["hist_js", "hist_js_hsv"], 32)
+
+
+def test_the_heldout_set_is_read_only_for_a_metric_that_needs_it():
+    x, y = lesion_images(4, 16, 0), lesion_images(4, 16, 1)
+    r = evaluate(x, y, ["hist_js"], heldout="/nowhere/at/all")  # no metric needs it: never opened
+    assert "heldout" not in r and r["unavailable"] == {}
+    r = evaluate(x, y, ["hist_js", "memorization"])
+    assert r["unavailable"] == {"memorization": "memorization needs a held-out real set and none was given "
+                                                "(--heldout PATH)"}
+    with pytest.raises(ValueError, match="does not exist"):
+        evaluate(x, y, ["memorization"], heldout="/nowhere/at/all")
 
 
 @pytest.mark.parametrize("args, message", [

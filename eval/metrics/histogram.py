@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from eval.keys import CHANNELS, key_js
+from eval.keys import CHANNELS, KEY_JS_HSV, KEY_JS_RGB, key_js
 from eval.registry import MetricUnavailable, register_metric
 
 
@@ -71,8 +71,9 @@ def histogram_jsd(hist_real: np.ndarray, hist_fake: np.ndarray, bins: int, space
     return out
 
 
-def set_histograms(s, space: str = "rgb") -> np.ndarray:
-    """A set's (3, 256) counts in ``space``, computed once per set (or read from its fingerprint)."""
+def set_histograms(s, cfg, space: str = "rgb") -> np.ndarray:
+    """A set's (3, 256) counts in ``space``: read from its fingerprint, or computed once per set in
+    ``cfg.cache``."""
     from eval.images import rgb_to_hsv
 
     def compute():
@@ -81,19 +82,22 @@ def set_histograms(s, space: str = "rgb") -> np.ndarray:
             return channel_histograms(rgb_to_hsv(imgs))
         return channel_histograms(imgs)
 
-    return s.feature(f"hist_{space}256", compute)
+    return cfg.cache.get(s, f"hist_{space}256", compute)
 
 
 def _jsd_metric(real, fake, cfg, space: str) -> dict:
     for s in (real, fake):
         if s.count < 1:
             raise MetricUnavailable(f"{s.role} set has no images")
-    out = histogram_jsd(set_histograms(real, space), set_histograms(fake, space), cfg.bins, space)
+    out = histogram_jsd(set_histograms(real, cfg, space), set_histograms(fake, cfg, space), cfg.bins, space)
     out["_config"] = {"bins": cfg.bins, "range": [0, 256], "space": space, "log_base": 2}
     return out
 
 
-@register_metric("hist_js", keys=("js_rgb_hist64",), label="JSD colour", better="lower",
+# The key names the bin count (``--bins``): registered is the key at the default 64 bins, the one the
+# catalogue, the quality bar and the model cards use; ``keys_for`` gives the key a run writes.
+@register_metric("hist_js", keys=(KEY_JS_RGB,), keys_for=lambda cfg: (key_js("rgb", cfg.bins),),
+                 label="JSD colour", better="lower",
                  description="Jensen-Shannon divergence (base 2) of real vs generated RGB histograms (64 bins), "
                              "mean over channels; 0 = same colours, 1 = disjoint.",
                  sees="shifts in lesion and skin colour, contrast and brightness",
@@ -103,7 +107,8 @@ def hist_js(real, fake, cfg) -> dict:
     return _jsd_metric(real, fake, cfg, "rgb")
 
 
-@register_metric("hist_js_hsv", keys=("js_hsv_hist64",), label="JSD HSV", better="lower",
+@register_metric("hist_js_hsv", keys=(KEY_JS_HSV,), keys_for=lambda cfg: (key_js("hsv", cfg.bins),),
+                 label="JSD HSV", better="lower",
                  description="Jensen-Shannon divergence (base 2) of real vs generated HSV histograms, mean over "
                              "H, S, V.",
                  sees="hue and saturation shifts separately from brightness",

@@ -109,15 +109,16 @@ def require_weights(cfg) -> Path:
 
 def set_features(s, weights: Path, cfg) -> np.ndarray:
     """A set's Inception features for these weights: from its fingerprint if it stores them, else
-    computed from its images once."""
+    computed from its images once per set in ``cfg.cache``."""
     wid = weights_id(weights)
     name = f"inception_pool3:{wid}"
-    if name not in s.features and s.images is None:
-        have = [k.split(":", 1)[1] for k in s.features if k.startswith("inception_pool3:")]
+    known = cfg.cache.names(s)
+    if name not in known and s.images is None:
+        have = [k.split(":", 1)[1] for k in known if k.startswith("inception_pool3:")]
         if have:
             raise MetricUnavailable(f"the {s.role} fingerprint's Inception features come from other weights "
                                     f"(sha256 {have[0]}, these are {wid})")
         raise MetricUnavailable(f"the {s.role} fingerprint has no Inception features (it was made "
                                 f"without weights) and no images to compute them")
-    return s.feature(name, lambda: inception_features(s.images, weights, cfg.batch_size, cfg.progress,
-                                                      desc=f"inception {s.role}")).astype(np.float32)
+    return cfg.cache.get(s, name, lambda: inception_features(s.images, weights, cfg.batch_size, cfg.progress,
+                                                             desc=f"inception {s.role}")).astype(np.float32)

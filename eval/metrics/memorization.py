@@ -73,9 +73,8 @@ def _bank(s, what: str):
 def memorization(real, fake, cfg) -> dict:
     """Share of samples closer to a training image than 99% of held-out real images are (copy rate)."""
     heldout = cfg.heldout
-    if heldout is None:
-        raise MetricUnavailable("memorization needs a held-out real set (--heldout PATH, or "
-                                "fingerprint-val.npz beside the checkpoint)")
+    if heldout is None:  # evaluate() says so before calling (needs_heldout); this guards direct calls
+        raise MetricUnavailable("memorization needs a held-out real set")
     fake_imgs = fake.require_images("memorization")
     if len(fake_imgs) < 1:
         raise MetricUnavailable("fake set has no images")

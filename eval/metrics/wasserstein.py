@@ -47,4 +47,4 @@ def wasserstein(real, fake, cfg) -> dict:
     for s in (real, fake):
         if s.count < 1:
             raise MetricUnavailable(f"{s.role} set has no images")
-    return pixel_wasserstein(set_histograms(real, "rgb"), set_histograms(fake, "rgb"), "rgb")
+    return pixel_wasserstein(set_histograms(real, cfg, "rgb"), set_histograms(fake, cfg, "rgb"), "rgb")
