@@ -9,9 +9,18 @@ import numpy as np
 import torch
 
 
-def lesion_images(n: int, size: int, seed: int = 0) -> np.ndarray:
-    """uint8 (n, size, size, 3): a dark disc of random colour, centre and radius on a skin-coloured,
-    slightly noisy background (smooth enough for SSIM and nearest-neighbour tests to mean something)."""
+def lesion_images(n: int, size: int, seed: int = 0, noise: float = 4.0) -> np.ndarray:
+    """uint8 (n, size, size, 3): a dark disc of random colour, centre and radius on a skin-coloured
+    background, the project's one synthetic "lesion" (tests, ``eval.testing``, the dashboard's demo).
+
+    Args:
+        n: how many images.
+        size: side in px.
+        seed: the images are a function of ``seed`` (and ``noise``).
+        noise: standard deviation of Gaussian pixel noise (default 4: smooth enough for SSIM and
+            nearest-neighbour tests to mean something, not so flat that every pixel repeats); 0 gives
+            flat discs (and draws no noise).
+    """
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size]
     out = np.empty((n, size, size, 3), np.uint8)
@@ -21,7 +30,9 @@ def lesion_images(n: int, size: int, seed: int = 0) -> np.ndarray:
         cy, cx = rng.uniform(0.3, 0.7, 2) * size
         r = rng.uniform(0.15, 0.35) * size
         inside = ((yy - cy) ** 2 + (xx - cx) ** 2 < r ** 2)[..., None]
-        img = np.where(inside, lesion, skin) + rng.normal(0, 4, (size, size, 3))
+        img = np.where(inside, lesion, skin)
+        if noise:
+            img = img + rng.normal(0, noise, (size, size, 3))
         out[i] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     return out
 
