@@ -14,16 +14,13 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from eval import evaluate, make_fingerprint  # noqa: E402
-from eval.metrics.histogram import channel_histograms, histogram_jsd  # noqa: E402
-from eval.metrics.wasserstein import pixel_wasserstein  # noqa: E402
+from eval import evaluate, make_fingerprint
+from eval.metrics.histogram import channel_histograms, histogram_jsd
+from eval.metrics.wasserstein import pixel_wasserstein
 
 
 def best_of(fn, repeats: int) -> float:

@@ -163,12 +163,14 @@ def _write_results(root: Path) -> None:
             row = {"model": name, "reference": ref, "generator": str(RunDir(root / name).weights()),
                    K.KEY_N_REAL: n_real, K.KEY_N_FAKE: 64, K.KEY_RESOLUTION: RES, K.KEY_SEED: 0,
                    K.KEY_JS_RGB: js, K.KEY_WASSERSTEIN_RGB: w1, K.KEY_MSSSIM_FAKE: div, K.KEY_MSSSIM_REAL: 0.25,
-                   K.KEY_MSSSIM_GAP: div - 0.25, K.KEY_SECONDS: 1.0, K.KEY_RESIZE: "real: none; fake: none",
+                   K.KEY_MSSSIM_GAP: div - 0.25, K.KEY_SECONDS: 1.0, K.KEY_RESIZE: {"real": "none", "fake": "none"},
                    K.KEY_UNAVAILABLE: {"fid": why, "kid": why}}
             if ref == "train":
                 row.update({K.KEY_COPY_RATE: copy, K.KEY_NN_THRESHOLD: 0.05})
             else:
                 row[K.KEY_JS_RGB] += 0.004
+                row[K.KEY_UNAVAILABLE]["memorization"] = ("needs a held-out real set and none was given "
+                                                          "(--heldout PATH)")
             rows.append(row)
     meta = {"created": "2026-01-01T00:00:00+00:00", "command": "dashboard.demo", "n": 64, "seed": 0, "bins": 64}
     write_collection_results(root, rows, meta, to_csv(rows))

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from gan.cli import prog
 from gan.fileio import atomic_write
 from eval.images import as_nhwc_uint8, resize_images, rgb_to_hsv
 
@@ -230,7 +231,7 @@ def load_fingerprint(path: str | os.PathLike) -> Fingerprint:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.fingerprint", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog("eval.fingerprint", "lesiongan-fingerprint"), description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="data set folder (any layout gan.data reads)")
     p.add_argument("--size", type=int, default=64, help="evaluation size in px (default 64)")
     p.add_argument("--out", required=True, help="output .npz file")

@@ -34,6 +34,7 @@ from eval.keys import (DEFAULT_BINS, KEY_N_FAKE, KEY_N_REAL, KEY_RESIZE, KEY_RES
                        KEY_UNAVAILABLE)
 from eval.registry import catalogue, list_metrics
 from gan import rundir
+from gan.cli import prog
 
 ROW_FIRST = ("model", "reference", KEY_N_FAKE, KEY_N_REAL, KEY_RESOLUTION, KEY_SEED)  # the table's first columns
 
@@ -166,7 +167,7 @@ def _write_results(root: Path, rows: list[dict], full: dict[rundir.RunDir, dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.run", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog=prog("eval.run", "lesiongan-eval"), description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--real", help="reference: folder, data set, gan.data cache (.safetensors) or fingerprint (.npz)")
     p.add_argument("--fake", help="folder of samples, generator file (.pt) or any --real kind")
