@@ -169,10 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.resume:
             resume_path = Path(args.resume)
-            ckpt_file = resume_path / "checkpoint.pt" if resume_path.is_dir() else resume_path
-            resume = ckpt_io.load(ckpt_file, kinds=(ckpt_io.KIND_TRAIN,))
+            run = RunDir(resume_path if resume_path.is_dir() else resume_path.parent)
+            resume = run.load_checkpoint() if resume_path.is_dir() else \
+                ckpt_io.load(resume_path, kinds=(ckpt_io.KIND_TRAIN,))
             cfg = resume_config(resume["config"], args)
-            run = RunDir(ckpt_file.parent)
         else:
             resume = None
             cfg = resolve_config(args)
