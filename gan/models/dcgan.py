@@ -48,6 +48,9 @@ class DCGANConfig:
         for name in ("z_dim", "ngf", "ndf", "batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"dcgan {name} must be positive, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0) or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"dcgan needs a finite lr > 0 and beta1, beta2 in [0, 1), got lr={self.lr}, "
+                             f"beta1={self.beta1}, beta2={self.beta2}")
 
 
 def _channels(base: int, resolution: int) -> list[int]:

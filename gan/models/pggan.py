@@ -225,10 +225,12 @@ class PGGANConfig:
         for name in ("z_dim", "fmap_base", "fmap_max", "fmap_min", "mbstd_group"):
             if getattr(self, name) < 1:
                 raise ValueError(f"pggan {name} must be positive, got {getattr(self, name)}")
-        if self.lr <= 0 or len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"pggan needs lr > 0 and two betas in [0, 1), got lr={self.lr}, betas={self.betas}")
-        if self.gp_lambda < 0 or self.drift < 0:
-            raise ValueError(f"pggan gp_lambda and drift must be >= 0, got {self.gp_lambda}, {self.drift}")
+        if (not (math.isfinite(self.lr) and self.lr > 0) or len(self.betas) != 2
+                or not all(0 <= b < 1 for b in self.betas)):
+            raise ValueError(f"pggan needs a finite lr > 0 and two betas in [0, 1), got lr={self.lr}, "
+                             f"betas={self.betas}")
+        if not (0 <= self.gp_lambda < math.inf and 0 <= self.drift < math.inf):
+            raise ValueError(f"pggan gp_lambda and drift must be finite and >= 0, got {self.gp_lambda}, {self.drift}")
 
     def channels(self, res: int) -> int:
         """Feature maps at resolution ``res``."""

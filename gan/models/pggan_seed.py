@@ -24,6 +24,7 @@ The report trains at 16 px (phase 1), then adds layers for 32 px with the phase-
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -77,6 +78,9 @@ class PGGANSeedConfig:
         for name in ("z_dim", "ngf", "ndf", "batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"pggan-seed {name} must be positive, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0) or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"pggan-seed needs a finite lr > 0 and beta1, beta2 in [0, 1), got lr={self.lr}, "
+                             f"beta1={self.beta1}, beta2={self.beta2}")
 
     @property
     def resolutions(self) -> list[int]:
