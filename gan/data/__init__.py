@@ -6,6 +6,8 @@
 """
 from gan.data.augmentation import augment
 from gan.data.dataset import SIZES, DataConfig, DataWarning, ImageSet, load_dataset
+from gan.data.labels import VOCABULARY, canonical, class_order
 from gan.data.layouts import LAYOUTS, SPLITS
 
-__all__ = ["LAYOUTS", "SIZES", "SPLITS", "DataConfig", "DataWarning", "ImageSet", "augment", "load_dataset"]
+__all__ = ["LAYOUTS", "SIZES", "SPLITS", "VOCABULARY", "DataConfig", "DataWarning", "ImageSet", "augment", "canonical",
+           "class_order", "load_dataset"]
