@@ -39,6 +39,8 @@ class TrainConfig:
         precision: "fp32", or "bf16": the forward and backward passes under bfloat16 autocast
             (weights, gradients and optimizer state stay float32). About 1.8x the training step on
             CPUs with native bf16 (AVX512-BF16/AMX) and on Ampere+ GPUs; refused elsewhere.
+        balance: draw real images class-balanced (each class equally often, with replacement)
+            instead of in shuffled epochs; needs labels.
 
     Augmentation of real images is a data option: :class:`gan.data.DataConfig`.
     """
@@ -56,6 +58,7 @@ class TrainConfig:
     threads: int = 0
     sync_bn: bool = False
     precision: str = "fp32"
+    balance: bool = False
 
     def __post_init__(self) -> None:
         for name in ("kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "ema_kimg"):

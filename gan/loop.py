@@ -56,9 +56,11 @@ class TrainingHook:
 
 
 def train_step(loss: Loss, opts: dict[str, torch.optim.Optimizer], real: torch.Tensor, stage: Stage,
-               rng: torch.Generator | BatchRNG, precision: str = "fp32") -> dict[str, torch.Tensor]:
+               rng: torch.Generator | BatchRNG, precision: str = "fp32", labels: torch.Tensor | None = None
+               ) -> dict[str, torch.Tensor]:
     """One training step: for each phase the loss names, zero that optimizer's gradients, let the
     loss accumulate them on ``real`` (under bfloat16 autocast when ``precision == "bf16"``) and step.
+    ``labels`` (conditional models only): the class of each real image.
 
     Returns:
         The step's detached statistics, merged over phases (``loss_D``, ``loss_G``, ``D_real``...).
@@ -69,7 +71,10 @@ def train_step(loss: Loss, opts: dict[str, torch.optim.Optimizer], real: torch.T
         opt.zero_grad(set_to_none=True)
         # Mixed precision: the passes in bf16, the weights, gradients and optimizer state in float32.
         with torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            stats.update(loss.accumulate_gradients(phase, real, stage, rng))
+            if labels is None:
+                stats.update(loss.accumulate_gradients(phase, real, stage, rng))
+            else:
+                stats.update(loss.accumulate_gradients(phase, real, stage, rng, labels=labels))
         opt.step()
     return stats
 
@@ -123,6 +128,26 @@ class _Batches:
         return torch.cat(parts)
 
 
+class _BalancedBatches:
+    """Class-balanced batches (``train.balance``): each image of a batch is a class drawn uniformly,
+    then an image of that class drawn uniformly (with replacement), so rare classes are seen as often
+    as common ones. Batch ``k`` is seeded by ``(seed, k)``: the count of batches drawn is all the state
+    a resume needs (kept in ``epoch``; ``pos`` stays 0)."""
+
+    def __init__(self, labels: torch.Tensor, seed: int, epoch: int = 0, pos: int = 0):  # noqa: ARG002
+        self.seed, self.epoch, self.pos = seed, epoch, 0
+        labels = labels.cpu().long()
+        self._members = [torch.nonzero(labels == c).flatten() for c in range(int(labels.max()) + 1)]
+        self._members = [m for m in self._members if len(m)]
+
+    def next(self, batch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + 500_009 + self.epoch)
+        self.epoch += 1
+        cls = torch.randint(len(self._members), (batch,), generator=g)
+        pick = torch.rand(batch, generator=g)
+        return torch.stack([self._members[c][int(u * len(self._members[c]))] for c, u in zip(cls.tolist(), pick)])
+
+
 @dataclass
 class RunResult:
     """What a call of :func:`training_loop` ended with."""
@@ -139,7 +164,7 @@ def _rng_state(g: torch.Generator) -> torch.Tensor:
 
 def training_loop(run: RunDir | str | os.PathLike, config: RunConfig | dict, images: torch.Tensor,
                   resume: dict | None = None, progress: bool = True,
-                  hooks: Sequence[TrainingHook] = ()) -> RunResult:
+                  hooks: Sequence[TrainingHook] = (), labels: torch.Tensor | None = None) -> RunResult:
     """Train the model that ``config`` names on ``images`` and write everything to the run folder.
 
     Args:
@@ -151,6 +176,8 @@ def training_loop(run: RunDir | str | os.PathLike, config: RunConfig | dict, ima
             (saved under any number of processes).
         progress: show a tqdm bar on stderr.
         hooks: :class:`TrainingHook` objects called after each step and each snapshot.
+        labels: long tensor (N,) of class indices into ``model_cfg.class_names``, one per image:
+            required by a conditional model, refused otherwise.
 
     Under a process group (:mod:`gan.dist`, torchrun) every process calls this with the same
     arguments: the stage's batch is the global one and each process trains on its share with DDP;
@@ -173,6 +200,7 @@ def training_loop(run: RunDir | str | os.PathLike, config: RunConfig | dict, ima
         raise ValueError(f"training images must be uint8 (N, 3, S, S), got {images.dtype} {tuple(images.shape)}")
     if images.shape[-1] != cfg.model_cfg.resolution:
         raise ValueError(f"data are {images.shape[-1]} px but the model trains at {cfg.model_cfg.resolution} px")
+    labels = _check_labels(cfg, images, labels)
     check_processes(cfg, int(resume["nimg"]) if resume is not None else 0)
     threads = torch.get_num_threads()
     rng_devices = [device.index or 0] if device.type == "cuda" else []
@@ -180,13 +208,31 @@ def training_loop(run: RunDir | str | os.PathLike, config: RunConfig | dict, ima
         with torch.random.fork_rng(devices=rng_devices):
             if tcfg.threads:
                 torch.set_num_threads(tcfg.threads)
-            return _train(run, cfg, device, images, resume, progress, list(hooks))
+            return _train(run, cfg, device, images, labels, resume, progress, list(hooks))
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tensor, resume: dict | None,
-           progress: bool, hooks: list[TrainingHook]) -> RunResult:
+def _check_labels(cfg: RunConfig, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+    classes = getattr(cfg.model_cfg, "class_names", ())
+    if not classes:
+        if labels is not None and cfg.train.balance:
+            return labels.long()  # class-balanced sampling of an unconditional model's data
+        if cfg.train.balance:
+            raise ValueError("--balance needs the images' labels")
+        return None
+    if labels is None:
+        raise ValueError(f"a conditional model ({len(classes)} classes) needs one label per image")
+    if labels.shape != (len(images),):
+        raise ValueError(f"{len(images)} images but labels of shape {tuple(labels.shape)}")
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(classes)):
+        raise ValueError(f"labels must be class indices 0..{len(classes) - 1} ({', '.join(classes)})")
+    return labels.long()
+
+
+def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tensor,
+           labels: torch.Tensor | None, resume: dict | None, progress: bool,
+           hooks: list[TrainingHook]) -> RunResult:
     spec, mcfg, tcfg, dcfg = cfg.spec, cfg.model_cfg, cfg.train, cfg.data
     total_nimg = int(round(tcfg.kimg * 1000))
     memory_format = torch.channels_last if tcfg.channels_last else torch.contiguous_format
@@ -207,7 +253,11 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
     rng_aug = torch.Generator().manual_seed(tcfg.seed + 2)
     z_grid = torch.randn(tcfg.grid_size, mcfg.z_dim, generator=torch.Generator().manual_seed(tcfg.seed)).to(device)
     data = images.to(device)
-    batches = _Batches(len(data), tcfg.seed)
+    conditional = bool(getattr(mcfg, "class_names", ()))
+    data_labels = labels.to(device) if labels is not None else None
+    Batches = _BalancedBatches if tcfg.balance else _Batches
+    batch_source = labels if tcfg.balance else len(data)
+    batches = Batches(batch_source, tcfg.seed)
     nimg, time_prev = 0, 0.0
 
     if resume is not None:
@@ -221,7 +271,7 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
         rng_noise.set_state(resume["rng"]["noise"].to(rng_noise.get_state().device))
         rng_aug.set_state(resume["rng"]["aug"])
         torch.set_rng_state(resume["rng"]["torch"])
-        batches = _Batches(len(data), tcfg.seed, int(resume["data_epoch"]), int(resume["data_pos"]))
+        batches = Batches(batch_source, tcfg.seed, int(resume["data_epoch"]), int(resume["data_pos"]))
         if main:
             # Lines logged after the checkpoint (by a run that was then killed) are retrained now.
             run.truncate_stats(nimg)
@@ -249,10 +299,18 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
 
     recalibrated = {"nimg": -1}
 
+    # A conditional model's grid shows one class per row (cycling through the classes), and its
+    # BatchNorm statistics are re-estimated over the training data's class shares.
+    class_probs = grid_kw = None
+    if conditional:
+        class_probs = torch.bincount(labels.cpu(), minlength=len(mcfg.class_names)).float()
+        side = int(round(tcfg.grid_size ** 0.5))
+        grid_kw = {"labels": (torch.arange(tcfg.grid_size) // side % len(mcfg.class_names)).to(device)}
+
     def snapshot_G_ema(st: Stage) -> None:
         # Once per step at most: a grid and a checkpoint often fall on the same step.
         if recalibrated["nimg"] != nimg:
-            recalibrate_bn(G_ema, mcfg.z_dim, stage_kwargs(st))
+            recalibrate_bn(G_ema, mcfg.z_dim, stage_kwargs(st), class_probs=class_probs)
             recalibrated["nimg"] = nimg
 
     def make_checkpoint(st: Stage, elapsed: float) -> dict:
@@ -269,7 +327,7 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
     @torch.no_grad()
     def write_grid(st: Stage) -> None:
         snapshot_G_ema(st)
-        run.write_grid(nimg, image_grid(to_uint8_hwc(G_ema(z_grid, **stage_kwargs(st)))))
+        run.write_grid(nimg, image_grid(to_uint8_hwc(G_ema(z_grid, **stage_kwargs(st), **(grid_kw or {})))))
 
     # Ctrl-C / SIGTERM: finish the step, save, exit cleanly.
     stop = {"signal": None}
@@ -307,12 +365,13 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
             if dcfg.augment:
                 real = augment(real, rng_aug, xflip=dcfg.xflip, yflip=dcfg.yflip, rot90=dcfg.rot90)
             real = dist.shard(real)
+            real_labels = dist.shard(data_labels[idx]) if conditional else None
             real = real.float().div_(127.5).sub_(1.0)
             if real.shape[-1] != stage.resolution:
                 real = F.avg_pool2d(real, real.shape[-1] // stage.resolution)
             real = real.contiguous(memory_format=memory_format)
 
-            step_stats = train_step(loss, opts, real, stage, noise, tcfg.precision)
+            step_stats = train_step(loss, opts, real, stage, noise, tcfg.precision, labels=real_labels)
             values = torch.stack([v.float() for v in step_stats.values()])
             # Statistics of the global batch, and a signal on any process stops all at this step.
             values, stopping = dist.mean_and_any(values, stop["signal"] is not None)

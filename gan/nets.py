@@ -28,12 +28,13 @@ def ema_beta(batch: int, nimg: int, ema_kimg: float, rampup: float | None) -> fl
 
 @torch.no_grad()
 def recalibrate_bn(G: nn.Module, z_dim: int, stage_kwargs: dict, batches: int = 16, batch: int = 64,
-                   seed: int = 123456789) -> None:
+                   seed: int = 123456789, class_probs: torch.Tensor | None = None) -> None:
     """Re-estimate BatchNorm running statistics of ``G`` for its own (EMA) weights.
 
     EMA averages weights but not the activation statistics that go with them; sampling in eval mode
     with G's running stats then gives washed-out images. This runs ``batches`` fixed, seeded batches
-    through G in train mode with cumulative averaging. No-op for networks without BatchNorm.
+    through G in train mode with cumulative averaging. No-op for networks without BatchNorm. A
+    conditional G gets classes drawn with ``class_probs`` (the training data's class shares).
     """
     bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns:
@@ -47,7 +48,12 @@ def recalibrate_bn(G: nn.Module, z_dim: int, stage_kwargs: dict, batches: int = 
     G.train()
     gen = torch.Generator(device=device).manual_seed(seed)
     for _ in range(batches):
-        G(torch.randn(batch, z_dim, generator=gen, device=device), **stage_kwargs)
+        z = torch.randn(batch, z_dim, generator=gen, device=device)
+        if class_probs is None:
+            G(z, **stage_kwargs)
+        else:
+            labels = torch.multinomial(class_probs.to(device), batch, replacement=True, generator=gen)
+            G(z, labels=labels, **stage_kwargs)
     for m, mom in zip(bns, saved):
         m.momentum = mom
     G.train(was_training)

@@ -27,8 +27,8 @@ from gan.rundir import RunDir
 # CLI flags that map onto model-config fields, when the model has that field.
 _MODEL_FLAGS = {"size": "resolution", "batch": "batch", "lr": "lr"}
 _TRAIN_FLAGS = ["kimg", "seed", "ema_kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "device",
-                "channels_last", "threads", "sync_bn", "precision"]
-_DATA_FLAGS = ["data", "layout", "split", "augment"]
+                "channels_last", "threads", "sync_bn", "precision", "balance"]
+_DATA_FLAGS = ["data", "layout", "split", "augment", "cond"]
 # Flags that --resume may change: how long and how the run executes, not what it trains (and
 # --data, when the same images moved to another folder).
 _RESUME_FLAGS = ("kimg", "threads", "device", "sync_bn", "data")
@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-kimg", type=float, help="stats.jsonl interval in kimg (default 1)")
     p.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg (default 10)")
     p.add_argument("--grid-kimg", type=float, help="fixed-noise grid interval in kimg (default 10)")
+    p.add_argument("--cond", action="store_true", default=None,
+                   help="class-conditional: the classes come from the data's labels (ISIC 2017: melanoma, nevus, "
+                        "seborrheic keratosis; HAM10000: its 7 dx); refused for data without labels")
+    p.add_argument("--balance", action="store_true", default=None,
+                   help="draw real images class-balanced (each class equally often) instead of in shuffled "
+                        "epochs; needs labels")
     p.add_argument("--augment", action="store_true", default=None,
                    help="random flips and 90-degree rotations of the real images (data.augment)")
     p.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda, cuda:N")
@@ -135,6 +141,47 @@ def check_execution(cfg: RunConfig) -> None:
                          f"CUDA: compute capability 8.0+), where it would be emulated and slower; use fp32")
 
 
+def class_labels(ds, cfg: RunConfig, cond: bool, report: bool = True):
+    """(images, labels, config) to train on: for a conditional run (``--cond``, or a resumed
+    conditional config) or ``--balance``, the labelled images, their class indices and the config
+    with the class names; otherwise all images and no labels. Refuses data without the labels needed,
+    naming the folder."""
+    import torch
+
+    from gan.data.labels import class_order
+
+    classes = tuple(getattr(cfg.model_cfg, "class_names", ()))
+    if not (cond or classes or cfg.train.balance):
+        return ds.images, None, cfg
+    if cond and not hasattr(cfg.model_cfg, "class_names"):
+        raise ValueError(f"--cond: model {cfg.model} has no conditional form")
+    found = class_order(ds.labels)
+    what = "--cond" if cond or classes else "--balance"
+    if len(found) < 2:
+        raise ValueError(f"{what}: {ds.source} has {'no labels' if not found else 'one class only: ' + found[0]} "
+                         f"(layout {ds.layout}); a labelled layout (isic2017, ham10000, isic-archive, imagefolder) "
+                         f"is needed")
+    if classes:  # a resumed run numbers its classes as it did
+        unknown = sorted(set(found) - set(classes))
+        if unknown:
+            raise ValueError(f"{ds.source} has classes the run was not trained on: {', '.join(unknown)}")
+    else:
+        classes = tuple(found)
+    keep = [i for i, c in enumerate(ds.labels) if c is not None]
+    if report and len(keep) < len(ds):
+        print(f"{what}: {len(ds) - len(keep)} unlabelled images left out", file=sys.stderr)
+    index = {c: i for i, c in enumerate(classes)}
+    labels = torch.tensor([index[ds.labels[i]] for i in keep], dtype=torch.long)
+    images = ds.images if len(keep) == len(ds) else ds.images[keep]
+    if cond and not cfg.model_cfg.class_names:
+        cfg = cfg.replace(model_cfg=dataclasses.replace(cfg.model_cfg, class_names=classes))
+    cfg = cfg.replace(data=dataclasses.replace(cfg.data, num_images=len(keep)))
+    if report:
+        counts = torch.bincount(labels, minlength=len(classes)).tolist()
+        print("classes: " + ", ".join(f"{c} {n}" for c, n in zip(classes, counts)), file=sys.stderr)
+    return images, labels, cfg
+
+
 def print_dry_run(cfg: RunConfig) -> None:
     spec, mcfg = cfg.spec, cfg.model_cfg
     G, D = spec.build(mcfg)
@@ -178,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
             cfg = resolve_config(args)
         if args.dry_run:
             print_dry_run(cfg)
+            if args.cond:
+                print("\n--cond: the class names (and the class embedding's size in G, the projection in D) "
+                      "come from the data's labels when the run starts")
             return 0
         check_execution(cfg)
         created_group = dist.init(cfg.train.device)  # under torchrun; else nothing
@@ -190,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         if main_process:
             dist.barrier()
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, layout=ds.layout, num_images=len(ds)))
+        images, labels, cfg = class_labels(ds, cfg, bool(args.cond), report=main_process)
         if resume is None:
             # Process 0 alone makes the numbered folder; the others learn its name.
             if main_process:
@@ -200,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         if main_process:
             print(f"run folder: {run.path}" + (f" ({dist.world_size()} processes)" if dist.world_size() > 1 else ""),
                   file=sys.stderr)
-        result = training_loop(run, cfg, ds.images, resume=resume, progress=not args.no_progress)
+        result = training_loop(run, cfg, images, resume=resume, progress=not args.no_progress, labels=labels)
     except ValueError as e:
         print(f"error{'' if dist.is_main() else f' (process {dist.rank()})'}: {e}", file=sys.stderr)
         return 2

@@ -89,11 +89,14 @@ class Loss(Protocol):
     phases: tuple[str, ...]
 
     def accumulate_gradients(self, phase: str, real: torch.Tensor, stage: Stage,
-                             rng: torch.Generator | BatchRNG) -> dict[str, torch.Tensor]:
+                             rng: torch.Generator | BatchRNG, labels: torch.Tensor | None = None
+                             ) -> dict[str, torch.Tensor]:
         """Compute this phase's loss on ``real`` (float, [-1, 1], NCHW at ``stage.resolution``; this
         process's share of ``stage.batch``), call ``backward()`` on it, and return detached scalar
         statistics (``loss_D``, ``loss_G``, ``D_real``, ``D_fake``...). ``rng`` drives every random
-        draw (latents, penalties); per-sample draws go through ``BatchRNG.of(rng)``."""
+        draw (latents, penalties); per-sample draws go through ``BatchRNG.of(rng)``. ``labels`` (long,
+        one class index per real image) is given to conditional models only; G then generates the
+        same classes and D scores each image for its class."""
         ...
 
 

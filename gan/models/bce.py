@@ -22,8 +22,8 @@ class BCELoss:
     """DCGAN's step at the stage's resolution.
 
     Args:
-        G: the generator, called as ``G(z, resolution=stage.resolution)``.
-        D: the discriminator, called as ``D(x, resolution=stage.resolution)``.
+        G: the generator, called as ``G(z, resolution=stage.resolution[, labels=...])``.
+        D: the discriminator, called as ``D(x, resolution=stage.resolution[, labels=...])``.
         cfg: the model config (``z_dim`` is read).
         logits: D returns logits (True) or probabilities (False, a sigmoid head).
     """
@@ -46,14 +46,16 @@ class BCELoss:
         return (torch.sigmoid(d) if self.logits else d).mean()
 
     def accumulate_gradients(self, phase: str, real: torch.Tensor, stage: Stage,
-                             rng: torch.Generator | BatchRNG) -> dict[str, torch.Tensor]:
-        res = stage.resolution
+                             rng: torch.Generator | BatchRNG, labels: torch.Tensor | None = None
+                             ) -> dict[str, torch.Tensor]:
+        # A conditional model: G draws the real batch's classes, and D scores each image for its class.
+        kw = {"resolution": stage.resolution} if labels is None else {"resolution": stage.resolution, "labels": labels}
         if phase == "D":
             z = BatchRNG.of(rng).randn(real.shape[0], self.cfg.z_dim, device=real.device)
-            d_real = self.D(real, resolution=res)
+            d_real = self.D(real, **kw)
             loss_real = self._bce(d_real, True)
-            self._fake = self.G(z, resolution=res)
-            d_fake = self.D(self._fake.detach(), resolution=res)
+            self._fake = self.G(z, **kw)
+            d_fake = self.D(self._fake.detach(), **kw)
             loss = loss_real + self._bce(d_fake, False)
             loss.backward()
             return {"loss_D": loss.detach(), "D_real": self._prob(d_real), "D_fake": self._prob(d_fake)}
@@ -61,7 +63,7 @@ class BCELoss:
             if self._fake is None:
                 raise RuntimeError("phase 'G' ran before phase 'D'")
             with no_param_grads(self.D):  # D's weight gradients would be thrown away: skip them
-                d_fake = self.D(self._fake, resolution=res)
+                d_fake = self.D(self._fake, **kw)
                 loss = self._bce(d_fake, True)
                 loss.backward()
             self._fake = None

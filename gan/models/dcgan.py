@@ -16,6 +16,7 @@ from torch import nn
 from gan.models import register_model
 from gan.models.base import ModelSpec, Stage, adam
 from gan.models.bce import BCELoss
+from gan.models.conditioning import LatentEmbedding, Projection, check_class_names, check_labels
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class DCGANConfig:
         beta1: Adam beta1.
         beta2: Adam beta2.
         batch: images per step.
+        class_names: the classes of a class-conditional model (empty: unconditional, the report's
+            networks exactly); filled from the data's labels by ``gan.train --cond``.
+        embed_dim: size of G's class embedding joined to z (conditional models only).
     """
 
     resolution: int = 64
@@ -41,8 +45,17 @@ class DCGANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     batch: int = 64
+    class_names: tuple[str, ...] = ()
+    embed_dim: int = 32
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
 
     def __post_init__(self) -> None:
+        check_class_names("dcgan", self.class_names)
+        if self.embed_dim < 1:
+            raise ValueError(f"dcgan embed_dim must be positive, got {self.embed_dim}")
         if self.resolution not in (32, 64, 128, 256):
             raise ValueError(f"dcgan resolution must be 32, 64, 128 or 256, got {self.resolution}")
         for name in ("z_dim", "ngf", "ndf", "batch"):
@@ -69,14 +82,18 @@ def init_weights(m: nn.Module) -> None:
 
 
 class Generator(nn.Module):
-    """z (N, z_dim) -> images (N, 3, R, R) in [-1, 1]."""
+    """z (N, z_dim) [and class indices (N,)] -> images (N, 3, R, R) in [-1, 1]."""
 
     def __init__(self, cfg: DCGANConfig):
         super().__init__()
         self.resolution = cfg.resolution
         self.z_dim = cfg.z_dim
+        self.num_classes = cfg.num_classes
+        if self.num_classes:
+            self.embed = LatentEmbedding(self.num_classes, cfg.embed_dim)
         ch = _channels(cfg.ngf, cfg.resolution)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(cfg.z_dim, ch[0], 4, 1, 0, bias=False),
+        z_in = cfg.z_dim + (cfg.embed_dim if self.num_classes else 0)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_in, ch[0], 4, 1, 0, bias=False),
                                    nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
         for cin, cout in zip(ch[:-1], ch[1:]):
             layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
@@ -84,18 +101,26 @@ class Generator(nn.Module):
         self.main = nn.Sequential(*layers)
         self.apply(init_weights)
 
-    def forward(self, z: torch.Tensor, resolution: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, resolution: int | None = None, alpha: float = 1.0,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
         if resolution not in (None, self.resolution):
             raise ValueError(f"this DCGAN generates {self.resolution} px only, asked for {resolution}")
-        return self.main(z.view(z.shape[0], self.z_dim, 1, 1))
+        labels = check_labels(labels, self.num_classes, z.shape[0])
+        if labels is not None:
+            z = self.embed(z, labels)
+        return self.main(z.view(z.shape[0], -1, 1, 1))
 
 
 class Discriminator(nn.Module):
-    """images (N, 3, R, R) in [-1, 1] -> probability of real (N,)."""
+    """images (N, 3, R, R) in [-1, 1] [and class indices (N,)] -> probability of real (N,).
+
+    Conditional: the sigmoid's input is the unconditional logit plus the projection of the last
+    feature map (summed over its 4x4 positions) on the class's embedding."""
 
     def __init__(self, cfg: DCGANConfig):
         super().__init__()
         self.resolution = cfg.resolution
+        self.num_classes = cfg.num_classes
         ch = _channels(cfg.ndf, cfg.resolution)[::-1]  # 64 px: [64, 128, 256, 512]
         layers: list[nn.Module] = [nn.Conv2d(3, ch[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
         for cin, cout in zip(ch[:-1], ch[1:]):
@@ -103,10 +128,22 @@ class Discriminator(nn.Module):
         layers += [nn.Conv2d(ch[-1], 1, 4, 1, 0, bias=False), nn.Sigmoid()]
         self.main = nn.Sequential(*layers)
         self.apply(init_weights)
+        if self.num_classes:
+            self.project = Projection(self.num_classes, ch[-1])
 
-    def forward(self, x: torch.Tensor, resolution: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, resolution: int | None = None, alpha: float = 1.0,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
         if x.shape[-1] != self.resolution:
             raise ValueError(f"this DCGAN discriminator takes {self.resolution} px, got {x.shape[-1]}")
+        labels = check_labels(labels, self.num_classes, x.shape[0])
+        if labels is not None:
+            for layer in self.main[:-2]:
+                x = layer(x)
+            # The head in float32 under autocast too (see below).
+            with torch.autocast(x.device.type, enabled=False):
+                h = x.float()
+                logit = self.main[-2](h).view(-1) + self.project(h.sum(dim=(2, 3)), labels)
+                return torch.sigmoid(logit)
         if torch.is_autocast_enabled(x.device.type):
             # Under bf16 autocast the 1-output head and its sigmoid run in float32: bf16 probabilities
             # near 0 or 1 (8 bits of mantissa) would make the BCE loss coarse.
