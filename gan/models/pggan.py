@@ -50,6 +50,7 @@ from torch import nn
 
 from gan.models import register_model
 from gan.models.base import BatchRNG, ModelSpec, Stage, adam, no_param_grads
+from gan.models.conditioning import LatentEmbedding, Projection, check_class_names, check_labels
 
 SQRT2 = math.sqrt(2.0)
 _RESOLUTIONS = (4, 8, 16, 32, 64, 128, 256)
@@ -189,6 +190,10 @@ class PGGANConfig:
         gp_lambda: WGAN-GP gradient-penalty weight.
         drift: weight of the drift term E[D(real)^2].
         mbstd_group: minibatch-stddev group size.
+        class_names: the classes of a class-conditional model (empty: unconditional); filled from the
+            data's labels by ``gan.train --cond``. G pixel-normalizes ``[z, embed(c)]`` before its first
+            block; D adds the projection of its last feature vector on the class's embedding.
+        embed_dim: size of G's class embedding (conditional models only).
     """
 
     resolution: int = 64
@@ -206,8 +211,17 @@ class PGGANConfig:
     gp_lambda: float = 10.0
     drift: float = 1e-3
     mbstd_group: int = 4
+    class_names: tuple[str, ...] = ()
+    embed_dim: int = 32
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
 
     def __post_init__(self) -> None:
+        check_class_names("pggan", self.class_names)
+        if self.embed_dim < 1:
+            raise ValueError(f"pggan embed_dim must be positive, got {self.embed_dim}")
         check_resolutions("pggan", self.resolution, self.start_resolution, lo=4)
         if self.fade_kimg < 0:
             raise ValueError(f"pggan fade_kimg must be >= 0, got {self.fade_kimg}")
@@ -260,16 +274,22 @@ class Generator(nn.Module):
         self.resolution = cfg.resolution
         self.resolutions = growth_resolutions(cfg.start_resolution, cfg.resolution)
         self.c4 = cfg.channels(4)
-        self.dense = EqualizedLinear(cfg.z_dim, self.c4 * 16, gain=SQRT2 / 4)
+        self.num_classes = cfg.num_classes
+        if self.num_classes:
+            self.embed = LatentEmbedding(self.num_classes, cfg.embed_dim)
+        z_in = cfg.z_dim + (cfg.embed_dim if self.num_classes else 0)
+        self.dense = EqualizedLinear(z_in, self.c4 * 16, gain=SQRT2 / 4)
         self.conv4 = EqualizedConv2d(self.c4, self.c4, 3)
         self.blocks = nn.ModuleDict({str(r): GBlock(cfg.channels(r // 2), cfg.channels(r))
                                      for r in growth_resolutions(8, cfg.resolution)})
         self.to_rgb = nn.ModuleDict({str(r): EqualizedConv2d(cfg.channels(r), 3, 1, gain=1.0)
                                      for r in self.resolutions})
 
-    def features(self, z: torch.Tensor, resolution: int) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def features(self, z: torch.Tensor, resolution: int, labels: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(features at resolution / 2 or None at 4 px, features at ``resolution``)."""
-        x = pixel_norm(z)
+        labels = check_labels(labels, self.num_classes, z.shape[0])
+        x = pixel_norm(z if labels is None else self.embed(z, labels))
         x = pixel_norm(lrelu(self.dense(x).view(-1, self.c4, 4, 4)))
         x = pixel_norm(lrelu(self.conv4(x)))
         prev = None
@@ -281,14 +301,15 @@ class Generator(nn.Module):
 
     def active_modules(self, resolution: int, fading: bool) -> list[nn.Module]:
         """The layers a stage at ``resolution`` uses (toRGB of the previous resolution when fading)."""
-        mods = [self.dense, self.conv4, *(self.blocks[str(r)] for r in growth_resolutions(8, resolution)),
-                self.to_rgb[str(resolution)]]
+        mods = [*([self.embed] if self.num_classes else []), self.dense, self.conv4,
+                *(self.blocks[str(r)] for r in growth_resolutions(8, resolution)), self.to_rgb[str(resolution)]]
         return mods + ([self.to_rgb[str(resolution // 2)]] if fading else [])
 
-    def forward(self, z: torch.Tensor, resolution: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, resolution: int | None = None, alpha: float = 1.0,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
         r = self.resolution if resolution is None else int(resolution)
         _check_stage(self, r, alpha)
-        prev, x = self.features(z, r)
+        prev, x = self.features(z, r, labels)
         y = self.to_rgb[str(r)](x)
         if alpha < 1.0:
             y = torch.lerp(upsample2(self.to_rgb[str(r // 2)](prev)), y, float(alpha))
@@ -310,13 +331,17 @@ class Discriminator(nn.Module):
         self.conv4 = EqualizedConv2d(c4 + 1, c4, 3)
         self.dense = EqualizedLinear(c4 * 16, c4)
         self.out = EqualizedLinear(c4, 1, gain=1.0)
+        self.num_classes = cfg.num_classes
+        if self.num_classes:
+            self.project = Projection(self.num_classes, c4)
 
     def active_modules(self, resolution: int, fading: bool) -> list[nn.Module]:
         mods = [self.from_rgb[str(resolution)], *(self.blocks[str(r)] for r in growth_resolutions(8, resolution)),
-                self.conv4, self.dense, self.out]
+                self.conv4, self.dense, self.out, *([self.project] if self.num_classes else [])]
         return mods + ([self.from_rgb[str(resolution // 2)]] if fading else [])
 
-    def forward(self, x: torch.Tensor, resolution: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, resolution: int | None = None, alpha: float = 1.0,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
         r = x.shape[-1]
         if resolution is not None and int(resolution) != r:
             raise ValueError(f"pggan discriminator asked for {resolution} px but got {r} px images")
@@ -332,7 +357,10 @@ class Discriminator(nn.Module):
             res //= 2
         h = lrelu(self.conv4(minibatch_stddev(h, self.mbstd_group)))
         h = lrelu(self.dense(h.flatten(1)))
-        return self.out(h).view(-1)
+        labels = check_labels(labels, self.num_classes, x.shape[0])
+        if labels is None:
+            return self.out(h).view(-1)
+        return self.out(h).view(-1) + self.project(h, labels)
 
 
 # --------------------------------------------------------------------------- loss
@@ -370,8 +398,10 @@ class WGANGPLoss:
         self.G, self.D, self.cfg = G, D, cfg
 
     def accumulate_gradients(self, phase: str, real: torch.Tensor, stage: Stage,
-                             rng: torch.Generator) -> dict[str, torch.Tensor]:
+                             rng: torch.Generator, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         kw = {"resolution": stage.resolution, "alpha": stage.alpha}
+        if labels is not None:  # conditional: G draws the real batch's classes, D scores each for its class
+            kw["labels"] = labels
         rng = BatchRNG.of(rng)
         n = real.shape[0]
         z = rng.randn(n, self.cfg.z_dim, device=real.device)

@@ -33,6 +33,7 @@ from torch import nn
 from gan.models import register_model
 from gan.models.base import ModelSpec, Stage, adam
 from gan.models.bce import BCELoss
+from gan.models.conditioning import LatentEmbedding, Projection, check_class_names, check_labels
 from gan.models.dcgan import init_weights
 from gan.models.pggan import check_resolutions, growth_resolutions
 
@@ -54,6 +55,10 @@ class PGGANSeedConfig:
         beta1: Adam beta1.
         beta2: Adam beta2.
         batch: images per step.
+        class_names: the classes of a class-conditional model (empty: unconditional, the report's
+            recipe); filled from the data's labels by ``gan.train --cond``. The class embedding (G)
+            and the projection (D) belong to phase 0 and are frozen with it.
+        embed_dim: size of G's class embedding joined to z (conditional models only).
     """
 
     resolution: int = 64
@@ -66,8 +71,17 @@ class PGGANSeedConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     batch: int = 64
+    class_names: tuple[str, ...] = ()
+    embed_dim: int = 32
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
 
     def __post_init__(self) -> None:
+        check_class_names("pggan-seed", self.class_names)
+        if self.embed_dim < 1:
+            raise ValueError(f"pggan-seed embed_dim must be positive, got {self.embed_dim}")
         check_resolutions("pggan-seed", self.resolution, self.start_resolution, lo=8)
         steps = len(self.resolutions) - 1
         if self.phase_kimg is None:
@@ -94,17 +108,21 @@ class PGGANSeedConfig:
 
 
 class Generator(nn.Module):
-    """z (N, z_dim) -> images (N, 3, r, r) in [-1, 1] for any phase resolution r."""
+    """z (N, z_dim) [and class indices (N,)] -> images (N, 3, r, r) in [-1, 1] for any phase resolution r."""
 
     def __init__(self, cfg: PGGANSeedConfig):
         super().__init__()
         self.z_dim = cfg.z_dim
         self.resolution = cfg.resolution
         self.resolutions = cfg.resolutions
+        self.num_classes = cfg.num_classes
         def w(r: int) -> int:
             return cfg.width(cfg.ngf, r)
 
-        self.proj = nn.Sequential(nn.ConvTranspose2d(cfg.z_dim, w(4), 4, 1, 0, bias=False),
+        if self.num_classes:
+            self.embed = LatentEmbedding(self.num_classes, cfg.embed_dim)
+        z_in = cfg.z_dim + (cfg.embed_dim if self.num_classes else 0)
+        self.proj = nn.Sequential(nn.ConvTranspose2d(z_in, w(4), 4, 1, 0, bias=False),
                                   nn.BatchNorm2d(w(4)), nn.ReLU(True))
         # ups[r]: features at r/2 -> features at r.
         self.ups = nn.ModuleDict({str(r): nn.Sequential(nn.ConvTranspose2d(w(r // 2), w(r), 4, 2, 1, bias=False),
@@ -119,14 +137,19 @@ class Generator(nn.Module):
         """The layers phase ``phase`` adds and trains."""
         r = self.resolutions[phase]
         if phase == 0:
-            return [self.proj, *(self.ups[str(s)] for s in growth_resolutions(8, r // 2)), self.to_rgb[str(r)]]
+            return [*([self.embed] if self.num_classes else []), self.proj,
+                    *(self.ups[str(s)] for s in growth_resolutions(8, r // 2)), self.to_rgb[str(r)]]
         return [self.ups[str(r // 2)], self.to_rgb[str(r)]]
 
-    def forward(self, z: torch.Tensor, resolution: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, resolution: int | None = None, alpha: float = 1.0,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
         r = self.resolution if resolution is None else int(resolution)
         if r not in self.resolutions:
             raise ValueError(f"this pggan-seed generator works at {self.resolutions} px, got {r}")
-        x = self.proj(z.view(z.shape[0], self.z_dim, 1, 1))
+        labels = check_labels(labels, self.num_classes, z.shape[0])
+        if labels is not None:
+            z = self.embed(z, labels)
+        x = self.proj(z.view(z.shape[0], -1, 1, 1))
         for s in growth_resolutions(8, r // 2):
             x = self.ups[str(s)](x)
         return self.to_rgb[str(r)](x)
@@ -151,14 +174,19 @@ class Discriminator(nn.Module):
                                     for r in growth_resolutions(8, cfg.resolution // 2)})
         self.final = nn.Conv2d(w(4), 1, 4, 1, 0, bias=False)
         self.apply(init_weights)
+        self.num_classes = cfg.num_classes
+        if self.num_classes:
+            self.project = Projection(self.num_classes, w(4))
 
     def phase_modules(self, phase: int) -> list[nn.Module]:
         r = self.resolutions[phase]
         if phase == 0:
-            return [self.from_rgb[str(r)], *(self.downs[str(s)] for s in growth_resolutions(8, r // 2)), self.final]
+            return [self.from_rgb[str(r)], *(self.downs[str(s)] for s in growth_resolutions(8, r // 2)), self.final,
+                    *([self.project] if self.num_classes else [])]
         return [self.from_rgb[str(r)], self.downs[str(r // 2)]]
 
-    def forward(self, x: torch.Tensor, resolution: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, resolution: int | None = None, alpha: float = 1.0,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
         r = x.shape[-1]
         if r not in self.resolutions or (resolution is not None and int(resolution) != r):
             raise ValueError(f"this pggan-seed discriminator works at {self.resolutions} px, got {r} px images"
@@ -166,7 +194,10 @@ class Discriminator(nn.Module):
         h = self.from_rgb[str(r)](x)
         for s in reversed(growth_resolutions(8, r // 2)):
             h = self.downs[str(s)](h)
-        return self.final(h).view(-1)
+        labels = check_labels(labels, self.num_classes, x.shape[0])
+        if labels is None:
+            return self.final(h).view(-1)
+        return self.final(h).view(-1) + self.project(h.sum(dim=(2, 3)), labels)
 
 
 @register_model
