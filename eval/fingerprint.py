@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from gan.cli import prog
-from gan.fileio import atomic_write
+from gan.cli import entry_point, prog
+from gan.fileio import atomic_write, prepare_output
 from eval.images import as_nhwc_uint8, resize_images, rgb_to_hsv
 
 FORMAT = "lesiongan-fingerprint"
@@ -230,6 +230,7 @@ def load_fingerprint(path: str | os.PathLike) -> Fingerprint:
                        inception_pool3=arr.get("inception_pool3"), path=str(path))
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=prog("eval.fingerprint", "lesiongan-fingerprint"), description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="data set folder (any layout gan.data reads)")
@@ -248,13 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     if a.size < 1 or a.bank_size < 1 or a.thumbs < 0:
         p.error("--size and --bank-size must be positive, --thumbs non-negative")
     try:
+        prepare_output(a.out, "--out", kind="file")  # before any image is decoded
         fp = make_fingerprint(a.data, a.size, split=a.split, layout=a.layout, inception_weights=a.inception_weights,
                               bank_size=None if a.no_bank else a.bank_size, n_thumbs=a.thumbs, seed=a.seed,
                               progress=True)
-    except ValueError as e:
+        save_fingerprint(fp, a.out)
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    save_fingerprint(fp, a.out)
     inc = "with" if fp.inception_pool3 is not None else "without (no weights)"
     print(f"wrote {a.out}: {fp.count} images at {fp.size} px, {inc} Inception features, "
           f"{os.path.getsize(a.out) / 1e6:.1f} MB", file=sys.stderr)

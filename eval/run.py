@@ -34,7 +34,7 @@ from eval.keys import (DEFAULT_BINS, KEY_N_FAKE, KEY_N_REAL, KEY_RESIZE, KEY_RES
                        KEY_UNAVAILABLE)
 from eval.registry import catalogue, list_metrics
 from gan import rundir
-from gan.cli import prog
+from gan.cli import entry_point, prog
 
 ROW_FIRST = ("model", "reference", KEY_N_FAKE, KEY_N_REAL, KEY_RESOLUTION, KEY_SEED)  # the table's first columns
 
@@ -166,6 +166,7 @@ def _write_results(root: Path, rows: list[dict], full: dict[rundir.RunDir, dict[
     return rundir.write_collection_results(root, rows, meta, to_csv(rows))
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=prog("eval.run", "lesiongan-eval"), description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -222,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             "command": "python -m eval.run " + " ".join(argv if argv is not None else sys.argv[1:]),
             "n": a.n, "seed": a.seed, "bins": a.bins}
-    written = _write_results(root, rows, full, meta)
+    try:
+        written = _write_results(root, rows, full, meta)
+    except OSError as e:  # gan.fileio.WriteError names the file
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if a.json:
         doc = rundir.read_collection_results(root) if written else next(iter(full)).read_results()
         print(json.dumps(doc, indent=1))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,9 +25,31 @@ from gan.fileio import atomic_write
 
 KIND_TRAIN = "lesiongan-training-checkpoint"
 KIND_GENERATOR = "lesiongan-generator"
+# What each kind must hold beyond kind, version, model and config: (key, type).
+REQUIRED = {
+    KIND_TRAIN: (("G", dict), ("D", dict), ("G_ema", dict), ("opt", dict), ("nimg", int), ("phase", int),
+                 ("time_s", (int, float)), ("data_epoch", int), ("data_pos", int), ("rng", dict)),
+    KIND_GENERATOR: (("G_ema", dict),),
+}
+_RNG_KEYS = ("noise", "aug", "torch")
+
+
 def save(obj: dict, path: str | os.PathLike) -> None:
-    """Atomically ``torch.save`` a checkpoint dict."""
-    atomic_write(path, lambda f: torch.save(obj, f))
+    """Atomically ``torch.save`` a checkpoint dict.
+
+    Raises:
+        gan.fileio.WriteError: the file could not be written (a full disk...): the message names it
+            and says that its previous version is intact.
+    """
+    def write(f):
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:  # torch's zip writer reports a failed write (full disk) this way
+            if "inline_container" not in str(e) and "PytorchStreamWriter" not in str(e):
+                raise
+            raise OSError(f"torch's writer failed, is the disk full? {_first_line(e)}") from None
+
+    atomic_write(path, write)
 
 
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
@@ -50,15 +74,22 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
         raise ValueError(f"{path}: no such checkpoint file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: file is empty")
+    # torch.save writes a zip archive; anything else (a raw pickle, random bytes, a legacy file) is
+    # refused before any unpickler sees it.
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint (not the zip archive torch.save writes: "
+                         f"another format, a raw pickle or damaged); refused unread, for safety")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - a damaged file can fail anywhere inside the unpickler
-        msg = str(e).strip()
-        first = msg.splitlines()[0] if msg else type(e).__name__
-        if isinstance(e, pickle.UnpicklingError) and ("global" in msg.lower() or "not allowed" in msg):
-            raise ValueError(f"{path}: refused to load: the file holds objects other than tensors and plain "
-                             f"values (possibly code); only LesionGAN checkpoints are accepted ({first})") from None
-        raise ValueError(f"{path}: not a readable PyTorch file (truncated or another format): {first}") from None
+        msg = str(e)
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", msg)
+        if isinstance(e, pickle.UnpicklingError) and found:
+            raise ValueError(f"{path}: refused to load, for safety: it holds {found.group(1)}, not only tensors "
+                             f"and plain values (a pickle that can run code); only LesionGAN checkpoints are "
+                             f"read, and nothing in it was run") from None
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint (truncated, damaged, or holding more than "
+                         f"tensors and plain values): {_torch_reason(e)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") not in (KIND_TRAIN, KIND_GENERATOR):
         raise ValueError(f"{path}: not a LesionGAN checkpoint (no 'kind' field naming one)")
     if ckpt["kind"] not in kinds:
@@ -66,6 +97,11 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
     if ckpt.get("version") != FORMAT_VERSION:
         raise ValueError(f"{path}: format version {ckpt.get('version')} is not supported "
                          f"(this LesionGAN reads version {FORMAT_VERSION})")
+    missing = [k for k, t in REQUIRED[ckpt["kind"]] if not isinstance(ckpt.get(k), t)]
+    if ckpt["kind"] == KIND_TRAIN and "rng" not in missing:
+        missing += [f"rng.{k}" for k in _RNG_KEYS if not isinstance(ckpt["rng"].get(k), torch.Tensor)]
+    if missing:
+        raise ValueError(f"{path}: incomplete {ckpt['kind']}: missing or malformed {', '.join(missing)}")
     from gan.config import RunConfig
 
     try:
@@ -76,6 +112,40 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
     except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
         raise ValueError(f"{path}: its run config is unusable: {e}") from None
     return ckpt
+
+
+def check_resumable(ckpt: dict, path: str | os.PathLike) -> None:
+    """Check that a training checkpoint (as :func:`load` returns it) fits the model its own config
+    describes, before any data is decoded: G, D and G_ema load into freshly built networks, the
+    optimizer states of the saved phase into fresh optimizers (their moment tensors shaped like the
+    parameters), the CPU random states into generators.
+
+    Raises:
+        ValueError: naming ``path`` and what does not fit.
+    """
+    config = ckpt["config"]
+    spec, mcfg = config.spec, config.model_cfg
+    what = "model config"
+    try:
+        G, D = spec.build(mcfg)
+        for what, net, key in (("G_ema", G, "G_ema"), ("G", G, "G"), ("D", D, "D")):
+            net.load_state_dict(ckpt[key])
+        stage = spec.schedule(mcfg, int(ckpt["nimg"]))
+        if int(ckpt["phase"]) == stage.phase:  # the loop restores optimizers only then (gan.loop)
+            for name, opt in spec.prepare_phase(G, D, mcfg, stage).items():
+                what = f"optimizer {name}"
+                opt.load_state_dict(ckpt["opt"][name])
+                for p, state in opt.state.items():
+                    bad = [k for k, v in state.items() if torch.is_tensor(v) and v.dim() and v.shape != p.shape]
+                    if bad:
+                        raise ValueError(f"state {bad[0]} is {tuple(state[bad[0]].shape)} for a parameter of "
+                                         f"{tuple(p.shape)}")
+        for name in ("aug", "torch"):
+            what = f"rng.{name}"
+            torch.Generator().set_state(ckpt["rng"][name])
+    except (KeyError, TypeError, RuntimeError, ValueError) as e:
+        raise ValueError(f"{path}: cannot resume: its {what} does not fit the {spec.name} model its config "
+                         f"describes ({_first_line(e)})") from None
 
 
 def export_generator(train_ckpt: dict, out: str | os.PathLike) -> Path:
@@ -99,3 +169,19 @@ def export_generator(train_ckpt: dict, out: str | os.PathLike) -> Path:
     save({"kind": KIND_GENERATOR, "version": FORMAT_VERSION, "model": train_ckpt["model"],
           "config": config, "G_ema": state, "info": json.dumps(info)}, out)
     return out
+
+
+def _first_line(e: BaseException) -> str:
+    msg = str(e).strip()
+    return msg.splitlines()[0] if msg else type(e).__name__
+
+
+def _torch_reason(e: BaseException) -> str:
+    """What went wrong in ``torch.load``, without torch's advice to load the file unsafely."""
+    msg = str(e)
+    if "WeightsUnpickler error:" in msg:  # the reason follows torch's advice paragraph
+        reason = msg.split("WeightsUnpickler error:", 1)[1]
+        reason = reason.split("Check the documentation of torch.load", 1)[0]
+        return " ".join(reason.split()) or type(e).__name__
+    lines = [ln for ln in msg.strip().splitlines() if "weights_only" not in ln]
+    return lines[0].strip() if lines else type(e).__name__

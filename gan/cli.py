@@ -1,11 +1,27 @@
-"""Shared by the command-line entry points: the name a command was run under."""
+"""Shared by the command-line entry points: the name a command was run under, and Ctrl-C."""
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
+from typing import Callable
 
 
 def prog(module: str, script: str) -> str:
     """``lesiongan-train`` when run as that console script, else ``python -m gan.train``, so that
     usage and error lines name the command the user typed."""
     return script if Path(sys.argv[0]).name == script else f"python -m {module}"
+
+
+def entry_point(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """Wrap a command's ``main(argv) -> exit code``: Ctrl-C before the command's own handling of
+    it (while torch loads, data decode, a checkpoint opens) ends with one line and exit code 130,
+    not a KeyboardInterrupt traceback."""
+    @functools.wraps(main)
+    def run(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except KeyboardInterrupt:
+            print("interrupted (Ctrl-C)", file=sys.stderr)
+            return 130
+    return run

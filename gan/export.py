@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 from gan import checkpoint as ckpt_io
-from gan.cli import prog
+from gan.cli import entry_point, prog
+from gan.fileio import prepare_output
 from gan.rundir import RunDir
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=prog("gan.export", "lesiongan-export"), description=__doc__)
     p.add_argument("source", help="a run folder (its checkpoint.pt) or a training checkpoint file")
@@ -18,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     src = Path(args.source)
     try:
+        prepare_output(args.out, "--out", kind="file")
         ckpt = RunDir(src).load_checkpoint() if src.is_dir() else ckpt_io.load(src, kinds=(ckpt_io.KIND_TRAIN,))
         out = ckpt_io.export_generator(ckpt, args.out)
     except (ValueError, OSError) as e:

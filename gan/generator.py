@@ -107,6 +107,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    device = check_device(device)
     if precision == "auto":
         precision = "bf16" if fuse and bf16_supported(device) else "fp32"
     path = find_weights(path)
@@ -118,11 +119,58 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
         net.load_state_dict(ckpt["G_ema"])
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise ValueError(f"{path}: checkpoint does not match its model config: {e}") from None
+    bad = [k for k, v in ckpt["G_ema"].items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"{path}: refused: {len(bad)} of the generator's tensors hold NaN or infinite values "
+                         f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}), so every image would be "
+                         f"blank; the run diverged before this file was saved: use an earlier checkpoint")
     info = dict(ckpt.get("info") or {})
     if ckpt["kind"] == ckpt_io.KIND_TRAIN:
         info.setdefault("nimg", int(ckpt["nimg"]))
-    stage = spec.schedule(mcfg, int(info.get("nimg", 0)))
-    resolution = int(info.get("resolution", stage.resolution))
-    alpha = float(info.get("alpha", stage.alpha))
+    try:
+        stage = spec.schedule(mcfg, int(info.get("nimg", 0)))
+        resolution = int(info.get("resolution", stage.resolution))
+        alpha = float(info.get("alpha", stage.alpha))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: its info block is unusable ({e})") from None
+    _check_stage(net, path, spec.name, mcfg.z_dim, resolution, alpha)
     return LoadedGenerator(net.to(device), spec.name, resolution, alpha, mcfg.z_dim, config, info, path, fuse,
                            precision)
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """The ``torch.device`` for ``device``, checked to exist on this machine.
+
+    Raises:
+        ValueError: ``"DEVICE: why"`` for a string torch does not know, or a CUDA device where there
+            is none (or fewer GPUs than its index).
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:  # torch's own words for a device string it does not know
+        raise ValueError(f"{device}: {str(e).splitlines()[0]}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{device}: CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{device}: this machine has {torch.cuda.device_count()} GPU(s)")
+    elif dev.type not in ("cpu", "mps") or (dev.type == "mps" and not torch.backends.mps.is_available()):
+        raise ValueError(f"{device}: not a device this machine offers (cpu or cuda)")
+    return dev
+
+
+def _check_stage(net: nn.Module, path: Path, model: str, z_dim: int, resolution: int, alpha: float) -> None:
+    """The file's info block names a stage (resolution, fade-in alpha) its network can draw: one
+    latent through it gives one image of that size."""
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"{path}: info alpha {alpha} is outside [0, 1]")
+    # A conditional network draws the same shapes for every class: class 0 stands for all.
+    labels = {"labels": torch.zeros(1, dtype=torch.long)} if getattr(net, "num_classes", 0) else {}
+    try:
+        with torch.inference_mode():
+            shape = tuple(net.eval()(torch.zeros(1, z_dim), resolution=resolution, alpha=alpha, **labels).shape)
+    except (RuntimeError, ValueError, KeyError, IndexError, AssertionError, TypeError) as e:
+        shape = f"an error ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+    if shape != (1, 3, resolution, resolution):
+        raise ValueError(f"{path}: its info says {resolution} px (alpha {alpha:g}) but its {model} network "
+                         f"gives {shape} there; the file is inconsistent")

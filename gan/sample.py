@@ -2,6 +2,7 @@
 ``python -m gan.sample --checkpoint FILE --n N --out DIR [--seed S] [--grid]``.
 
 Files are named ``seed{S:04d}-{i:05d}.png``: image ``i`` of seed ``S`` is the same whatever ``--n``.
+More than ``LARGE_N`` images need ``--yes`` (the command says how much it would write).
 """
 from __future__ import annotations
 
@@ -13,11 +14,22 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from gan.cli import prog
-from gan.generator import load_generator
+from gan.cli import entry_point, prog
+from gan.fileio import atomic_write, prepare_output
+from gan.generator import check_device, load_generator
 from gan.imageutil import image_grid
 
+LARGE_N = 10_000
+PNG_RATIO = 0.65  # bytes of a generated lesion PNG per raw RGB byte, measured at 64 px (about 8 KB each)
 
+
+def _save_png(img: np.ndarray, path: Path) -> None:
+    # All-or-nothing per image; a killed run leaves a PID-named temp file that the next run into
+    # this folder removes (no fsync: thousands of small files).
+    atomic_write(path, lambda f: Image.fromarray(img).save(f, format="PNG"), durable=False)
+
+
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=prog("gan.sample", "lesiongan-sample"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,26 +43,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
                    help="fp32 (default, exact), bf16 (about 2x faster where native, within a few grey "
                         "levels) or auto (bf16 where native)")
+    p.add_argument("--yes", action="store_true", help=f"write more than {LARGE_N:,} images without asking")
     args = p.parse_args(argv)
-    if args.n < 1:
-        print(f"error: --n must be at least 1, got {args.n}", file=sys.stderr)
-        return 2
     try:
+        if args.n < 1:
+            raise ValueError(f"--n must be at least 1, got {args.n}")
+        if args.batch < 1:
+            raise ValueError(f"--batch must be at least 1, got {args.batch}")
+        try:
+            check_device(args.device)
+        except ValueError as e:
+            raise ValueError(f"--device {e}") from None
+        out = prepare_output(args.out, "--out")
         G = load_generator(args.checkpoint, device=args.device, precision=args.precision)
-    except ValueError as e:
+        if args.n > LARGE_N and not args.yes:
+            mb = args.n * G.resolution ** 2 * 3 * PNG_RATIO / 1e6
+            raise ValueError(f"--n {args.n} would write {args.n:,} PNG files of {G.resolution} px, about "
+                             f"{mb:,.0f} MB, to {out}; add --yes to go ahead")
+        z = G.latents(args.n, args.seed)
+        images = []
+        for i in tqdm(range(0, args.n, args.batch), desc="sampling", unit="batch", file=sys.stderr):
+            batch = G.synthesize(z[i:i + args.batch])
+            for j, img in enumerate(batch):
+                _save_png(img, out / f"seed{args.seed:04d}-{i + j:05d}.png")
+            if args.grid:
+                images.append(batch)
+        if args.grid:
+            _save_png(image_grid(np.concatenate(images)), out / "grid.png")
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    z = G.latents(args.n, args.seed)
-    images = []
-    for i in tqdm(range(0, args.n, args.batch), desc="sampling", unit="batch", file=sys.stderr):
-        batch = G.synthesize(z[i:i + args.batch])
-        for j, img in enumerate(batch):
-            Image.fromarray(img).save(out / f"seed{args.seed:04d}-{i + j:05d}.png")
-        images.append(batch)
-    if args.grid:
-        Image.fromarray(image_grid(np.concatenate(images))).save(out / "grid.png")
     print(f"wrote {args.n} images ({G.resolution} px, {G.model_name}, {G.precision}) to {out}")
     return 0
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from gan import checkpoint as ckpt_io
 from gan import dist
-from gan.cli import prog
+from gan.cli import entry_point, prog
 from gan.config import RunConfig, TrainConfig, to_dict
 from gan.data.dataset import DataConfig
+from gan.fileio import prepare_output
 from gan.models import get_model, model_names
 from gan.models.base import count_params
 from gan.rundir import RunDir
@@ -207,6 +208,7 @@ def _load_data(data: DataConfig, progress: bool, report: bool = True):
     return ds
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # deferred: keep --help fast
@@ -214,22 +216,28 @@ def main(argv: list[str] | None = None) -> int:
     created_group = False
     main_process = True
     try:
+        # Everything that can be checked is checked before any data is decoded or folder made.
         if args.resume:
             resume_path = Path(args.resume)
             run = RunDir(resume_path if resume_path.is_dir() else resume_path.parent)
-            resume = run.load_checkpoint() if resume_path.is_dir() else \
-                ckpt_io.load(resume_path, kinds=(ckpt_io.KIND_TRAIN,))
+            resume_file = run.file("checkpoint.pt") if resume_path.is_dir() else resume_path
+            resume = ckpt_io.load(resume_file, kinds=(ckpt_io.KIND_TRAIN,))
             cfg = resume_config(resume["config"], args)
         else:
             resume = None
             cfg = resolve_config(args)
+        check_execution(cfg)
         if args.dry_run:
             print_dry_run(cfg)
             if args.cond:
                 print("\n--cond: the class names (and the class embedding's size in G, the projection in D) "
                       "come from the data's labels when the run starts")
             return 0
-        check_execution(cfg)
+        if resume is not None:
+            ckpt_io.check_resumable(resume, resume_file)
+            prepare_output(run.path, "--resume")
+        else:
+            prepare_output(args.out, "--out")
         created_group = dist.init(cfg.train.device)  # under torchrun; else nothing
         main_process = dist.is_main()
         check_processes(cfg, int(resume["nimg"]) if resume is not None else 0)
@@ -252,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run folder: {run.path}" + (f" ({dist.world_size()} processes)" if dist.world_size() > 1 else ""),
                   file=sys.stderr)
         result = training_loop(run, cfg, images, resume=resume, progress=not args.no_progress, labels=labels)
-    except ValueError as e:
+    except (ValueError, OSError) as e:  # OSError: gan.fileio.WriteError (a full disk...) names its file
         print(f"error{'' if dist.is_main() else f' (process {dist.rank()})'}: {e}", file=sys.stderr)
         return 2
     finally:
