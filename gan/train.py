@@ -131,12 +131,17 @@ def resume_config(saved: RunConfig, args: argparse.Namespace) -> RunConfig:
 
 def check_execution(cfg: RunConfig) -> None:
     """What can be checked before anything is written: the device exists, bf16 runs natively on it."""
+    from gan.generator import check_device
     from gan.nets import bf16_supported
 
     try:
         device = dist.device(cfg.train.device)
     except RuntimeError as e:  # torch's own words for a device string it does not know
         raise ValueError(f"--device {cfg.train.device}: {str(e).splitlines()[0]}") from None
+    try:
+        check_device(device)  # a GPU index this machine has, a backend it offers
+    except ValueError as e:
+        raise ValueError(f"--device {e}") from None
     if cfg.train.precision == "bf16" and not bf16_supported(device):
         raise ValueError(f"--precision bf16: {device} has no native bfloat16 (CPU: AVX512-BF16 or AMX; "
                          f"CUDA: compute capability 8.0+), where it would be emulated and slower; use fp32")
