@@ -167,8 +167,9 @@ def test_ham10000_parts(tmp_path):
     ds = load(make_ham(tmp_path / "ham"), tmp_path)
     assert ds.layout == "ham10000" and ds.split is None
     assert ds.names == ["ISIC_0024306", "ISIC_0024307", "ISIC_0029999"]
-    assert ds.labels == ["nv", "mel", "nv"] and ds.class_counts() == {"nv": 2, "mel": 1}
-    assert ds.info["label_field"] == "dx"
+    assert ds.labels == ["nevus", "melanoma", "nevus"] and ds.class_counts() == {"nevus": 2, "melanoma": 1}
+    assert ds.codes == ["nv", "mel", "nv"] and ds.code_counts() == {"nv": 2, "mel": 1}
+    assert ds.info["label_field"] == "dx" and ds.info["code_field"] == "dx"
 
 
 def test_ham10000_single_image_folder_and_unlisted_image(tmp_path):
@@ -178,7 +179,7 @@ def test_ham10000_single_image_folder_and_unlisted_image(tmp_path):
     write_csv(root / "HAM10000_metadata.csv", "image_id,dx", ["ISIC_0000001,bkl"])
     with pytest.warns(DataWarning, match="ISIC_0000002 .no row in HAM10000_metadata.csv"):
         ds = load(root, tmp_path)
-    assert ds.names == ["ISIC_0000001"] and ds.labels == ["bkl"]
+    assert ds.names == ["ISIC_0000001"] and ds.labels == ["benign_keratosis"] and ds.codes == ["bkl"]
 
 
 def test_ham10000_without_image_folder(tmp_path):
@@ -208,23 +209,30 @@ def test_isic_archive_json(tmp_path):
     assert "unreadable metadata ISIC_0000005.json" in reasons["ISIC_0000005"]
 
 
-@pytest.mark.parametrize("columns, expected_field, expected", [
-    ("diagnosis,benign_malignant", "diagnosis", ["nevus", "melanoma", None]),
-    ("diagnosis_1,benign_malignant", "diagnosis_1", ["nevus", "melanoma", None]),
-    ("benign_malignant", "benign_malignant", ["nevus", "melanoma", None]),
-    ("age_approx", None, [None, None, None]),
+@pytest.mark.parametrize("columns, values, label_field, code_field, labels, codes", [
+    # isic-cli's current columns: diagnosis_3 is the label, diagnosis_1 the code
+    ("diagnosis_1,diagnosis_2,diagnosis_3", ["Benign,Benign melanocytic proliferations,Nevus",
+                                             "Malignant,Malignant melanocytic proliferations (Melanoma),Melanoma in situ",
+                                             "Benign,,"],
+     "diagnosis_3", "diagnosis_1", ["nevus", "melanoma", None], ["benign", "malignant", "benign"]),
+    # older isic-cli files
+    ("diagnosis,benign_malignant", ["nevus,benign", "melanoma,malignant", ","],
+     "diagnosis", "benign_malignant", ["nevus", "melanoma", None], ["benign", "malignant", None]),
+    # benign/malignant alone is a code, not a class
+    ("benign_malignant", ["benign", "malignant", ""], None, "benign_malignant", [None] * 3, ["benign", "malignant", None]),
+    ("age_approx", ["30", "40", ""], None, None, [None] * 3, [None] * 3),
 ])
-def test_isic_archive_isic_cli_csv(tmp_path, columns, expected_field, expected):
+def test_isic_archive_isic_cli_csv(tmp_path, columns, values, label_field, code_field, labels, codes):
     root = tmp_path / "archive"
     names = ["ISIC_0000000", "ISIC_0000001", "ISIC_0000002"]
     for n in names:
         save(disc(30, 24), root / f"{n}.jpg")
-    n_cols = len(columns.split(","))
-    rows = [f"{n},CC-0,{','.join([v] * n_cols)}" for n, v in zip(names, ["nevus", "melanoma", ""], strict=True)]
-    write_csv(root / "metadata.csv", f"isic_id,copyright_license,{columns}", rows)
+    write_csv(root / "metadata.csv", f"isic_id,copyright_license,{columns}",
+              [f"{n},CC-0,{v}" for n, v in zip(names, values, strict=True)])
     ds = load(root, tmp_path)
     assert ds.layout == "isic-archive" and ds.names == names
-    assert ds.labels == expected and ds.info["label_field"] == expected_field
+    assert ds.labels == labels and ds.codes == codes
+    assert (ds.info["label_field"], ds.info["code_field"]) == (label_field, code_field)
 
 
 def test_folder_recursive_unlabelled(tmp_path):
@@ -526,8 +534,9 @@ def test_cache_write_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full while writing")
 
     monkeypatch.setattr(gan.fileio.os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="disk full"):
-        load(root, tmp_path)
+    with pytest.warns(DataWarning, match=r"cache not written: .*disk full.*; continuing without it"):
+        first = load(root, tmp_path)  # the decoded images are still used
+    assert len(first) == 2 and not first.info["from_cache"]
     assert list((tmp_path / "cache").iterdir()) == []  # neither a cache file nor a temporary left
     monkeypatch.undo()
     ds = load(root, tmp_path)

@@ -17,6 +17,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from gan.data import cache, decode
+from gan.fileio import WriteError
+from gan.data.labels import class_order
 from gan.data.layouts import LAYOUTS, SPLITS, Listing, scan
 
 SIZES = (16, 32, 64, 128, 256)
@@ -24,7 +26,50 @@ _SHOW_SKIPPED = 5
 
 
 class DataWarning(UserWarning):
-    """Images were skipped, or a cache file was ignored."""
+    """Images were skipped, or a cache file was ignored or could not be written."""
+
+
+class _PlainWarnings:
+    """Installed by :func:`show_warnings_plainly`; restores the previous handler on leaving a ``with``."""
+
+    def __init__(self, categories: tuple[type[Warning], ...]) -> None:
+        self.categories = categories
+        self.previous = warnings.showwarning
+        warnings.showwarning = self.show
+
+    def show(self, message, category, filename, lineno, file=None, line=None) -> None:
+        if not issubclass(category, self.categories):
+            self.previous(message, category, filename, lineno, file, line)
+            return
+        stream = file if file is not None else sys.stderr
+        try:
+            stream.write(f"warning: {message}\n")
+        except (OSError, AttributeError):  # no usable stderr: nothing to warn on
+            pass
+
+    def __enter__(self) -> _PlainWarnings:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        warnings.showwarning = self.previous
+
+
+def show_warnings_plainly(categories: tuple[type[Warning], ...] = (DataWarning,)) -> _PlainWarnings:
+    """Print warnings of ``categories`` as one line, ``warning: <message>``, on stderr, instead of
+    Python's ``file:line: Category: message`` plus the source line; others print as before.
+
+    For command-line entry points: call it once at the start of ``main()``, or use it as a context
+    manager (``with show_warnings_plainly(): ...``) to restore the previous handler afterwards.
+    Which warnings are shown (and how often) stays with the ``warnings`` filters.
+
+    Args:
+        categories: the warning classes to print plainly (subclasses included); pass
+            ``(Warning,)`` for all.
+
+    Returns:
+        The installed handler, usable as a context manager.
+    """
+    return _PlainWarnings(tuple(categories))
 
 
 @dataclass(frozen=True)
@@ -39,6 +84,8 @@ class DataConfig:
         layout: "auto" (detect from the folder) or one of ``LAYOUTS`` to force it.
         split: "train", "validation" or "test" for the isic2017 layout (None: "train", or the
             split folder ``path`` names); None for every other layout.
+        labels: a CSV file (``image,label`` columns) whose labels replace the layout's; None: the
+            layout's own (see :func:`gan.data.layouts.apply_labels_csv`).
         augment: randomly re-orient each real image the training loop draws (dermoscopy has no
             canonical orientation; helps on small sets), with the three options below.
         xflip: augmentation may flip images horizontally.
@@ -52,6 +99,7 @@ class DataConfig:
     size: int = 64
     layout: str = "auto"
     split: str | None = None
+    labels: str | None = None
     augment: bool = False
     xflip: bool = True
     yflip: bool = True
@@ -65,6 +113,8 @@ class DataConfig:
             object.__setattr__(self, "path", os.fspath(self.path))
         if self.cache_dir is not None:
             object.__setattr__(self, "cache_dir", os.fspath(self.cache_dir))
+        if self.labels is not None:
+            object.__setattr__(self, "labels", os.fspath(self.labels))
         if self.size not in SIZES:
             raise ValueError(f"data size must be one of {SIZES}, got {self.size!r}")
         if self.layout != "auto" and self.layout not in LAYOUTS:
@@ -79,16 +129,21 @@ class ImageSet:
 
     Args:
         images: uint8 tensor (N, 3, size, size), RGB, NCHW.
-        names: image ids ("ISIC_0000000"; for the folder layout, the path relative to ``source``).
-        labels: class of each image ("melanoma", "nevus", ... as the metadata spell it), None if unlabelled.
-        layout: "isic2017", "isic-archive", "ham10000" or "folder".
+        names: image ids ("ISIC_0000000"; for the folder layouts, the path relative to ``source``).
+        labels: class of each image in the canonical vocabulary of :mod:`gan.data.labels`
+            ("melanoma", "nevus", "benign_keratosis", ...; a class outside it keeps its own name, e.g.
+            an imagefolder's folder name), None if unlabelled.
+        layout: one of ``LAYOUTS``.
         source: absolute path of the data set's folder.
         size: side of the images in pixels.
         split: the isic2017 split loaded, else None.
         skipped: (name, reason) for every image or metadata row that could not be used.
         cache_path: the cache file these images were read from or written to.
         info: how the images were made: "resize" (the preprocessing, in words), "preprocessing"
-            (each step), "label_field", "pillow" (version that decoded them), "from_cache".
+            (each step), "label_field", "code_field", "pillow" (version that decoded them), "from_cache".
+        codes: each image's class as the data set itself spells it (HAM10000's ``mel``, the ISIC
+            archive's ``benign``/``malignant``, the ISIC 2017 ground-truth column, the imagefolder's
+            folder name), None if it gives none; None for the whole field: all None.
     """
 
     images: torch.Tensor
@@ -101,12 +156,15 @@ class ImageSet:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     cache_path: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    codes: list[str | None] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.names)
-        if tuple(self.images.shape) != (n, 3, self.size, self.size) or len(self.labels) != n:
+        if self.codes is None:
+            self.codes = [None] * n
+        if tuple(self.images.shape) != (n, 3, self.size, self.size) or len(self.labels) != n or len(self.codes) != n:
             raise ValueError(f"ImageSet of {self.source}: images {tuple(self.images.shape)}, {n} names, "
-                             f"{len(self.labels)} labels and size {self.size} do not agree")
+                             f"{len(self.labels)} labels, {len(self.codes)} codes and size {self.size} do not agree")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -115,6 +173,15 @@ class ImageSet:
         """Images per label, most frequent first (ties by name); unlabelled images are not counted."""
         counts = Counter(label for label in self.labels if label is not None)
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def code_counts(self) -> dict[str, int]:
+        """Images per code (the data set's own spelling), most frequent first (ties by name)."""
+        counts = Counter(code for code in self.codes if code is not None)
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def class_names(self) -> list[str]:
+        """The classes present, numbered by position: :func:`gan.data.labels.class_order` of the labels."""
+        return class_order(self.labels)
 
     def summary(self) -> str:
         """One line: count, size, layout and split, class counts, unlabelled and skipped counts, source."""
@@ -127,56 +194,77 @@ class ImageSet:
 
 def load_dataset(path: str | os.PathLike | DataConfig, size: int = 64, layout: str = "auto",
                  split: str | None = None, cache_dir: str | os.PathLike | None = None,
-                 progress: bool = True, workers: int | None = None) -> ImageSet:
+                 progress: bool = True, workers: int | None = None,
+                 labels: str | os.PathLike | None = None) -> ImageSet:
     """Load a data set folder as uint8 tensors, decoding each image at most once (then cached).
 
-    Layouts (detected from the folder, or forced with ``layout``):
+    Layouts (detected from the folder, or forced with ``layout``); labels are canonical class names
+    (:mod:`gan.data.labels`), codes the data set's own (``ImageSet.codes``):
 
-    - "isic2017": the ISIC 2017 challenge: ``ISIC-2017_{Training,Validation,Test_v2}_Data/ISIC_*.jpg``
-      and ``ISIC-2017_*_Part3_GroundTruth.csv`` beside them; labels "melanoma",
-      "seborrheic_keratosis" or "nevus". ``path`` is the folder holding both, or one ``*_Data`` folder.
-    - "isic-archive": images with a JSON file each (label: ``meta.clinical.diagnosis``) or an
-      isic-cli ``metadata.csv`` (``isic_id``; label from the first column present of
-      ``diagnosis``, ``diagnosis_1``, ``benign_malignant``).
-    - "ham10000": ``HAM10000_metadata.csv`` (label: ``dx``) and ``HAM10000_images/`` or
-      ``HAM10000_images_part_1/``, ``_part_2/``.
+    - "isic2017": the ISIC 2017 challenge: ``ISIC-2017_{Training,Validation,Test_v2}_Data/*.jpg``
+      (or ``.png``; any ids, e.g. ``SYN_0000001``) and ``ISIC-2017_*_Part3_GroundTruth.csv`` beside
+      them; labels "melanoma", "seborrheic_keratosis" or "nevus", code the column that is 1
+      ("neither" for nevus). ``path`` is the folder holding both, or one ``*_Data`` folder.
+    - "isic-archive": images with a JSON file each (label: ``meta.clinical.diagnosis``, code:
+      ``meta.clinical.benign_malignant``) or an isic-cli ``metadata.csv`` (``isic_id``; label:
+      ``diagnosis_3``, else ``diagnosis``; code: ``diagnosis_1``, else ``benign_malignant``,
+      lowercased). Diagnoses outside the vocabulary keep their slug ("lentigo NOS" -> "lentigo_nos").
+    - "ham10000": ``HAM10000_metadata.csv`` (code: ``dx``, label: ``dx`` in the vocabulary,
+      e.g. ``bkl`` -> "benign_keratosis") and ``HAM10000_images/`` or ``HAM10000_images_part_1/``, ``_part_2/``.
+    - "imagefolder": one subfolder per class, images in it (or below it), as torchvision's
+      ``ImageFolder`` reads it; detected when the folder holds no images itself and every
+      subfolder holds some. Label: the folder name in the vocabulary, else the folder name; code:
+      the folder name.
     - "folder": every image below ``path``, recursively, unlabelled.
+
+    Any layout takes ``labels``: a CSV file with ``image`` and ``label`` columns that replaces the
+    layout's labels (:func:`gan.data.layouts.apply_labels_csv`).
 
     Images are centre-cropped to a square and resized with PIL's LANCZOS filter (see
     :mod:`gan.data.decode`). Files that cannot be used (corrupt, truncated, empty, not images,
-    decompression bombs, smaller than ``size``, or without matching metadata) are skipped, listed in
-    ``ImageSet.skipped`` and reported with a :class:`DataWarning`.
+    decompression bombs, smaller than ``size``, dangling symlinks, symlink loops, or without
+    matching metadata) are skipped, listed in ``ImageSet.skipped`` and reported with a
+    :class:`DataWarning`. A file that could not be read for a passing reason (permissions, an I/O
+    error) is skipped too, but tried again on the next load rather than remembered by the cache.
 
     Args:
-        path: the data set's folder, or a :class:`DataConfig` (then leave the next four at their defaults).
+        path: the data set's folder, or a :class:`DataConfig` (then leave the arguments from
+            ``size`` to ``cache_dir`` and ``labels`` at their defaults).
         size: side of the output squares in pixels, one of ``SIZES``.
         layout: "auto" or one of ``LAYOUTS``.
         split: isic2017 only: "train", "validation" or "test" (None: "train", or the folder's own split).
-        cache_dir: cache folder (None: ``$LESIONGAN_CACHE``, else ``~/.cache/lesiongan``).
+        cache_dir: cache folder (None: ``$LESIONGAN_CACHE``, else ``~/.cache/lesiongan``). Dead
+            writers' temporary files in it are removed when it is opened.
         progress: show a progress bar on stderr while decoding.
         workers: decoding threads (None: the CPUs this process may use, at most 8).
+        labels: a labels CSV file (see above); part of the cache key.
 
     Returns:
         The :class:`ImageSet`.
 
     Raises:
         ValueError: naming the folder or file, when the folder is missing or empty, the layout or
-            split does not fit it, a metadata file is unreadable, or no image is usable.
+            split does not fit it, a metadata or labels file is unreadable or wrong, no image is
+            usable, or the cache folder cannot be used (checked before any image is decoded).
     """
     if isinstance(path, DataConfig):
-        if (size, layout, split, cache_dir) != (64, "auto", None, None):
-            raise ValueError("pass either a DataConfig or size/layout/split/cache_dir, not both")
+        if (size, layout, split, cache_dir, labels) != (64, "auto", None, None, None):
+            raise ValueError("pass either a DataConfig or size/layout/split/cache_dir/labels, not both")
         cfg = path
         if cfg.path is None:
             raise ValueError("the data config names no folder (--data)")
     else:
         cfg = DataConfig(os.fspath(path), size=size, layout=layout, split=split,
+                         labels=None if labels is None else os.fspath(labels),
                          cache_dir=None if cache_dir is None else os.fspath(cache_dir))
     source = Path(cfg.path).expanduser().resolve()
-    listing = scan(source, cfg.layout, cfg.split)
-    key_doc = _key_doc(source, listing, cfg.size)
-    key = cache.cache_key(key_doc)
+    labels_path = Path(cfg.labels).expanduser().resolve() if cfg.labels else None
+    if labels_path is not None and not labels_path.is_file():
+        raise ValueError(f"{labels_path}: no such labels file")
     folder = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else cache.default_cache_dir()
+    cache.open_folder(folder)
+    listing = scan(source, cfg.layout, cfg.split, labels_path)
+    key = cache.cache_key(_key_doc(source, listing, cfg.size, labels_path))
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", source.name)[:40]
     cache_path = folder / f"{slug}-{listing.layout}-{listing.split or 'all'}-{cfg.size}px-{key[:16]}.safetensors"
 
@@ -188,14 +276,18 @@ def load_dataset(path: str | os.PathLike | DataConfig, size: int = 64, layout: s
     if cached is not None:
         images, doc = cached
         from_cache = True
+        if doc.get("retry"):
+            images, doc, changed = _retry(source, listing, images, doc, cfg.size, progress, workers)
+            if changed:
+                _write_cache(cache_path, images, doc, key)
     else:
-        folder.mkdir(parents=True, exist_ok=True)  # fail on an unwritable cache before decoding
+        cache.check_writable(folder)  # before decoding, not after
         images, doc = _build(source, listing, cfg.size, progress, workers)
-        cache.write_cache(cache_path, images, {**doc, "format": cache.CACHE_FORMAT, "key": key})
+        _write_cache(cache_path, images, doc, key)
         from_cache = False
 
-    ds = ImageSet(images=images, names=doc["names"], labels=doc["labels"], layout=listing.layout,
-                  source=str(source), size=cfg.size, split=listing.split,
+    ds = ImageSet(images=images, names=doc["names"], labels=doc["labels"], codes=doc["codes"],
+                  layout=listing.layout, source=str(source), size=cfg.size, split=listing.split,
                   skipped=[(n, r) for n, r in doc["skipped"]], cache_path=str(cache_path),
                   info={**doc["info"], "from_cache": from_cache})
     if ds.skipped:
@@ -206,30 +298,45 @@ def load_dataset(path: str | os.PathLike | DataConfig, size: int = 64, layout: s
     return ds
 
 
-def _key_doc(source: Path, listing: Listing, size: int) -> dict[str, Any]:
+def _key_doc(source: Path, listing: Listing, size: int, labels_path: Path | None) -> dict[str, Any]:
     """Everything a cached result depends on; its hash names the cache file."""
     files = [e.path for e in listing.entries] + listing.metadata_files
-    stats = [(os.path.relpath(p, source), p.stat()) for p in files]
+    stats = []
+    for p in files:
+        try:
+            st = p.stat()
+        except OSError as e:  # listed a moment ago: it changed under us
+            raise ValueError(f"{p}: {e.strerror or e} (the file changed while the data set was read)") from None
+        stats.append([os.path.relpath(p, source), st.st_size, st.st_mtime_ns])
     return {
         "format": cache.CACHE_FORMAT, "source": str(source), "layout": listing.layout, "split": listing.split,
         "size": size, "preprocessing": decode.PREPROCESSING, "pillow": PIL.__version__,
-        "max_image_pixels": Image.MAX_IMAGE_PIXELS,
-        "files": [[rel, st.st_size, st.st_mtime_ns] for rel, st in stats],
-        "names": [[e.name, e.label] for e in listing.entries], "listing_skipped": listing.skipped,
+        "max_image_pixels": Image.MAX_IMAGE_PIXELS, "labels_csv": None if labels_path is None else str(labels_path),
+        "files": stats, "names": [[e.name, e.label, e.code] for e in listing.entries],
+        "listing_skipped": listing.skipped,
     }
 
 
-def _build(source: Path, listing: Listing, size: int, progress: bool,
-           workers: int | None) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Decode every listed image in parallel; returns the kept images and the cache document."""
-    entries = listing.entries
+def _write_cache(cache_path: Path, images: torch.Tensor, doc: dict[str, Any], key: str) -> None:
+    """Write the cache file; a failure (disk full) costs only the cache, so it warns."""
+    try:
+        cache.write_cache(cache_path, images, {**doc, "format": cache.CACHE_FORMAT, "key": key})
+    except OSError as e:  # gan.fileio's WriteError names the file and says nothing was left
+        why = str(e) if isinstance(e, WriteError) else f"{cache_path}: {e}"
+        warnings.warn(f"cache not written: {why}; continuing without it", DataWarning, stacklevel=3)
+
+
+def _decode(entries: list, size: int, progress: bool, workers: int | None,
+            desc: str) -> tuple[torch.Tensor, list[tuple[str, bool] | None]]:
+    """Decode ``entries`` in parallel: the images (rows of failures left unset) and, per entry,
+    None or (reason, transient); transient: a passing read failure, worth trying again."""
     images = torch.empty((len(entries), 3, size, size), dtype=torch.uint8)
 
-    def work(i: int) -> str | None:
+    def work(i: int) -> tuple[str, bool] | None:
         try:
             images[i] = torch.from_numpy(decode.decode_image(entries[i].path, size)).permute(2, 0, 1)
         except decode.Unusable as e:
-            return str(e)
+            return str(e), isinstance(e, decode.Unreadable)
         return None
 
     if workers is None:
@@ -240,18 +347,58 @@ def _build(source: Path, listing: Listing, size: int, progress: bool,
     with warnings.catch_warnings(), ThreadPoolExecutor(max(1, workers)) as pool:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         reasons = list(tqdm(pool.map(work, range(len(entries))), total=len(entries), disable=not progress,
-                            file=sys.stderr, desc=f"decoding {source.name} at {size}px", unit="img"))
-    keep = [i for i, r in enumerate(reasons) if r is None]
-    skipped = listing.skipped + [(entries[i].name, r) for i, r in enumerate(reasons) if r is not None]
+                            file=sys.stderr, desc=desc, unit="img"))
+    return images, reasons
+
+
+def _document(source: Path, listing: Listing, size: int, images: torch.Tensor, keep: list[int],
+              failed: dict[int, tuple[str, bool]]) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The cache document for ``listing``: ``images`` holds the rows of the entries ``keep`` (in
+    order); ``failed`` gives the others' reasons by entry index."""
+    entries = listing.entries
+    skipped = listing.skipped + [(entries[i].name, r) for i, (r, _) in sorted(failed.items())]
     if not keep:
         shown = "; ".join(f"{n} ({r})" for n, r in skipped[:_SHOW_SKIPPED])
         raise ValueError(f"{source}: no usable images ({len(skipped)} skipped: {shown})")
-    if len(keep) < len(entries):
-        images = images[keep]
     doc = {
         "names": [entries[i].name for i in keep], "labels": [entries[i].label for i in keep],
-        "skipped": skipped, "size": size,
+        "codes": [entries[i].code for i in keep], "skipped": skipped, "size": size,
+        # Passing read failures: kept out of the cached decision, tried again on the next load.
+        "retry": [entries[i].name for i, (_, transient) in sorted(failed.items()) if transient],
         "info": {"resize": decode.RESIZE, "preprocessing": decode.PREPROCESSING,
-                 "label_field": listing.label_field, "pillow": PIL.__version__},
+                 "label_field": listing.label_field, "code_field": listing.code_field, "pillow": PIL.__version__},
     }
     return images, doc
+
+
+def _build(source: Path, listing: Listing, size: int, progress: bool,
+           workers: int | None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Decode every listed image; returns the kept images and the cache document."""
+    images, reasons = _decode(listing.entries, size, progress, workers, f"decoding {source.name} at {size}px")
+    keep = [i for i, r in enumerate(reasons) if r is None]
+    failed = {i: r for i, r in enumerate(reasons) if r is not None}
+    if keep and len(keep) < len(images):
+        images = images[keep]
+    return _document(source, listing, size, images, keep, failed)
+
+
+def _retry(source: Path, listing: Listing, images: torch.Tensor, doc: dict[str, Any], size: int, progress: bool,
+           workers: int | None) -> tuple[torch.Tensor, dict[str, Any], bool]:
+    """Try again the files a cached result could not read for a passing reason; returns the
+    images, the document, and whether anything changed (then the cache is rewritten)."""
+    index = {e.name: i for i, e in enumerate(listing.entries)}
+    todo = [index[n] for n in doc["retry"] if n in index]
+    new, reasons = _decode([listing.entries[i] for i in todo], size, progress, workers,
+                           f"retrying {len(todo)} unread file(s) of {source.name}")
+    if all(r is not None and r[1] for r in reasons):
+        return images, doc, False  # all still unreadable for a passing reason: nothing to record
+    rows = {index[n]: images[j] for j, n in enumerate(doc["names"])}
+    failed = {index[n]: (r, False) for n, r in doc["skipped"][len(listing.skipped):]}
+    for j, (i, r) in enumerate(zip(todo, reasons, strict=True)):
+        if r is None:
+            rows[i] = new[j]
+            failed.pop(i, None)
+        else:
+            failed[i] = r
+    keep = sorted(rows)
+    return (*_document(source, listing, size, torch.stack([rows[i] for i in keep]), keep, failed), True)

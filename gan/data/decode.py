@@ -39,6 +39,10 @@ class Unusable(Exception):
     """The file cannot give a training image; the message says why."""
 
 
+class Unreadable(Unusable):
+    """The file could not be read this time (no permission, an I/O error): a later try may succeed."""
+
+
 def decode_image(path: Path, size: int) -> np.ndarray:
     """Decode, centre-crop and resize one image (see the module docstring for every step).
 
@@ -51,7 +55,8 @@ def decode_image(path: Path, size: int) -> np.ndarray:
 
     Raises:
         Unusable: with the reason, when the file is empty, not an image, corrupt or truncated, a
-            decompression bomb, in an unsupported mode, or smaller than ``size``.
+            decompression bomb, in an unsupported mode, or smaller than ``size``;
+            :class:`Unreadable` (a subclass) when the operating system refused or failed to read it.
     """
     try:
         if path.stat().st_size == 0:
@@ -71,6 +76,9 @@ def decode_image(path: Path, size: int) -> np.ndarray:
     except Image.DecompressionBombError as e:
         raise Unusable(f"decompression bomb ({e})") from None
     except _DECODE_ERRORS as e:
+        # The operating system's errors carry an errno; Pillow's own (truncated, broken data) do not.
+        if isinstance(e, OSError) and e.errno is not None:
+            raise Unreadable(f"cannot read ({type(e).__name__}: {e.strerror}); tried again on the next load") from None
         raise Unusable(f"cannot decode ({type(e).__name__}: {e})") from None
     w, h = rgb.size
     side = min(w, h)

@@ -1,20 +1,25 @@
 """Find a data set's images and labels, for each folder layout LesionGAN reads.
 
-Every reader returns a :class:`Listing`: the images to decode (name, file, label), what it had to
-leave out and why, and the metadata files the labels came from (they are part of the cache key).
+Every reader returns a :class:`Listing`: the images to decode (name, file, label, code), what it had
+to leave out and why, and the metadata files the labels came from (they are part of the cache key).
+Labels are canonical class names (:mod:`gan.data.labels`); codes are the data set's own spelling.
 Nothing here decodes an image.
 """
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import re
+import stat
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 
-LAYOUTS = ("isic2017", "isic-archive", "ham10000", "folder")
+from gan.data.labels import canonical, slug
+
+LAYOUTS = ("isic2017", "isic-archive", "ham10000", "imagefolder", "folder")
 SPLITS = ("train", "validation", "test")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
@@ -23,17 +28,23 @@ _ISIC2017_DATA_DIR = re.compile(r"^ISIC-2017_(Training|Validation|Test_v2)_Data$
 _HAM_CSV = "HAM10000_metadata.csv"
 _HAM_IMAGE_DIR = re.compile(r"^HAM10000_images(_part_[12])?$", re.IGNORECASE)
 _ARCHIVE_CSV = "metadata.csv"
-# isic-cli's metadata.csv: the first of these columns present gives the label.
-ARCHIVE_LABEL_COLUMNS = ("diagnosis", "diagnosis_1", "benign_malignant")
+# isic-cli's metadata.csv: the label is the specific diagnosis (diagnosis_3 in the archive's current
+# taxonomy, "diagnosis" in older isic-cli files), the code is benign/malignant (diagnosis_1, or the
+# older benign_malignant); in each row the first non-empty column of each pair counts.
+ARCHIVE_LABEL_COLUMNS = ("diagnosis_3", "diagnosis")
+ARCHIVE_CODE_COLUMNS = ("diagnosis_1", "benign_malignant")
+ISIC2017_NEITHER = "neither"  # the ISIC 2017 code of a nevus: neither ground-truth column is 1
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One image to decode: its id, its file and its label (None: unlabelled)."""
+    """One image to decode: its id, its file, its canonical label and the data set's own code
+    (None: unlabelled)."""
 
     name: str
     path: Path
     label: str | None
+    code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,9 +57,10 @@ class Listing:
     skipped: list[tuple[str, str]]
     metadata_files: list[Path]
     label_field: str | None
+    code_field: str | None = None
 
 
-def scan(path: Path, layout: str = "auto", split: str | None = None) -> Listing:
+def scan(path: Path, layout: str = "auto", split: str | None = None, labels: Path | None = None) -> Listing:
     """List the images of the data set at ``path`` with their labels.
 
     Args:
@@ -56,22 +68,26 @@ def scan(path: Path, layout: str = "auto", split: str | None = None) -> Listing:
         layout: one of ``LAYOUTS``, or "auto" to detect it from the folder's contents.
         split: "train", "validation" or "test" for the isic2017 layout (None: "train", or the
             split folder ``path`` names); must be None for the other layouts, which have no splits.
+        labels: a CSV file with ``image`` and ``label`` columns whose labels replace the layout's
+            (see :func:`apply_labels_csv`); None: the layout's own labels.
 
     Returns:
-        The listing; images that metadata does not cover (and metadata rows without an image)
-        are in ``skipped`` with the reason.
+        The listing; images that metadata does not cover (and metadata rows without an image),
+        dangling symlinks, symlink loops and files that cannot be opened are in ``skipped`` with
+        the reason.
 
     Raises:
         ValueError: naming the folder or file, when the folder is missing or holds no images, when
-            a forced layout does not match, or when a metadata file cannot be read.
+            a forced layout does not match, or when a metadata or labels file cannot be read or
+            names images that are not there.
     """
     if not path.exists():
         raise ValueError(f"{path}: no such folder")
     if not path.is_dir():
         raise ValueError(f"{path}: not a folder")
     if layout == "auto":  # most specific first; any folder of images is a "folder"
-        layout = next((name for name in ("isic2017", "ham10000", "isic-archive") if _mismatch(name, path) is None),
-                      "folder")
+        layout = next((name for name in ("isic2017", "ham10000", "isic-archive", "imagefolder")
+                       if _mismatch(name, path) is None), "folder")
     elif layout not in LAYOUTS:
         raise ValueError(f"{path}: unknown layout {layout!r}; expected 'auto' or one of {', '.join(LAYOUTS)}")
     else:
@@ -85,7 +101,9 @@ def scan(path: Path, layout: str = "auto", split: str | None = None) -> Listing:
     listing = _READERS[layout](path, split)
     if not listing.entries and not listing.skipped:
         raise ValueError(f"{path}: no image files found (layout {layout!r})")
-    return listing
+    if labels is not None:
+        listing = apply_labels_csv(listing, path, labels)
+    return _drop_unopenable(listing)
 
 
 def _mismatch(layout: str, path: Path) -> str | None:
@@ -100,6 +118,15 @@ def _mismatch(layout: str, path: Path) -> str | None:
     if layout == "isic-archive":
         return None if _archive_source(path) else \
             f"neither a {_ARCHIVE_CSV} with an isic_id column nor JSON metadata beside the images"
+    if layout == "imagefolder":
+        if _image_files(path):
+            return "image files directly in the folder; an imagefolder holds them in one subfolder per class"
+        classes = _class_folders(path)
+        if not classes:
+            return "no class subfolders"
+        empty = [d.name for d in classes if not _has_image(d)]
+        if empty:
+            return f"subfolder(s) without images: {', '.join(empty[:5])}"
     return None
 
 
@@ -108,10 +135,76 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
+def _is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES and not _hidden(name)
+
+
 def _image_files(folder: Path) -> list[Path]:
-    """Image files directly in ``folder`` (by suffix), sorted."""
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in IMAGE_SUFFIXES and not _hidden(p.name) and p.is_file())
+    """Image files directly in ``folder`` (by suffix), sorted. Dangling symlinks and symlink loops
+    are included, so that :func:`_drop_unopenable` reports them rather than they vanish."""
+    return sorted(p for p in folder.iterdir() if _is_image_name(p.name) and not p.is_dir())
+
+
+def _class_folders(path: Path) -> list[Path]:
+    """The subfolders of an imagefolder (symlinked folders included, hidden ones not), sorted by name."""
+    return sorted((p for p in path.iterdir() if p.is_dir() and not _hidden(p.name)), key=lambda p: p.name)
+
+
+def _has_image(folder: Path) -> bool:
+    return any(_is_image_name(f) for _, _, files in os.walk(folder, followlinks=True) for f in files)
+
+
+def _walk_images(root: Path, base: Path, skipped: list[tuple[str, str]]) -> list[tuple[str, Path]]:
+    """(name, file) of every image below ``root``, names relative to ``base``, following symlinked
+    folders (as torchvision's ImageFolder does) but reading each real folder once: a symlink back
+    to a folder already read (a loop) is skipped with the reason."""
+    found, seen = [], set()
+    for root_dir, dirs, files in os.walk(root, followlinks=True):
+        here = Path(root_dir)
+        try:
+            st = here.stat()
+        except OSError as e:
+            skipped.append((here.relative_to(base).as_posix(), _unopenable_reason(here, e)))
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            skipped.append((here.relative_to(base).as_posix(), "symlink loop: a folder already read"))
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not _hidden(d))
+        found += [((here / f).relative_to(base).as_posix(), here / f) for f in sorted(files) if _is_image_name(f)]
+    return sorted(found)
+
+
+def _unopenable_reason(path: Path, e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "symlink loop"
+    if e.errno == errno.ENOENT and path.is_symlink():
+        try:
+            return f"dangling symlink (to {os.readlink(path)})"
+        except OSError:
+            return "dangling symlink"
+    return f"cannot open ({e.strerror or e})"
+
+
+def _drop_unopenable(listing: Listing) -> Listing:
+    """Move entries whose file cannot be stat-ed (dangling symlink, symlink loop, vanished) or is
+    not a regular file to ``skipped``, with the reason."""
+    keep, skipped = [], list(listing.skipped)
+    for e in listing.entries:
+        try:
+            mode = e.path.stat().st_mode
+        except OSError as err:
+            skipped.append((e.name, _unopenable_reason(e.path, err)))
+            continue
+        if not stat.S_ISREG(mode):
+            skipped.append((e.name, "not a regular file"))
+            continue
+        keep.append(e)
+    if len(keep) == len(listing.entries):
+        return listing
+    return replace(listing, entries=keep, skipped=skipped)
 
 
 def _by_stem(files: list[Path], skipped: list[tuple[str, str]]) -> dict[str, Path]:
@@ -140,14 +233,17 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[di
     return header, rows
 
 
-def _labels_from_rows(rows: list[dict[str, str]], id_column: str, label_of: Callable[[dict], str | None],
-                      csv_path: Path, skipped: list[tuple[str, str]]) -> tuple[dict[str, str | None], set[str]]:
-    """Labels by image id from CSV rows; bad or repeated rows are skipped.
+Label = tuple[str | None, str | None]  # (canonical label, the data set's code)
+
+
+def _labels_from_rows(rows: list[dict[str, str]], id_column: str, label_of: Callable[[dict], Label],
+                      csv_path: Path, skipped: list[tuple[str, str]]) -> tuple[dict[str, Label], set[str]]:
+    """(label, code) by image id from CSV rows; bad or repeated rows are skipped.
 
     Returns the labels and the ids whose row was rejected (their images are not also reported as
     having no row).
     """
-    labels: dict[str, str | None] = {}
+    labels: dict[str, Label] = {}
     rejected: set[str] = set()
     for line, row in enumerate(rows, start=2):
         name = (row.get(id_column) or "").strip()
@@ -164,21 +260,32 @@ def _labels_from_rows(rows: list[dict[str, str]], id_column: str, label_of: Call
     return labels, rejected
 
 
-def _match(images: dict[str, Path], labels: dict[str, str | None], rejected: set[str], meta_name: str,
+def _match(images: dict[str, Path], labels: dict[str, Label], rejected: set[str], meta_name: str,
            skipped: list[tuple[str, str]]) -> list[Entry]:
     """Entries for images that have metadata; both kinds of mismatch are skipped."""
     skipped += [(n, f"listed in {meta_name} but no image file") for n in sorted(labels.keys() - images.keys())]
     skipped += [(n, f"no row in {meta_name}") for n in sorted(images.keys() - labels.keys() - rejected)]
-    return [Entry(n, images[n], labels[n]) for n in sorted(images.keys() & labels.keys())]
+    return [Entry(n, images[n], *labels[n]) for n in sorted(images.keys() & labels.keys())]
 
 
-def _isic2017_label(row: dict[str, str]) -> str:
+def _vocabulary_label(text: str | None) -> Label:
+    """(canonical label, code) of a data set's diagnosis text: the vocabulary class it names, else
+    its slug; the code is the text as the data set spells it."""
+    text = (text or "").strip()
+    if not text:
+        return None, None
+    return canonical(text) or slug(text) or None, text
+
+
+def _isic2017_label(row: dict[str, str]) -> Label:
     mel, sk = float(row["melanoma"]), float(row["seborrheic_keratosis"])
     if not {mel, sk} <= {0.0, 1.0}:
         raise ValueError(f"melanoma={row['melanoma']}, seborrheic_keratosis={row['seborrheic_keratosis']} are not 0/1")
     if mel and sk:
         raise ValueError("both melanoma and seborrheic_keratosis are 1")
-    return "melanoma" if mel else "seborrheic_keratosis" if sk else "nevus"
+    if mel:
+        return "melanoma", "melanoma"
+    return ("seborrheic_keratosis", "seborrheic_keratosis") if sk else ("nevus", ISIC2017_NEITHER)
 
 
 def _list_isic2017(path: Path, split: str | None) -> Listing:
@@ -202,7 +309,8 @@ def _list_isic2017(path: Path, split: str | None) -> Listing:
     # The challenge's training folder also holds ISIC_*_superpixels.png masks: not lesion images.
     files = [p for p in _image_files(data_dir) if not p.stem.endswith("_superpixels")]
     entries = _match(_by_stem(files, skipped), labels, rejected, csv_path.name, skipped)
-    return Listing("isic2017", split, entries, skipped, [csv_path], "melanoma/seborrheic_keratosis")
+    return Listing("isic2017", split, entries, skipped, [csv_path], "melanoma/seborrheic_keratosis",
+                   f"ground-truth column that is 1 ({ISIC2017_NEITHER!r}: neither)")
 
 
 def _list_ham10000(path: Path, split: str | None) -> Listing:
@@ -212,11 +320,10 @@ def _list_ham10000(path: Path, split: str | None) -> Listing:
     csv_path = path / _HAM_CSV
     skipped: list[tuple[str, str]] = []
     _, rows = _read_csv(csv_path, ("image_id", "dx"))
-    labels, rejected = _labels_from_rows(rows, "image_id", lambda r: (r["dx"] or "").strip() or None,
-                                         csv_path, skipped)
+    labels, rejected = _labels_from_rows(rows, "image_id", lambda r: _vocabulary_label(r["dx"]), csv_path, skipped)
     images = _by_stem([p for d in dirs for p in _image_files(d)], skipped)
     entries = _match(images, labels, rejected, csv_path.name, skipped)
-    return Listing("ham10000", split, entries, skipped, [csv_path], "dx")
+    return Listing("ham10000", split, entries, skipped, [csv_path], "dx", "dx")
 
 
 def _archive_source(path: Path) -> str | None:
@@ -235,14 +342,28 @@ def _archive_source(path: Path) -> str | None:
     return None
 
 
-def _json_diagnosis(path: Path) -> str | None:
-    """``meta.clinical.diagnosis`` of an ISIC archive JSON file (None when absent or null)."""
+def _first(row: dict[str, str], columns: tuple[str, ...]) -> str | None:
+    """The first non-empty value of ``columns`` in ``row``."""
+    return next((v.strip() for c in columns if (v := row.get(c)) and v.strip()), None)
+
+
+def _archive_label(diagnosis: str | None, benign_malignant: str | None) -> Label:
+    """The ISIC archive's (label, code): the specific diagnosis in the vocabulary, benign/malignant
+    (lowercase) as the code."""
+    code = benign_malignant.strip().lower() if benign_malignant and benign_malignant.strip() else None
+    return _vocabulary_label(diagnosis)[0], code
+
+
+def _json_label(path: Path) -> Label:
+    """(label, code) from ``meta.clinical.diagnosis`` and ``meta.clinical.benign_malignant`` of an
+    ISIC archive JSON file (None when absent or null)."""
     doc = json.loads(path.read_text(encoding="utf-8"))
     try:
-        diagnosis = doc.get("meta", {}).get("clinical", {}).get("diagnosis")
+        clinical = doc.get("meta", {}).get("clinical", {})
+        diagnosis, bm = clinical.get("diagnosis"), clinical.get("benign_malignant")
     except AttributeError:
         raise ValueError("meta.clinical is not a JSON object") from None
-    return None if diagnosis is None else str(diagnosis)
+    return _archive_label(None if diagnosis is None else str(diagnosis), None if bm is None else str(bm))
 
 
 def _list_isic_archive(path: Path, split: str | None) -> Listing:
@@ -251,11 +372,13 @@ def _list_isic_archive(path: Path, split: str | None) -> Listing:
     if _archive_source(path) == "csv":
         csv_path = path / _ARCHIVE_CSV
         header, rows = _read_csv(csv_path, ("isic_id",))
-        column = next((c for c in ARCHIVE_LABEL_COLUMNS if c in header), None)
         labels, rejected = _labels_from_rows(
-            rows, "isic_id", lambda r: ((r[column] or "").strip() or None) if column else None, csv_path, skipped)
+            rows, "isic_id", lambda r: _archive_label(_first(r, ARCHIVE_LABEL_COLUMNS), _first(r, ARCHIVE_CODE_COLUMNS)),
+            csv_path, skipped)
         entries = _match(images, labels, rejected, csv_path.name, skipped)
-        return Listing("isic-archive", split, entries, skipped, [csv_path], column)
+        label_field = "/".join(c for c in ARCHIVE_LABEL_COLUMNS if c in header) or None
+        code_field = "/".join(c for c in ARCHIVE_CODE_COLUMNS if c in header) or None
+        return Listing("isic-archive", split, entries, skipped, [csv_path], label_field, code_field)
     entries, json_files = [], []
     for name, image in images.items():
         meta = image.with_suffix(".json")
@@ -263,27 +386,89 @@ def _list_isic_archive(path: Path, split: str | None) -> Listing:
             skipped.append((name, f"no metadata file {meta.name}"))
             continue
         try:
-            entries.append(Entry(name, image, _json_diagnosis(meta)))
+            entries.append(Entry(name, image, *_json_label(meta)))
             json_files.append(meta)
         except (OSError, UnicodeDecodeError, ValueError) as e:
             skipped.append((name, f"unreadable metadata {meta.name}: {e}"))
     skipped += [(p.stem, f"metadata {p.name} but no image file")
                 for p in sorted(path.glob("*.json")) if p.stem not in images and not _hidden(p.name)]
-    return Listing("isic-archive", split, entries, skipped, json_files, "meta.clinical.diagnosis")
+    return Listing("isic-archive", split, entries, skipped, json_files, "meta.clinical.diagnosis",
+                   "meta.clinical.benign_malignant")
+
+
+def _list_imagefolder(path: Path, split: str | None) -> Listing:
+    entries: list[Entry] = []
+    skipped: list[tuple[str, str]] = []
+    for folder in _class_folders(path):
+        label = canonical(folder.name) or folder.name
+        entries += [Entry(name, p, label, folder.name) for name, p in _walk_images(folder, path, skipped)]
+    return Listing("imagefolder", split, entries, skipped, [], "class folder (in the vocabulary)", "class folder")
 
 
 def _list_folder(path: Path, split: str | None) -> Listing:
-    entries = []
-    for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not _hidden(d))
-        for f in sorted(files):
-            p = Path(root, f)
-            if p.suffix.lower() in IMAGE_SUFFIXES and not _hidden(f):
-                entries.append(Entry(p.relative_to(path).as_posix(), p, None))
-    return Listing("folder", split, sorted(entries, key=lambda e: e.name), [], [], None)
+    skipped: list[tuple[str, str]] = []
+    entries = [Entry(name, p, None) for name, p in _walk_images(path, path, skipped)]
+    return Listing("folder", split, entries, skipped, [], None)
 
 
 _READERS: dict[str, Callable[[Path, str | None], Listing]] = {
     "isic2017": _list_isic2017, "isic-archive": _list_isic_archive,
-    "ham10000": _list_ham10000, "folder": _list_folder,
+    "ham10000": _list_ham10000, "imagefolder": _list_imagefolder, "folder": _list_folder,
 }
+
+_SHOW = 5
+
+
+def apply_labels_csv(listing: Listing, root: Path, csv_path: Path) -> Listing:
+    """Replace a listing's labels with those of a researcher's CSV file (``image,label`` columns).
+
+    An ``image`` value names an image by its id as the listing has it (for the folder layouts the
+    path relative to ``root``, e.g. ``melanoma/x.png``), by that path without its suffix, or by its
+    file name or stem alone when that is unique. A ``label`` is mapped through
+    :func:`gan.data.labels.canonical` when it names a vocabulary class and kept as written
+    otherwise; the code is the label as written; an empty label leaves the image unlabelled.
+    Images without a row are skipped with the reason.
+
+    Raises:
+        ValueError: naming the CSV file, when it cannot be read, lacks a column, names an image
+            that is not in the listing (or more than one), or lists an image twice.
+    """
+    _, rows = _read_csv(csv_path, ("image", "label"))
+    exact = {e.name: i for i, e in enumerate(listing.entries)}
+    loose: dict[str, set[int]] = {}
+    for i, e in enumerate(listing.entries):
+        for key in (str(PurePosixPath(e.name).with_suffix("")), e.path.name, e.path.stem):
+            loose.setdefault(key, set()).add(i)
+    problems: list[str] = []
+    chosen: dict[int, tuple[int, Label]] = {}  # entry index -> (CSV line, label)
+    for line, row in enumerate(rows, start=2):
+        image = (row.get("image") or "").strip()
+        if not image:
+            problems.append(f"line {line} has no image")
+            continue
+        i = exact.get(image)
+        if i is None:
+            hits = loose.get(image, set())
+            if len(hits) > 1:
+                names = ", ".join(sorted(listing.entries[j].name for j in hits)[:_SHOW])
+                problems.append(f"line {line}: {image!r} matches {len(hits)} images ({names}); "
+                                f"give the path relative to {root}")
+                continue
+            if not hits:
+                problems.append(f"line {line}: no image {image!r} in {root}")
+                continue
+            i = next(iter(hits))
+        if i in chosen:
+            problems.append(f"line {line}: {listing.entries[i].name} already labelled on line {chosen[i][0]}")
+            continue
+        text = (row.get("label") or "").strip()
+        chosen[i] = (line, (canonical(text) or text, text) if text else (None, None))
+    if problems:
+        more = f"; and {len(problems) - _SHOW} more" if len(problems) > _SHOW else ""
+        raise ValueError(f"{csv_path}: {'; '.join(problems[:_SHOW])}{more}")
+    entries = [replace(e, label=chosen[i][1][0], code=chosen[i][1][1])
+               for i, e in enumerate(listing.entries) if i in chosen]
+    skipped = listing.skipped + [(e.name, f"no row in {csv_path.name}")
+                                 for i, e in enumerate(listing.entries) if i not in chosen]
+    return replace(listing, entries=entries, skipped=skipped, metadata_files=[*listing.metadata_files, csv_path],
+                   label_field=f"{csv_path.name} label (in the vocabulary)", code_field=f"{csv_path.name} label")
