@@ -93,6 +93,8 @@ class DataConfig:
         rot90: augmentation may rotate images by multiples of 90 degrees.
         cache_dir: where decoded tensors are cached (None: ``$LESIONGAN_CACHE`` or ``~/.cache/lesiongan``).
         num_images: the images the reader found, filled in when a run starts (None before).
+        class_counts: images per class of a labelled run (``{class: count}``, in the model's class
+            order), filled in when a conditional or class-balanced run starts.
     """
 
     path: str | None = None
@@ -106,6 +108,7 @@ class DataConfig:
     rot90: bool = True
     cache_dir: str | None = None
     num_images: int | None = None
+    class_counts: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         # Accept path-like values but store strings, so the config stays JSON-ready.
