@@ -310,7 +310,7 @@ def _list_isic2017(path: Path, split: str | None) -> Listing:
     files = [p for p in _image_files(data_dir) if not p.stem.endswith("_superpixels")]
     entries = _match(_by_stem(files, skipped), labels, rejected, csv_path.name, skipped)
     return Listing("isic2017", split, entries, skipped, [csv_path], "melanoma/seborrheic_keratosis",
-                   f"ground-truth column that is 1 ({ISIC2017_NEITHER!r}: neither)")
+                   f"the ground-truth column that is 1, or {ISIC2017_NEITHER!r}")
 
 
 def _list_ham10000(path: Path, split: str | None) -> Listing:

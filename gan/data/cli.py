@@ -1,0 +1,101 @@
+"""``python -m gan.data PATH``: what a reader sees in a data set folder.
+
+Prints the layout, the usable images, the classes (numbered as conditional models number them:
+:func:`gan.data.labels.class_order`) and the data set's own codes with their counts, and every
+skipped file with its reason. Images are decoded (through the cache) at ``--size``, so files that
+cannot be decoded are reported too. ``--json`` prints the same as one JSON document.
+
+    python -m gan.data /data/isic2017 --split validation
+    python -m gan.data my_images/ --labels my_labels.csv --json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Any
+
+from gan.cli import entry_point
+from gan.data.dataset import SIZES, DataWarning, ImageSet, load_dataset, show_warnings_plainly
+from gan.data.layouts import LAYOUTS, SPLITS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gan.data",
+                                description="Show what gan.data reads in a data set folder: layout, images, "
+                                            "class counts (canonical and the data set's codes), skipped files.")
+    p.add_argument("path", help="the data set folder")
+    p.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS], help="force a layout (default: detect)")
+    p.add_argument("--split", default=None, choices=SPLITS, help="isic2017 split (default: train)")
+    p.add_argument("--labels", default=None, metavar="CSV",
+                   help="a CSV file with image,label columns whose labels replace the layout's")
+    p.add_argument("--size", type=int, default=64, choices=SIZES, help="image size to decode at (default 64)")
+    p.add_argument("--cache-dir", default=None, help="cache folder (default: $LESIONGAN_CACHE or ~/.cache/lesiongan)")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar while decoding")
+    return p
+
+
+def report(ds: ImageSet) -> dict[str, Any]:
+    """What :func:`main` prints, as a JSON-ready dict.
+
+    Keys: path, layout, split, size, images, listed (images + skipped), unlabelled, label_field,
+    code_field, class_order (the class names; class index = position), classes (images per class,
+    in class order), codes (images per code, most first), skipped (``{"name", "reason"}`` each),
+    cache (``{"path", "from_cache"}``).
+    """
+    counts = ds.class_counts()
+    order = ds.class_names()
+    return {
+        "path": ds.source, "layout": ds.layout, "split": ds.split, "size": ds.size,
+        "images": len(ds), "listed": len(ds) + len(ds.skipped),
+        "unlabelled": sum(label is None for label in ds.labels),
+        "label_field": ds.info.get("label_field"), "code_field": ds.info.get("code_field"),
+        "class_order": order, "classes": {c: counts[c] for c in order}, "codes": ds.code_counts(),
+        "skipped": [{"name": n, "reason": r} for n, r in ds.skipped],
+        "cache": {"path": ds.cache_path, "from_cache": bool(ds.info.get("from_cache"))},
+    }
+
+
+def format_report(r: dict[str, Any]) -> str:
+    """The text form of :func:`report`."""
+    split = f", split {r['split']}" if r["split"] else ""
+    lines = [f"data:     {r['path']}", f"layout:   {r['layout']}{split}",
+             f"images:   {r['images']} usable at {r['size']} px ({r['listed']} listed, {len(r['skipped'])} skipped)"]
+    if r["label_field"] or r["code_field"]:
+        lines.append(f"labels:   {r['label_field'] or 'none'}; codes: {r['code_field'] or 'none'}")
+    width = max([len(c) for c in [*r["classes"], *r["codes"]]] + [len("unlabelled")])
+    if r["classes"]:
+        lines.append("classes (index, class, images):")
+        lines += [f"  {i:>3}  {c:<{width}}  {n:>7}" for i, (c, n) in enumerate(r["classes"].items())]
+    else:
+        lines.append("classes:  none (unlabelled)")
+    if r["classes"] and r["unlabelled"]:
+        lines.append(f"       {'unlabelled':<{width}}  {r['unlabelled']:>7}")
+    if r["codes"]:
+        lines.append("codes (the data set's own, images):")
+        lines += [f"       {c:<{width}}  {n:>7}" for c, n in r["codes"].items()]
+    if r["skipped"]:
+        lines.append(f"skipped ({len(r['skipped'])}):")
+        lines += [f"  {s['name']}: {s['reason']}" for s in r["skipped"]]
+    source = "read from" if r["cache"]["from_cache"] else "written to"
+    lines.append(f"cache:    {source} {r['cache']['path']}")
+    return "\n".join(lines)
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with warnings.catch_warnings(), show_warnings_plainly():
+        # The report lists every skipped file; the warning that summarises them would repeat it.
+        warnings.filterwarnings("ignore", message=r".*: skipped \d+ of \d+ images", category=DataWarning)
+        try:
+            ds = load_dataset(args.path, size=args.size, layout=args.layout, split=args.split,
+                              cache_dir=args.cache_dir, labels=args.labels, progress=not args.no_progress)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    r = report(ds)
+    print(json.dumps(r, indent=1) if args.json else format_report(r))
+    return 0
