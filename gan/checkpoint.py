@@ -47,7 +47,7 @@ def save(obj: dict, path: str | os.PathLike) -> None:
         except RuntimeError as e:  # torch's zip writer reports a failed write (full disk) this way
             if "inline_container" not in str(e) and "PytorchStreamWriter" not in str(e):
                 raise
-            raise OSError(f"torch's writer failed, is the disk full? {_first_line(e)}") from None
+            raise OSError(f"torch's writer failed, is the disk full? {error_line(e)}") from None
 
     atomic_write(path, write)
 
@@ -77,8 +77,8 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
     # torch.save writes a zip archive; anything else (a raw pickle, random bytes, a legacy file) is
     # refused before any unpickler sees it.
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint (not the zip archive torch.save writes: "
-                         f"another format, a raw pickle or damaged); refused unread, for safety")
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint (not the whole zip archive torch.save "
+                         f"writes: truncated, damaged, a raw pickle or another format); refused unread, for safety")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - a damaged file can fail anywhere inside the unpickler
@@ -144,8 +144,8 @@ def check_resumable(ckpt: dict, path: str | os.PathLike) -> None:
             what = f"rng.{name}"
             torch.Generator().set_state(ckpt["rng"][name])
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise ValueError(f"{path}: cannot resume: its {what} does not fit the {spec.name} model its config "
-                         f"describes ({_first_line(e)})") from None
+        raise ValueError(f"{path}: cannot resume: its {what} does not fit its own {spec.name} config "
+                         f"({error_line(e)})") from None
 
 
 def export_generator(train_ckpt: dict, out: str | os.PathLike) -> Path:
@@ -171,9 +171,13 @@ def export_generator(train_ckpt: dict, out: str | os.PathLike) -> Path:
     return out
 
 
-def _first_line(e: BaseException) -> str:
-    msg = str(e).strip()
-    return msg.splitlines()[0] if msg else type(e).__name__
+def error_line(e: BaseException) -> str:
+    """The first line of an error, with its first detail when it only announces them
+    (``Error(s) in loading state_dict for Generator:``)."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(e).__name__
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
 
 
 def _torch_reason(e: BaseException) -> str:

@@ -36,6 +36,7 @@ class LoadedGenerator:
         config: the resolved :class:`~gan.config.RunConfig` the file carries.
         info: images seen (``nimg``), hardware, training time, dates...
         path: the file it came from.
+        class_names: the classes of a conditional model, in index order ([] for an unconditional one).
     """
 
     def __init__(self, net: nn.Module, model_name: str, resolution: int, alpha: float, z_dim: int,
@@ -52,6 +53,58 @@ class LoadedGenerator:
         self.model_name, self.resolution, self.alpha, self.z_dim = model_name, resolution, alpha, z_dim
         self.config, self.info, self.path = config, info, path
         self.num_params = count_params(net)
+        self.class_names: list[str] = list(getattr(config.model_cfg, "class_names", ()) or ())
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.class_names)
+
+    def class_index(self, label: int | str) -> int:
+        """The index of a class given by name or index; ValueError listing the known classes."""
+        if not self.class_names:
+            raise ValueError(f"{self.path}: this {self.model_name} is unconditional: it takes no class")
+        if isinstance(label, str):
+            if label not in self.class_names:
+                raise ValueError(f"unknown class {label!r}; this model knows {', '.join(self.class_names)}")
+            return self.class_names.index(label)
+        i = int(label)
+        if not 0 <= i < len(self.class_names):
+            raise ValueError(f"class index {i} out of range: this model knows {len(self.class_names)} classes "
+                             f"({', '.join(self.class_names)})")
+        return i
+
+    def labels_for(self, n: int, labels=None, seed: int = 0) -> torch.Tensor | None:
+        """Class indices (long, on the device) for ``n`` images of a conditional model.
+
+        Args:
+            n: number of images.
+            labels: one class for all (name or index), or one per image (names or indices); None
+                draws classes in the training data's class shares (uniform when the file does not
+                record them), from ``seed``: label ``i`` of a seed does not depend on ``n``.
+            seed: drives the draw when ``labels`` is None.
+
+        Returns:
+            None for an unconditional model (which refuses ``labels``).
+        """
+        if not self.class_names:
+            if labels is not None:
+                raise ValueError(f"{self.path}: this {self.model_name} is unconditional: it takes no labels")
+            return None
+        if labels is None:
+            counts = self.config.data.class_counts or {}
+            w = torch.tensor([float(counts.get(c, 0)) for c in self.class_names])
+            w = w if w.sum() > 0 else torch.ones(len(self.class_names))
+            cdf = torch.cumsum(w / w.sum(), 0)
+            u = torch.rand(n, generator=torch.Generator().manual_seed(int(seed) + 7_919))
+            idx = torch.searchsorted(cdf, u, right=True).clamp_(max=len(self.class_names) - 1)
+        elif isinstance(labels, (str, int, np.integer)):
+            idx = torch.full((n,), self.class_index(labels), dtype=torch.long)
+        else:
+            seq = labels.tolist() if isinstance(labels, (torch.Tensor, np.ndarray)) else list(labels)
+            if len(seq) != n:
+                raise ValueError(f"{len(seq)} labels for {n} images")
+            idx = torch.tensor([self.class_index(v) for v in seq], dtype=torch.long)
+        return idx.to(self.device)
 
     @property
     def device(self) -> torch.device:
@@ -66,18 +119,23 @@ class LoadedGenerator:
         return torch.randn(n, self.z_dim, generator=g).to(self.device)
 
     @torch.inference_mode()
-    def synthesize(self, z: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-        """Images for latents ``z`` (N, z_dim) as uint8 numpy (N, H, W, 3)."""
+    def synthesize(self, z: torch.Tensor, batch_size: int = 256, labels=None, seed: int = 0) -> np.ndarray:
+        """Images for latents ``z`` (N, z_dim) as uint8 numpy (N, H, W, 3); ``labels`` (conditional
+        models) as in :meth:`labels_for`, ``seed`` drives the class draw when they are None."""
+        y = self.labels_for(len(z), labels, seed)
         out = np.empty((len(z), self.resolution, self.resolution, 3), dtype=np.uint8)
         for i in range(0, len(z), batch_size):
+            kw = {} if y is None else {"labels": y[i:i + batch_size]}
             x = self.fast_net(z[i:i + batch_size].to(self.device, self._dtype), resolution=self.resolution,
-                              alpha=self.alpha)
+                              alpha=self.alpha, **kw)
             out[i:i + len(x)] = to_uint8_hwc(x)
         return out
 
-    def generate(self, n: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
-        """``n`` images for ``seed`` as uint8 numpy (N, H, W, 3); the same seed gives the same images."""
-        return self.synthesize(self.latents(n, seed), batch_size)
+    def generate(self, n: int, seed: int = 0, batch_size: int = 256, labels=None) -> np.ndarray:
+        """``n`` images for ``seed`` as uint8 numpy (N, H, W, 3); the same seed (and labels) give the
+        same images. A conditional model takes ``labels``: a class name or index for all images, or
+        one per image; None draws classes in the training data's shares."""
+        return self.synthesize(self.latents(n, seed), batch_size, labels=labels, seed=seed)
 
     def __repr__(self) -> str:
         return (f"LoadedGenerator({self.model_name}, {self.resolution} px, alpha={self.alpha:g}, {self.precision}, "
@@ -118,12 +176,12 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
         net = spec.build_generator(mcfg)
         net.load_state_dict(ckpt["G_ema"])
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise ValueError(f"{path}: checkpoint does not match its model config: {e}") from None
+        raise ValueError(f"{path}: checkpoint does not match its model config: {ckpt_io.error_line(e)}") from None
     bad = [k for k, v in ckpt["G_ema"].items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise ValueError(f"{path}: refused: {len(bad)} of the generator's tensors hold NaN or infinite values "
-                         f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}), so every image would be "
-                         f"blank; the run diverged before this file was saved: use an earlier checkpoint")
+        raise ValueError(f"{path}: refused: NaN or infinite values in {len(bad)} of the generator's tensors "
+                         f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}), so it would draw blank "
+                         f"images; the run diverged before this file was saved: use an earlier checkpoint")
     info = dict(ckpt.get("info") or {})
     if ckpt["kind"] == ckpt_io.KIND_TRAIN:
         info.setdefault("nimg", int(ckpt["nimg"]))
@@ -170,7 +228,7 @@ def _check_stage(net: nn.Module, path: Path, model: str, z_dim: int, resolution:
         with torch.inference_mode():
             shape = tuple(net.eval()(torch.zeros(1, z_dim), resolution=resolution, alpha=alpha, **labels).shape)
     except (RuntimeError, ValueError, KeyError, IndexError, AssertionError, TypeError) as e:
-        shape = f"an error ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        shape = f"an error ({ckpt_io.error_line(e)})"
     if shape != (1, 3, resolution, resolution):
         raise ValueError(f"{path}: its info says {resolution} px (alpha {alpha:g}) but its {model} network "
                          f"gives {shape} there; the file is inconsistent")
