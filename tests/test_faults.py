@@ -22,17 +22,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 from eval.fingerprint import main as fingerprint_main
 from eval.run import main as eval_main
-from eval.testing import lesion_images
 from gan.export import main as export_main
 from gan.sample import main as sample_main
 from gan.train import main as train_main
+from test_cli import TINY as CLI_TINY
+from test_cli import data  # noqa: F401 - the made image folder, a fixture
 
-TINY = ["--model", "dcgan", "--size", "32", "--batch", "16", "--set", "ngf=8", "--set", "ndf=8", "--set", "z_dim=8",
-        "--log-kimg", "0.016", "--snapshot-kimg", "0.032", "--grid-kimg", "0.032", "--no-progress", "--threads", "1"]
+TINY = [*CLI_TINY, "--threads", "1"]
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -81,14 +80,6 @@ def save_variant(run: Path, dest: Path, name: str, change) -> Path:
 
 
 # -- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp("lesions")
-    for i, img in enumerate(lesion_images(24, 48, seed=3)):
-        Image.fromarray(img).save(d / f"img{i:02d}.png")
-    return d
 
 
 @pytest.fixture(scope="module")
