@@ -211,15 +211,16 @@ def test_isic_archive_json(tmp_path):
 
 @pytest.mark.parametrize("columns, values, label_field, code_field, labels, codes", [
     # isic-cli's current columns: diagnosis_3 is the label, diagnosis_1 the code
-    ("diagnosis_1,diagnosis_2,diagnosis_3", ["Benign,Benign melanocytic proliferations,Nevus",
-                                             "Malignant,Malignant melanocytic proliferations (Melanoma),Melanoma in situ",
-                                             "Benign,,"],
+    ("diagnosis_1,diagnosis_2,diagnosis_3",
+     ["Benign,Benign melanocytic proliferations,Nevus",
+      "Malignant,Malignant melanocytic proliferations (Melanoma),Melanoma in situ", "Benign,,"],
      "diagnosis_3", "diagnosis_1", ["nevus", "melanoma", None], ["benign", "malignant", "benign"]),
     # older isic-cli files
     ("diagnosis,benign_malignant", ["nevus,benign", "melanoma,malignant", ","],
      "diagnosis", "benign_malignant", ["nevus", "melanoma", None], ["benign", "malignant", None]),
     # benign/malignant alone is a code, not a class
-    ("benign_malignant", ["benign", "malignant", ""], None, "benign_malignant", [None] * 3, ["benign", "malignant", None]),
+    ("benign_malignant", ["benign", "malignant", ""], None, "benign_malignant", [None] * 3,
+     ["benign", "malignant", None]),
     ("age_approx", ["30", "40", ""], None, None, [None] * 3, [None] * 3),
 ])
 def test_isic_archive_isic_cli_csv(tmp_path, columns, values, label_field, code_field, labels, codes):

@@ -100,7 +100,7 @@ def test_unwritable_cache_folder_fails_before_decoding_but_a_cached_result_still
     first = load(root, tmp_path)  # cached while writable
     cache_dir = tmp_path / "cache"
     real_access = os.access
-    monkeypatch.setattr(gan.fileio.os, "access", lambda p, mode: False if Path(p) == cache_dir else real_access(p, mode))
+    monkeypatch.setattr(gan.fileio.os, "access", lambda p, mode: Path(p) != cache_dir and real_access(p, mode))
     forbid_decoding(monkeypatch)
     assert load(root, tmp_path).info["from_cache"]  # reading needs no write permission
     with pytest.raises(ValueError, match=rf"cache folder {re.escape(str(cache_dir))}: .*not writable"):
@@ -168,6 +168,23 @@ def test_still_unreadable_file_stays_skipped_and_retried(tmp_path, monkeypatch):
     assert dict(second.skipped)["ISIC_0000000"].startswith("cannot read (PermissionError")
     assert len(second) == 3
     assert load(root, tmp_path).names == ["ISIC_0000000", "ISIC_0000001", "ISIC_0000002", "ISIC_0000003"]
+
+
+def test_retried_file_that_now_fails_to_decode_is_remembered(tmp_path, monkeypatch):
+    root = make_isic2017(tmp_path / "isic2017")
+    deny_once(monkeypatch, "ISIC_0000001.jpg")
+    with pytest.warns(DataWarning, match="skipped 1 of 4"):
+        load(root, tmp_path)
+
+    def broken(path, size):  # readable now, but not an image (as if the permission hid a broken file)
+        raise gan.data.decode.Unusable("not a readable image")
+
+    monkeypatch.setattr(gan.data.decode, "decode_image", broken)
+    with pytest.warns(DataWarning, match=r"ISIC_0000001 \(not a readable image\)"):
+        load(root, tmp_path)
+    forbid_decoding(monkeypatch)  # the cache now remembers the decoding failure
+    with pytest.warns(DataWarning, match=r"ISIC_0000001 \(not a readable image\)"):
+        assert len(load(root, tmp_path)) == 3
 
 
 def test_corrupt_file_is_remembered_as_a_skip(tmp_path, monkeypatch):

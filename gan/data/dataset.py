@@ -396,6 +396,7 @@ def _retry(source: Path, listing: Listing, images: torch.Tensor, doc: dict[str, 
     if all(r is not None and r[1] for r in reasons):
         return images, doc, False  # all still unreadable for a passing reason: nothing to record
     rows = {index[n]: images[j] for j, n in enumerate(doc["names"])}
+    # doc["skipped"] is the listing's skips, then the decoding failures (see _document).
     failed = {index[n]: (r, False) for n, r in doc["skipped"][len(listing.skipped):]}
     for j, (i, r) in enumerate(zip(todo, reasons, strict=True)):
         if r is None:

@@ -372,9 +372,10 @@ def _list_isic_archive(path: Path, split: str | None) -> Listing:
     if _archive_source(path) == "csv":
         csv_path = path / _ARCHIVE_CSV
         header, rows = _read_csv(csv_path, ("isic_id",))
-        labels, rejected = _labels_from_rows(
-            rows, "isic_id", lambda r: _archive_label(_first(r, ARCHIVE_LABEL_COLUMNS), _first(r, ARCHIVE_CODE_COLUMNS)),
-            csv_path, skipped)
+        def label_of(row: dict[str, str]) -> Label:
+            return _archive_label(_first(row, ARCHIVE_LABEL_COLUMNS), _first(row, ARCHIVE_CODE_COLUMNS))
+
+        labels, rejected = _labels_from_rows(rows, "isic_id", label_of, csv_path, skipped)
         entries = _match(images, labels, rejected, csv_path.name, skipped)
         label_field = "/".join(c for c in ARCHIVE_LABEL_COLUMNS if c in header) or None
         code_field = "/".join(c for c in ARCHIVE_CODE_COLUMNS if c in header) or None
