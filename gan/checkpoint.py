@@ -89,7 +89,7 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
                              f"and plain values (a pickle that can run code); only LesionGAN checkpoints are "
                              f"read, and nothing in it was run") from None
         raise ValueError(f"{path}: not a readable PyTorch checkpoint (truncated, damaged, or holding more than "
-                         f"tensors and plain values): {_torch_reason(e)}") from None
+                         f"tensors and plain values): {torch_load_reason(e)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") not in (KIND_TRAIN, KIND_GENERATOR):
         raise ValueError(f"{path}: not a LesionGAN checkpoint (no 'kind' field naming one)")
     if ckpt["kind"] not in kinds:
@@ -180,7 +180,7 @@ def error_line(e: BaseException) -> str:
     return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
 
 
-def _torch_reason(e: BaseException) -> str:
+def torch_load_reason(e: BaseException) -> str:
     """What went wrong in ``torch.load``, without torch's advice to load the file unsafely."""
     msg = str(e)
     if "WeightsUnpickler error:" in msg:  # the reason follows torch's advice paragraph
