@@ -16,11 +16,15 @@ def prog(module: str, script: str) -> str:
 def entry_point(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
     """Wrap a command's ``main(argv) -> exit code``: Ctrl-C before the command's own handling of
     it (while torch loads, data decode, a checkpoint opens) ends with one line and exit code 130,
-    not a KeyboardInterrupt traceback."""
+    not a KeyboardInterrupt traceback; data warnings (skipped files...) print as one plain
+    ``warning: ...`` line each, not Python's warning format with a source line."""
     @functools.wraps(main)
     def run(argv: list[str] | None = None) -> int:
+        from gan.data import show_warnings_plainly  # deferred: gan.data imports torch
+
         try:
-            return main(argv)
+            with show_warnings_plainly():
+                return main(argv)
         except KeyboardInterrupt:
             print("interrupted (Ctrl-C)", file=sys.stderr)
             return 130

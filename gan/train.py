@@ -29,7 +29,7 @@ from gan.rundir import RunDir
 _MODEL_FLAGS = {"size": "resolution", "batch": "batch", "lr": "lr"}
 _TRAIN_FLAGS = ["kimg", "seed", "ema_kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "device",
                 "channels_last", "threads", "sync_bn", "precision", "balance"]
-_DATA_FLAGS = ["data", "layout", "split", "augment", "cond"]
+_DATA_FLAGS = ["data", "layout", "split", "labels", "augment", "cond"]
 # Flags that --resume may change: how long and how the run executes, not what it trains (and
 # --data, when the same images moved to another folder).
 _RESUME_FLAGS = ("kimg", "threads", "device", "sync_bn", "data")
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="image folder: ISIC 2017 layout, ISIC archive, HAM10000 or any folder")
     p.add_argument("--layout", help="force the data layout (isic2017, isic-archive, ham10000, folder)")
     p.add_argument("--split", help="ISIC 2017 split: train (default), validation or test")
+    p.add_argument("--labels", metavar="CSV", help="labels for any folder: a CSV with image,label columns")
     p.add_argument("--out", default="runs", help="folder that receives numbered run folders (default runs/)")
     p.add_argument("--size", type=int, help="image side in px: 64 (default), 128 or 256")
     p.add_argument("--kimg", type=float, help="train for this many thousand images (default 150)")
@@ -102,10 +103,16 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value  # a bare string
-    mcfg = spec.config_from_dict({**to_dict(spec.Config()), **overrides})
+    try:
+        mcfg = spec.config_from_dict({**to_dict(spec.Config()), **overrides})
+    except ValueError as e:  # name the flags that set the model config
+        given = [f"--{flag} {getattr(args, flag)}" for flag in _MODEL_FLAGS if getattr(args, flag) is not None]
+        given += [f"--set {item}" for item in args.model_set]
+        raise ValueError(f"{e}{' (from ' + ', '.join(given) + ')' if given else ''}") from None
     tcfg = TrainConfig(**{k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
     data = DataConfig(path=str(Path(args.data).resolve()) if args.data else None, size=mcfg.resolution,
                       layout=args.layout or "auto", split=args.split, augment=bool(args.augment),
+                      labels=str(Path(args.labels).resolve()) if args.labels else None,
                       cache_dir=args.cache_dir)
     return RunConfig(model=spec.name, model_cfg=mcfg, train=tcfg, data=data)
 
@@ -181,9 +188,10 @@ def class_labels(ds, cfg: RunConfig, cond: bool, report: bool = True):
     images = ds.images if len(keep) == len(ds) else ds.images[keep]
     if cond and not cfg.model_cfg.class_names:
         cfg = cfg.replace(model_cfg=dataclasses.replace(cfg.model_cfg, class_names=classes))
-    cfg = cfg.replace(data=dataclasses.replace(cfg.data, num_images=len(keep)))
+    counts = torch.bincount(labels, minlength=len(classes)).tolist()
+    cfg = cfg.replace(data=dataclasses.replace(cfg.data, num_images=len(keep),
+                                               class_counts=dict(zip(classes, counts))))
     if report:
-        counts = torch.bincount(labels, minlength=len(classes)).tolist()
         print("classes: " + ", ".join(f"{c} {n}" for c, n in zip(classes, counts)), file=sys.stderr)
     return images, labels, cfg
 
@@ -257,10 +265,12 @@ def main(argv: list[str] | None = None) -> int:
         if resume is None:
             # Process 0 alone makes the numbered folder; the others learn its name.
             if main_process:
-                name = ds.layout if ds.layout != "folder" else Path(cfg.data.path).name
+                name = ds.layout if ds.layout not in ("folder", "imagefolder") else Path(cfg.data.path).name
                 run = RunDir.create(args.out, cfg.model, name, cfg.data.size)
                 run.write_config(cfg)
             run = RunDir(dist.broadcast(str(run.path) if main_process else None))
+        elif main_process:
+            run.write_config(cfg)  # config.json follows what the run now trains (e.g. a longer --kimg)
         if main_process:
             print(f"run folder: {run.path}" + (f" ({dist.world_size()} processes)" if dist.world_size() > 1 else ""),
                   file=sys.stderr)

@@ -44,6 +44,7 @@ def test_train_then_resume_through_the_cli(tmp_path, data, capsys):
     assert [r["nimg"] for r in run.read_stats()] == [16, 32, 48, 64]
     resumed = run.load_checkpoint()
     assert resumed["nimg"] == 64 and resumed["config"].train.threads == 1
+    assert run.read_config() == resumed["config"]  # config.json follows the resumed run (kimg 0.064)
     assert resumed["config"].data == cfg.data.__class__(**{**cfg.data.__dict__, "cache_dir": str(tmp_path / "cache")})
 
 

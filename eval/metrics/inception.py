@@ -68,7 +68,9 @@ def _extractor(path: str, wid: str):
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ValueError(f"--inception-weights {path!r}: not a plain state_dict ({e})") from e
+        from gan.checkpoint import torch_load_reason
+
+        raise ValueError(f"--inception-weights {path!r}: not a plain state_dict ({torch_load_reason(e)})") from None
     if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
         raise ValueError(f"--inception-weights {path!r}: not a state_dict of tensors")
     try:

@@ -1,0 +1,301 @@
+"""Write a labelled synthetic data set that drops into a research pipeline:
+
+    python -m gan.synthesize --checkpoint checkpoints/dcgan-cond/generator.pt --out /tmp/syn \\
+        --per-class melanoma=1000,seborrheic_keratosis=500 [--seed 0] [--layout isic2017|imagefolder] \\
+        [--size 64] [--precision fp32]
+    python -m gan.synthesize --checkpoint checkpoints/dcgan/generator.pt --out /tmp/syn --n 500   # unconditional
+
+Layouts:
+
+* ``isic2017``: ``OUT/ISIC-2017_Training_Data/SYN_0000001.png ...`` and
+  ``OUT/ISIC-2017_Training_Part3_GroundTruth.csv`` (``image_id,melanoma,seborrheic_keratosis``), as the
+  challenge lays out its training split: ``gan.data`` and any pipeline written for the challenge read
+  it unchanged. Holds melanoma, seborrheic keratosis and nevus only.
+* ``imagefolder``: ``OUT/<class>/SYN_0000001.png``, one folder per class, as torchvision's
+  ``ImageFolder`` reads it.
+* ``folder`` (unconditional models): ``OUT/images/SYN_0000001.png``.
+
+Always ``OUT/manifest.json`` (generator file and its SHA-256, model and config, class and seed of every
+file, precision, date, package version) and ``OUT/README.md`` (what the images are). Deterministic:
+image ``j`` of class ``c`` is latent ``j`` of seed ``S * 1000 + index(c)`` (unconditional: of seed
+``S``), so the same command writes byte-identical images and CSV; only the manifest's date differs.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from gan.cli import entry_point, prog
+from gan.fileio import atomic_write, atomic_write_text
+
+LAYOUTS = ("isic2017", "imagefolder", "folder")
+MAX_IMAGES = 200_000  # a sane cap: 200k PNGs at 64 px are about 2 GB
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "lesiongan-synthetic-set"
+ISIC2017_CLASSES = ("melanoma", "seborrheic_keratosis", "nevus")
+ISIC2017_DIR = "ISIC-2017_Training_Data"
+ISIC2017_CSV = "ISIC-2017_Training_Part3_GroundTruth.csv"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image to write: its file name, class (None: unconditional), seed and latent index."""
+
+    name: str
+    label: str | None
+    seed: int
+    index: int
+
+
+def parse_per_class(text: str) -> dict[str, int]:
+    """``"melanoma=1000,nevus=500"`` -> ``{"melanoma": 1000, "nevus": 500}`` (order kept)."""
+    out: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, count = part.partition("=")
+        name = name.strip()
+        try:
+            n = int(count)
+        except ValueError:
+            n = -1
+        if not sep or not name or n < 0:
+            raise ValueError(f"--per-class {text!r}: expected CLASS=COUNT pairs, e.g. melanoma=1000,nevus=500")
+        if name in out:
+            raise ValueError(f"--per-class names {name!r} twice")
+        out[name] = n
+    if not out:
+        raise ValueError("--per-class names no class")
+    return out
+
+
+def plan(class_names: list[str], per_class: dict[str, int] | None, n: int | None, seed: int) -> list[Item]:
+    """The images to write, in file order. Conditional models take ``per_class``, unconditional ``n``."""
+    if class_names:
+        if per_class is None:
+            raise ValueError(f"this model is conditional: say how many of each class with --per-class "
+                             f"(classes: {', '.join(class_names)})")
+        unknown = [c for c in per_class if c not in class_names]
+        if unknown:
+            raise ValueError(f"--per-class: unknown class {unknown[0]!r}; this model knows {', '.join(class_names)}")
+        items, k = [], 0
+        for c, count in per_class.items():
+            s = seed * 1000 + class_names.index(c)
+            for j in range(count):
+                k += 1
+                items.append(Item(f"SYN_{k:07d}.png", c, s, j))
+    else:
+        if per_class is not None:
+            raise ValueError("--per-class needs a conditional model; this one is unconditional: use --n N")
+        if n is None:
+            raise ValueError("--n is required for an unconditional model")
+        items = [Item(f"SYN_{j + 1:07d}.png", None, seed, j) for j in range(n)]
+    if not items:
+        raise ValueError("nothing to write: every count is 0")
+    if len(items) > MAX_IMAGES:
+        raise ValueError(f"{len(items):,} images is over the {MAX_IMAGES:,} this command writes at once; "
+                         f"split it into several sets with other seeds")
+    return items
+
+
+def relative_path(item: Item, layout: str) -> str:
+    if layout == "isic2017":
+        return f"{ISIC2017_DIR}/{item.name}"
+    if layout == "imagefolder":
+        return f"{item.label}/{item.name}"
+    return f"images/{item.name}"
+
+
+def check_layout(layout: str, class_names: list[str], items: list[Item]) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if layout in ("isic2017", "imagefolder") and not class_names:
+        raise ValueError(f"--layout {layout} needs class labels; this model is unconditional: use --layout folder")
+    if layout == "isic2017":
+        other = sorted({i.label for i in items} - set(ISIC2017_CLASSES))
+        if other:
+            raise ValueError(f"--layout isic2017 holds {', '.join(ISIC2017_CLASSES)} only, not {', '.join(other)}; "
+                             f"use --layout imagefolder")
+
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder unless ``overwrite`` and it holds an earlier set of this command."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--out {out}: {parent} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ValueError(f"--out {out}: folder is not empty (pass --overwrite to replace a set written by "
+                             f"gan.synthesize)")
+        if not (out / MANIFEST).is_file():
+            raise ValueError(f"--out {out}: not empty and holds no {MANIFEST}, so it is not a set written by "
+                             f"gan.synthesize; refusing to overwrite it")
+        for p in out.iterdir():
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def png_bytes(image: np.ndarray, size: int) -> bytes:
+    img = Image.fromarray(image)
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def ground_truth_csv(items: list[Item]) -> str:
+    """The challenge's Part 3 CSV: one row per image, 1.0 in the melanoma or seborrheic_keratosis
+    column (both 0.0: nevus)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["image_id", "melanoma", "seborrheic_keratosis"])
+    for it in items:
+        w.writerow([Path(it.name).stem, "1.0" if it.label == "melanoma" else "0.0",
+                    "1.0" if it.label == "seborrheic_keratosis" else "0.0"])
+    return buf.getvalue()
+
+
+def synthesize(G, out: Path, items: list[Item], layout: str, size: int, batch: int = 256,
+               progress: bool = True) -> None:
+    """Generate ``items`` with the loaded generator ``G`` and write them (atomically, each PNG) into
+    ``out`` in ``layout``."""
+    groups: dict[tuple[str | None, int], list[Item]] = {}
+    for it in items:
+        groups.setdefault((it.label, it.seed), []).append(it)
+    bar = tqdm(total=len(items), unit="img", desc="synthesizing", file=sys.stderr, disable=not progress)
+    for (label, seed), group in groups.items():
+        z = G.latents(max(it.index for it in group) + 1, seed)
+        for i in range(0, len(group), batch):
+            part = group[i:i + batch]
+            idx = [it.index for it in part]
+            images = G.synthesize(z[idx], labels=label) if label is not None else G.synthesize(z[idx])
+            for it, img in zip(part, images):
+                data = png_bytes(img, size)
+                atomic_write(out / relative_path(it, layout), lambda f, d=data: f.write(d))
+            bar.update(len(part))
+    bar.close()
+    if layout == "isic2017":
+        atomic_write_text(out / ISIC2017_CSV, ground_truth_csv(items))
+
+
+def manifest(G, checkpoint: Path, items: list[Item], layout: str, size: int, seed: int, command: str) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pkg = version("lesiongan")
+    except PackageNotFoundError:  # run from a source tree that was not installed
+        pkg = "unknown"
+    counts: dict[str, int] = {}
+    for it in items:
+        counts[it.label or "unlabelled"] = counts.get(it.label or "unlabelled", 0) + 1
+    return {
+        "format": MANIFEST_FORMAT, "version": 1, "synthetic": True,
+        "generator": {"file": str(checkpoint.resolve()), "sha256": sha256(checkpoint), "model": G.model_name,
+                      "resolution": G.resolution, "images_seen": G.info.get("nimg"), "config": G.config.to_dict()},
+        "layout": layout, "size": size, "seed": seed, "precision": G.precision, "count": len(items),
+        "class_counts": counts, "seed_rule": "image j of class c is latent j of seed S*1000+index(c) (unconditional: "
+                                             "seed S)",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "lesiongan": pkg, "command": command,
+        "files": [{"file": relative_path(it, layout), "class": it.label, "seed": it.seed, "latent_index": it.index}
+                  for it in items],
+    }
+
+
+def readme(m: dict) -> str:
+    cfg = m["generator"]["config"]
+    data = cfg.get("data", {})
+    counts = ", ".join(f"{c} {n}" for c, n in m["class_counts"].items())
+    return (f"# Synthetic dermoscopic images (LesionGAN)\n\n"
+            f"Every image in this folder is **synthetic**: generated by a GAN, not taken from a patient. Do not "
+            f"use them for diagnosis, and keep them apart from real images when you report results.\n\n"
+            f"- Images: {m['count']} ({counts}), {m['size']} px PNG, layout `{m['layout']}`.\n"
+            f"- Generator: `{m['generator']['model']}` from `{m['generator']['file']}` "
+            f"(SHA-256 `{m['generator']['sha256'][:16]}…`), {m['generator']['images_seen']} training images seen, "
+            f"sampled in {m['precision']} with seed {m['seed']}.\n"
+            f"- Training data: `{data.get('path')}` (layout {data.get('layout')}, split "
+            f"{data.get('split') or 'train'}). The generator, and so these images, inherit the terms of the "
+            f"images it was trained on: for the ISIC archive, each image's own licence (CC0, CC-BY or CC-BY-NC); "
+            f"for HAM10000, CC BY-NC 4.0 (non-commercial research only).\n"
+            f"- `manifest.json` lists the class and seed of every file; `{m['command']}` writes them again, "
+            f"byte for byte.\n")
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog("gan.synthesize", "lesiongan-synthesize"),
+                                description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--checkpoint", required=True, help="generator.pt, checkpoint.pt or a run folder")
+    p.add_argument("--out", required=True, help="the folder to write (must be empty, or see --overwrite)")
+    p.add_argument("--per-class", help="CLASS=COUNT pairs for a conditional model, e.g. melanoma=1000,nevus=500")
+    p.add_argument("--n", type=int, help="number of images for an unconditional model")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--layout", choices=LAYOUTS, help="isic2017 (default for conditional models), imagefolder, or "
+                                                     "folder (unconditional models)")
+    p.add_argument("--size", type=int, help="image side in px (default: the generator's); LANCZOS resize otherwise")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"], help="sampling arithmetic "
+                   "(default fp32, exact)")
+    p.add_argument("--batch", type=int, default=256, help="images per forward pass (does not change the images)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--overwrite", action="store_true", help="replace a set gan.synthesize wrote earlier in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    from gan.generator import load_generator
+
+    try:
+        if args.n is not None and args.n < 1:
+            raise ValueError(f"--n must be at least 1, got {args.n}")
+        if args.batch < 1:
+            raise ValueError(f"--batch must be at least 1, got {args.batch}")
+        if args.size is not None and not 8 <= args.size <= 1024:
+            raise ValueError(f"--size must be in 8..1024, got {args.size}")
+        per_class = parse_per_class(args.per_class) if args.per_class is not None else None
+        G = load_generator(args.checkpoint, device=args.device, precision=args.precision)
+        items = plan(list(G.class_names), per_class, args.n, args.seed)
+        layout = args.layout or ("isic2017" if G.class_names else "folder")
+        check_layout(layout, list(G.class_names), items)
+        out = Path(args.out)
+        prepare_out(out, args.overwrite)
+        size = args.size or G.resolution
+        command = "python -m gan.synthesize " + " ".join(argv if argv is not None else sys.argv[1:])
+        synthesize(G, out, items, layout, size, args.batch, progress=not args.quiet)
+        m = manifest(G, Path(G.path), items, layout, size, args.seed, command)
+        atomic_write_text(out / "README.md", readme(m))
+        atomic_write_text(out / MANIFEST, json.dumps(m, indent=1) + "\n")
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: writing {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the images written so far are complete files; rerun with --overwrite", file=sys.stderr)
+        return 130
+    counts = ", ".join(f"{c} {n}" for c, n in m["class_counts"].items())
+    print(f"wrote {len(items)} synthetic images ({counts}; {size} px, layout {layout}) to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
