@@ -41,16 +41,33 @@ def seed_latents(G: Any, seeds: Sequence[int]):
     return torch.cat([G.latents(1, int(s)) for s in seeds], dim=0)
 
 
-def _synthesize(G: Any, z: Any) -> np.ndarray:
+def class_names(G: Any) -> list[str]:
+    """The classes of a conditional generator ([] for an unconditional one)."""
+    return list(getattr(G, "class_names", []) or [])
+
+
+def seed_labels(G: Any, seeds: Sequence[int], label: str | None) -> list[str] | None:
+    """One class per image: ``label`` for all, or (None) each seed's own draw from the training class
+    shares, so image ``i`` is reproducible from ``seeds[i]`` alone. None for an unconditional model."""
+    names = class_names(G)
+    if not names:
+        return None
+    if label is not None:
+        return [label] * len(seeds)
+    return [names[int(G.labels_for(1, None, seed=int(s))[0])] for s in seeds]
+
+
+def _synthesize(G: Any, z: Any, labels: Sequence[str] | None = None) -> np.ndarray:
     import torch
 
     with torch.inference_mode():
-        return G.synthesize(z)
+        return G.synthesize(z) if labels is None else G.synthesize(z, labels=list(labels))
 
 
-def generate_images(G: Any, seeds: Sequence[int]) -> np.ndarray:
-    """uint8 (n, H, W, 3) images, one per seed, under ``torch.inference_mode``."""
-    return _synthesize(G, seed_latents(G, seeds))
+def generate_images(G: Any, seeds: Sequence[int], label: str | None = None) -> np.ndarray:
+    """uint8 (n, H, W, 3) images, one per seed, under ``torch.inference_mode``; a conditional model
+    draws class ``label`` (None: each seed's class from the training class shares)."""
+    return _synthesize(G, seed_latents(G, seeds), seed_labels(G, seeds, label))
 
 
 def slerp(a: Any, b: Any, t: Any):
@@ -65,14 +82,16 @@ def slerp(a: Any, b: Any, t: Any):
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
-def interpolate(G: Any, seed_a: int, seed_b: int, steps: int = 8) -> np.ndarray:
-    """Images along the great circle between the latents of two seeds (``steps`` >= 2, both ends included)."""
+def interpolate(G: Any, seed_a: int, seed_b: int, steps: int = 8, label: str | None = None) -> np.ndarray:
+    """Images along the great circle between the latents of two seeds (``steps`` >= 2, both ends
+    included); a conditional model keeps one class along the path (``label``, else seed a's class)."""
     import torch
 
     if steps < 2:
         raise ValueError(f"steps must be at least 2, got {steps}")
     za, zb = G.latents(1, int(seed_a)), G.latents(1, int(seed_b))
-    return _synthesize(G, slerp(za, zb, torch.linspace(0, 1, steps)))
+    labels = seed_labels(G, [seed_a], label)
+    return _synthesize(G, slerp(za, zb, torch.linspace(0, 1, steps)), labels * steps if labels else None)
 
 
 def seed_filename(seed: int) -> str:

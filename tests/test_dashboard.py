@@ -538,3 +538,39 @@ def test_follow_training_sees_new_stats(monkeypatch, demo, tmp_path):
     at.sidebar.toggle(key="lg_follow").set_value(True).run()
     _ok(at)
     assert "99k" in [m.value for m in at.metric]  # the appended line is on the page
+
+
+def test_generate_offers_the_classes_of_a_conditional_model(monkeypatch, tmp_path):
+    import torch
+
+    from gan.checkpoint import export_generator
+    from gan.config import RunConfig
+    from gan.models import get_model
+
+    spec = get_model("dcgan")
+    mcfg = spec.Config(resolution=32, ngf=4, ndf=4, z_dim=8, class_names=("melanoma", "nevus"))
+    torch.manual_seed(0)
+    G = spec.build_generator(mcfg)
+    (tmp_path / "cond").mkdir()
+    from gan.data import DataConfig
+
+    export_generator({"model": "dcgan", "config": RunConfig(model="dcgan", model_cfg=mcfg, data=DataConfig(size=32)),
+                      "G_ema": G.state_dict(), "info": {"nimg": 0}}, tmp_path / "cond" / "generator.pt")
+    at = _app(monkeypatch, tmp_path, "generate")
+    _ok(at)
+    box = at.selectbox(key="gen_class")
+    assert box.options[1:] == ["melanoma", "nevus"]
+    mix = [c for c in _images_with_seed_captions(at).captions]
+    assert all(c.split(" · ")[1] in ("melanoma", "nevus") for c in mix)  # each seed's class shown
+    box.set_value("melanoma").run()
+    _ok(at)
+    mel = _images_with_seed_captions(at).value
+    assert any("class melanoma" in c.value for c in at.caption)
+    at.selectbox(key="gen_class").set_value("nevus").run()
+    assert set(_images_with_seed_captions(at).value).isdisjoint(mel)  # same seeds, another class
+
+
+def _images_with_seed_captions(at):
+    [img] = [i for i in at.image if i.captions and all(c.startswith("seed ") for c in i.captions)
+             and len(i.captions) > 2]
+    return img

@@ -111,16 +111,18 @@ def dataset_sample(path: str, size: int, count: int, seed: int = 0) -> tuple[np.
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _generate(path: str, stamp: float, seeds: tuple[int, ...]) -> np.ndarray:
-    return sampling.generate_images(_generator(path, stamp)[0], seeds)
+def _generate(path: str, stamp: float, seeds: tuple[int, ...], label: str | None) -> np.ndarray:
+    return sampling.generate_images(_generator(path, stamp)[0], seeds, label)
 
 
-def generate(entry: ModelEntry, seeds: Sequence[int]) -> tuple[np.ndarray | None, str | None]:
-    """Images for ``seeds`` (cached, so reruns for other widgets cost nothing) or an error message."""
+def generate(entry: ModelEntry, seeds: Sequence[int], label: str | None = None
+             ) -> tuple[np.ndarray | None, str | None]:
+    """Images for ``seeds`` (cached, so reruns for other widgets cost nothing) or an error message;
+    ``label``: the class a conditional model draws (None: each seed's own from the training mix)."""
     G, err = generator(entry)
     if G is None:
         return None, err
     try:
-        return _generate(str(entry.weights), file_stamp(entry.weights), tuple(int(s) for s in seeds)), None
+        return _generate(str(entry.weights), file_stamp(entry.weights), tuple(int(s) for s in seeds), label), None
     except Exception as e:  # noqa: BLE001
         return None, f"{entry.name}: generation failed: {e}"
