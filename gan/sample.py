@@ -1,7 +1,9 @@
 """Draw images from a trained generator:
-``python -m gan.sample --checkpoint FILE --n N --out DIR [--seed S] [--grid]``.
+``python -m gan.sample --checkpoint FILE --n N --out DIR [--seed S] [--class melanoma] [--grid]``.
 
-Files are named ``seed{S:04d}-{i:05d}.png``: image ``i`` of seed ``S`` is the same whatever ``--n``.
+Files are named ``seed{S:04d}-{i:05d}.png`` (with ``--class``: ``melanoma-seed...``): image ``i`` of
+seed ``S`` is the same whatever ``--n``. A conditional model without ``--class`` draws each image's
+class in the training data's shares (from the seed). For labelled data sets, see ``gan.synthesize``.
 More than ``LARGE_N`` images need ``--yes`` (the command says how much it would write).
 """
 from __future__ import annotations
@@ -37,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=64, help="number of images (default 64)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    p.add_argument("--class", dest="label", metavar="CLASS",
+                   help="a conditional model's class (name or index); default: classes drawn in the training "
+                        "data's shares")
     p.add_argument("--grid", action="store_true", help="also write grid.png")
     p.add_argument("--batch", type=int, default=256, help="images per forward pass")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
@@ -60,12 +65,15 @@ def main(argv: list[str] | None = None) -> int:
             mb = args.n * G.resolution ** 2 * 3 * PNG_RATIO / 1e6
             raise ValueError(f"--n {args.n} would write {args.n:,} PNG files of {G.resolution} px, about "
                              f"{mb:,.0f} MB, to {out}; add --yes to go ahead")
+        label = int(args.label) if args.label is not None and args.label.isdigit() else args.label
+        y = G.labels_for(args.n, label, args.seed)  # None for an unconditional model (which refuses --class)
+        prefix = f"{G.class_names[G.class_index(label)]}-" if label is not None else ""
         z = G.latents(args.n, args.seed)
         images = []
         for i in tqdm(range(0, args.n, args.batch), desc="sampling", unit="batch", file=sys.stderr):
-            batch = G.synthesize(z[i:i + args.batch])
+            batch = G.synthesize(z[i:i + args.batch], labels=None if y is None else y[i:i + args.batch])
             for j, img in enumerate(batch):
-                _save_png(img, out / f"seed{args.seed:04d}-{i + j:05d}.png")
+                _save_png(img, out / f"{prefix}seed{args.seed:04d}-{i + j:05d}.png")
             if args.grid:
                 images.append(batch)
         if args.grid:

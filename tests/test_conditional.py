@@ -215,6 +215,24 @@ def test_synthesize_is_deterministic_and_refuses_what_it_must(tmp_path, conditio
     assert not list(tmp_path.glob("**/.*.tmp"))
 
 
+def test_sample_draws_the_class_asked_for(tmp_path, conditional_file):
+    from gan.sample import main as sample_main
+
+    assert sample_main(["--checkpoint", str(conditional_file), "--n", "3", "--out", str(tmp_path / "s"),
+                        "--class", "nevus", "--seed", "2"]) == 0
+    G = load_generator(conditional_file)
+    want = G.generate(3, seed=2, labels="nevus")
+    for i in range(3):
+        got = np.asarray(Image.open(tmp_path / "s" / f"nevus-seed0002-{i:05d}.png"))
+        assert np.array_equal(got, want[i])
+    # Without --class, batches do not restart the class draw: the same images as one big batch.
+    assert sample_main(["--checkpoint", str(conditional_file), "--n", "5", "--batch", "2",
+                        "--out", str(tmp_path / "m")]) == 0
+    mix = G.generate(5, seed=0)
+    assert all(np.array_equal(np.asarray(Image.open(tmp_path / "m" / f"seed0000-{i:05d}.png")), mix[i])
+               for i in range(5))
+
+
 @pytest.fixture(scope="module")
 def conditional_file(tmp_path_factory):
     """An untrained conditional DCGAN file with the ISIC 2017 classes (32 px, tiny)."""
