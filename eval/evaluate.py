@@ -54,7 +54,7 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
              n: int = 2000, seed: int = 0, size: int | None = None, resize: str = DEFAULT_RESIZE,
              bins: int = DEFAULT_BINS, inception_weights: str | None = None, batch_size: int = 64,
              msssim_pairs: int = 1000, kid_subset_size: int = 1000, kid_subsets: int = 100,
-             progress: bool = False, cache: FeatureCache | None = None) -> Result:
+             progress: bool = False, cache: FeatureCache | None = None, label: str | None = None) -> Result:
     """Score ``fake`` against ``real`` with the named metrics.
 
     Args:
@@ -83,6 +83,8 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
         cache: where the sets' intermediate results (histograms, Inception features) are kept; pass
             one ``FeatureCache`` to several calls that score the same ``EvalSet`` to compute them once.
             Default: a fresh one for this call. The inputs themselves are never changed.
+        label: score one class (``--class``): a conditional generator draws only that class, and the
+            real (and held-out) data sets keep only its images; they must be labelled data sets.
 
     Returns:
         ``Result``: metric keys (``eval.keys``), ``n_real``, ``n_fake``, ``resolution``, ``resize``,
@@ -104,7 +106,7 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
         from eval.metrics.inception import find_weights
 
         find_weights(inception_weights)  # a wrong path is the caller's error, not an unavailable metric
-    kw = dict(n=n, seed=seed, resize=resize, batch_size=batch_size, progress=progress)
+    kw = dict(n=n, seed=seed, resize=resize, batch_size=batch_size, progress=progress, label=label)
     r = sources.resolve(real, "real", size=size, **kw)
     f = sources.resolve(fake, "fake", size=r.size, **kw)
     if size is not None and r.size != size:
@@ -121,6 +123,8 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
     res[KEY_RESOLUTION], res[KEY_SEED] = r.size, seed
     res[KEY_RESIZE] = {"real": r.resize, "fake": f.resize}
     res["real"], res["fake"] = r.describe(), f.describe()
+    if label is not None:
+        res["class"] = label
     if h is not None:
         res["heldout"] = h.describe()
     res["config"], res["details"], res[KEY_UNAVAILABLE], res["timing"] = {}, {}, {}, {}

@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resize", default=DEFAULT_RESIZE, choices=sorted(RESIZE_MODES),
                    help=f"PIL filter for images of another size (default {DEFAULT_RESIZE})")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--class", dest="label", metavar="CLASS",
+                   help="score one class: a conditional generator draws only CLASS, and the real (and held-out) "
+                        "labelled data sets keep only its images (with --real/--fake)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
 
@@ -202,16 +205,19 @@ def main(argv: list[str] | None = None) -> int:
         if a.real is not None:
             res: Result = evaluate(a.real, a.fake, metrics, heldout=a.heldout, n=a.n, seed=a.seed, size=a.size,
                                    resize=a.resize, bins=a.bins, inception_weights=a.inception_weights,
-                                   batch_size=a.batch_size, progress=progress)
+                                   batch_size=a.batch_size, progress=progress, label=a.label)
             if a.json:
                 print(res.to_json(indent=1))
             else:
-                row = result_row(res, model=Path(a.fake).name, reference=Path(a.real).name)
+                reference = Path(a.real).name + (f"/{a.label}" if a.label else "")
+                row = result_row(res, model=Path(a.fake).name, reference=reference)
                 print(markdown_table([row], metrics, a.bins))
                 for m, why in row[KEY_UNAVAILABLE].items():
                     print(f"{m}: unavailable: {why}")
             return 0
         root = Path(a.checkpoints)
+        if a.label is not None:
+            p.error("--class applies to --real/--fake (per-class scores need the labelled real images)")
         if a.size is not None:
             p.error("--size applies to --real/--fake; checkpoints are scored at their fingerprint's size")
         rows, full = score_checkpoints(root, n=a.n, seed=a.seed, metrics=metrics, bins=a.bins,

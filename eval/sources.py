@@ -41,6 +41,7 @@ class EvalSet:
     skipped: int = 0               # unreadable files skipped while loading
     fingerprint: Any = None
     features: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    label: str | None = None       # the one class of a per-class set (real: filtered; fake: drawn)
 
     @property
     def count(self) -> int:
@@ -61,6 +62,8 @@ class EvalSet:
              "resize": self.resize, "skipped": self.skipped}
         if self.native_resolution is not None:
             d["native_resolution"] = self.native_resolution
+        if self.label is not None:
+            d["class"] = self.label
         if self.seed is not None:
             d["seed"] = self.seed
         if self.fingerprint is not None:
@@ -112,8 +115,18 @@ def _is_imageset(obj: Any) -> bool:
     return hasattr(obj, "images") and hasattr(obj, "names") and not isinstance(obj, (np.ndarray,))
 
 
-def _from_imageset(ds: Any, role: str, kind: str, size: int, resize: str) -> EvalSet:
-    imgs = as_nhwc_uint8(ds.images, f"{role} data set")
+def _from_imageset(ds: Any, role: str, kind: str, size: int, resize: str, label: str | None = None) -> EvalSet:
+    images, names = ds.images, ds.names
+    if label is not None:  # the images of one class
+        labels = list(getattr(ds, "labels", None) or [])
+        keep = [i for i, c in enumerate(labels) if c == label]
+        if not keep:
+            known = sorted({c for c in labels if c is not None})
+            raise ValueError(f"--class {label}: no {role} images of that class in "
+                             f"{getattr(ds, 'source', 'the data set')} (classes: {', '.join(known) or 'none'})")
+        images = images[keep]
+        names = [names[i] for i in keep] if names is not None else None
+    imgs = as_nhwc_uint8(images, f"{role} data set")
     native = imgs.shape[1]
     info = getattr(ds, "info", None) or {}
     resized = f"gan.data: {info.get('resize', 'its own preprocessing')}"
@@ -121,16 +134,25 @@ def _from_imageset(ds: Any, role: str, kind: str, size: int, resize: str) -> Eva
         imgs = resize_images(imgs, size, resize)
         resized += f", then pil-{resize} to {size}"
     skipped = len(getattr(ds, "skipped", []) or [])
-    names = list(ds.names) if ds.names is not None else [str(i) for i in range(len(imgs))]
+    names = list(names) if names is not None else [str(i) for i in range(len(imgs))]
     return EvalSet(role=role, kind=kind, source=str(getattr(ds, "source", "") or ""), images=imgs,
-                   names=names, size=size, native_resolution=native, resize=resized, skipped=skipped)
+                   names=names, size=size, native_resolution=native, resize=resized, skipped=skipped, label=label)
 
 
 def _from_generator(G: Any, role: str, source: str, n: int, seed: int, size: int, resize: str,
-                    batch_size: int) -> EvalSet:
+                    batch_size: int, label: str | None = None) -> EvalSet:
     if n < 1:
         raise ValueError(f"--n must be at least 1 to sample a generator, got {n}")
-    imgs = as_nhwc_uint8(G.generate(n, seed=seed, batch_size=batch_size), f"{role} generator output")
+    if label is None:
+        out = G.generate(n, seed=seed, batch_size=batch_size)
+    else:
+        classes = list(getattr(G, "class_names", []) or [])
+        if not classes:
+            raise ValueError(f"--class {label}: the {role} generator ({source}) is unconditional")
+        if label not in classes:
+            raise ValueError(f"--class {label}: the {role} generator knows {', '.join(classes)}")
+        out = G.generate(n, seed=seed, batch_size=batch_size, labels=label)
+    imgs = as_nhwc_uint8(out, f"{role} generator output")
     native = imgs.shape[1]
     mode = "none"
     if native != size or imgs.shape[2] != size:
@@ -138,7 +160,7 @@ def _from_generator(G: Any, role: str, source: str, n: int, seed: int, size: int
         mode = f"pil-{resize}"
     return EvalSet(role=role, kind="generator", source=source, images=imgs,
                    names=[f"seed{seed:04d}-{i:05d}" for i in range(n)], size=size,
-                   native_resolution=native, resize=mode, seed=seed)
+                   native_resolution=native, resize=mode, seed=seed, label=label)
 
 
 def _read_cache(path: Path):
@@ -170,7 +192,8 @@ def _load_dataset(path: str, size: int, progress: bool):
 
 
 def resolve(obj: Any, role: str, *, size: int | None, n: int = 2000, seed: int = 0,
-            resize: str = DEFAULT_RESIZE, batch_size: int = 64, progress: bool = False) -> EvalSet:
+            resize: str = DEFAULT_RESIZE, batch_size: int = 64, progress: bool = False,
+            label: str | None = None) -> EvalSet:
     """Turn any accepted input into an ``EvalSet`` at ``size`` px (None: the input's own size).
 
     Args:
@@ -183,18 +206,30 @@ def resolve(obj: Any, role: str, *, size: int | None, n: int = 2000, seed: int =
         n, seed: how many samples to draw from a generator, and with which seed.
         resize: PIL filter for images of another size (``eval.images.RESIZE_MODES``).
         batch_size: generator batch size (does not change the samples).
+        label: one class only (``--class``): a conditional generator draws that class, a labelled
+            data set keeps that class's images; fingerprints and arrays carry no labels and are refused.
     """
     from eval.fingerprint import Fingerprint, load_fingerprint
+
+    def unlabelled(what: str) -> ValueError:
+        return ValueError(f"--class {label}: the {role} input is {what}, which holds no labels; give the "
+                          f"labelled data set's folder")
 
     if resize not in RESIZE_MODES:
         raise ValueError(f"unknown resize mode {resize!r} (--resize); known: {', '.join(RESIZE_MODES)}")
     if isinstance(obj, EvalSet):
+        if label is not None and obj.label != label:
+            raise unlabelled(f"a prepared set of class {obj.label}")
         return obj
     if isinstance(obj, Fingerprint):
+        if label is not None:
+            raise unlabelled("a fingerprint")
         return obj.as_evalset(role, size)
     if _is_generator(obj):
         size = size or int(obj.resolution)
-        return _from_generator(obj, role, f"<{type(obj).__name__}>", n, seed, size, resize, batch_size)
+        return _from_generator(obj, role, f"<{type(obj).__name__}>", n, seed, size, resize, batch_size, label)
+    if label is not None and (isinstance(obj, np.ndarray) or type(obj).__name__ == "Tensor"):
+        raise unlabelled("an image array")
     if isinstance(obj, np.ndarray) or type(obj).__name__ == "Tensor":
         imgs = as_nhwc_uint8(obj, f"{role} images")
         native = imgs.shape[1]
@@ -205,16 +240,18 @@ def resolve(obj: Any, role: str, *, size: int | None, n: int = 2000, seed: int =
                        names=[str(i) for i in range(len(imgs))], size=size, native_resolution=native,
                        resize=mode)
     if _is_imageset(obj):
-        return _from_imageset(obj, role, "dataset", size or int(getattr(obj, "size", 0) or 64), resize)
+        return _from_imageset(obj, role, "dataset", size or int(getattr(obj, "size", 0) or 64), resize, label)
     if isinstance(obj, (str, os.PathLike)):
         path = Path(obj)
         if not path.exists():
             raise ValueError(f"{role} input {str(path)!r} does not exist")
         if path.is_file() and path.suffix == ".npz":
+            if label is not None:
+                raise unlabelled(f"a fingerprint ({path})")
             return load_fingerprint(path).as_evalset(role, size)
         if path.is_file() and path.suffix == ".safetensors":
             ds = _read_cache(path)
-            return _from_imageset(ds, role, "dataset", size or int(ds.size), resize)
+            return _from_imageset(ds, role, "dataset", size or int(ds.size), resize, label)
         from gan.rundir import find_weights, is_weights_source  # here: importing gan imports torch
 
         if is_weights_source(path):  # a run folder: its weights, not a folder of images
@@ -226,14 +263,14 @@ def resolve(obj: Any, role: str, *, size: int | None, n: int = 2000, seed: int =
                 raise ValueError(f"loading generator {path} needs gan.load_generator ({e})") from e
             G = load_generator(str(path), device="cpu")
             size = size or int(G.resolution)
-            return _from_generator(G, role, str(path.resolve()), n, seed, size, resize, batch_size)
+            return _from_generator(G, role, str(path.resolve()), n, seed, size, resize, batch_size, label)
         if path.is_file():
             raise ValueError(f"{role} input {str(path)!r}: expected a folder, a fingerprint (.npz), a generator "
                              f"(.pt) or a gan.data cache (.safetensors)")
         size = size or 64
         ds = _load_dataset(str(path), size, progress)
         kind = "dataset" if getattr(ds, "layout", "folder") != "folder" else "folder"
-        es = _from_imageset(ds, role, kind, size, resize)
+        es = _from_imageset(ds, role, kind, size, resize, label)
         if es.skipped and progress:
             print(f"{role}: skipped {es.skipped} unreadable file(s) in {path}", file=sys.stderr)
         return es

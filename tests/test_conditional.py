@@ -244,3 +244,28 @@ def conditional_file(tmp_path_factory):
     cfg = RunConfig(model="dcgan", model_cfg=c, data=dataclasses.replace(DataConfig(size=32), class_counts=None))
     return export_generator({"model": "dcgan", "config": cfg, "G_ema": G.state_dict(), "info": {"nimg": 0}},
                             tmp_path_factory.mktemp("gen") / "cond.pt")
+
+
+def test_eval_scores_one_class_against_that_class_s_real_images(tmp_path, conditional_file):
+    from eval import evaluate
+    from eval.run import main as eval_main
+
+    data = tmp_path / "labelled"
+    for c, n, seed in (("melanoma", 7, 1), ("nevus", 5, 2)):
+        (data / c).mkdir(parents=True)
+        for i, img in enumerate(lesion_images(n, 32, seed=seed)):
+            Image.fromarray(img).save(data / c / f"{c}{i}.png")
+    kw = dict(metrics=["hist_js"], n=16, size=32)
+    r = evaluate(data, conditional_file, label="melanoma", **kw)
+    assert r["n_real"] == 7 and r["n_fake"] == 16 and r["class"] == "melanoma"
+    assert r["real"]["class"] == r["fake"]["class"] == "melanoma"
+    # The same number as scoring the class's images against samples drawn for that class by hand.
+    fake = load_generator(conditional_file).generate(16, seed=0, labels="melanoma")
+    real = np.stack([np.asarray(Image.open(p)) for p in sorted((data / "melanoma").iterdir())])
+    assert r["js_rgb_hist64"] == pytest.approx(evaluate(real, fake, **kw)["js_rgb_hist64"], abs=1e-12)
+    with pytest.raises(ValueError, match="no real images of that class"):
+        evaluate(data, conditional_file, label="seborrheic_keratosis", **kw)
+    with pytest.raises(ValueError, match="unconditional"):
+        evaluate(data, _tiny_unconditional(tmp_path), label="melanoma", **kw)
+    assert eval_main(["--real", str(data), "--fake", str(conditional_file), "--class", "nevus", "--n", "8", "--size", "32",
+                      "--metrics", "hist_js", "--json", "--quiet"]) == 0
