@@ -269,3 +269,36 @@ def test_eval_scores_one_class_against_that_class_s_real_images(tmp_path, condit
         evaluate(data, _tiny_unconditional(tmp_path), label="melanoma", **kw)
     assert eval_main(["--real", str(data), "--fake", str(conditional_file), "--class", "nevus", "--n", "8", "--size", "32",
                       "--metrics", "hist_js", "--json", "--quiet"]) == 0
+
+
+class ColourEncoder:
+    """A stand-in for the dermoscopy encoder: its logit for "red" is an image's mean red, for "blue"
+    its mean blue (and "green" its mean green), so a red image is classified red."""
+
+    class_names = ["blue", "green", "red"]
+    metric_version, sha256 = "stand-in", None
+
+    def logits(self, images):
+        return np.asarray(images, dtype=float).mean(axis=(1, 2))[:, ::-1]  # columns B, G, R
+
+
+def test_class_consistency_of_a_model_that_follows_its_labels(colour_run):
+    from types import SimpleNamespace
+
+    from eval.consistency import class_consistency, encoder_columns, markdown
+
+    run, images = colour_run
+    G = load_generator(run.path)
+    real = SimpleNamespace(images=images, labels=["red"] * 64 + ["blue"] * 64, source="made")
+    res = class_consistency(ColourEncoder(), G, n=64, seed=1, real=real)
+    assert res["classes"] == ["red", "blue"] and res["real"] == {"red": 1.0, "blue": 1.0}
+    assert res["fake"]["red"] > 0.8 and res["fake"]["blue"] > 0.8
+    assert np.allclose(np.sum(res["fake_confusion"], axis=1), 1.0)
+    assert "| red | " in markdown(res)
+    # ISIC 2017's seborrheic keratosis is judged by HAM10000's broader benign keratosis column.
+    enc = SimpleNamespace(class_names=["nevus", "benign_keratosis", "melanoma"])
+    assert encoder_columns(enc, ["melanoma", "nevus", "seborrheic_keratosis"]) == [2, 0, 1]
+    with pytest.raises(ValueError, match="no class for 'dermatofibroma'"):
+        encoder_columns(enc, ["dermatofibroma"])
+    with pytest.raises(ValueError, match="unconditional"):
+        class_consistency(ColourEncoder(), load_generator(_tiny_unconditional(run.path.parent)))
