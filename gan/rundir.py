@@ -41,6 +41,9 @@ from gan.fileio import atomic_write, atomic_write_text, clean_stale_temps
 
 RESULTS_FORMAT = "lesiongan-results"
 RESULTS_VERSION = 2  # 2: ``unavailable`` is a {metric: reason} object in every row
+# Sections of a model's results.json beside eval.run's "results" (kept when eval.run re-scores):
+# per-class scores of a conditional model, and its class consistency under the dermoscopy encoder.
+RESULT_SECTIONS = ("per_class", "class_consistency")
 
 
 @dataclass(frozen=True)
@@ -326,8 +329,24 @@ class RunDir:
         return _read_json(self.path / RESULTS)
 
     def write_results(self, results: dict[str, dict], meta: dict) -> Path:
+        """Write this model's scores per reference set (``eval.run``), keeping the other sections
+        (:data:`RESULT_SECTIONS`) that other tools added."""
         p = self.path / RESULTS
-        doc = {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, **meta, "model": self.name, "results": results}
+        old = self.read_results() or {}
+        kept = {k: old[k] for k in RESULT_SECTIONS if k in old}
+        doc = {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, **meta, "model": self.name, "results": results,
+               **kept}
+        atomic_write_text(p, json.dumps(doc, indent=1) + "\n")
+        return p
+
+    def update_results(self, section: str, value: Any) -> Path:
+        """Set one section of ``results.json`` (one of :data:`RESULT_SECTIONS`), keeping the rest."""
+        if section not in RESULT_SECTIONS:
+            raise KeyError(f"{section!r} is not a results.json section; known: {', '.join(RESULT_SECTIONS)}")
+        p = self.path / RESULTS
+        doc = self.read_results() or {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, "model": self.name,
+                                      "results": {}}
+        doc[section] = value
         atomic_write_text(p, json.dumps(doc, indent=1) + "\n")
         return p
 

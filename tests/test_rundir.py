@@ -150,3 +150,15 @@ def test_every_name_is_documented():
     assert set(FILES) == {"config.json", "stats.jsonl", "grids", "checkpoint.pt", "generator.pt",
                           "fingerprint.npz", "fingerprint-val.npz", "results.json", "MODEL_CARD.md"}
     assert all(f.what and f.writer for f in FILES.values())
+
+
+def test_results_sections_survive_a_rescore(tmp_path):
+    run = RunDir(tmp_path)
+    run.update_results("per_class", {"train/melanoma": {"x": 1}})
+    run.write_results({"train": {"y": 2}}, {"n": 5})
+    run.update_results("class_consistency", {"fake": {"melanoma": 0.7}})
+    doc = run.read_results()
+    assert doc["results"] == {"train": {"y": 2}} and doc["per_class"] == {"train/melanoma": {"x": 1}}
+    assert doc["class_consistency"]["fake"]["melanoma"] == 0.7 and doc["n"] == 5
+    with pytest.raises(KeyError, match="not a results.json section"):
+        run.update_results("anything", {})

@@ -2,6 +2,8 @@
 
     python tools/ship.py RUN_DIR [--name dcgan]    # generator (G_ema), config, stats, a few grids, fingerprints
     python -m eval.run                             # scores -> checkpoints/results.json, <model>/results.json
+    python tools/ship.py --per-class dcgan-cond --data ../shared/data/isic2017   # conditional models:
+                                                   # per-class scores and class consistency -> results.json
     python tools/ship.py --cards                   # MODEL_CARD.md per model, from all of the above
 
 A shipped model folder is a run folder (:mod:`gan.rundir`) with the same file names; every file goes
@@ -128,6 +130,79 @@ def metric_notes() -> list[str]:
             for m in catalogue()]
 
 
+PER_CLASS_METRICS = ("hist_js", "wasserstein", "diversity")
+SPLIT_DIRS = {"train": "ISIC-2017_Training_Data", "validation": "ISIC-2017_Validation_Data"}
+
+
+def per_class(name: str, data: Path, n: int, seed: int, encoder: Path) -> None:
+    """Score a conditional model class by class against the same class's real images of the ISIC 2017
+    training and validation splits, and its class consistency under the dermoscopy encoder (when
+    ``encoder`` exists); both go into the model's results.json."""
+    from eval import FeatureCache, evaluate
+    from eval.consistency import class_consistency
+    from gan import load_generator
+    from gan.data import load_dataset
+
+    run = RunDir(CKPTS / name)
+    G = load_generator(run.weights())
+    if not G.class_names:
+        raise SystemExit(f"{name}: unconditional; --per-class needs a conditional model")
+    rows = {}
+    for split, sub in SPLIT_DIRS.items():
+        real = load_dataset(data / sub, size=G.resolution, progress=False)
+        for c in G.class_names:
+            res = evaluate(real, G, list(PER_CLASS_METRICS), n=n, seed=seed, label=c, cache=FeatureCache())
+            rows[f"{split}/{c}"] = {k: v for k, v in res.items() if not isinstance(v, dict) or k == "unavailable"}
+            print(f"{name} {split}/{c}: JSD {res.get('js_rgb_hist64', float('nan')):.4f}, "
+                  f"n_real {res['n_real']}", file=sys.stderr)
+    run.update_results("per_class", {"n": n, "seed": seed, "data": str(data), "metrics": list(PER_CLASS_METRICS),
+                                     "rows": rows})
+    if (encoder / "encoder.pt").is_file():
+        from eval.encoder import load_encoder
+
+        enc = load_encoder(encoder)
+        val = load_dataset(data / SPLIT_DIRS["validation"], size=enc.config.size, progress=False)
+        run.update_results("class_consistency", {**class_consistency(enc, G, n, seed, real=val),
+                                                 "command": f"python -m eval.consistency --checkpoint "
+                                                            f"checkpoints/{name}/generator.pt --real "
+                                                            f"{data / SPLIT_DIRS['validation']} --n {n} --seed {seed}"})
+    else:
+        print(f"{encoder}: no encoder.pt, so no class consistency yet", file=sys.stderr)
+
+
+def per_class_lines(doc: dict) -> list[str]:
+    """The card's per-class section: colour statistics per class and split, and class consistency."""
+    pc, cc = doc.get("per_class"), doc.get("class_consistency")
+    if not pc and not cc:
+        return []
+    lines = ["## Per class", ""]
+    if pc:
+        lines += [f"Each class's samples ({pc['n']} per class, seed {pc['seed']}) against the same class's real "
+                  f"images of each split (`eval.run --class`):", "",
+                  "| split / class | real images | JSD colour | Wasserstein | MS-SSIM fake / real |",
+                  "| --- | --- | --- | --- | --- |"]
+        for key, r in pc["rows"].items():
+            lines.append(f"| {key} | {r.get('n_real')} | {_fmt(r.get('js_rgb_hist64'))} | {_fmt(r.get('wasserstein_rgb'))} "
+                         f"| {_fmt(r.get('diversity_msssim_fake'))} / {_fmt(r.get('diversity_msssim_real'))} |")
+        lines.append("")
+    if cc:
+        from eval.consistency import markdown
+
+        classes = cc["classes"]
+        conf = cc["fake_confusion"]
+        mel = classes.index("melanoma") if "melanoma" in classes else None
+        lines += [f"Class consistency under the dermoscopy encoder ({cc['encoder'].get('metric_version')}, "
+                  f"SHA-256 `{(cc['encoder'].get('sha256') or '')[:16]}`): the share of samples asked for as a class "
+                  f"that the encoder puts in that class (argmax over the logits of "
+                  f"{', '.join(cc['encoder']['columns'])}), beside its share on the real validation images. "
+                  f"Command: `{cc.get('command', 'python -m eval.consistency')}`.", "", markdown(cc), ""]
+        if mel is not None and "nevus" in classes:
+            nev = classes.index("nevus")
+            lines += [f"Samples asked for as melanoma are classified melanoma {conf[mel][mel]:.1%} of the time; "
+                      f"samples asked for as nevus, {conf[nev][mel]:.1%}.", ""]
+    return lines
+
+
 def card(mdir: Path) -> str:
     from gan import load_generator
 
@@ -148,8 +223,10 @@ def card(mdir: Path) -> str:
              f"{RECIPES.get(cfg.model, cfg.model)}", "",
              "## Data", "",
              f"- ISIC 2017 challenge, Part 3, **training split**: {cfg.data.num_images or 2000} "
-             "dermoscopic images (1,372 nevus, 374 melanoma, 254 seborrheic keratosis), unconditional "
-             "(labels not used).",
+             "dermoscopic images (1,372 nevus, 374 melanoma, 254 seborrheic keratosis), "
+             + (f"**class-conditional** on {', '.join(G.class_names)} (a class embedding joined to z in G, a "
+                f"projection discriminator; {'class-balanced sampling' if t.balance else 'images drawn in shuffled epochs, so the classes in their data shares'})."
+                if G.class_names else "unconditional (labels not used)."),
              f"- Image ids: [`{IDS}`](../{IDS}). The 150 validation images were held out: they are the "
              "held-out set of the memorization check and the second row of the results.",
              "- Preprocessing: the challenge's 256x256 images, centre square crop, PIL LANCZOS resize to "
@@ -187,12 +264,16 @@ def card(mdir: Path) -> str:
               "row. For scale: two disjoint halves of the training split score JSD 0.0010 and Wasserstein 0.0048; "
               f"the project's quality bar is {describe_quality_bar()} against the training split. "
               f"This model {verdict}.", "",
+              *per_class_lines(doc),
               "What each number sees and misses:", "", *metric_notes(), "",
               "## Known limits", "",
               "- 64 px only: far below diagnostic resolution. Synthetic images are for data augmentation research, "
               "never for diagnosis.",
-              "- Unconditional: the class mix follows the training split (about 69% nevus); no control over the "
-              "diagnosis.",
+              ("- Conditional: `G.generate(n, labels=\"melanoma\")` asks for a class; whether the samples look like "
+               "it is what the class consistency above measures, through an encoder trained on other images." if
+               G.class_names else
+               "- Unconditional: the class mix follows the training split (about 69% nevus); no control over the "
+               "diagnosis."),
               "- Trained on a 2-core CPU for a short time: expect blur and repeated textures; compare the grids "
               "under `grids/` with the real thumbnails in the dashboard's Gallery. The colour range, lesion "
               "sizes and dark-corner vignetting of the data come through; fine structures (hairs, ruler "
@@ -208,9 +289,15 @@ def main() -> int:
     p.add_argument("--name", help="model folder name under checkpoints/ (default: the run's model name)")
     p.add_argument("--grids", type=int, default=5)
     p.add_argument("--cards", action="store_true", help="write MODEL_CARD.md for every shipped model")
+    p.add_argument("--per-class", metavar="NAME", help="a shipped conditional model to score per class")
+    p.add_argument("--data", type=Path, default=Path("../shared/data/isic2017"), help="ISIC 2017 root (--per-class)")
+    p.add_argument("--n", type=int, default=500, help="samples per class (--per-class; default 500)")
+    p.add_argument("--encoder", type=Path, default=CKPTS / "derm-encoder", help="the dermoscopy encoder folder")
     args = p.parse_args()
     if args.run_dir:
         ship(args.run_dir, args.name, args.grids)
+    if args.per_class:
+        per_class(args.per_class, args.data, args.n, 0, args.encoder)
     if args.cards:
         for run in discover(CKPTS):
             if run.generator_path is not None:
