@@ -195,12 +195,14 @@ def test_ship_writes_card_with_sha_and_licence(trained, tmp_path, capsys):
     split = split_record([f"ISIC_{i}" for i in range(144)], [str(i) for i in range(144)], ["brown", "blue"] * 72,
                          trained[3][2], trained[3][3], EncoderTrainConfig())
     (run / SPLIT).write_text(json.dumps(split))
-    assert main(["ship", str(run), "--to", str(tmp_path / "ship")]) == 0
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"tiny": {"params": 5000, "images_per_s": 900.0, "epoch_s_8500": 9.4}}))
+    assert main(["ship", str(run), "--to", str(tmp_path / "ship"), "--bench", str(bench)]) == 0
     sha = json.loads(capsys.readouterr().out)["sha256"]
     ship = tmp_path / "ship"
     assert sorted(p.name for p in ship.iterdir()) == sorted([ENCODER, CONFIG, STATS, SPLIT, MODEL_CARD])
     card = (ship / MODEL_CARD).read_text()
-    assert sha in card and "non-commercial research" in card and "derm1" in card
+    assert sha in card and "non-commercial research" in card and "derm1" in card and "| `tiny` | 0.01 M | 900 |" in card
     assert json.loads((ship / CONFIG).read_text())["sha256"] == sha == load_encoder(ship).sha256
 
 
