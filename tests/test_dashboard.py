@@ -272,21 +272,20 @@ def test_generation_is_per_seed_and_zipped_by_seed(demo):
     assert np.abs(path[0].astype(int) - b[0]).max() <= 1 and np.abs(path[-1].astype(int) - b[1]).max() <= 1
 
 
-def test_64_images_at_64px_in_well_under_a_second():
+def test_64_images_at_64px_one_per_seed():
+    from gan.config import RunConfig
     from gan.generator import LoadedGenerator
     from gan.models import get_model
 
     spec = get_model("dcgan")
     cfg = spec.Config()  # the report's 64 px DCGAN, full width
-    assert cfg.resolution == 64
-    G = LoadedGenerator(spec.build_generator(cfg), "dcgan", 64, 1.0, cfg.z_dim, {}, {}, Path("mem"))
-    sampling.generate_images(G, range(4))  # warm-up
-    # CPU time, not wall time: the bound must hold on a busy CI machine too. About 0.3 s on 2 idle cores.
-    t0 = time.process_time()
+    G = LoadedGenerator(spec.build_generator(cfg), "dcgan", 64, 1.0, cfg.z_dim, RunConfig("dcgan", cfg), {},
+                        Path("mem"))
     x = sampling.generate_images(G, range(64))
-    elapsed = time.process_time() - t0
-    assert x.shape == (64, 64, 64, 3)
-    assert elapsed < 2.0, f"64 images at 64 px took {elapsed:.2f} s of CPU"
+    assert x.shape == (64, 64, 64, 3) and x.dtype == np.uint8
+    # Image i comes from seed i alone: the same as asking for that seed by itself.
+    assert np.array_equal(x[5:6], sampling.generate_images(G, [5]))
+    # Speed (64 images at 64 px, the page's default) is measured in bench/bench_generate.py, not here.
 
 
 def test_closest_pairs_find_a_copied_training_image(demo):
