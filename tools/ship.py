@@ -87,8 +87,13 @@ def _bar_numbers(row: dict) -> str:
 def retrain_command(cfg: RunConfig, kimg: float) -> str:
     """The ``gan.train`` command line that trains ``cfg`` from scratch for ``kimg`` thousand images."""
     defaults = to_dict(cfg.spec.Config())
+    # The class names come from the data with --cond, not from --set.
     mset = "".join(f" --set {k}={json.dumps(v, separators=(',', ':'))}" for k, v in to_dict(cfg.model_cfg).items()
-                   if k != "resolution" and json.dumps(v) != json.dumps(defaults.get(k)))
+                   if k not in ("resolution", "class_names") and json.dumps(v) != json.dumps(defaults.get(k)))
+    if getattr(cfg.model_cfg, "class_names", ()):
+        mset = " --cond" + mset
+    if cfg.train.balance:
+        mset += " --balance"
     t = cfg.train
     return (f"python -m gan.train --model {cfg.model} --data ../shared/data/isic2017 --out runs "
             f"--size {cfg.data.size} --kimg {kimg:g} --seed {t.seed}"
@@ -155,8 +160,12 @@ def per_class(name: str, data: Path, n: int, seed: int, encoder: Path) -> None:
             rows[f"{split}/{c}"] = {k: v for k, v in res.items() if not isinstance(v, dict) or k == "unavailable"}
             print(f"{name} {split}/{c}: JSD {res.get('js_rgb_hist64', float('nan')):.4f}, "
                   f"n_real {res['n_real']}", file=sys.stderr)
+    # Does each class's colour distribution sit nearest its own real class? JSD of every class's
+    # samples against every class's real training images (rows: asked for; columns: real class).
+    real = load_dataset(data / SPLIT_DIRS["train"], size=G.resolution, progress=False)
+    cross = [[_cross_jsd(real, G, c_fake, c_real, n, seed) for c_real in G.class_names] for c_fake in G.class_names]
     run.update_results("per_class", {"n": n, "seed": seed, "data": str(data), "metrics": list(PER_CLASS_METRICS),
-                                     "rows": rows})
+                                     "rows": rows, "classes": list(G.class_names), "cross_jsd_train": cross})
     if (encoder / "encoder.pt").is_file():
         from eval.encoder import load_encoder
 
@@ -168,6 +177,14 @@ def per_class(name: str, data: Path, n: int, seed: int, encoder: Path) -> None:
                                                             f"{data / SPLIT_DIRS['validation']} --n {n} --seed {seed}"})
     else:
         print(f"{encoder}: no encoder.pt, so no class consistency yet", file=sys.stderr)
+
+
+def _cross_jsd(real, G, c_fake: str, c_real: str, n: int, seed: int) -> float:
+    """Colour JSD of ``n`` samples asked for as ``c_fake`` against the real images of ``c_real``."""
+    from eval import evaluate
+
+    images = real.images[[i for i, c in enumerate(real.labels) if c == c_real]].permute(0, 2, 3, 1).numpy()
+    return float(evaluate(images, G.generate(n, seed=seed, labels=c_fake), ["hist_js"])["js_rgb_hist64"])
 
 
 def per_class_lines(doc: dict) -> list[str]:
@@ -185,6 +202,15 @@ def per_class_lines(doc: dict) -> list[str]:
             lines.append(f"| {key} | {r.get('n_real')} | {_fmt(r.get('js_rgb_hist64'))} | {_fmt(r.get('wasserstein_rgb'))} "
                          f"| {_fmt(r.get('diversity_msssim_fake'))} / {_fmt(r.get('diversity_msssim_real'))} |")
         lines.append("")
+        if pc.get("cross_jsd_train"):
+            classes = pc["classes"]
+            lines += ["Colour JSD of each class's samples (rows: asked for) against each class's real training "
+                      "images (columns); a model that follows its labels is lowest on the diagonal:", "",
+                      "| asked for \\ real | " + " | ".join(classes) + " |", "| --- |" + " --- |" * len(classes)]
+            for c, row in zip(classes, pc["cross_jsd_train"]):
+                best = min(row)
+                lines.append(f"| {c} | " + " | ".join(f"**{v:.4f}**" if v == best else f"{v:.4f}" for v in row) + " |")
+            lines.append("")
     if cc:
         from eval.consistency import markdown
 
