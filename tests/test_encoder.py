@@ -154,6 +154,7 @@ def test_isic2017_three_classes_use_the_argmax_over_their_logits():
     r = score_isic2017_3class(logits, ["melanoma", "nevus", "seborrheic_keratosis"], names)
     assert r["balanced_accuracy"] == 1.0 and r["melanoma_auc"] == 1.0 and r["n"] == 3
     assert list(r["recall"]) == ["melanoma", "nevus", "seborrheic_keratosis"]
+    assert r["ci95"]["balanced_accuracy"] == [1.0, 1.0]
 
 
 class _RunsCode:
