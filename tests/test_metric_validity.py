@@ -1,0 +1,143 @@
+"""bench/metric_validity.py: its degradations do what they say, deterministically; and, through the
+shipped dermoscopy encoder, the derm metrics rank made sets the way the validity table expects."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.testing import lesion_images
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_harness():
+    # bench/ is a folder of scripts, not a package: load the file itself.
+    spec = importlib.util.spec_from_file_location("metric_validity", ROOT / "bench" / "metric_validity.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(mod)
+    return mod
+
+
+mv = _load_harness()
+
+
+@pytest.fixture(scope="module")
+def made():
+    return lesion_images(30, 64, seed=3)
+
+
+def _grey(n=8, size=64, value=128):
+    return np.full((n, size, size, 3), value, np.uint8)
+
+
+def _high_freq_energy(x: np.ndarray) -> float:
+    """Share of spectral power above a quarter of the sampling rate (mean-free, per image and channel)."""
+    f = np.fft.fftshift(np.abs(np.fft.fft2(x.astype(np.float64) - x.mean((1, 2), keepdims=True), axes=(1, 2))) ** 2,
+                        axes=(1, 2))
+    s = x.shape[1]
+    yy, xx = np.mgrid[:s, :s] - s // 2
+    high = np.hypot(yy, xx) > s / 4
+    return float(f[:, high].sum() / f.sum())
+
+
+def test_every_condition_is_deterministic_and_keeps_shape(made):
+    assert [c.name for c in mv.CONDITIONS][0] == "clean"
+    for c in mv.CONDITIONS:
+        a, b = c.apply(made, 0), c.apply(made, 0)
+        assert a.shape == made.shape and a.dtype == np.uint8, c.name
+        assert np.array_equal(a, b), c.name
+        if c.name != "clean":
+            assert not np.array_equal(a, made), f"{c.name} left the images unchanged"
+    # Seeded ones change with the seed, and leave their input alone.
+    before = made.copy()
+    assert not np.array_equal(mv.gaussian_noise(made, 0.05, 0), mv.gaussian_noise(made, 0.05, 1))
+    assert not np.array_equal(mv.collapse(made, 10, 0), mv.collapse(made, 10, 1))
+    assert np.array_equal(made, before)
+
+
+def test_blur_removes_high_frequencies_and_more_with_sigma(made):
+    noisy = mv.gaussian_noise(made, 0.05, 0)  # some high-frequency content to remove
+    e0 = _high_freq_energy(noisy)
+    e1 = _high_freq_energy(mv.gaussian_blur(noisy, 1.0))
+    e2 = _high_freq_energy(mv.gaussian_blur(noisy, 2.0))
+    assert e2 < e1 < 0.5 * e0
+    # A flat image stays flat; the mean is kept.
+    assert np.array_equal(mv.gaussian_blur(_grey(), 2.0), _grey())
+    assert abs(mv.gaussian_blur(made, 2.0).mean() - made.mean()) < 0.5
+
+
+def test_jpeg_changes_pixels_and_more_at_low_quality(made):
+    q10, q95 = mv.jpeg(made, 10), mv.jpeg(made, 95)
+    err10 = np.abs(q10.astype(int) - made).mean()
+    err95 = np.abs(q95.astype(int) - made).mean()
+    assert err10 > 2 * err95 > 0
+    # 8x8 DCT blocks: the error is discontinuous at block edges far more than inside blocks.
+    d = np.abs(np.diff(q10.astype(float) - made, axis=2)).mean((0, 1, 3))
+    assert d[7::8].mean() > d[np.arange(len(d)) % 8 != 7].mean()
+
+
+@pytest.mark.parametrize("sigma", [0.05, 0.1])
+def test_noise_has_the_stated_sd_on_unit_intensities(sigma):
+    x = _grey(16)  # mid-grey: clipping at 0 or 1 is more than 5 sd away
+    d = (mv.gaussian_noise(x, sigma, 0).astype(np.float64) - x) / 255.0
+    assert abs(d.mean()) < 0.002
+    assert d.std() == pytest.approx(sigma, rel=0.02)
+
+
+def test_checkerboard_has_period_8_and_low_contrast():
+    x = _grey(2)
+    d = mv.checkerboard(x, 8, 0.03).astype(np.int64) - x
+    assert set(np.unique(d)) == {-8, 8}  # +-0.03 * 255, rounded
+    for axis in (1, 2):
+        assert np.array_equal(np.roll(d, 8, axis=axis), d)  # repeats every 8 px
+        assert np.array_equal(np.roll(d, 4, axis=axis), -d)  # 4 px squares alternate
+    assert np.array_equal(d[..., 0], d[..., 2])  # the same on every channel
+    with pytest.raises(ValueError, match="period"):
+        mv.checkerboard(x, 7)
+
+
+def test_hue_saturation_shift_turns_hue_and_keeps_greys(made):
+    from eval.images import rgb_to_hsv
+
+    out = mv.hue_saturation_shift(made, 0.05, 1.3)
+    h0, h1 = rgb_to_hsv(made)[..., 0].astype(int), rgb_to_hsv(out)[..., 0].astype(int)
+    s0, s1 = rgb_to_hsv(made)[..., 1].astype(float), rgb_to_hsv(out)[..., 1].astype(float)
+    turn = np.median((h1 - h0) % 256)
+    assert turn == pytest.approx(0.05 * 256, abs=1.5)  # 18 degrees of 360
+    assert np.median(s1[s0 > 40] / s0[s0 > 40]) == pytest.approx(1.3, abs=0.05)
+    assert np.array_equal(mv.hue_saturation_shift(_grey(), 0.05, 1.3), _grey())  # no hue to turn
+
+
+def test_collapse_gives_10_distinct_images_repeated_alike(made):
+    out = mv.collapse(made, 10, 0)
+    assert out.shape == made.shape
+    distinct, counts = np.unique(out.reshape(len(out), -1), axis=0, return_counts=True)
+    assert len(distinct) == 10 and set(counts) == {3}
+    originals = {m.tobytes() for m in made}
+    assert all(o.tobytes() in originals for o in out)
+    with pytest.raises(ValueError, match="same count"):
+        mv.collapse(made[:25], 10, 0)
+
+
+def test_expectations_and_table_from_made_rows():
+    rows = {c.name: {"fd_derm": 1.0, "precision_derm": 0.8, "recall_derm": 0.7, "coverage_derm": 0.9, "what": c.what,
+                     "timing": {"hist_js": 0.01}} for c in mv.CONDITIONS}
+    for name, fd in (("blur-1", 2.0), ("blur-2", 3.0), ("noise-0.05", 2.0), ("noise-0.1", 1.5), ("jpeg-10", 4.0),
+                     ("hue-sat", 2.0), ("checker-8", 2.0), ("collapsed", 2.0)):
+        rows[name]["fd_derm"] = fd
+    for name in ("blur-1", "blur-2", "noise-0.05", "noise-0.1"):
+        rows[name]["precision_derm"] = 0.5
+    rows["collapsed"].update(recall_derm=0.2, coverage_derm=0.3)
+    checks = mv.check(rows)
+    failed = [(n, c["check"]) for n, cs in checks.items() for c in cs if c["passed"] is False]
+    assert failed == [("noise-0.1", "FD > noise-0.05")]
+    assert checks["clean"] == []
+    del rows["jpeg-10"]["fd_derm"]
+    assert mv.check(rows)["jpeg-10"] == [{"check": "FD > clean", "passed": None}]  # missing: n/a, not a pass
+    table = mv.markdown({"rows": rows, "checks": mv.check(rows)}, "python bench/metric_validity.py")
+    assert table.count("\n| ") == len(mv.CONDITIONS) + 2  # header, rule, rows and "**FAIL**" in table and "n/a" in table
