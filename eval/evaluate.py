@@ -15,7 +15,8 @@ from eval.keys import (DEFAULT_BINS, KEY_N_FAKE, KEY_N_REAL, KEY_RESIZE, KEY_RES
 from eval.registry import MetricUnavailable, get_metric
 from eval.sources import FeatureCache
 
-DEFAULT_METRICS = ("hist_js", "wasserstein", "fid", "kid", "diversity", "memorization")
+DEFAULT_METRICS = ("hist_js", "wasserstein", "fid", "kid", "diversity", "memorization", "fd_derm", "kid_derm",
+                   "precision_derm", "recall_derm", "density_derm", "coverage_derm", "memorization_derm")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class EvalConfig:
     kid_subset_size: int = 1000
     kid_subsets: int = 100
     inception_weights: str | None = None
+    offline: bool = False
+    derm_encoder: str | None = None
     progress: bool = False
     heldout: Any = None
     cache: FeatureCache = field(default_factory=FeatureCache, compare=False)

@@ -44,6 +44,21 @@ KEY_NN_THRESHOLD = "memorization_nn_threshold_p1"
 # Sliced Wasserstein distance of Laplacian-pyramid patches (Karras et al. 2018)
 KEY_SWD_AVG = key_swd("avg")
 
+# The dermoscopy encoder's feature space (eval.encoder, metric version "derm1"; 128-d features of
+# 64 px images): torch-fidelity's Fréchet distance, KID and precision/recall, prdc's density/coverage
+KEY_FD_DERM = "fd_derm"
+KEY_KID_DERM = "kid_derm"                        # mean over subsets
+KEY_KID_DERM_STD = "kid_derm_std"
+KEY_PRECISION_DERM = "precision_derm"            # Kynkäänniemi et al. 2019, k = 3
+KEY_RECALL_DERM = "recall_derm"
+KEY_DENSITY_DERM = "density_derm"                # Naeem et al. 2020, k = 5
+KEY_COVERAGE_DERM = "coverage_derm"
+# Memorization in the encoder's feature space (Euclidean distance between features)
+KEY_COPY_RATE_DERM = "copy_rate_derm"
+KEY_NN_FAKE_MEDIAN_DERM = "memorization_derm_nn_fake_median"
+KEY_NN_HELDOUT_MEDIAN_DERM = "memorization_derm_nn_heldout_median"
+KEY_NN_THRESHOLD_DERM = "memorization_derm_nn_threshold_p1"
+
 # Provenance keys every result carries
 KEY_N_REAL = "n_real"
 KEY_N_FAKE = "n_fake"
