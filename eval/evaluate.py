@@ -57,7 +57,8 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
              n: int = 2000, seed: int = 0, size: int | None = None, resize: str = DEFAULT_RESIZE,
              bins: int = DEFAULT_BINS, inception_weights: str | None = None, batch_size: int = 64,
              msssim_pairs: int = 1000, kid_subset_size: int = 1000, kid_subsets: int = 100,
-             progress: bool = False, cache: FeatureCache | None = None, label: str | None = None) -> Result:
+             progress: bool = False, cache: FeatureCache | None = None, label: str | None = None,
+             offline: bool | None = None, derm_encoder: str | None = None) -> Result:
     """Score ``fake`` against ``real`` with the named metrics.
 
     Args:
@@ -68,8 +69,10 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
             ``generate``/``resolution``).
         metrics: registered metric names (``eval.list_metrics()``); default ``DEFAULT_METRICS``.
         heldout: held-out real images (same kinds as ``real``), read only when a requested metric
-            needs them (``MetricSpec.needs_heldout``: memorization's threshold); without them such a
-            metric is reported unavailable.
+            needs them (``MetricSpec.needs_heldout``: the memorization thresholds). Default: when
+            ``real`` is the ISIC 2017 training split read from its folder, that folder's validation
+            split (``result["heldout"]["chosen"]`` says so); otherwise none, and such a metric is
+            reported unavailable.
         n: samples drawn from a generator input.
         seed: drives generator latents, MS-SSIM pairs and KID subsets.
         size: evaluation size in px; default the real set's (a fingerprint's size, an array's own
@@ -77,8 +80,12 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
         resize: PIL filter for images of another size (``bicubic``, ``bilinear``, ``box``, ``lanczos``,
             ``nearest``; default ``lanczos`` like gan.data); recorded in the result.
         bins: histogram bins over [0, 256) for the colour JSD (1..256).
-        inception_weights: Inception-v3 weights file for FID/KID (default torch-fidelity's cached file;
-            never downloads: without weights FID/KID are reported unavailable).
+        inception_weights: Inception-v3 weights file for FID/KID. Default: torch-fidelity's cached file,
+            downloaded into its cache (torch hub's ``checkpoints`` folder) when missing, with a timeout;
+            when that is forbidden or fails, FID/KID are reported unavailable with the reason.
+        offline: forbid any download (default: ``$LESIONGAN_OFFLINE`` is 1/true/yes).
+        derm_encoder: the dermoscopy encoder for the ``*_derm`` metrics (file or folder; default
+            ``$LESIONGAN_DERM_ENCODER``, else the shipped ``checkpoints/derm-encoder``).
         batch_size: generator and Inception batch size (does not change any number).
         msssim_pairs: random pairs per set for MS-SSIM diversity.
         kid_subset_size, kid_subsets: KID subsets (the size is capped by both set sizes).
@@ -94,6 +101,9 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
         ``seed``, ``seconds``, ``real``/``fake`` provenance, ``config`` per metric, and ``unavailable``
         {metric: one-line reason} for metrics that could not give an honest number.
     """
+    from eval.metrics.derm import encoder_file
+    from eval.metrics.inception import offline_from_env
+
     t0 = time.perf_counter()
     names = list(DEFAULT_METRICS if metrics is None else metrics)
     specs = [get_metric(m) for m in names]
@@ -104,11 +114,15 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
     cfg = EvalConfig(n=n, seed=seed, size=size, resize=resize, bins=bins, batch_size=batch_size,
                      msssim_pairs=msssim_pairs, kid_subset_size=kid_subset_size, kid_subsets=kid_subsets,
                      inception_weights=None if inception_weights is None else str(inception_weights),
+                     offline=offline_from_env() if offline is None else bool(offline),
+                     derm_encoder=None if derm_encoder is None else str(derm_encoder),
                      progress=progress, cache=FeatureCache() if cache is None else cache)
     if inception_weights is not None:
         from eval.metrics.inception import find_weights
 
         find_weights(inception_weights)  # a wrong path is the caller's error, not an unavailable metric
+    if derm_encoder is not None and not encoder_file(derm_encoder).is_file():
+        raise ValueError(f"--derm-encoder {str(derm_encoder)!r}: no encoder file there")
     kw = dict(n=n, seed=seed, resize=resize, batch_size=batch_size, progress=progress, label=label)
     r = sources.resolve(real, "real", size=size, **kw)
     f = sources.resolve(fake, "fake", size=r.size, **kw)
@@ -116,9 +130,13 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
         raise ValueError(f"real set is at {r.size} px but --size is {size}")
     if f.size != r.size:
         raise ValueError(f"fake set is at {f.size} px, real set at {r.size} px; pass them at one --size")
-    h = None
-    if heldout is not None and any(spec.needs_heldout for spec in specs):
-        h = sources.resolve(heldout, "heldout", size=r.size, **kw)
+    h, h_chosen = None, None
+    if any(spec.needs_heldout for spec in specs):
+        if heldout is not None:
+            h = sources.resolve(heldout, "heldout", size=r.size, **kw)
+        else:
+            h = sources.default_heldout(r, resize=resize, progress=progress, label=label)
+            h_chosen = None if h is None else "default: the validation split of the real data set (no --heldout)"
     cfg = replace(cfg, heldout=h, size=r.size)
 
     res = Result()
@@ -130,6 +148,8 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
         res["class"] = label
     if h is not None:
         res["heldout"] = h.describe()
+        if h_chosen:
+            res["heldout"]["chosen"] = h_chosen
     res["config"], res["details"], res[KEY_UNAVAILABLE], res["timing"] = {}, {}, {}, {}
     from tqdm import tqdm
 

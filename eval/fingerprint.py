@@ -1,6 +1,7 @@
 """Reference fingerprints: everything the metrics need from a real image set, in one small data file.
 
     python -m eval.fingerprint --data PATH --size 64 --out FILE [--split train] [--inception-weights PATH]
+                               [--derm-encoder PATH | --no-derm]
 
 Format: an ``.npz`` (zip of ``.npy`` arrays, compressed) read with ``np.load(allow_pickle=False)`` -- a
 data file that cannot run code. Arrays:
@@ -15,11 +16,18 @@ data file that cannot run code. Arrays:
     thumb_index       int64 (T,)        their indices into the set (names in meta)
     inception_pool3   float16 (N, 2048) torch-fidelity Inception-v3 pool features, only when weights
                                         were available; FID statistics and KID come from these
+    derm_features     float32 (N, D)    the dermoscopy encoder's features (D = 128 for derm1; the images
+                                        resized to its 64 px with lanczos when at another size), in bank
+                                        order: the bank of the k-NN metrics and of memorization_derm
+    derm_mu           float32 (D,)      their mean and covariance (torch-fidelity's
+    derm_sigma        float64 (D, D)    fid_features_to_statistics), for fd_derm
 
 meta JSON: format ("lesiongan-fingerprint"), version, source, layout, split, image_count, size,
 preprocessing, created (UTC ISO date), names (all N, in bank order), labels (class counts), skipped
 (unreadable files), bank {size, resize, count}, thumbs {count, seed}, inception {weights_sha256, dtype}
-or null, tool.
+or null, derm {metric_version, encoder_sha256, dim, input_size, resize, layer, dtype} or null (no encoder),
+tool. The derm metrics refuse features whose metric_version or encoder_sha256 differ from the encoder
+they run with.
 
 Why this layout: the whole training set at 64 px (2000 x 64 x 64 x 3 = 24.6 MB) is too big to ship
 beside every checkpoint; at 32 px it is 6.1 MB raw, which keeps
@@ -27,6 +35,8 @@ memorization working on a fresh machine with no data set (at 32 px, stated in it
 the ISIC 2017 training split gives a 6.2 MB file: bank 5.1 MB, thumbnails 1.1 MB compressed). Inception
 features are stored as float16 (8 MB more for 2000 images, made only where weights exist): the
 2048 x 2048 covariance alone would be 16.8 MB in float32, and features serve KID as well as FID.
+The derm features are small (2000 x 128 float32 = 1 MB) and kept in full: KID, precision/recall,
+density/coverage and the feature-space copy rate need every real image's vector, not only statistics.
 """
 from __future__ import annotations
 
@@ -64,6 +74,9 @@ class Fingerprint:
     thumbs: np.ndarray | None = None
     thumb_index: np.ndarray | None = None
     inception_pool3: np.ndarray | None = None
+    derm_features: np.ndarray | None = None
+    derm_mu: np.ndarray | None = None
+    derm_sigma: np.ndarray | None = None
     path: str | None = field(default=None, compare=False)
 
     @property
@@ -94,6 +107,14 @@ class Fingerprint:
         inc = self.meta.get("inception")
         if self.inception_pool3 is not None and inc:
             feats[f"inception_pool3:{inc['weights_sha256']}"] = self.inception_pool3
+        derm = self.meta.get("derm")
+        if self.derm_features is not None and derm:
+            from eval.metrics.derm import FEATURES, STATS
+
+            tag = f"{derm['metric_version']}:{derm['encoder_sha256']}"
+            feats[f"{FEATURES}:{tag}"] = self.derm_features
+            if self.derm_mu is not None and self.derm_sigma is not None:
+                feats[f"{STATS}:{tag}"] = MappingProxyType({"mu": self.derm_mu, "sigma": self.derm_sigma})
         return EvalSet(role=role, kind="fingerprint", source=str(self.path or self.meta.get("source", "")),
                        images=None, names=self.bank_names, size=self.size, native_resolution=None,
                        resize=str(self.meta.get("preprocessing", "")), skipped=int(self.meta.get("skipped", 0)),
@@ -103,7 +124,7 @@ class Fingerprint:
 def make_fingerprint(data: Any, size: int = 64, *, split: str | None = None, layout: str = "auto",
                      inception_weights: str | os.PathLike | None = None, bank_size: int | None = BANK_SIZE,
                      n_thumbs: int = N_THUMBS, seed: int = 0, batch_size: int = 64,
-                     progress: bool = False) -> Fingerprint:
+                     progress: bool = False, derm_encoder: str | os.PathLike | bool | None = None) -> Fingerprint:
     """Compute a fingerprint of a real image set.
 
     Args:
@@ -114,6 +135,8 @@ def make_fingerprint(data: Any, size: int = 64, *, split: str | None = None, lay
             fingerprint has no Inception features (FID/KID then need the images).
         bank_size: side of the nearest-neighbour bank (None: no bank; memorization then needs the images).
         n_thumbs: thumbnails kept at ``size`` (a random choice with ``seed``).
+        derm_encoder: the dermoscopy encoder (file or folder) whose features to store; None: the
+            default one (``eval.metrics.derm.encoder_file()``) when it exists, else none; False: none.
     """
     from eval.metrics.histogram import channel_histograms
     from eval.metrics import inception
@@ -163,6 +186,7 @@ def make_fingerprint(data: Any, size: int = 64, *, split: str | None = None, lay
         feats = inception.inception_features(imgs, w, batch_size, progress, desc="inception fingerprint")
         feats = feats.astype(np.float16)
         inc_meta = {"weights_sha256": inception.weights_id(w), "dtype": "float16", "layer": "pool3 (2048)"}
+    derm_f, derm_stats, derm_meta = _derm_features(imgs, derm_encoder, size, batch_size, progress)
     meta = {
         "format": FORMAT, "version": VERSION, "source": source, "layout": lay, "split": split,
         "image_count": int(len(imgs)), "size": int(size), "preprocessing": preprocessing,
@@ -171,17 +195,41 @@ def make_fingerprint(data: Any, size: int = 64, *, split: str | None = None, lay
         "bank": {"size": int(bank.shape[1]), "resize": "pil-box", "count": int(len(bank))} if bank is not None else None,
         "thumbs": {"count": int(len(t_idx)), "seed": seed},
         "inception": inc_meta,
+        "derm": derm_meta,
         "tool": "eval.fingerprint",
     }
     return Fingerprint(meta=meta, hist_rgb256=hist_rgb, hist_hsv256=hist_hsv, nn_bank=bank,
-                       thumbs=imgs[t_idx], thumb_index=t_idx, inception_pool3=feats)
+                       thumbs=imgs[t_idx], thumb_index=t_idx, inception_pool3=feats, derm_features=derm_f,
+                       derm_mu=None if derm_stats is None else derm_stats["mu"],
+                       derm_sigma=None if derm_stats is None else derm_stats["sigma"])
+
+
+def _derm_features(imgs: np.ndarray, encoder: Any, size: int, batch_size: int, progress: bool):
+    """(features, statistics, meta) of the dermoscopy encoder on ``imgs``, or (None, None, None)."""
+    from eval.metrics import derm
+
+    if encoder is False:
+        return None, None, None
+    path = derm.encoder_file(None if encoder is None or encoder is True else encoder)
+    if not path.is_file():
+        if encoder is None:
+            return None, None, None  # no default encoder here: a fingerprint without derm features
+        raise ValueError(f"--derm-encoder {str(encoder)!r}: no encoder file there")
+    enc = derm.load(path)
+    f = derm.features_of(imgs, enc, batch_size, progress)
+    from eval.metrics.derm_extractor import derm_statistics
+
+    stats = derm_statistics(f)
+    resize = "none" if size == enc.config.size else f"pil-{enc.resize} from {size} to {enc.config.size} px"
+    return f, stats, {"metric_version": enc.metric_version, "encoder_sha256": enc.sha256, "dim": int(f.shape[1]),
+                      "input_size": enc.config.size, "resize": resize, "layer": "embedding", "dtype": "float32"}
 
 
 def save_fingerprint(fp: Fingerprint, path: str | os.PathLike) -> Path:
     """Write ``fp`` to ``path`` (``.npz``, compressed) atomically; returns the path written (``fp`` is
     left as it is: ``load_fingerprint(path)`` gives the copy that knows its file)."""
     arrays = {"meta": np.array(json.dumps(fp.meta)), "hist_rgb256": fp.hist_rgb256, "hist_hsv256": fp.hist_hsv256}
-    for name in ("nn_bank", "thumbs", "thumb_index", "inception_pool3"):
+    for name in ("nn_bank", "thumbs", "thumb_index", "inception_pool3", "derm_features", "derm_mu", "derm_sigma"):
         if getattr(fp, name) is not None:
             arrays[name] = getattr(fp, name)
 
@@ -224,10 +272,17 @@ def load_fingerprint(path: str | os.PathLike) -> Fingerprint:
                    f"{k} is not uint8 (N, S, S, 3)")
     if "nn_bank" in arr:
         _check(len(arr["nn_bank"]) == int(meta["image_count"]), path, "nn_bank count differs from image_count")
+    if "derm_features" in arr:
+        f, d = arr["derm_features"], (meta.get("derm") or {}).get("dim")
+        _check(bool(meta.get("derm")) and f.dtype == np.float32 and f.shape == (int(meta["image_count"]), d), path,
+               "derm_features are not float32 (image_count, derm.dim) or meta.derm is missing")
+        _check(arr.get("derm_mu") is not None and arr["derm_mu"].shape == (d,) and arr.get("derm_sigma") is not None
+               and arr["derm_sigma"].shape == (d, d), path, "derm_mu / derm_sigma missing or of the wrong shape")
     return Fingerprint(meta=meta, hist_rgb256=arr["hist_rgb256"].astype(np.int64),
                        hist_hsv256=arr["hist_hsv256"].astype(np.int64), nn_bank=arr.get("nn_bank"),
                        thumbs=arr.get("thumbs"), thumb_index=arr.get("thumb_index"),
-                       inception_pool3=arr.get("inception_pool3"), path=str(path))
+                       inception_pool3=arr.get("inception_pool3"), derm_features=arr.get("derm_features"),
+                       derm_mu=arr.get("derm_mu"), derm_sigma=arr.get("derm_sigma"), path=str(path))
 
 
 @entry_point
@@ -239,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default=None, help="data set split, e.g. train or val (default: gan.data's)")
     p.add_argument("--layout", default="auto")
     p.add_argument("--inception-weights", default=None, help="Inception weights file (default: torch-fidelity's cache)")
+    p.add_argument("--derm-encoder", default=None,
+                   help="dermoscopy encoder whose features to store (default: checkpoints/derm-encoder when present)")
+    p.add_argument("--no-derm", action="store_true", help="store no dermoscopy-encoder features")
     p.add_argument("--bank-size", type=int, default=BANK_SIZE, help="nearest-neighbour bank size in px (default 32)")
     p.add_argument("--no-bank", action="store_true", help="store no image bank (memorization then needs the data)")
     p.add_argument("--thumbs", type=int, default=N_THUMBS, help="thumbnails to keep (default 128)")
@@ -248,17 +306,20 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--out {a.out!r}: must end in .npz")
     if a.size < 1 or a.bank_size < 1 or a.thumbs < 0:
         p.error("--size and --bank-size must be positive, --thumbs non-negative")
+    if a.no_derm and a.derm_encoder is not None:
+        p.error("--derm-encoder and --no-derm go against each other; pass one")
     try:
         prepare_output(a.out, "--out", kind="file")  # before any image is decoded
         fp = make_fingerprint(a.data, a.size, split=a.split, layout=a.layout, inception_weights=a.inception_weights,
                               bank_size=None if a.no_bank else a.bank_size, n_thumbs=a.thumbs, seed=a.seed,
-                              progress=True)
+                              progress=True, derm_encoder=False if a.no_derm else a.derm_encoder)
         save_fingerprint(fp, a.out)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     inc = "with" if fp.inception_pool3 is not None else "without (no weights)"
-    print(f"wrote {a.out}: {fp.count} images at {fp.size} px, {inc} Inception features, "
+    derm = f"with {fp.meta['derm']['metric_version']}" if fp.derm_features is not None else "without"
+    print(f"wrote {a.out}: {fp.count} images at {fp.size} px, {inc} Inception features, {derm} derm features, "
           f"{os.path.getsize(a.out) / 1e6:.1f} MB", file=sys.stderr)
     return 0
 

@@ -13,6 +13,13 @@
                        [--n 2000] [--seed 0] [--metrics hist_js wasserstein ...] [--json]
                        [--inception-weights PATH] [--bins 64] [--size S] [--resize lanczos]
         Score one pair; ``--json`` prints the result as JSON on stdout. Progress goes to stderr.
+        Without ``--heldout``, the ISIC 2017 training split read from its folder takes that folder's
+        validation split as its held-out set (memorization needs one).
+
+    Both forms take ``--offline`` (or ``LESIONGAN_OFFLINE=1``): no download. Otherwise FID/KID fetch
+    torch-fidelity's Inception-v3 weights into its cache when they are missing, with a timeout; when
+    that fails FID/KID are unavailable and every other metric goes on. ``--derm-encoder PATH`` picks the
+    dermoscopy encoder of the ``*_derm`` metrics (default ``checkpoints/derm-encoder``).
 """
 from __future__ import annotations
 
@@ -108,7 +115,8 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | None, bins: int,
-                      inception_weights: str | None, resize: str, batch_size: int, progress: bool
+                      inception_weights: str | None, resize: str, batch_size: int, progress: bool,
+                      offline: bool | None = None, derm_encoder: str | None = None
                       ) -> tuple[list[dict], dict[rundir.RunDir, dict[str, Result]]]:
     """Score every run folder in ``root`` that has weights; returns (rows, {run: {reference: Result}})."""
     runs = [run for run in rundir.discover(root) if run.weights() is not None]
@@ -118,7 +126,7 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
     rows: list[dict] = []
     full: dict[rundir.RunDir, dict[str, Result]] = {}
     kw = dict(n=n, seed=seed, bins=bins, inception_weights=inception_weights, resize=resize,
-              batch_size=batch_size, progress=progress)
+              batch_size=batch_size, progress=progress, offline=offline, derm_encoder=derm_encoder)
     for run in runs:
         name, weights = run.name, run.weights()
         fp, fp_val = run.fingerprint("train"), run.fingerprint("validation")
@@ -179,7 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="latent seed; also MS-SSIM pairs and KID subsets (default 0)")
     p.add_argument("--metrics", nargs="+", help=f"metrics to run (default: {' '.join(DEFAULT_METRICS)}; also hist_js_hsv)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    p.add_argument("--inception-weights", help="Inception-v3 weights for FID/KID (default: torch-fidelity's cache)")
+    p.add_argument("--inception-weights", help="Inception-v3 weights for FID/KID (default: torch-fidelity's cache, "
+                                               "downloaded there when missing unless --offline)")
+    p.add_argument("--offline", action="store_true", default=None,
+                   help="never download (also LESIONGAN_OFFLINE=1): without local Inception weights FID/KID are "
+                        "unavailable")
+    p.add_argument("--derm-encoder", help="dermoscopy encoder for the *_derm metrics (default: "
+                                          "$LESIONGAN_DERM_ENCODER, else checkpoints/derm-encoder)")
     p.add_argument("--bins", type=int, default=DEFAULT_BINS, help="colour-histogram bins over [0, 256) (default 64)")
     p.add_argument("--size", type=int, help="evaluation size in px (default: the real set's; 64 for folders)")
     p.add_argument("--resize", default=DEFAULT_RESIZE, choices=sorted(RESIZE_MODES),
@@ -205,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.real is not None:
             res: Result = evaluate(a.real, a.fake, metrics, heldout=a.heldout, n=a.n, seed=a.seed, size=a.size,
                                    resize=a.resize, bins=a.bins, inception_weights=a.inception_weights,
-                                   batch_size=a.batch_size, progress=progress, label=a.label)
+                                   batch_size=a.batch_size, progress=progress, label=a.label, offline=a.offline,
+                                   derm_encoder=a.derm_encoder)
             if a.json:
                 print(res.to_json(indent=1))
             else:
@@ -222,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--size applies to --real/--fake; checkpoints are scored at their fingerprint's size")
         rows, full = score_checkpoints(root, n=a.n, seed=a.seed, metrics=metrics, bins=a.bins,
                                        inception_weights=a.inception_weights, resize=a.resize,
-                                       batch_size=a.batch_size, progress=progress)
+                                       batch_size=a.batch_size, progress=progress, offline=a.offline,
+                                       derm_encoder=a.derm_encoder)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -42,6 +42,7 @@ class EvalSet:
     fingerprint: Any = None
     features: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     label: str | None = None       # the one class of a per-class set (real: filtered; fake: drawn)
+    split: str | None = None       # the data set split read (ISIC 2017: "train", "validation", "test")
 
     @property
     def count(self) -> int:
@@ -64,6 +65,8 @@ class EvalSet:
             d["native_resolution"] = self.native_resolution
         if self.label is not None:
             d["class"] = self.label
+        if self.split is not None:
+            d["split"] = self.split
         if self.seed is not None:
             d["seed"] = self.seed
         if self.fingerprint is not None:
@@ -136,7 +139,8 @@ def _from_imageset(ds: Any, role: str, kind: str, size: int, resize: str, label:
     skipped = len(getattr(ds, "skipped", []) or [])
     names = list(names) if names is not None else [str(i) for i in range(len(imgs))]
     return EvalSet(role=role, kind=kind, source=str(getattr(ds, "source", "") or ""), images=imgs,
-                   names=names, size=size, native_resolution=native, resize=resized, skipped=skipped, label=label)
+                   names=names, size=size, native_resolution=native, resize=resized, skipped=skipped, label=label,
+                   split=getattr(ds, "split", None))
 
 
 def _from_generator(G: Any, role: str, source: str, n: int, seed: int, size: int, resize: str,
@@ -183,12 +187,30 @@ def _read_cache(path: Path):
                            info={"resize": doc.get("resize", "gan.data cache")})
 
 
-def _load_dataset(path: str, size: int, progress: bool):
+def _load_dataset(path: str, size: int, progress: bool, split: str | None = None):
     try:
         from gan.data import load_dataset
     except ImportError as e:  # pragma: no cover - gan.data ships with the package
         raise ValueError(f"reading {path} needs gan.data ({e})") from e
-    return load_dataset(path, size=size, progress=progress)
+    return load_dataset(path, size=size, progress=progress, split=split)
+
+
+HELDOUT_SPLIT = {"train": "validation"}  # a data set split -> the split that is held out from it
+
+
+def default_heldout(real: EvalSet, *, resize: str = DEFAULT_RESIZE, progress: bool = False,
+                    label: str | None = None) -> EvalSet | None:
+    """The held-out set that goes with ``real`` when none is given: for the ISIC 2017 training split
+    read from its folder, that folder's validation split (of class ``label`` when given), at
+    ``real``'s size; None for anything else, or when that split cannot be read."""
+    other = HELDOUT_SPLIT.get(real.split or "")
+    if real.kind != "dataset" or other is None or not Path(real.source).is_dir():
+        return None
+    try:
+        ds = _load_dataset(real.source, real.size, progress, split=other)
+        return _from_imageset(ds, "heldout", "dataset", real.size, resize, label)
+    except ValueError:  # no such split next to it (a lone *_Data folder), or no image of that class
+        return None
 
 
 def resolve(obj: Any, role: str, *, size: int | None, n: int = 2000, seed: int = 0,

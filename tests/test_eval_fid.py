@@ -1,17 +1,23 @@
 """FID and KID end to end through torch-fidelity's Inception-v3 on stand-in weights (a randomly
-initialised network of its architecture; the real weights cannot be downloaded here). Images are few
-and small: Inception runs at 299 px, about 5 images/s on a 2-core CPU."""
+initialised network of its architecture), and the weights' download: forbidden offline, bounded in
+time, a reason when it fails. Tests never touch the network (torch hub's download is replaced). Images
+are few and small: Inception runs at 299 px, about 5 images/s on a 2-core CPU."""
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from eval import KEY_FID, KEY_JS_RGB, KEY_KID, KEY_KID_STD, evaluate, make_fingerprint, save_fingerprint
 from eval import sources
 from eval.metrics import inception
+from eval.run import main as run_main
 from eval.testing import lesion_images, make_standin_inception_weights
 
 N = 10  # KID's subset size adapts down to this; FID needs at least 10
@@ -110,11 +116,75 @@ def test_fingerprint_with_inception_features_gives_the_same_fid(weights, noisy, 
     assert b[KEY_FID] == pytest.approx(scored[60][KEY_FID], rel=1e-2)
 
 
-def test_no_weights_reports_unavailable_and_the_run_goes_on(no_hub, x):
-    r = evaluate(x, x[::-1].copy(), ["hist_js", "fid", "kid"])
-    msg = "no Inception weights (pass --inception-weights PATH; no network here)"
-    assert r["unavailable"] == {"fid": msg, "kid": msg}
+@pytest.fixture
+def no_download(monkeypatch):
+    """torch hub's download fails the test if called; past download failures are forgotten."""
+    monkeypatch.setattr(inception, "_failed", {})
+    monkeypatch.setattr(torch.hub, "download_url_to_file",
+                        lambda *a, **k: pytest.fail("a download was attempted offline"))
+
+
+def test_offline_forbids_the_download_and_the_run_goes_on(no_hub, no_download, x, monkeypatch, tmp_path):
+    r = evaluate(x, x[::-1].copy(), ["hist_js", "fid", "kid"], offline=True)
+    assert set(r["unavailable"]) == {"fid", "kid"} and r["unavailable"]["fid"] == r["unavailable"]["kid"]
+    assert r["unavailable"]["fid"].startswith("no Inception weights") and "downloads are off" in r["unavailable"]["fid"]
     assert KEY_FID not in r and KEY_KID not in r and r[KEY_JS_RGB] == 0.0
+    monkeypatch.setenv("LESIONGAN_OFFLINE", "1")  # the environment says the same
+    assert "downloads are off" in evaluate(x, x, ["kid"])["unavailable"]["kid"]
+    monkeypatch.delenv("LESIONGAN_OFFLINE")
+    (tmp_path / "imgs").mkdir()
+    for i, im in enumerate(x):
+        Image.fromarray(im).save(tmp_path / "imgs" / f"{i}.png")
+    with contextlib.redirect_stdout(io.StringIO()) as out:  # and so does eval.run --offline
+        rc = run_main(["--real", str(tmp_path / "imgs"), "--fake", str(tmp_path / "imgs"), "--size", "32", "--offline",
+                       "--quiet", "--json", "--metrics", "hist_js", "fid", "kid"])
+    doc = json.loads(out.getvalue())
+    assert rc == 0 and "downloads are off" in doc["unavailable"]["fid"] and doc[KEY_JS_RGB] == 0.0
+
+
+def test_a_failed_download_is_a_reason_and_is_tried_once(no_hub, x, monkeypatch):
+    monkeypatch.setattr(inception, "_failed", {})
+    calls = []
+
+    def dead_network(url, dst, *a, **k):
+        calls.append(url)
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", dead_network)
+    r = evaluate(x, x[::-1].copy(), ["hist_js", "fid", "kid"], offline=False)
+    assert calls == [inception.WEIGHTS_URL]  # FID tried; KID read the failure
+    why = r["unavailable"]["fid"]
+    assert why == r["unavailable"]["kid"] and why.startswith("no Inception weights")
+    assert "Network is unreachable" in why and "--inception-weights" in why and r[KEY_JS_RGB] == 0.0
+
+
+def test_a_hung_download_runs_into_its_deadline(no_hub, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(inception, "_failed", {})
+    release = threading.Event()
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: release.wait(30))
+    try:
+        with pytest.raises(inception.MetricUnavailable, match="did not finish in 0 s"):
+            inception.download_weights(deadline=0.2)
+    finally:
+        release.set()
+
+
+def test_a_download_lands_in_torch_fidelitys_cache_and_is_used(no_hub, weights, real, scored, cache, monkeypatch):
+    import shutil
+
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    assert inception.WEIGHTS_URL == URL_INCEPTION_V3
+    monkeypatch.setattr(inception, "_failed", {})
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda url, dst, *a, **k: shutil.copy(weights, dst))
+    target = inception.default_weights_path()
+    try:
+        r = evaluate(real, real, ["kid"], cache=cache, offline=False)
+        assert target.is_file() and r["unavailable"] == {} and r[KEY_KID] == scored[0][KEY_KID]
+    finally:
+        target.unlink(missing_ok=True)
 
 
 def test_weights_found_in_torch_fidelitys_cache(no_hub, weights, real, scored, cache):

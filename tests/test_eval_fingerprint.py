@@ -29,7 +29,8 @@ def test_round_trip_is_a_plain_data_file(tmp_path, train):
     path = tmp_path / "fp.npz"
     assert save_fingerprint(fp, path) == path and fp.path is None  # the path is returned, fp left as it was
     with np.load(path, allow_pickle=False) as z:  # would raise on any object array
-        assert set(z.files) == {"meta", "hist_rgb256", "hist_hsv256", "nn_bank", "thumbs", "thumb_index"}
+        assert set(z.files) == {"meta", "hist_rgb256", "hist_hsv256", "nn_bank", "thumbs", "thumb_index",
+                                "derm_features", "derm_mu", "derm_sigma"}
         assert all(z[k].dtype != object for k in z.files)
     back = load_fingerprint(path)
     assert back.path == str(path) and back.meta == json.loads(json.dumps(fp.meta))
@@ -39,7 +40,7 @@ def test_round_trip_is_a_plain_data_file(tmp_path, train):
     np.testing.assert_array_equal(back.thumbs, train[back.thumb_index])
     m = back.meta
     assert (m["format"], m["image_count"], m["size"], m["bank"]["size"]) == ("lesiongan-fingerprint", 120, 32, 16)
-    assert m["inception"] is None and m["created"] and m["preprocessing"]
+    assert m["inception"] is None and m["created"] and m["preprocessing"] and m["derm"]["metric_version"] == "derm1"
     assert oct(path.stat().st_mode & 0o777) != oct(0o600)  # not mkstemp's private mode
 
 

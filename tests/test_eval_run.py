@@ -40,7 +40,7 @@ def test_json_on_folders(tmp_path):
     real = _folder(tmp_path / "real", lesion_images(40, 32, 0), broken=2)
     fake = _folder(tmp_path / "fake", lesion_images(20, 32, 1))
     held = _folder(tmp_path / "held", lesion_images(100, 16, 2))
-    p = _run(["--real", str(real), "--fake", str(fake), "--heldout", str(held), "--size", "16", "--json",
+    p = _run(["--real", str(real), "--fake", str(fake), "--heldout", str(held), "--size", "16", "--json", "--offline",
               "--metrics", "hist_js", "wasserstein", "diversity", "memorization", "fid"], tmp_path)
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)  # stdout holds the JSON and nothing else

@@ -1,14 +1,21 @@
-"""The Inception stage shared by FID and KID: finding weights, building torch-fidelity's
+"""The Inception stage shared by FID and KID: finding (or fetching) weights, building torch-fidelity's
 Inception-v3 feature extractor, and the 2048-d pool features of a set.
 
-Nothing here ever downloads: weights come from ``--inception-weights PATH`` or from the file
-torch-fidelity itself would have cached (``<torch hub dir>/checkpoints/weights-inception-...pth``).
-Without either, FID and KID are reported unavailable with ``NO_WEIGHTS``.
+Weights come from ``--inception-weights PATH``, else from the file torch-fidelity caches
+(``<torch hub dir>/checkpoints/weights-inception-...pth``). When that file is missing, it is
+downloaded from torch-fidelity's own URL into that same place, as torch-fidelity would (torch hub's
+``download_url_to_file``), with a timeout: ``DOWNLOAD_TIMEOUT_S`` for any network operation to answer
+and ``DOWNLOAD_DEADLINE_S`` for the whole file, so a dead network cannot hang ``eval.run``. Offline
+(``--offline`` or ``LESIONGAN_OFFLINE=1``) nothing is downloaded. When there are no weights, FID and KID
+are reported unavailable with the reason (beginning "no Inception weights"); a failed download is
+not tried again in the same process.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,7 +26,11 @@ from eval.registry import MetricUnavailable
 
 FEATURE_LAYER = "2048"  # pool3 features, the layer FID and KID use
 EXTRACTOR_NAME = "inception-v3-compat"
-NO_WEIGHTS = "no Inception weights (pass --inception-weights PATH; no network here)"
+OFFLINE_ENV = "LESIONGAN_OFFLINE"
+DOWNLOAD_TIMEOUT_S = 20.0   # seconds any network operation may stall (socket timeout)
+DOWNLOAD_DEADLINE_S = 600.0  # seconds for the whole download (about 92 MB)
+# The download's URL (torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3; a test checks they agree).
+WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 
 
 # basename of torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3 (a test checks they agree);
@@ -101,11 +112,65 @@ def inception_features(images: np.ndarray, weights: str | os.PathLike, batch_siz
     return out
 
 
+def offline_from_env() -> bool:
+    """Whether ``$LESIONGAN_OFFLINE`` forbids downloads (1, true, yes or on)."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+_failed: dict[str, str] = {}  # target path -> why its download failed (FID and KID wait once, not twice)
+
+
+def download_weights(progress: bool = False, timeout: float = DOWNLOAD_TIMEOUT_S,
+                     deadline: float = DOWNLOAD_DEADLINE_S) -> Path:
+    """Download torch-fidelity's Inception-v3 weights into its cache (:func:`default_weights_path`)
+    with torch hub's ``download_url_to_file``, as torch-fidelity would, but bounded in time; returns
+    the file. ``MetricUnavailable`` saying why when it fails or runs past ``deadline`` seconds."""
+    target = default_weights_path()
+    if str(target) in _failed:
+        raise MetricUnavailable(_failed[str(target)])
+    outcome: dict[str, BaseException] = {}
+
+    def fetch() -> None:
+        # download_url_to_file opens its connection without a timeout: the socket default applies.
+        # It writes a temporary file beside the target and moves it into place when complete.
+        old = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(timeout)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(WEIGHTS_URL, str(target), progress=progress)
+        except BaseException as e:  # noqa: BLE001 - reported below, whatever it was
+            outcome["error"] = e
+        finally:
+            socket.setdefaulttimeout(old)
+
+    worker = threading.Thread(target=fetch, name="inception-download", daemon=True)
+    worker.start()
+    worker.join(deadline)  # name resolution ignores socket timeouts: the deadline bounds it too
+    why = None
+    if worker.is_alive():
+        why = f"its download did not finish in {deadline:.0f} s"
+    elif "error" in outcome:
+        e = outcome["error"]
+        why = f"its download failed: {type(e).__name__}: {str(e).strip() or 'no message'}"
+    elif not target.is_file():
+        why = "its download left no file"
+    if why is not None:
+        _failed[str(target)] = (f"no Inception weights: none in torch-fidelity's cache ({target}) and {why} "
+                                f"(pass --inception-weights PATH)")
+        raise MetricUnavailable(_failed[str(target)])
+    return target
+
+
 def require_weights(cfg) -> Path:
-    """The weights ``cfg`` points at, or ``MetricUnavailable(NO_WEIGHTS)``."""
+    """The weights ``cfg`` points at, else torch-fidelity's cached file, else that file downloaded
+    (unless ``cfg.offline``); ``MetricUnavailable`` saying why there are none."""
     p = find_weights(cfg.inception_weights)
     if p is None:
-        raise MetricUnavailable(NO_WEIGHTS)
+        if getattr(cfg, "offline", False):
+            raise MetricUnavailable(f"no Inception weights: none in torch-fidelity's cache ({default_weights_path()}) "
+                                    f"and downloads are off (--offline or {OFFLINE_ENV}=1; pass "
+                                    f"--inception-weights PATH)")
+        p = download_weights(progress=getattr(cfg, "progress", False))
     return p
 
 
