@@ -225,7 +225,8 @@ def run(images: np.ndarray, real, seed: int = 0, conditions=CONDITIONS, metrics:
 
     Returns:
         {"rows": {condition: {key: value, "timing": {metric: s}, "degrade_s": s, "unavailable": {...}}},
-         "checks": :func:`check`'s output, "metrics": the metric names scored}.
+         "checks": :func:`check`'s output, "metrics": the metric names scored, "encoder": the derm
+         metrics' encoder (version, SHA-256, where the real features came from) or None}.
     """
     from tqdm import tqdm
 
@@ -236,6 +237,7 @@ def run(images: np.ndarray, real, seed: int = 0, conditions=CONDITIONS, metrics:
     cache = FeatureCache()  # the real set's statistics are computed once for all rows
     real_set = resolve(real, "real", size=images.shape[1])
     rows: dict[str, dict] = {}
+    encoder = None
     for c in tqdm(conditions, desc="conditions", unit="row", disable=not progress):
         t = time.perf_counter()
         x = c.apply(images, seed)
@@ -245,7 +247,9 @@ def run(images: np.ndarray, real, seed: int = 0, conditions=CONDITIONS, metrics:
         row.update({"n_fake": res["n_fake"], "n_real": res["n_real"], "timing": res["timing"],
                     "degrade_s": round(degrade_s, 3), "unavailable": res["unavailable"], "what": c.what})
         rows[c.name] = row
-    return {"rows": rows, "checks": check(rows), "metrics": metrics}
+        derm = next((cfg for cfg in res["config"].values() if "encoder_sha256" in cfg), None)
+        encoder = encoder or (derm and {k: derm[k] for k in ("metric_version", "encoder_sha256", "real_features")})
+    return {"rows": rows, "checks": check(rows), "metrics": metrics, "encoder": encoder}
 
 
 def _fmt(v) -> str:
@@ -313,8 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(timing_table(out))
         failed = [(n, c["check"]) for n, cs in out["checks"].items() for c in cs if c["passed"] is False]
-        print(f"\n{len(images)} {a.split} images vs {a.fingerprint} at {SIZE} px, seed {a.seed}; "
-              f"{total:.0f} s; failed: {failed or 'none'}")
+        enc = out["encoder"] or {}
+        print(f"\n{len(images)} {a.split} images vs {a.fingerprint} at {SIZE} px, seed {a.seed}; encoder "
+              f"{enc.get('metric_version')} (sha256 {str(enc.get('encoder_sha256'))[:12]}, real features from the "
+              f"{enc.get('real_features')}); {total:.0f} s; failed: {failed or 'none'}")
     return 0
 
 
