@@ -155,6 +155,16 @@ def set_statistics(s, enc, cfg) -> dict:
     return cfg.cache.get(s, feature_name(enc, STATS), lambda: fid_statistics(set_features(s, enc, cfg)))
 
 
+@contextlib.contextmanager
+def one_blas_thread():
+    """Run numpy/scipy linear algebra on one thread: the derm metrics' matrices are small (128-d), and
+    on a CPU shared with other work, BLAS threads waiting for a core made KID 30-100x slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def _require_counts(*sets) -> None:
     for s in sets:
         if s.count < MIN_IMAGES:
@@ -231,7 +241,9 @@ def fd_derm(real, fake, cfg) -> dict:
     _require_counts(real, fake)
     from eval.metrics.fid import fid_from_statistics
 
-    fd = fid_from_statistics(set_statistics(real, enc, cfg), set_statistics(fake, enc, cfg))
+    set_features(real, enc, cfg), set_features(fake, enc, cfg)  # the encoder first, at its own thread count
+    with one_blas_thread():
+        fd = fid_from_statistics(set_statistics(real, enc, cfg), set_statistics(fake, enc, cfg))
     return {KEY_FD_DERM: fd, "_config": _config(enc, real, fake, cfg)}
 
 
@@ -245,10 +257,21 @@ def kid_derm(real, fake, cfg) -> dict:
     enc = require_encoder(cfg)
     _require_counts(real, fake)
     m = _kid.kid_subset_size(real.count, fake.count, cfg.kid_subset_size)
-    mean, std = _kid.kid_from_features(set_features(real, enc, cfg), set_features(fake, enc, cfg), m,
-                                       cfg.kid_subsets, cfg.seed)
+    f_real, f_fake = set_features(real, enc, cfg), set_features(fake, enc, cfg)
+    with one_blas_thread():
+        mean, std = _kid.kid_from_features(f_real, f_fake, m, cfg.kid_subsets, cfg.seed)
     return {KEY_KID_DERM: mean, KEY_KID_DERM_STD: std,
             "_config": _config(enc, real, fake, cfg, subset_size=m, subsets=cfg.kid_subsets, kernel="poly3")}
+
+
+def _knn_metric(real, fake, cfg, pair_fn, k: int, key: str, which: int) -> dict:
+    """Number ``which`` of ``pair_fn(real_features, fake_features, k)`` as a result under ``key``."""
+    enc = require_encoder(cfg)
+    _require_counts(real, fake)
+    f_real, f_fake = set_features(real, enc, cfg), set_features(fake, enc, cfg)
+    with one_blas_thread():
+        value = pair_fn(f_real, f_fake, k)[which]
+    return {key: value, "_config": _config(enc, real, fake, cfg, k=k)}
 
 
 @register_metric("precision_derm", keys=(KEY_PRECISION_DERM,), label="Precision derm", better="higher",
@@ -258,10 +281,7 @@ def kid_derm(real, fake, cfg) -> dict:
                  misses="missing modes (a model that draws a few good lesions scores high); " + _WEAKNESS)
 def precision_derm(real, fake, cfg) -> dict:
     """Precision (Kynkäänniemi et al.) in the dermoscopy encoder's feature space."""
-    enc = require_encoder(cfg)
-    _require_counts(real, fake)
-    p, _ = prc_from_features(set_features(real, enc, cfg), set_features(fake, enc, cfg))
-    return {KEY_PRECISION_DERM: p, "_config": _config(enc, real, fake, cfg, k=PRC_K)}
+    return _knn_metric(real, fake, cfg, prc_from_features, PRC_K, KEY_PRECISION_DERM, 0)
 
 
 @register_metric("recall_derm", keys=(KEY_RECALL_DERM,), label="Recall derm", better="higher",
@@ -271,10 +291,7 @@ def precision_derm(real, fake, cfg) -> dict:
                  misses="sample quality; inflated by a few outlying samples with large balls; " + _WEAKNESS)
 def recall_derm(real, fake, cfg) -> dict:
     """Recall (Kynkäänniemi et al.) in the dermoscopy encoder's feature space."""
-    enc = require_encoder(cfg)
-    _require_counts(real, fake)
-    _, r = prc_from_features(set_features(real, enc, cfg), set_features(fake, enc, cfg))
-    return {KEY_RECALL_DERM: r, "_config": _config(enc, real, fake, cfg, k=PRC_K)}
+    return _knn_metric(real, fake, cfg, prc_from_features, PRC_K, KEY_RECALL_DERM, 1)
 
 
 @register_metric("density_derm", keys=(KEY_DENSITY_DERM,), label="Density derm", better="higher",
@@ -285,10 +302,7 @@ def recall_derm(real, fake, cfg) -> dict:
                  misses="diversity (above 1 when samples crowd into typical lesions); " + _WEAKNESS)
 def density_derm(real, fake, cfg) -> dict:
     """Density (Naeem et al.) in the dermoscopy encoder's feature space."""
-    enc = require_encoder(cfg)
-    _require_counts(real, fake)
-    d, _ = density_coverage_from_features(set_features(real, enc, cfg), set_features(fake, enc, cfg))
-    return {KEY_DENSITY_DERM: d, "_config": _config(enc, real, fake, cfg, k=DC_K)}
+    return _knn_metric(real, fake, cfg, density_coverage_from_features, DC_K, KEY_DENSITY_DERM, 0)
 
 
 @register_metric("coverage_derm", keys=(KEY_COVERAGE_DERM,), label="Coverage derm", better="higher",
@@ -298,10 +312,7 @@ def density_derm(real, fake, cfg) -> dict:
                  misses="sample quality beyond landing near some real lesion; " + _WEAKNESS)
 def coverage_derm(real, fake, cfg) -> dict:
     """Coverage (Naeem et al.) in the dermoscopy encoder's feature space."""
-    enc = require_encoder(cfg)
-    _require_counts(real, fake)
-    _, c = density_coverage_from_features(set_features(real, enc, cfg), set_features(fake, enc, cfg))
-    return {KEY_COVERAGE_DERM: c, "_config": _config(enc, real, fake, cfg, k=DC_K)}
+    return _knn_metric(real, fake, cfg, density_coverage_from_features, DC_K, KEY_COVERAGE_DERM, 1)
 
 
 def _pair_images(s):
@@ -337,17 +348,13 @@ def memorization_derm(real, fake, cfg) -> dict:
     f_train, f_held, f_fake = (set_features(s, enc, cfg) for s in (real, heldout, fake))
     nn_fake, idx_fake = nearest_features(f_fake, f_train)
     nn_held, _ = nearest_features(f_held, f_train)
-    rate, thr, flags = _mem.copy_rate(nn_fake, nn_held)
-    order = np.argsort(nn_fake, kind="stable")[:_mem.KEEP_PAIRS]
     train_imgs, train_names, train_from = _pair_images(real)
     fake_imgs, fake_names, _ = _pair_images(fake)
-    closest = [{"fake_index": int(i), "fake_name": fake_names[i], "train_index": int(idx_fake[i]),
-                "train_name": train_names[idx_fake[i]], "distance": float(nn_fake[i])} for i in order]
+    values, closest, order, flags = _mem.copy_summary(
+        nn_fake, idx_fake, nn_held, fake_names, train_names,
+        (KEY_COPY_RATE_DERM, KEY_NN_FAKE_MEDIAN_DERM, KEY_NN_HELDOUT_MEDIAN_DERM, KEY_NN_THRESHOLD_DERM))
     return {
-        KEY_COPY_RATE_DERM: rate,
-        KEY_NN_FAKE_MEDIAN_DERM: float(np.median(nn_fake)),
-        KEY_NN_HELDOUT_MEDIAN_DERM: float(np.median(nn_held)),
-        KEY_NN_THRESHOLD_DERM: thr,
+        **values,
         "_config": _config(enc, real, fake, cfg, space=f"{enc.metric_version} features", distance="euclidean",
                            percentile=_mem.PERCENTILE, n_heldout=heldout.count,
                            heldout_features="fingerprint" if heldout.images is None else "images",

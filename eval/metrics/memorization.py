@@ -54,6 +54,28 @@ def copy_rate(nn_fake: np.ndarray, nn_heldout: np.ndarray, percentile: float = P
     return float(flags.mean()) if len(flags) else float("nan"), thr, flags
 
 
+def copy_summary(nn_fake: np.ndarray, idx_fake: np.ndarray, nn_heldout: np.ndarray, fake_names: list[str],
+                 train_names: list[str], keys: tuple[str, str, str, str]) -> tuple[dict, list[dict], np.ndarray, np.ndarray]:
+    """The copy-rate protocol on nearest-training distances, in any space.
+
+    Args:
+        nn_fake, idx_fake: each sample's nearest-training distance and that training image's index.
+        nn_heldout: each held-out image's nearest-training distance.
+        fake_names, train_names: names by index, for the closest pairs.
+        keys: result keys of (copy rate, samples' median distance, held-out median, threshold).
+
+    Returns:
+        (values {key: number}, closest pairs (up to ``KEEP_PAIRS`` dicts, closest first), their sample
+        indices, the per-sample copy flags).
+    """
+    rate, thr, flags = copy_rate(nn_fake, nn_heldout)
+    order = np.argsort(nn_fake, kind="stable")[:KEEP_PAIRS]
+    closest = [{"fake_index": int(i), "fake_name": fake_names[i], "train_index": int(idx_fake[i]),
+                "train_name": train_names[idx_fake[i]], "distance": float(nn_fake[i])} for i in order]
+    values = dict(zip(keys, (rate, float(np.median(nn_fake)), float(np.median(nn_heldout)), thr)))
+    return values, closest, order, flags
+
+
 def _bank(s, what: str):
     """(images, names, from_fingerprint) of a set for nearest-neighbour search."""
     if s.images is not None:
@@ -90,15 +112,10 @@ def memorization(real, fake, cfg) -> dict:
     train, held, q = (resize_images(a, size, "box") for a in (train, held, fake_imgs))
     nn_fake, idx_fake = nearest_neighbours(q, train)
     nn_held, _ = nearest_neighbours(held, train)
-    rate, thr, flags = copy_rate(nn_fake, nn_held)
-    order = np.argsort(nn_fake, kind="stable")[:KEEP_PAIRS]
-    closest = [{"fake_index": int(i), "fake_name": fake.names[i], "train_index": int(idx_fake[i]),
-                "train_name": train_names[idx_fake[i]], "distance": float(nn_fake[i])} for i in order]
+    values, closest, order, flags = copy_summary(nn_fake, idx_fake, nn_held, fake.names, train_names,
+                                                 (KEY_COPY_RATE, KEY_NN_FAKE_MEDIAN, KEY_NN_HELDOUT_MEDIAN, KEY_NN_THRESHOLD))
     return {
-        KEY_COPY_RATE: rate,
-        KEY_NN_FAKE_MEDIAN: float(np.median(nn_fake)),
-        KEY_NN_HELDOUT_MEDIAN: float(np.median(nn_held)),
-        KEY_NN_THRESHOLD: thr,
+        **values,
         "_config": {"space": f"pixel_{size}", "distance": "rms_01", "percentile": PERCENTILE,
                     "n_train": len(train), "n_heldout": len(held), "n_fake": len(q),
                     "train_from": "fingerprint bank" if t_fp else "images",
