@@ -32,7 +32,8 @@ they run with.
 Why this layout: the whole training set at 64 px (2000 x 64 x 64 x 3 = 24.6 MB) is too big to ship
 beside every checkpoint; at 32 px it is 6.1 MB raw, which keeps
 memorization working on a fresh machine with no data set (at 32 px, stated in its result;
-the ISIC 2017 training split gives a 6.2 MB file: bank 5.1 MB, thumbnails 1.1 MB compressed). Inception
+the ISIC 2017 training split gives a 7.2 MB file: bank 5.1 MB, thumbnails 1.1 MB, derm features 1.0 MB
+compressed). Inception
 features are stored as float16 (8 MB more for 2000 images, made only where weights exist): the
 2048 x 2048 covariance alone would be 16.8 MB in float32, and features serve KID as well as FID.
 The derm features are small (2000 x 128 float32 = 1 MB) and kept in full: KID, precision/recall,
