@@ -38,7 +38,8 @@ honest, near 1 is copying. Its closest pairs, for the dashboard:
     result["details"]["memorization_derm"]["closest"]    JSON: up to 8 dicts, closest first:
         {"fake_index": int, "fake_name": str, "train_index": int, "train_name": str, "distance": float}
     result.extras["memorization_derm"]                    arrays (not in the JSON):
-        "closest_fake"   uint8 (K, S, S, 3)  those samples, at the evaluation size S
+        "closest_fake"   uint8 (K, S, S, 3)  those samples, at the evaluation size S (a fake set given as a
+                                             fingerprint: its image bank); None when neither is there
         "closest_train"  uint8 (K, T, T, 3)  their nearest training images: at S when the training set
                                              came with images, else the fingerprint's image bank (T = 32);
                                              None when neither is there
