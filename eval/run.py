@@ -75,11 +75,11 @@ def _fold(v: Any) -> Any:
     return "; ".join(f"{k}: {x}" for k, x in v.items()) if isinstance(v, dict) else v
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, sd: Any = None) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return f"{v:.4g}" + (f" ± {sd:.2g}" if isinstance(sd, float) else "")
     return str(v)
 
 
@@ -97,7 +97,7 @@ def markdown_table(rows: list[dict], metrics: list[str] | tuple[str, ...] | None
     cols = table_columns(metrics, bins)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+        lines.append("| " + " | ".join(_fmt(r.get(c), r.get(f"{c}_sd")) for c in cols) + " |")
     return "\n".join(lines)
 
 
@@ -114,18 +114,48 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+SPREAD_SKIP = {KEY_N_REAL, KEY_N_FAKE, KEY_RESOLUTION, KEY_SEED, KEY_SECONDS}
+
+
+def spread_row(rows: list[dict]) -> dict:
+    """One row from the rows of several sample seeds: the first seed's row, each numeric result key
+    replaced by its mean over the seeds and joined by ``<key>_sd`` (sample sd, ddof 1), ``seeds`` the
+    seeds used. A key some seed lacks keeps the first seed's value and gets no sd."""
+    out = dict(rows[0])
+    if len(rows) < 2:
+        return out
+    out["seeds"] = [r.get(KEY_SEED) for r in rows]
+    for k, v in rows[0].items():
+        if k in SPREAD_SKIP or isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        vals = [r.get(k) for r in rows]
+        if any(not isinstance(x, (int, float)) or isinstance(x, bool) or not math.isfinite(x) for x in vals):
+            continue
+        mean = sum(vals) / len(vals)
+        out[k] = mean
+        out[f"{k}_sd"] = math.sqrt(sum((x - mean) ** 2 for x in vals) / (len(vals) - 1))
+    return out
+
+
 def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | None, bins: int,
                       inception_weights: str | None, resize: str, batch_size: int, progress: bool,
-                      offline: bool | None = None, derm_encoder: str | None = None
+                      offline: bool | None = None, derm_encoder: str | None = None, seeds: int = 1
                       ) -> tuple[list[dict], dict[rundir.RunDir, dict[str, Result]]]:
-    """Score every run folder in ``root`` that has weights; returns (rows, {run: {reference: Result}})."""
+    """Score every run folder in ``root`` that has weights; returns (rows, {run: {reference: Result}}).
+
+    With ``seeds`` > 1 each model is scored with the sample seeds ``seed .. seed + seeds - 1`` (new
+    latents, MS-SSIM pairs and KID subsets each time) and every row holds the mean and ``<key>_sd``
+    over them (:func:`spread_row`); the models' results.json keep the first seed's full result with
+    the spread beside it."""
     runs = [run for run in rundir.discover(root) if run.weights() is not None]
     if not runs:
         raise ValueError(f"no run folders with {' or '.join(rundir.WEIGHT_FILES)} in {root} "
                          f"(pass --checkpoints DIR, or --real/--fake)")
+    if seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
     rows: list[dict] = []
     full: dict[rundir.RunDir, dict[str, Result]] = {}
-    kw = dict(n=n, seed=seed, bins=bins, inception_weights=inception_weights, resize=resize,
+    kw = dict(n=n, bins=bins, inception_weights=inception_weights, resize=resize,
               batch_size=batch_size, progress=progress, offline=offline, derm_encoder=derm_encoder)
     for run in runs:
         name, weights = run.name, run.weights()
@@ -136,26 +166,35 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
             rows.append({"model": name, "reference": "train", "error": why})
             print(f"{name}: skipped: {why}", file=sys.stderr)
             continue
-        t0 = time.perf_counter()
         try:
             from eval.fingerprint import load_fingerprint
 
             ref = load_fingerprint(fp)
-            # Draw the samples once: every row scores the same images, and the cache computes their
-            # features (histograms, Inception) once.
-            fake = sources.resolve(weights, "fake", size=ref.size, n=n, seed=seed, resize=resize,
-                                   batch_size=batch_size, progress=progress)
-            cache = sources.FeatureCache()
-            gen_s = time.perf_counter() - t0
             # Against the validation split there is no other held-out set: memorization says so.
             refs = [("train", ref, fp_val)] + ([("validation", fp_val, None)] if fp_val is not None else [])
-            for ref_name, real, heldout in refs:
-                if progress:
-                    print(f"{name}: scoring against {ref_name}", file=sys.stderr)
-                res = evaluate(real, fake, metrics, heldout=heldout, cache=cache, **kw)
-                res[KEY_SECONDS] = round(res[KEY_SECONDS] + (gen_s if ref_name == "train" else 0.0), 3)
-                full[run][ref_name] = res
-                rows.append(result_row(res, model=name, reference=ref_name, generator=str(weights)))
+            per_ref: dict[str, list[dict]] = {r: [] for r, _, _ in refs}
+            for s in range(seed, seed + seeds):
+                t0 = time.perf_counter()
+                # Draw the samples once per seed: every row scores the same images, and the cache
+                # computes their features (histograms, encoder features) once.
+                fake = sources.resolve(weights, "fake", size=ref.size, n=n, seed=s, resize=resize,
+                                       batch_size=batch_size, progress=progress)
+                cache = sources.FeatureCache()
+                gen_s = time.perf_counter() - t0
+                for ref_name, real, heldout in refs:
+                    if progress:
+                        print(f"{name}: scoring against {ref_name} (seed {s})", file=sys.stderr)
+                    res = evaluate(real, fake, metrics, heldout=heldout, cache=cache, seed=s, **kw)
+                    res[KEY_SECONDS] = round(res[KEY_SECONDS] + (gen_s if ref_name == "train" else 0.0), 3)
+                    if s == seed:
+                        full[run][ref_name] = res
+                    per_ref[ref_name].append(result_row(res, model=name, reference=ref_name, generator=str(weights)))
+            for ref_name, seed_rows in per_ref.items():
+                row = spread_row(seed_rows)
+                rows.append(row)
+                if seeds > 1:
+                    full[run][ref_name]["spread"] = {k[:-3]: {"mean": row[k[:-3]], "sd": row[k]}
+                                                     for k in row if k.endswith("_sd")} | {"seeds": row["seeds"]}
         except ValueError as e:
             rows.append({"model": name, "reference": "train", "error": str(e)})
             print(f"{name}: error: {e}", file=sys.stderr)
@@ -185,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder of run folders (or one run folder) scored with no --real/--fake (default checkpoints)")
     p.add_argument("--n", type=int, default=2000, help="samples drawn from a generator (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="latent seed; also MS-SSIM pairs and KID subsets (default 0)")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="checkpoint scoring: score each model with this many sample seeds (--seed, --seed + 1, "
+                        "...) and report each number as mean and sd over them (<key>_sd); default 1")
     p.add_argument("--metrics", nargs="+", help=f"metrics to run (default: {' '.join(DEFAULT_METRICS)}; also hist_js_hsv)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--inception-weights", help="Inception-v3 weights for FID/KID (default: torch-fidelity's cache, "
@@ -238,13 +280,13 @@ def main(argv: list[str] | None = None) -> int:
         rows, full = score_checkpoints(root, n=a.n, seed=a.seed, metrics=metrics, bins=a.bins,
                                        inception_weights=a.inception_weights, resize=a.resize,
                                        batch_size=a.batch_size, progress=progress, offline=a.offline,
-                                       derm_encoder=a.derm_encoder)
+                                       derm_encoder=a.derm_encoder, seeds=a.seeds)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     meta = {"created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             "command": "python -m eval.run " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "n": a.n, "seed": a.seed, "bins": a.bins}
+            "n": a.n, "seed": a.seed, "bins": a.bins, "seeds": a.seeds}
     try:
         written = _write_results(root, rows, full, meta)
     except OSError as e:  # gan.fileio.WriteError names the file

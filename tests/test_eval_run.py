@@ -113,6 +113,14 @@ def test_no_arguments_scores_every_checkpoint(tmp_path):
     doc = json.loads(out.getvalue())
     assert doc == json.loads((ck / "dcgan-b" / "results.json").read_text()) and doc["results"]["train"]["n_fake"] == 8
     assert not (ck / "dcgan-b" / "results.csv").exists()
+    # Three sample seeds: each number is a mean with its sd; the model's file keeps seed 0's full result.
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert run_main(["--checkpoints", str(ck), "--n", "12", "--seeds", "3", "--metrics", "hist_js",
+                         "--quiet"]) == 0
+    rows = json.loads((ck / "results.json").read_text())["rows"]
+    assert all(r["seeds"] == [0, 1, 2] and r[f"{KEY_JS_RGB}_sd"] > 0 for r in rows)
+    spread = json.loads((ck / "dcgan-a" / "results.json").read_text())["results"]["train"]["spread"]
+    assert spread[KEY_JS_RGB]["mean"] == pytest.approx(rows[0][KEY_JS_RGB]) and spread["seeds"] == [0, 1, 2]
 
 
 def test_evaluate_leaves_its_inputs_alone_and_a_cache_shares_features(tmp_path, monkeypatch):
@@ -215,3 +223,14 @@ def test_gan_data_cache_file_is_an_input(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"junk")
     with pytest.raises(ValueError, match="bad.safetensors"):
         evaluate(tmp_path / "bad.safetensors", fake, ["hist_js"])
+
+
+def test_spread_rows_give_mean_and_sd_over_seeds():
+    from eval.run import spread_row
+
+    rows = [{"model": "m", "seed": s, "n_fake": 10, "js_rgb_hist64": v, "unavailable": {}, "flag": True}
+            for s, v in ((0, 0.01), (1, 0.02), (2, 0.03))]
+    row = spread_row(rows)
+    assert row["js_rgb_hist64"] == pytest.approx(0.02) and row["js_rgb_hist64_sd"] == pytest.approx(0.01)
+    assert row["seeds"] == [0, 1, 2] and row["n_fake"] == 10 and "n_fake_sd" not in row and "seed_sd" not in row
+    assert spread_row(rows[:1]) == rows[0]
