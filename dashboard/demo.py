@@ -5,7 +5,8 @@
 
 The generators are real LesionGAN files (untrained, a few thousand parameters), so everything the
 dashboard does with shipped checkpoints works on them; the statistics, grids, fingerprint and results
-are synthetic but have the shapes the real ones have. Builds in well under a second.
+are synthetic but have the shapes the real ones have. Builds in about 3 s (most of it the dermoscopy
+encoder computing the fingerprints' features).
 """
 
 from __future__ import annotations
@@ -81,10 +82,12 @@ def _grid(seed: int) -> np.ndarray:
     return rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8).repeat(16, 0).repeat(16, 1)
 
 
-def _write_fingerprint(path: Path, seed: int, n: int = 120, side: int = RES, bank: int = 16) -> None:
-    """A real ``eval.fingerprint`` file of synthetic lesions (``eval.testing.lesion_images``; no Inception
-    features)."""
-    from eval.fingerprint import FORMAT, N_THUMBS, VERSION, Fingerprint, save_fingerprint
+def _write_fingerprint(path: Path, seed: int, n: int = 120, side: int = RES, bank: int = 16,
+                       split: str = "train") -> None:
+    """A real ``eval.fingerprint`` file of synthetic lesions (``eval.testing.lesion_images``): no Inception
+    features (they would cost seconds where the weights are cached); the dermoscopy encoder's features
+    as ``eval.fingerprint`` stores them, when the encoder is there (the shipped ``checkpoints/derm-encoder``)."""
+    from eval.fingerprint import FORMAT, N_THUMBS, VERSION, Fingerprint, _derm_features, save_fingerprint
     from eval.images import resize_images, rgb_to_hsv
     from eval.metrics.histogram import channel_histograms
     from eval.testing import lesion_images
@@ -93,13 +96,17 @@ def _write_fingerprint(path: Path, seed: int, n: int = 120, side: int = RES, ban
     imgs = lesion_images(n, side, seed)
     names = [f"ISIC_{seed:02d}{i:05d}" for i in range(n)]
     t_idx = np.sort(rng.permutation(n)[:min(n, N_THUMBS)]).astype(np.int64)
+    derm_f, derm_stats, derm_meta = _derm_features(imgs, None, side, 64, False)
     meta = {"format": FORMAT, "version": VERSION, "source": "dashboard.demo (synthetic)", "layout": "array",
-            "split": "train", "image_count": n, "size": side, "preprocessing": "none", "names": names,
+            "split": split, "image_count": n, "size": side, "preprocessing": "none", "names": names,
             "labels": {}, "skipped": 0, "bank": {"size": bank, "resize": "pil-box", "count": n},
-            "thumbs": {"count": len(t_idx), "seed": seed}, "inception": None, "tool": "dashboard.demo"}
+            "thumbs": {"count": len(t_idx), "seed": seed}, "inception": None, "derm": derm_meta,
+            "tool": "dashboard.demo"}
     fp = Fingerprint(meta=meta, hist_rgb256=channel_histograms(imgs),
                      hist_hsv256=channel_histograms(np.array(rgb_to_hsv(imgs))),
-                     nn_bank=resize_images(imgs, bank, "box"), thumbs=imgs[t_idx], thumb_index=t_idx)
+                     nn_bank=resize_images(imgs, bank, "box"), thumbs=imgs[t_idx], thumb_index=t_idx,
+                     derm_features=derm_f, derm_mu=None if derm_stats is None else derm_stats["mu"],
+                     derm_sigma=None if derm_stats is None else derm_stats["sigma"])
     save_fingerprint(fp, path)
 
 
@@ -124,7 +131,7 @@ def make_demo_folder(root: str | Path, broken: bool = False, evaluate: bool = Fa
         for k in (0, total // 2, total):
             run.write_grid(k, _grid(seed * 100 + k))
         _write_fingerprint(run.file(FINGERPRINTS["train"]), seed)
-        _write_fingerprint(run.file(FINGERPRINTS["validation"]), seed + 10, n=100)
+        _write_fingerprint(run.file(FINGERPRINTS["validation"]), seed + 10, n=100, split="validation")
         run.write_model_card(
             f"# {name}\n\nAn untrained {RES} px DCGAN with synthetic statistics, made by `dashboard.demo` to "
             "try the dashboard. It generates noise, not lesions.\n")
@@ -158,6 +165,7 @@ def _write_results(root: Path) -> None:
 
     why = "no Inception weights (pass --inception-weights PATH; no network here)"
     rows = []
+    derm = {"dcgan-demo": (41.3, 0.52, 0.21, 0.08, 0.15, 0.06, 0.0), "pggan-demo": (33.8, 0.41, 0.27, 0.12, 0.22, 0.1, 0.01)}
     for name, js, w1, div, copy in (("dcgan-demo", 0.112, 0.041, 0.31, 0.0), ("pggan-demo", 0.087, 0.029, 0.27, 0.01)):
         for ref, n_real in (("train", 120), ("validation", 100)):
             row = {"model": name, "reference": ref, "generator": str(RunDir(root / name).weights()),
@@ -165,12 +173,16 @@ def _write_results(root: Path) -> None:
                    K.KEY_JS_RGB: js, K.KEY_WASSERSTEIN_RGB: w1, K.KEY_MSSSIM_FAKE: div, K.KEY_MSSSIM_REAL: 0.25,
                    K.KEY_MSSSIM_GAP: div - 0.25, K.KEY_SECONDS: 1.0, K.KEY_RESIZE: {"real": "none", "fake": "none"},
                    K.KEY_UNAVAILABLE: {"fid": why, "kid": why}}
+            fd, kid, prec, rec, dens, cov, copy_d = derm[name]
+            row.update({K.KEY_FD_DERM: fd, K.KEY_KID_DERM: kid, K.KEY_PRECISION_DERM: prec, K.KEY_RECALL_DERM: rec,
+                        K.KEY_DENSITY_DERM: dens, K.KEY_COVERAGE_DERM: cov})
             if ref == "train":
-                row.update({K.KEY_COPY_RATE: copy, K.KEY_NN_THRESHOLD: 0.05})
+                row.update({K.KEY_COPY_RATE: copy, K.KEY_NN_THRESHOLD: 0.05, K.KEY_COPY_RATE_DERM: copy_d,
+                            K.KEY_NN_THRESHOLD_DERM: 2.5})
             else:
                 row[K.KEY_JS_RGB] += 0.004
-                row[K.KEY_UNAVAILABLE]["memorization"] = ("needs a held-out real set and none was given "
-                                                          "(--heldout PATH)")
+                for m in ("memorization", "memorization_derm"):
+                    row[K.KEY_UNAVAILABLE][m] = f"{m} needs a held-out real set and none was given (--heldout PATH)"
             rows.append(row)
     meta = {"created": "2026-01-01T00:00:00+00:00", "command": "dashboard.demo", "n": 64, "seed": 0, "bins": 64}
     write_collection_results(root, rows, meta, to_csv(rows))

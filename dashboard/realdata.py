@@ -1,5 +1,6 @@
 """Real images for comparison: a training-split fingerprint as the pages use it (:class:`RealBank`),
-images from a data set folder, colour histograms, and the generated images closest to a training image."""
+images from a data set folder, colour histograms, and the generated images closest to a training image,
+in pixels (:func:`closest_pairs`) and in the dermoscopy encoder's features (:func:`closest_feature_pairs`)."""
 from __future__ import annotations
 
 import os
@@ -20,7 +21,10 @@ class RealBank:
         bank: uint8 (N, B, B, 3) every training image box-downscaled (B = 32), for nearest neighbours,
             or None when the fingerprint was made without one.
         bank_names: image ids of ``bank``.
-        meta: the fingerprint's provenance (source, split, size, image_count, ...).
+        meta: the fingerprint's provenance (source, split, size, image_count, ``derm`` {metric_version,
+            encoder_sha256, ...} or None, ...).
+        derm_features: float32 (N, D) the dermoscopy encoder's features of every training image, in
+            ``bank`` order, or None when the fingerprint was made without the encoder.
     """
 
     hist: np.ndarray
@@ -29,6 +33,13 @@ class RealBank:
     bank: np.ndarray | None
     bank_names: list[str]
     meta: dict[str, Any]
+    derm_features: np.ndarray | None = None
+
+    @property
+    def derm(self) -> dict | None:
+        """The encoder the feature bank was made with ({metric_version, encoder_sha256, ...}), or None."""
+        d = self.meta.get("derm")
+        return d if self.derm_features is not None and isinstance(d, dict) else None
 
 
 def load_real_bank(path: str | os.PathLike) -> RealBank:
@@ -45,7 +56,8 @@ def load_real_bank(path: str | os.PathLike) -> RealBank:
     else:
         thumb_names = [f"#{i}" for i in range(len(thumbs))]
     meta = {k: v for k, v in fp.meta.items() if k != "names"}
-    return RealBank(hist=hist, thumbs=thumbs, thumb_names=thumb_names, bank=fp.nn_bank, bank_names=names, meta=meta)
+    return RealBank(hist=hist, thumbs=thumbs, thumb_names=thumb_names, bank=fp.nn_bank, bank_names=names, meta=meta,
+                    derm_features=fp.derm_features)
 
 
 def load_real_images(path: str | os.PathLike, size: int, count: int, seed: int = 0) -> np.ndarray:
@@ -73,7 +85,8 @@ def colour_histogram(images: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NeighbourPair:
-    """A generated image, its nearest training image and their distance (RMS on [0, 1] pixels)."""
+    """A generated image, its nearest training image and their distance (RMS on [0, 1] pixels, or
+    Euclidean between encoder features for :func:`closest_feature_pairs`)."""
 
     fake_index: int
     fake: np.ndarray
@@ -95,6 +108,63 @@ def closest_pairs(fakes: np.ndarray, bank: np.ndarray, bank_names: Sequence[str]
         raise ValueError("no training images to compare against (the fingerprint has no image bank)")
     q = resize_images(np.ascontiguousarray(fakes), bank.shape[1], "box")
     dist, idx = nearest_neighbours(q, bank)
+    return _pairs(q, bank, bank_names, dist, idx, k)
+
+
+def _pairs(fakes: np.ndarray, bank: np.ndarray, bank_names: Sequence[str], dist: np.ndarray, idx: np.ndarray,
+           k: int) -> list[NeighbourPair]:
+    """The ``k`` pairs of smallest ``dist``, closest first (ties in seed order)."""
     order = np.argsort(dist, kind="stable")[:k]
-    return [NeighbourPair(int(i), q[i], bank[idx[i]], str(bank_names[idx[i]]) if idx[i] < len(bank_names)
+    return [NeighbourPair(int(i), fakes[i], bank[idx[i]], str(bank_names[idx[i]]) if idx[i] < len(bank_names)
                           else f"#{idx[i]}", float(dist[i])) for i in order]
+
+
+def derm_encoder_for(bank: RealBank):
+    """The dermoscopy encoder whose features ``bank`` holds (``eval.metrics.derm.encoder_file()``: the
+    shipped one unless ``$LESIONGAN_DERM_ENCODER`` names another).
+
+    Raises:
+        ValueError: saying what is missing: no features in the fingerprint, no encoder file, or an
+            encoder other than the one that made the fingerprint's features (never mixed).
+    """
+    from eval.metrics import derm
+
+    if bank.derm is None:
+        raise ValueError("the fingerprint holds no dermoscopy-encoder features; remake it with "
+                         "`python -m eval.fingerprint` (it adds them when the encoder is there)")
+    path = derm.encoder_file()
+    if not path.is_file():
+        raise ValueError(f"no dermoscopy encoder at {path} (set ${derm.ENV_ENCODER})")
+    enc = derm.load(path)
+    want = bank.derm
+    if (enc.metric_version, enc.sha256) != (want.get("metric_version"), want.get("encoder_sha256")):
+        raise ValueError(f"the fingerprint's features come from encoder {want.get('metric_version')} (sha256 "
+                         f"{str(want.get('encoder_sha256'))[:12]}), the encoder here is {enc.metric_version} "
+                         f"(sha256 {str(enc.sha256)[:12]}); remake the fingerprint with `python -m eval.fingerprint`")
+    return enc
+
+
+def derm_features(images: np.ndarray, encoder) -> np.ndarray:
+    """float32 (N, D) encoder features of uint8 images, as the ``*_derm`` metrics compute them
+    (``eval.metrics.derm.features_of``: torch-fidelity's extractor, lanczos to 64 px)."""
+    from eval.metrics.derm import features_of
+
+    return features_of(np.ascontiguousarray(images), encoder)
+
+
+def closest_feature_pairs(fakes: np.ndarray, fake_features: np.ndarray, bank: RealBank, k: int = 8
+                          ) -> list[NeighbourPair]:
+    """The ``k`` generated images whose encoder features are closest to a training image's, closest
+    first: the space and distance of ``copy_rate_derm`` (``eval.metrics.derm.nearest_features``,
+    Euclidean). Each pair shows the generated image as it is and the training image from the
+    fingerprint's image bank (every training image at 32 px, in feature order)."""
+    from eval.metrics.derm import nearest_features
+
+    if bank.derm is None:
+        raise ValueError("the fingerprint holds no dermoscopy-encoder features")
+    if bank.bank is None or len(bank.bank) != len(bank.derm_features):
+        raise ValueError("the fingerprint has no image bank to show the training images from")
+    if len(fake_features) != len(fakes):
+        raise ValueError(f"{len(fakes)} images but {len(fake_features)} feature vectors")
+    dist, idx = nearest_features(fake_features, bank.derm_features)
+    return _pairs(np.ascontiguousarray(fakes), bank.bank, bank.bank_names, dist, idx, k)

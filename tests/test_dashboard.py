@@ -573,3 +573,70 @@ def _images_with_seed_captions(at):
     [img] = [i for i in at.image if i.captions and all(c.startswith("seed ") for c in i.captions)
              and len(i.captions) > 2]
     return img
+
+
+# ---------------------------------------------------------------------------------------------
+# Nearest training neighbours in the dermoscopy encoder's features (issue 13)
+# ---------------------------------------------------------------------------------------------
+
+
+def _feature_pair_captions(at) -> list[str]:
+    return [c.value for c in at.caption if c.value.startswith("feature distance")]
+
+
+def test_evaluation_shows_feature_space_pairs_beside_the_pixel_ones(monkeypatch, demo):
+    at = _app(monkeypatch, demo, "evaluation")
+    _ok(at)
+    text = _texts(at)
+    assert "**In pixels**" in text and "**In the dermoscopy encoder's features**" in text
+    assert "`copy_rate_derm` = 0 on 64 samples" in text and "derm1 features (128-d" in text
+    assert len(_feature_pair_captions(at)) == 8
+    assert sum(len(i.value) == 2 for i in at.image) == 8  # the pixel pairs are still there
+    # The page's pairs are each sample's nearest training image by encoder features, closest first:
+    # the same as computing them here for seeds 0-127 (the page's default sample count).
+    bank = realdata.load_real_bank(demo / "dcgan-demo" / "fingerprint.npz")
+    enc = realdata.derm_encoder_for(bank)
+    fakes = sampling.generate_images(sampling.load_generator(demo / "dcgan-demo" / "generator.pt"), range(128))
+    want = realdata.closest_feature_pairs(fakes, realdata.derm_features(fakes, enc), bank, 8)
+    assert [w.distance for w in want] == sorted(w.distance for w in want)
+    single = [i for i in at.image if len(i.value) == 1 and i.captions]
+    shown = [(single[j].captions[0], single[j + 1].captions[0]) for j in range(0, len(single), 2)]
+    assert shown == [(f"seed {w.fake_index}", w.real_name) for w in want]
+    assert _feature_pair_captions(at)[0].startswith(f"feature distance {want[0].distance:.3f}")
+    at.slider(key="ev_pairs").set_value(4).run()
+    _ok(at)
+    assert len(_feature_pair_captions(at)) == 4
+
+
+def test_evaluation_says_why_feature_pairs_are_missing(monkeypatch, demo, tmp_path):
+    import shutil
+
+    from eval.fingerprint import load_fingerprint, save_fingerprint
+
+    folder = tmp_path / "models"
+    shutil.copytree(demo, folder)
+    path = folder / "dcgan-demo" / "fingerprint.npz"
+    fp = load_fingerprint(path)
+    fp.meta["derm"] = dict(fp.meta["derm"], encoder_sha256="0" * 64)  # made by another encoder
+    save_fingerprint(fp, path)
+    at = _app(monkeypatch, folder, "evaluation")
+    _ok(at)
+    [msg] = [i.value for i in at.info if "no feature-space neighbours" in i.value]
+    assert "sha256 000000000000" in msg and "python -m eval.fingerprint" in msg
+    assert not _feature_pair_captions(at) and sum(len(i.value) == 2 for i in at.image) == 8  # pixels go on
+    fp.derm_features, fp.derm_mu, fp.derm_sigma, fp.meta["derm"] = None, None, None, None  # made without it
+    save_fingerprint(fp, path)
+    at = _app(monkeypatch, folder, "evaluation")
+    _ok(at)
+    assert any("holds no dermoscopy-encoder features" in i.value for i in at.info)
+
+
+def test_overview_shows_the_derm_columns(monkeypatch, demo):
+    at = _app(monkeypatch, demo)
+    _ok(at)
+    [df] = at.dataframe
+    for label in ("FD derm", "KID derm", "Precision derm", "Recall derm", "Density derm", "Coverage derm",
+                  "Copy rate derm"):
+        assert label in df.value.columns, label
+    assert df.value.loc["pggan-demo", "FD derm"] == "33.8" and df.value.loc["dcgan-demo", "Copy rate derm"] == "0"
+    assert "Sees: lesion appearance as a lesion-type classifier sees it" in _texts(at)

@@ -126,3 +126,28 @@ def generate(entry: ModelEntry, seeds: Sequence[int], label: str | None = None
         return _generate(str(entry.weights), file_stamp(entry.weights), tuple(int(s) for s in seeds), label), None
     except Exception as e:  # noqa: BLE001
         return None, f"{entry.name}: generation failed: {e}"
+
+
+def derm_encoder(bank: realdata.RealBank) -> tuple[Any | None, str | None]:
+    """(the dermoscopy encoder whose features the fingerprint holds, None) or (None, why there is none)."""
+    try:
+        return realdata.derm_encoder_for(bank), None
+    except Exception as e:  # noqa: BLE001 - a missing or foreign encoder is a message on the page
+        return None, str(e)
+
+
+@st.cache_data(show_spinner="Encoder features of the samples…", max_entries=32)
+def _derm_features(path: str, stamp: float, seeds: tuple[int, ...], label: str | None, sha256: str,
+                   _encoder: Any) -> np.ndarray:
+    # Keyed by the encoder's SHA-256; the encoder object itself is not hashed.
+    return realdata.derm_features(_generate(path, stamp, seeds, label), _encoder)
+
+
+def derm_features(entry: ModelEntry, seeds: Sequence[int], encoder: Any, label: str | None = None
+                  ) -> tuple[np.ndarray | None, str | None]:
+    """The encoder features of the images for ``seeds`` (cached like :func:`generate`), or a message."""
+    try:
+        return _derm_features(str(entry.weights), file_stamp(entry.weights), tuple(int(s) for s in seeds), label,
+                              str(encoder.sha256), encoder), None
+    except Exception as e:  # noqa: BLE001
+        return None, f"{entry.name}: encoder features failed: {e}"

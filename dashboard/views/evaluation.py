@@ -1,9 +1,10 @@
-"""Evaluation: colour histograms real vs generated, the metric values, nearest training neighbours."""
+"""Evaluation: colour histograms real vs generated, the metric values, nearest training neighbours in
+pixels and in the dermoscopy encoder's features."""
 
 import streamlit as st
 
 from dashboard.figures import histogram_figure
-from dashboard.realdata import closest_pairs, colour_histogram
+from dashboard.realdata import closest_feature_pairs, closest_pairs, colour_histogram
 from dashboard.results import arrow, metric_note, metric_value, metrics
 from dashboard.ui import loaders, sidebar, widgets
 from eval import keys as K
@@ -33,8 +34,10 @@ else:
     row = results.row(entry.name, reference)
     if row.get("error"):
         st.warning(f"eval.run could not score {entry.name}: {row['error']}")
-    cols = st.columns(len(metrics()))
-    for col, spec in zip(cols, metrics()):
+    specs = metrics()
+    per_row = 7  # thirteen tiles in one row would be too narrow to read
+    cols = [c for i in range(0, len(specs), per_row) for c in st.columns(per_row)]
+    for col, spec in zip(cols, specs):
         val = metric_value(row, spec.key)
         col.metric(f"{spec.label} {arrow(spec)}", f"{val:.4g}" if val is not None else "n/a",
                    help=f"{spec.description} {spec.better.capitalize()} is better. Key: `{spec.key}`.")
@@ -74,22 +77,39 @@ st.caption(f"Solid: training images (from the fingerprint). Dotted: {n_samples} 
 
 # --- nearest training neighbours ----------------------------------------------------------------
 st.subheader("Nearest training neighbours")
+train_row = results.row(entry.name, "train") if results is not None else None
+
+
+def _copy_note(rate_key: str, thr: float | None) -> str:
+    rate = metric_value(train_row, rate_key)
+    n = train_row.get(K.KEY_N_FAKE) if train_row else None
+    parts = []
+    if rate is not None:
+        parts.append(f"`{rate_key}` = {rate:.4g} on {n} samples (results.json, training split)")
+    if thr is not None:
+        parts.append(f"pairs under its threshold {thr:.4g} are flagged")
+    return ("; ".join(parts) + ".") if parts else "No copy rate in results.json yet (`python -m eval.run`)."
+
+
 if bank is None:
     st.info("Needs the training images' fingerprint (see above).")
-elif bank.bank is None or not len(bank.bank):
+    st.stop()
+k = st.slider("Pairs to show", 4, 24, 8, 4, key="ev_pairs")
+
+st.markdown("**In pixels**")
+pixel_seeds: set[int] = set()
+if bank.bank is None or not len(bank.bank):
     st.info(f"{entry.name}: the fingerprint was made without an image bank (--no-bank), so there is nothing "
             "to search.")
 else:
-    k = st.slider("Pairs to show", 4, 24, 8, 4, key="ev_pairs")
     pairs = closest_pairs(fakes, bank.bank, bank.bank_names, k)
-    train_row = results.row(entry.name, "train") if results is not None else None
+    pixel_seeds = {p.fake_index for p in pairs}
     thr = metric_value(train_row, K.KEY_NN_THRESHOLD)
     side = bank.bank.shape[1]
     st.caption(
         f"The {k} of {n_samples} generated images closest to any of the {len(bank.bank)} training images, "
         f"closest first. Both at {side}×{side} px (box filter), distance = RMS pixel difference on [0, 1], "
-        "as in the copy rate." + (f" Pairs under the copy threshold {thr:.3f} are flagged." if thr else "")
-        + " Look for copies of training images."
+        f"as in the copy rate. {_copy_note(K.KEY_COPY_RATE, thr)} Look for copies of training images."
     )
     for start in range(0, len(pairs), 4):
         cols = st.columns(4)
@@ -98,3 +118,39 @@ else:
                       caption=[f"seed {p.fake_index}", p.real_name])
             flag = " ⚠ below copy threshold" if thr and p.distance < thr else ""
             col.caption(f"distance {p.distance:.3f}{flag}")
+
+st.markdown("**In the dermoscopy encoder's features**")
+enc, eerr = loaders.derm_encoder(bank)
+fpairs = None
+if enc is None:
+    st.info(f"{entry.name}: no feature-space neighbours: {eerr}")
+else:
+    feats, ferr = loaders.derm_features(entry, range(n_samples), enc)
+    if feats is None:
+        st.error(ferr)
+    else:
+        try:
+            fpairs = closest_feature_pairs(fakes, feats, bank, k)
+        except ValueError as e:
+            st.info(f"{entry.name}: no feature-space neighbours: {e}")
+if fpairs is not None:
+    thr_d = metric_value(train_row, K.KEY_NN_THRESHOLD_DERM)
+    st.caption(
+        f"The {k} of {n_samples} generated images whose {enc.metric_version} features ({enc.dim}-d, the encoder's "
+        f"penultimate layer) are closest to any of the {len(bank.derm_features)} training images' features, "
+        "closest first; distance = Euclidean between features, as in the feature-space copy rate. It finds "
+        "copies that are shifted, flipped or slightly recoloured, which pixels miss, and also different lesions "
+        f"that look alike to the encoder. {_copy_note(K.KEY_COPY_RATE_DERM, thr_d)} Training images from the "
+        f"fingerprint's {bank.bank.shape[1]} px bank; ◆ marks a sample also among the closest in pixels."
+    )
+    for start in range(0, len(fpairs), 4):
+        cols = st.columns(4)
+        for col, p in zip(cols, fpairs[start:start + 4]):
+            # One image per column, each with its own caption: the generated image at its own size,
+            # the training image from the bank.
+            a, b = col.columns(2, gap="small")
+            a.image(p.fake, width=96, output_format="PNG", caption=f"seed {p.fake_index}")
+            b.image(p.real, width=96, output_format="PNG", caption=p.real_name)
+            flag = " ⚠ below copy threshold" if thr_d and p.distance < thr_d else ""
+            both = " ◆" if p.fake_index in pixel_seeds else ""
+            col.caption(f"feature distance {p.distance:.3f}{flag}{both}")
