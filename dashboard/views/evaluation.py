@@ -34,10 +34,15 @@ else:
     row = results.row(entry.name, reference)
     if row.get("error"):
         st.warning(f"eval.run could not score {entry.name}: {row['error']}")
+    # One row of tiles per feature space: the colour, pixel and Inception metrics, then the dermoscopy
+    # encoder's (keys ending in _derm); thirteen tiles in one row would be too narrow to read.
     specs = metrics()
-    per_row = 7  # thirteen tiles in one row would be too narrow to read
-    cols = [c for i in range(0, len(specs), per_row) for c in st.columns(per_row)]
-    for col, spec in zip(cols, specs):
+    groups = [[m for m in specs if not m.key.endswith("_derm")], [m for m in specs if m.key.endswith("_derm")]]
+    cols, ordered = [], []
+    for g in (g for g in groups if g):
+        cols += st.columns(len(g))
+        ordered += g
+    for col, spec in zip(cols, ordered):
         val = metric_value(row, spec.key)
         col.metric(f"{spec.label} {arrow(spec)}", f"{val:.4g}" if val is not None else "n/a",
                    help=f"{spec.description} {spec.better.capitalize()} is better. Key: `{spec.key}`.")
@@ -148,7 +153,7 @@ if fpairs is not None:
         for col, p in zip(cols, fpairs[start:start + 4]):
             # One image per column, each with its own caption: the generated image at its own size,
             # the training image from the bank.
-            a, b = col.columns(2, gap="small")
+            a, b = col.columns(2, gap=None, width=192)
             a.image(p.fake, width=96, output_format="PNG", caption=f"seed {p.fake_index}")
             b.image(p.real, width=96, output_format="PNG", caption=p.real_name)
             flag = " ⚠ below copy threshold" if thr_d and p.distance < thr_d else ""
