@@ -68,6 +68,9 @@ def overview_table(
         row["final G loss"] = fl["loss_G"]
         for spec in metrics():
             row[spec.label] = metric_value(res_row, spec.key)
+            sd = metric_value(res_row, f"{spec.key}_sd")  # eval.run --seeds K: sd over sample seeds
+            if sd is not None:
+                row[spec.label + SD_SUFFIX] = sd
             if row[spec.label] is None and res_row is not None and not res_row.get("error"):
                 notes.append(f"{spec.label} for {e.name}: {metric_note(res_row, spec)}")
         row[QUALITY_BAR_COLUMN] = _bar(results, e.name)
@@ -100,14 +103,24 @@ def overview_table(
     return table, _dedupe_notes(notes)
 
 
+SD_SUFFIX = " sd"  # a metric's spread over sample seeds, shown as "mean ± sd" by display_table
+
+
 def display_table(table: pd.DataFrame, missing: str = "—") -> pd.DataFrame:
-    """The overview table as text: losses to 3 decimals, metrics to 4 significant digits, gaps as a dash."""
-    out = table.copy().astype(object)
+    """The overview table as text: losses to 3 decimals, metrics to 4 significant digits (with "± sd"
+    over sample seeds where eval.run scored several), gaps as a dash."""
+    sd_cols = [c for c in table.columns if str(c).endswith(SD_SUFFIX)]
+    out = table.drop(columns=sd_cols).astype(object)
     formats = {"final D loss": "{:.3f}", "final G loss": "{:.3f}", **{m.label: "{:.4g}" for m in metrics()}}
+
+    def gap(v) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
     for col in out.columns:
         fmt = formats.get(col, "{}")
-        out[col] = [missing if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
-                    for v in table[col]]
+        sds = table[col + SD_SUFFIX] if col + SD_SUFFIX in table.columns else [None] * len(table)
+        out[col] = [missing if gap(v) else fmt.format(v) + ("" if gap(sd) else f" ± {sd:.2g}")
+                    for v, sd in zip(table[col], sds)]
     return out
 
 

@@ -640,3 +640,21 @@ def test_overview_shows_the_derm_columns(monkeypatch, demo):
         assert label in df.value.columns, label
     assert df.value.loc["pggan-demo", "FD derm"] == "33.8" and df.value.loc["dcgan-demo", "Copy rate derm"] == "0"
     assert "Sees: lesion appearance as a lesion-type classifier sees it" in _texts(at)
+
+
+def test_overview_shows_the_spread_over_sample_seeds(tmp_path, demo):
+    import shutil
+
+    folder = tmp_path / "spread"
+    shutil.copytree(demo, folder)
+    doc = json.loads((folder / "results.json").read_text())
+    for r in doc["rows"]:
+        r["js_rgb_hist64_sd"] = 0.0012
+        r["seeds"] = [0, 1, 2]
+    (folder / "results.json").write_text(json.dumps(doc))
+    entries = discovery.discover_models(folder)
+    table, _ = comparison.overview_table(entries, {}, {}, results.load_results(folder))
+    shown = comparison.display_table(table)
+    label = next(m.label for m in results.metrics() if m.key == "js_rgb_hist64")
+    assert shown.loc["dcgan-demo", label].endswith(" ± 0.0012")
+    assert not any(str(c).endswith(comparison.SD_SUFFIX) for c in shown.columns)
