@@ -137,15 +137,19 @@ class _BalancedBatches:
     def __init__(self, labels: torch.Tensor, seed: int, epoch: int = 0, pos: int = 0):  # noqa: ARG002
         self.seed, self.epoch, self.pos = seed, epoch, 0
         labels = labels.cpu().long()
-        self._members = [torch.nonzero(labels == c).flatten() for c in range(int(labels.max()) + 1)]
-        self._members = [m for m in self._members if len(m)]
+        # The images of each class present, one class after another: class c's run starts at
+        # self._starts[c] and holds self._counts[c] images.
+        counts = torch.bincount(labels)
+        self._counts = counts[counts > 0]
+        self._order = torch.argsort(labels, stable=True)
+        self._starts = torch.cumsum(self._counts, 0) - self._counts
 
     def next(self, batch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + 500_009 + self.epoch)
         self.epoch += 1
-        cls = torch.randint(len(self._members), (batch,), generator=g)
+        cls = torch.randint(len(self._counts), (batch,), generator=g)
         pick = torch.rand(batch, generator=g)
-        return torch.stack([self._members[c][int(u * len(self._members[c]))] for c, u in zip(cls.tolist(), pick)])
+        return self._order[self._starts[cls] + (pick * self._counts[cls]).long()]
 
 
 @dataclass
