@@ -18,7 +18,10 @@ methods below):
 ``generator.pt``      G_ema alone, for sampling and shipping
 ``fingerprint.npz``   the training split's reference statistics (:mod:`eval.fingerprint`)
 ``fingerprint-val.npz``  the held-out split's
-``results.json``      this model's scores from ``python -m eval.run``
+``metrics.jsonl``     metrics of G_ema scored during training (``--metrics``), one line per scoring
+``generator-best.pt`` G_ema of the best-scoring snapshot so far (``--keep-best``)
+``discriminator.pt``  D of the shipped snapshot, for the white-box membership audit (``eval.privacy``)
+``results.json``      this model's scores from ``python -m eval.run`` (and utility, privacy sections)
 ``MODEL_CARD.md``     the model card (``tools/ship.py --cards``)
 ====================  =========================================================================
 
@@ -43,7 +46,9 @@ RESULTS_FORMAT = "lesiongan-results"
 RESULTS_VERSION = 2  # 2: ``unavailable`` is a {metric: reason} object in every row
 # Sections of a model's results.json beside eval.run's "results" (kept when eval.run re-scores):
 # per-class scores of a conditional model, and its class consistency under the dermoscopy encoder.
-RESULT_SECTIONS = ("per_class", "class_consistency")
+# The downstream-utility report (eval.utility) and the membership-inference audit (eval.privacy);
+# "best_snapshot": which snapshot was shipped and why (tools/ship.py, from --keep-best).
+RESULT_SECTIONS = ("per_class", "class_consistency", "utility", "privacy", "best_snapshot")
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,17 @@ FILES: dict[str, RunFile] = {f.name: f for f in (
             "gan.loop / gan.export / tools/ship.py"),
     RunFile("fingerprint.npz", "reference statistics of the training split", "eval.fingerprint / tools/ship.py"),
     RunFile("fingerprint-val.npz", "reference statistics of the held-out split", "eval.fingerprint / tools/ship.py"),
+    RunFile("metrics.jsonl", "metrics of G_ema scored against the training fingerprint during training, one line "
+            "per scored snapshot", "eval.training_metrics (a gan.loop hook)"),
+    RunFile("generator-best.pt", "G_ema of the best snapshot by the --keep-best metric, with its score",
+            "eval.training_metrics (a gan.loop hook)"),
+    RunFile("discriminator.pt", "D of the shipped snapshot and its config, for the white-box membership audit",
+            "tools/ship.py"),
     RunFile("results.json", "this model's scores against each reference set", "eval.run"),
     RunFile("MODEL_CARD.md", "the model card", "tools/ship.py --cards"),
 )}
 CONFIG, STATS, GRIDS, CHECKPOINT, GENERATOR = "config.json", "stats.jsonl", "grids", "checkpoint.pt", "generator.pt"
+METRICS, GENERATOR_BEST, DISCRIMINATOR = "metrics.jsonl", "generator-best.pt", "discriminator.pt"
 FINGERPRINT, FINGERPRINT_VAL, RESULTS, MODEL_CARD = "fingerprint.npz", "fingerprint-val.npz", "results.json", \
     "MODEL_CARD.md"
 RESULTS_CSV = "results.csv"  # in a folder of run folders only
@@ -191,29 +203,11 @@ class RunDir:
         kill appear twice; the last line written for a step wins. Lines that do not parse (a run
         writing its last line right now) are skipped.
         """
-        p = self.stats_path
-        if p is None:
-            return []
-        rows: dict[int, dict] = {}
-        with open(p, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if not isinstance(row, dict):
-                    continue
-                if "nimg" not in row and isinstance(row.get("kimg"), (int, float)):
-                    row["nimg"] = int(round(row["kimg"] * 1000))
-                if isinstance(row.get("nimg"), (int, float)):
-                    rows.pop(int(row["nimg"]), None)  # re-insert: the order follows the last write
-                    rows[int(row["nimg"])] = row
-        return [rows[k] for k in sorted(rows)]
+        return _read_jsonl_by_nimg(self.stats_path)
 
     def append_stats(self, row: dict) -> None:
         """Append one line (flushed, so a live dashboard sees it)."""
-        with open(self.path / STATS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        _append_jsonl(self.path / STATS, row)
 
     def write_stats(self, rows: list[dict]) -> Path:
         """Replace ``stats.jsonl`` by ``rows`` (atomically), e.g. a shipped copy of a run's rows."""
@@ -224,22 +218,30 @@ class RunDir:
     def truncate_stats(self, nimg: int) -> int:
         """Drop the lines logged after ``nimg`` images (a resume continues from a checkpoint taken
         there); returns how many lines were dropped. Atomic."""
-        p = self.stats_path
-        if p is None:
-            return 0
-        lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
-        keep = []
-        for line in lines:
-            try:
-                row = json.loads(line)
-                after = int(row.get("nimg", -1)) > nimg
-            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-                after = True  # a torn last line
-            if not after:
-                keep.append(line if line.endswith("\n") else line + "\n")
-        if len(keep) != len(lines):
-            atomic_write_text(p, "".join(keep))
-        return len(lines) - len(keep)
+        return _truncate_jsonl(self.stats_path, nimg)
+
+    # -- metrics.jsonl ---------------------------------------------------------------------
+
+    @property
+    def metrics_path(self) -> Path | None:
+        return self._existing(METRICS)
+
+    def read_metrics(self) -> list[dict]:
+        """Metrics scored during training, one row per scored snapshot (``nimg``, ``kimg``,
+        ``time_s``, one key per metric, ``reference``), deduplicated like :meth:`read_stats`."""
+        return _read_jsonl_by_nimg(self.metrics_path)
+
+    def append_metrics(self, row: dict) -> None:
+        _append_jsonl(self.path / METRICS, row)
+
+    def write_metrics(self, rows: list[dict]) -> Path:
+        p = self.path / METRICS
+        atomic_write_text(p, "".join(json.dumps(r) + "\n" for r in rows))
+        return p
+
+    def truncate_metrics(self, nimg: int) -> int:
+        """Drop metric rows scored after ``nimg`` images (on resume). Atomic."""
+        return _truncate_jsonl(self.metrics_path, nimg)
 
     # -- grids/ ----------------------------------------------------------------------------
 
@@ -304,6 +306,14 @@ class RunDir:
         from gan.checkpoint import export_generator
 
         return export_generator(train_ckpt, self.file(GENERATOR))
+
+    @property
+    def best_generator_path(self) -> Path | None:
+        return self._existing(GENERATOR_BEST)
+
+    @property
+    def discriminator_path(self) -> Path | None:
+        return self._existing(DISCRIMINATOR)
 
     # -- fingerprints ----------------------------------------------------------------------
 
@@ -450,6 +460,51 @@ def write_collection_results(root: str | os.PathLike, rows: list[dict], meta: di
     atomic_write_text(root / RESULTS, json.dumps(doc, indent=1) + "\n")
     atomic_write_text(root / RESULTS_CSV, csv_text)
     return [root / RESULTS, root / RESULTS_CSV]
+
+
+def _read_jsonl_by_nimg(p: Path | None) -> list[dict]:
+    """JSON lines keyed by images seen: one row per ``nimg`` (the last written wins), in order;
+    unparsable lines skipped (a writer may be midway through its last line)."""
+    if p is None:
+        return []
+    rows: dict[int, dict] = {}
+    with open(p, encoding="utf-8") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(row, dict):
+                continue
+            if "nimg" not in row and isinstance(row.get("kimg"), (int, float)):
+                row["nimg"] = int(round(row["kimg"] * 1000))
+            if isinstance(row.get("nimg"), (int, float)):
+                rows.pop(int(row["nimg"]), None)  # re-insert: the order follows the last write
+                rows[int(row["nimg"])] = row
+    return [rows[k] for k in sorted(rows)]
+
+
+def _append_jsonl(p: Path, row: dict) -> None:
+    with open(p, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def _truncate_jsonl(p: Path | None, nimg: int) -> int:
+    if p is None:
+        return 0
+    lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
+    keep = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+            after = int(row.get("nimg", -1)) > nimg
+        except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+            after = True  # a torn last line
+        if not after:
+            keep.append(line if line.endswith("\n") else line + "\n")
+    if len(keep) != len(lines):
+        atomic_write_text(p, "".join(keep))
+    return len(lines) - len(keep)
 
 
 def _read_json(p: Path) -> dict | None:

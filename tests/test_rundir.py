@@ -148,8 +148,22 @@ def test_atomic_writes_name_their_temp_file_after_the_writer(tmp_path, monkeypat
 
 def test_every_name_is_documented():
     assert set(FILES) == {"config.json", "stats.jsonl", "grids", "checkpoint.pt", "generator.pt",
-                          "fingerprint.npz", "fingerprint-val.npz", "results.json", "MODEL_CARD.md"}
+                          "fingerprint.npz", "fingerprint-val.npz", "results.json", "MODEL_CARD.md",
+                          "metrics.jsonl", "generator-best.pt", "discriminator.pt"}
     assert all(f.what and f.writer for f in FILES.values())
+    documented = (RunDir.__module__ and __import__("gan.rundir").rundir.__doc__)
+    assert all(f"``{name}" in documented for name in FILES)
+
+
+def test_metrics_rows_dedupe_and_truncate_like_stats(tmp_path):
+    run = RunDir(tmp_path)
+    for nimg, fd in ((10_000, 9.0), (20_000, 7.0), (30_000, 6.0)):
+        run.append_metrics({"nimg": nimg, "fd_derm": fd})
+    assert run.truncate_metrics(20_000) == 1
+    run.append_metrics({"nimg": 30_000, "fd_derm": 5.5})
+    run.append_metrics({"nimg": 20_000, "fd_derm": 6.5})  # re-scored after a resume: the last write wins
+    assert [(r["nimg"], r["fd_derm"]) for r in run.read_metrics()] == [(10_000, 9.0), (20_000, 6.5), (30_000, 5.5)]
+    assert RunDir(tmp_path / "none").read_metrics() == []
 
 
 def test_results_sections_survive_a_rescore(tmp_path):
