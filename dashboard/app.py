@@ -11,11 +11,12 @@ import streamlit as st
 
 from dashboard.ui import sidebar, widgets
 
-st.set_page_config(page_title="LesionGAN", page_icon=":material/biotech:", layout="wide")
+HERE = Path(__file__).resolve().parent  # resolved: AppTest.from_file("dashboard/app.py") sets a relative __file__
+# A local favicon: an icon name would make the browser fetch it from a font CDN (which fails offline).
+st.set_page_config(page_title="LesionGAN", page_icon=str(HERE / "favicon.png"), layout="wide")
 
-# Resolved: AppTest.from_file("dashboard/app.py") sets a relative __file__.
 # Not pages/: that name turns on Streamlit's v1 auto-pages.
-VIEWS = Path(__file__).resolve().parent / "views"
+VIEWS = HERE / "views"
 nav = st.navigation([
     st.Page(VIEWS / "overview.py", title="Overview", icon=":material/table_chart:", default=True),
     st.Page(VIEWS / "training.py", title="Training", icon=":material/monitoring:"),

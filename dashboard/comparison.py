@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from dashboard.discovery import ModelEntry
 from dashboard.formatting import format_count, format_duration
 from dashboard.results import Results, metric_note, metric_value, metrics
-from dashboard.stats import final_losses, last_value
+from dashboard.stats import BCE, WGAN, last_value, loss_type, tail_summary
 from eval.registry import meets_quality_bar
 
 QUALITY_BAR_COLUMN = "quality bar"
@@ -30,6 +32,7 @@ def generator_facts(G: Any) -> dict[str, Any]:
         "images seen": info.get("nimg"),
         "training time": info.get("time_s"),
         "hardware": hw,
+        "classes": len(getattr(G, "class_names", None) or []) or None,
     }
 
 
@@ -44,8 +47,9 @@ def overview_table(
     facts: dict[str, dict[str, Any]],
     results: Results | None,
     reference: str = "train",
+    configs: dict[str, dict] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The report's comparison table, one row per model, plus notes on what is missing and why.
+    """The comparison table, one row per model, with numbers kept as numbers, plus notes on what is missing.
 
     Args:
         entries: the models found in the folder.
@@ -54,25 +58,30 @@ def overview_table(
         results: what ``eval.run`` wrote, or None.
         reference: which real set the metric columns are scored against ("train" as in the report).
             The quality bar column is always judged on the training split.
+        configs: model name -> resolved run config dict (for the loss type of a run without weights).
     Returns:
-        (table, notes): the table with display-ready values and a list of one-line notes.
+        (table, notes): floats and ints (NaN where missing); a metric scored with several sample seeds
+        has its spread in ``"<label> sd"``; losses are the mean over the last 10% of training with their
+        sd in ``"... sd"``. :func:`styled` turns it into what the page shows.
     """
     rows, notes = [], []
+    configs = configs or {}
     for e in entries:
         df = stats.get(e.name)
         f = facts.get(e.name, {})
+        model = f.get("architecture") or (configs.get(e.name) or {}).get("model")
         res_row = results.row(e.name, reference) if results is not None else None
-        row: dict[str, Any] = {"model": e.name, "architecture": f.get("architecture")}
-        fl = final_losses(df) if df is not None else {"loss_D": None, "loss_G": None}
-        row["final D loss"] = fl["loss_D"]
-        row["final G loss"] = fl["loss_G"]
+        row: dict[str, Any] = {"model": e.name, "architecture": describe_architecture(model, f.get("classes")),
+                               LOSS_COLUMN: loss_type(model, df)}
+        for col, key in ((D_COLUMN, "loss_D"), (G_COLUMN, "loss_G")):
+            t = tail_summary(df, key)
+            row[col] = t.mean if t else None
+            row[col + SD_SUFFIX] = t.sd if t else None
         for spec in metrics():
             row[spec.label] = metric_value(res_row, spec.key)
-            sd = metric_value(res_row, f"{spec.key}_sd")  # eval.run --seeds K: sd over sample seeds
-            if sd is not None:
-                row[spec.label + SD_SUFFIX] = sd
+            row[spec.label + SD_SUFFIX] = metric_value(res_row, f"{spec.key}_sd")  # eval.run --seeds K
             if row[spec.label] is None and res_row is not None and not res_row.get("error"):
-                notes.append(f"{spec.label} for {e.name}: {metric_note(res_row, spec)}")
+                notes.append(f"{spec.label} for {e.name}: {metric_note(res_row, spec, results, reference)}")
         row[QUALITY_BAR_COLUMN] = _bar(results, e.name)
         if results is not None and res_row is None:
             notes.append(f"{e.name}: not in results.json, so no metrics; rerun `python -m eval.run`.")
@@ -86,10 +95,10 @@ def overview_table(
             nimg = last_value(df, "nimg") if nimg is None else nimg
             t = last_value(df, "time_s") if t is None else t
             res = last_value(df, "resolution") if res is None else res
-        row["resolution"] = f"{int(res)}×{int(res)}" if res else None
-        row["parameters"] = format_count(f.get("parameters"))
-        row["images seen"] = format_count(nimg)
-        row["training time"] = format_duration(t)
+        row["resolution"] = int(res) if res else None
+        row["parameters"] = f.get("parameters")
+        row["images seen"] = int(nimg) if nimg is not None else None
+        row["training time"] = float(t) / 3600.0 if t is not None else None
         row["hardware"] = f.get("hardware")
         rows.append(row)
     if results is None:
@@ -100,28 +109,128 @@ def overview_table(
     table = pd.DataFrame(rows)
     if not table.empty:
         table = table.set_index("model")
+        for c in table.columns:
+            if c not in TEXT_COLUMNS:
+                table[c] = pd.to_numeric(table[c], errors="coerce")
     return table, _dedupe_notes(notes)
 
 
-SD_SUFFIX = " sd"  # a metric's spread over sample seeds, shown as "mean ± sd" by display_table
+SD_SUFFIX = " sd"  # a value's spread (over sample seeds, or over the last 10% of training)
+LOSS_COLUMN = "loss"
+D_COLUMN, G_COLUMN = "D loss", "G loss"
+TEXT_COLUMNS = ("architecture", LOSS_COLUMN, QUALITY_BAR_COLUMN, "hardware")
+SCORE_KEYS = ("fd_derm", "precision_derm", "recall_derm", "coverage_derm", "density_derm", "kid_derm",
+              "js_rgb_hist64", "wasserstein_rgb", "diversity_msssim_fake", "memorization_copy_rate",
+              "copy_rate_derm", "fid_inception_299", "kid_inception_299")
+TRAINING_COLUMNS = ("architecture", LOSS_COLUMN, D_COLUMN, G_COLUMN, "images seen", "training time", "parameters",
+                    "resolution", "hardware")
+
+_ARCHITECTURES = {
+    "dcgan": "DCGAN, fixed 64 px (Radford et al. 2016)",
+    "pggan-seed": "DCGAN grown phase by phase (the report's)",
+    "pggan": "progressive GAN with fade-in (Karras et al. 2018)",
+}
 
 
-def display_table(table: pd.DataFrame, missing: str = "—") -> pd.DataFrame:
-    """The overview table as text: losses to 3 decimals, metrics to 4 significant digits (with "± sd"
-    over sample seeds where eval.run scored several), gaps as a dash."""
-    sd_cols = [c for c in table.columns if str(c).endswith(SD_SUFFIX)]
-    out = table.drop(columns=sd_cols).astype(object)
-    formats = {"final D loss": "{:.3f}", "final G loss": "{:.3f}", **{m.label: "{:.4g}" for m in metrics()}}
+def describe_architecture(model: str | None, classes: int | None = None) -> str | None:
+    """What the network is, in words (not its folder name), e.g. "DCGAN, fixed 64 px (...)"."""
+    if model is None:
+        return None
+    text = _ARCHITECTURES.get(model, model)
+    return f"{text}; conditional, {classes} classes" if classes else text
 
-    def gap(v) -> bool:
-        return v is None or (isinstance(v, float) and math.isnan(v))
 
-    for col in out.columns:
-        fmt = formats.get(col, "{}")
-        sds = table[col + SD_SUFFIX] if col + SD_SUFFIX in table.columns else [None] * len(table)
-        out[col] = [missing if gap(v) else fmt.format(v) + ("" if gap(sd) else f" ± {sd:.2g}")
-                    for v, sd in zip(table[col], sds)]
+def score_columns(table: pd.DataFrame) -> list[str]:
+    """The metric columns of ``table`` in reading order (the feature-space metrics first), skipping
+    metrics that no model has."""
+    by_key = {m.key: m.label for m in metrics()}
+    order = [by_key[k] for k in SCORE_KEYS if k in by_key] + [m.label for m in metrics() if m.key not in SCORE_KEYS]
+    return [c for c in order if c in table.columns and table[c].notna().any()]
+
+
+def best_index(table: pd.DataFrame) -> dict[str, list[str]]:
+    """{metric label: the models with the best value} for every metric column with at least two values."""
+    out = {}
+    for m in metrics():
+        if m.label not in table.columns:
+            continue
+        col = table[m.label].dropna()
+        if len(col) < 2:
+            continue
+        best = col.min() if m.better == "lower" else col.max()
+        out[m.label] = [str(i) for i in col.index[col == best]]
     return out
+
+
+def fmt_number(v: Any, digits: int = 3) -> str:
+    """A value to ``digits`` significant digits (no exponent between 1e-4 and 1e6); "—" for a gap."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    v = float(v)
+    if v == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(v)))
+    if -4 <= mag < 6:
+        decimals = max(digits - 1 - mag, 0)
+        return f"{v:.{decimals}f}"
+    return f"{v:.{digits - 1}e}"
+
+
+def fmt_mean_sd(v: Any, sd: Any, digits: int = 3) -> str:
+    """``mean ± sd``: the mean to ``digits`` significant digits, the sd to two; the mean alone without sd."""
+    text = fmt_number(v, digits)
+    if text == "—" or sd is None or (isinstance(sd, float) and not math.isfinite(sd)):
+        return text
+    return f"{text} ± {fmt_number(sd, 2)}"
+
+
+def styled(table: pd.DataFrame, columns: Sequence[str], best: dict[str, list[str]] | None = None):
+    """A pandas Styler of ``table[columns]`` for ``st.dataframe``: numbers stay numbers (right-aligned,
+    sorted by value), shown to 3 significant digits with "± sd" where the table has a spread; the best
+    value of each metric column marked with ★ and a green background."""
+    best = best or {}
+    cols = [c for c in columns if c in table.columns]
+    view = table[cols]
+    sty = view.style
+
+    for col in cols:
+        if col in TEXT_COLUMNS or not pd.api.types.is_numeric_dtype(view[col]):
+            sty = sty.format(lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v),
+                             subset=[col])
+            continue
+        sds = table[col + SD_SUFFIX] if col + SD_SUFFIX in table.columns else None
+        texts = {}
+        for idx in view.index:
+            v = view.at[idx, col]
+            if col in ("images seen", "parameters"):
+                t = format_count(v) if pd.notna(v) else "—"
+            elif col == "training time":
+                t = format_duration(v * 3600.0) if pd.notna(v) else "—"
+            elif col == "resolution":
+                t = f"{int(v)} px" if pd.notna(v) else "—"
+            else:
+                sd = sds.at[idx] if sds is not None else None
+                t = fmt_mean_sd(v if pd.notna(v) else None, sd if sd is not None and pd.notna(sd) else None)
+            if idx in best.get(col, []):
+                t = f"★ {t}"
+            texts[idx] = t
+        sty = _format_by_index(sty, col, texts)
+    highlight = [(col, idx) for col, idxs in best.items() if col in cols for idx in idxs]
+    if highlight:
+        def paint(data: pd.DataFrame) -> pd.DataFrame:
+            css = pd.DataFrame("", index=data.index, columns=data.columns)
+            for col, idx in highlight:
+                css.at[idx, col] = "background-color: #d9f2dd; font-weight: 600"
+            return css
+        sty = sty.apply(paint, axis=None)
+    return sty
+
+
+def _format_by_index(sty, col: str, texts: dict) -> Any:
+    """Set the display text of each cell of ``col`` by row label (a Styler formats by value only)."""
+    for idx, text in texts.items():
+        sty = sty.format(lambda v, _text=text: _text, subset=pd.IndexSlice[[idx], [col]])
+    return sty
 
 
 def _dedupe_notes(notes: list[str]) -> list[str]:
@@ -143,3 +252,231 @@ def _dedupe_notes(notes: list[str]) -> list[str]:
     for label, why in order:
         out.append(f"{label} ({', '.join(by_reason[(label, why)])}): {why}")
     return out
+
+
+# --- the report's comparison ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One model of the report this project implements, with the final losses it gives."""
+
+    label: str
+    ours: str  # the registered model that implements its recipe
+    loss: str
+    loss_D: float
+    loss_G: float
+
+
+REPORT_ROWS = (ReportRow("DCGAN", "dcgan", BCE, 0.57, 3.1), ReportRow("PGGAN", "pggan-seed", BCE, 0.05, 3.98))
+REPORT_EPOCHS, REPORT_BATCH, REPORT_SIZE, REPORT_TRAIN_IMAGES = 500, 64, 64, 2000
+REPORT_NIMG = REPORT_EPOCHS * REPORT_TRAIN_IMAGES  # 1M images seen
+REPORT_TRAINING = (f"{REPORT_EPOCHS} epochs of the {REPORT_TRAIN_IMAGES:,} ISIC 2017 training images "
+                   f"({format_count(REPORT_NIMG)} images seen), batch {REPORT_BATCH}, {REPORT_SIZE} px")
+PARITY_MODELS = ("dcgan", "pggan-seed", "pggan")  # the report's two recipes, then Karras et al.'s PGGAN
+PARITY_RECIPES = {"dcgan": "the report's DCGAN", "pggan-seed": "the report's PGGAN (phase by phase)",
+                  "pggan": "Karras et al.'s PGGAN (not in the report)"}
+
+
+@dataclass(frozen=True)
+class ParityModel:
+    """One of this project's models as the parity table and the claims use it."""
+
+    name: str  # folder name
+    model: str  # RunConfig.model
+    stats: pd.DataFrame | None
+    row: dict | None  # eval.run's row against the training split
+    metrics: pd.DataFrame | None = None  # metrics.jsonl: scored during training
+
+
+def parity_models(entries: Sequence[ModelEntry], configs: dict[str, dict], stats: dict[str, pd.DataFrame],
+                  results: Results | None, metrics_frames: dict[str, pd.DataFrame] | None = None
+                  ) -> list[ParityModel]:
+    """This folder's unconditional models of the report's recipes (and Karras et al.'s PGGAN), in that order."""
+    out = []
+    for model in PARITY_MODELS:
+        for e in entries:
+            cfg = configs.get(e.name) or {}
+            if cfg.get("model") != model or (cfg.get("model_cfg") or {}).get("class_names"):
+                continue
+            out.append(ParityModel(e.name, model, stats.get(e.name),
+                                   results.train_row(e.name) if results is not None else None,
+                                   (metrics_frames or {}).get(e.name)))
+    return out
+
+
+def parity_table(models: Sequence[ParityModel], fraction: float = 0.1) -> pd.DataFrame:
+    """The report's final D/G losses beside this project's: mean and sd over the last ``fraction`` of
+    training, with the loss each row's numbers are (a WGAN critic's loss is not comparable with BCE)."""
+    rows = []
+    for r in REPORT_ROWS:
+        rows.append({"row": f"report: {r.label}", "recipe": f"the report's {r.label}", LOSS_COLUMN: r.loss,
+                     "images seen": REPORT_NIMG, D_COLUMN: r.loss_D, D_COLUMN + SD_SUFFIX: None,
+                     G_COLUMN: r.loss_G, G_COLUMN + SD_SUFFIX: None,
+                     "how measured": "final value, as the report gives it"})
+    for m in models:
+        d, g = tail_summary(m.stats, "loss_D", fraction), tail_summary(m.stats, "loss_G", fraction)
+        nimg = last_value(m.stats, "nimg") if m.stats is not None else None
+        kind = loss_type(m.model, m.stats)
+        how = (f"mean ± sd of {d.n} logs, {format_count(d.from_nimg)}–{format_count(d.to_nimg)} images "
+               f"(last {fraction:.0%})" if d else "no stats.jsonl")
+        if kind == WGAN:
+            how += "; WGAN critic loss: another quantity, not comparable with BCE"
+        rows.append({"row": f"this project: {m.name}", "recipe": PARITY_RECIPES.get(m.model, m.model),
+                     LOSS_COLUMN: kind, "images seen": int(nimg) if nimg is not None else None,
+                     D_COLUMN: d.mean if d else None, D_COLUMN + SD_SUFFIX: d.sd if d else None,
+                     G_COLUMN: g.mean if g else None, G_COLUMN + SD_SUFFIX: g.sd if g else None,
+                     "how measured": how})
+    table = pd.DataFrame(rows).set_index("row")
+    for c in ("images seen", D_COLUMN, D_COLUMN + SD_SUFFIX, G_COLUMN, G_COLUMN + SD_SUFFIX):
+        table[c] = pd.to_numeric(table[c], errors="coerce")
+    return table
+
+
+PARITY_COLUMNS = ("recipe", LOSS_COLUMN, "images seen", D_COLUMN, G_COLUMN, "how measured")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One of the report's claims set against this project's data."""
+
+    claim: str
+    verdict: str  # "supported", "not supported", "mixed", "cannot tell"
+    evidence: str
+
+
+def _f(v: float | None) -> str:
+    return fmt_number(v, 3)
+
+
+def _pick(models: Sequence[ParityModel], model: str) -> ParityModel | None:
+    return next((m for m in models if m.model == model), None)
+
+
+def _val(m: ParityModel, key: str) -> float | None:
+    return metric_value(m.row, key)
+
+
+def _compare(a: float | None, b: float | None, lower_better: bool) -> int | None:
+    """+1 when ``a`` is better than ``b``, -1 when worse, 0 when equal, None when either is missing."""
+    if a is None or b is None:
+        return None
+    if a == b:
+        return 0
+    return 1 if (a < b) == lower_better else -1
+
+
+def _verdict(signs: Sequence[int | None]) -> str:
+    s = [x for x in signs if x is not None]
+    if not s:
+        return "cannot tell"
+    if all(x > 0 for x in s):
+        return "supported"
+    if all(x < 0 for x in s):
+        return "not supported"
+    return "mixed"
+
+
+def _per_kimg(df: pd.DataFrame | None) -> float | None:
+    if df is None or "time_s" not in df or "nimg" not in df or len(df) < 2:
+        return None
+    d = df[["nimg", "time_s"]].dropna()
+    span = d["nimg"].iloc[-1] - d["nimg"].iloc[0]
+    return float((d["time_s"].iloc[-1] - d["time_s"].iloc[0]) / span * 1000) if span > 0 else None
+
+
+def report_claims(models: Sequence[ParityModel]) -> list[Claim]:
+    """The report's three claims for progressive growing (learns faster, collapses less, trains more
+    stably), each judged on this folder's ``pggan-seed`` (the report's progressive recipe) against ``dcgan``
+    (its baseline), in sentences made from the numbers. ``pggan`` is added where it has the numbers."""
+    base, prog, karras = _pick(models, "dcgan"), _pick(models, "pggan-seed"), _pick(models, "pggan")
+    if base is None or prog is None:
+        missing = " and ".join(m for m, x in (("dcgan", base), ("pggan-seed", prog)) if x is None)
+        why = f"this folder has no {missing} run to compare"
+        return [Claim(c, "cannot tell", why) for c in CLAIMS]
+    return [_claim_faster(base, prog, karras), _claim_collapse(base, prog, karras), _claim_stable(base, prog)]
+
+
+CLAIMS = ("Progressive growing learns faster", "Progressive growing collapses less",
+          "Progressive growing trains more stably")
+
+
+def _claim_faster(base: ParityModel, prog: ParityModel, karras: ParityModel | None) -> Claim:
+    key = "fd_derm"
+    parts, signs = [], []
+    during = [m for m in (base, prog) if m.metrics is not None and key in m.metrics and m.metrics[key].notna().any()]
+    if len(during) == 2:
+        # Compare the two curves where both were scored (images seen in common, to the nearest log).
+        a = base.metrics.dropna(subset=[key]).set_index("nimg")[key]
+        b = prog.metrics.dropna(subset=[key]).set_index("nimg")[key]
+        common = sorted(set(a.index) & set(b.index))
+        if common:
+            wins = sum(b[n] < a[n] for n in common)
+            signs.append(1 if wins > len(common) / 2 else -1 if wins < len(common) / 2 else 0)
+            parts.append(f"scored during training, {prog.name}'s FD derm is lower than {base.name}'s at {wins} of "
+                         f"{len(common)} common points (at {format_count(common[0])} images: {_f(b[common[0]])} "
+                         f"against {_f(a[common[0]])})")
+    fb, fp = _val(base, key), _val(prog, key)
+    nb = last_value(base.stats, "nimg") if base.stats is not None else None
+    np_ = last_value(prog.stats, "nimg") if prog.stats is not None else None
+    if fb is not None and fp is not None:
+        same = nb is not None and np_ is not None and abs(nb - np_) <= 0.05 * max(nb, np_)
+        when = f"after the same {format_count(nb)} images" if same else "at the end of training"
+        signs.append(_compare(fp, fb, lower_better=True))
+        parts.append(f"{when}, {prog.name} reaches FD derm {_f(fp)} against {base.name}'s {_f(fb)} (lower is better)")
+        if karras is not None and _val(karras, key) is not None:
+            parts.append(f"{karras.name} (Karras et al.'s) reaches {_f(_val(karras, key))}")
+    tb, tp = _per_kimg(base.stats), _per_kimg(prog.stats)
+    if tb and tp:
+        parts.append(f"in wall time {prog.name} spends {_f(tp)} s per 1k images against {_f(tb)} s "
+                     f"({'cheaper' if tp < tb else 'dearer'} steps while it trains at low resolution)")
+    verdict = _verdict(signs)
+    return Claim(CLAIMS[0], verdict, _sentence(parts) if parts else "no FD derm in results.json or metrics.jsonl")
+
+
+def _claim_collapse(base: ParityModel, prog: ParityModel, karras: ParityModel | None) -> Claim:
+    parts, signs = [], []
+    for key, label in (("recall_derm", "recall"), ("coverage_derm", "coverage")):
+        b, p = _val(base, key), _val(prog, key)
+        if b is None or p is None:
+            continue
+        signs.append(_compare(p, b, lower_better=False))
+        parts.append(f"{label} {_f(p)} against {_f(b)}")
+    text = (f"{prog.name} against {base.name}: " + ", ".join(parts) + " (higher: samples reach more kinds of "
+            "real lesions, less collapse)") if parts else ""
+    b, p = _val(base, "diversity_msssim_fake"), _val(prog, "diversity_msssim_fake")
+    if b is not None and p is not None:
+        div = _compare(p, b, lower_better=True)
+        text += (f"{'; ' if text else ''}MS-SSIM between its own samples {_f(p)} against {_f(b)} "
+                 f"({'more' if div and div > 0 else 'less' if div and div < 0 else 'as'} varied pixel-wise; "
+                 "MS-SSIM cannot tell varied noise from varied lesions)")
+    if karras is not None and _val(karras, "recall_derm") is not None:
+        text += f"; {karras.name}'s recall is {_f(_val(karras, 'recall_derm'))}"
+    return Claim(CLAIMS[1], _verdict(signs), (text + ".") if text else "no recall or coverage in results.json")
+
+
+def _claim_stable(base: ParityModel, prog: ParityModel) -> Claim:
+    parts, signs = [], []
+    for key, label in (("loss_D", "D"), ("loss_G", "G")):
+        b, p = tail_summary(base.stats, key), tail_summary(prog.stats, key)
+        if b is None or p is None or b.sd is None or p.sd is None:
+            continue
+        signs.append(_compare(p.sd, b.sd, lower_better=True))
+        parts.append(f"{label} loss sd {_f(p.sd)} against {_f(b.sd)}")
+    spikes = []
+    for m in (prog, base):
+        if m.stats is not None and "loss_G" in m.stats and len(m.stats) > 2:
+            g = m.stats["loss_G"].astype(float)
+            spikes.append(float(np.nanmax(np.abs(np.diff(g.to_numpy())))))
+    text = ""
+    if parts:
+        text = (f"over the last 10% of training (both BCE), {prog.name} against {base.name}: " + ", ".join(parts)
+                + " (smaller: steadier)")
+    if len(spikes) == 2:
+        text += (f"{'; ' if text else ''}largest jump of G loss between two logs over the whole run "
+                 f"{_f(spikes[0])} against {_f(spikes[1])}")
+    return Claim(CLAIMS[2], _verdict(signs), (text + ".") if text else "no logged losses to compare")
+
+
+def _sentence(parts: Sequence[str]) -> str:
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."

@@ -28,10 +28,14 @@ class ModelEntry:
     """
 
     run: RunDir
+    weights_file: Path | None = None  # a generator file given by path (any name), instead of the folder's
 
     @property
     def name(self) -> str:
-        """The folder name, used as the model's label everywhere."""
+        """The folder name, used as the model's label everywhere (with the file name for a generator file
+        given by path that is not the folder's own ``generator.pt``/``checkpoint.pt``)."""
+        if self.weights_file is not None and self.weights_file.name not in WEIGHT_FILES:
+            return f"{self.run.name}/{self.weights_file.name}"
         return self.run.name
 
     @property
@@ -42,6 +46,8 @@ class ModelEntry:
     def weights(self) -> Path | None:
         """The file to sample from (exported G_ema first, else the training checkpoint), or None
         (a run that has not written a checkpoint yet still shows its curves and grids)."""
+        if self.weights_file is not None:
+            return self.weights_file if self.weights_file.is_file() else None
         return self.run.weights()
 
     @property
@@ -88,9 +94,22 @@ def resolve_folder(folder: str | os.PathLike | None) -> Path:
     return p if p.is_absolute() else (REPO_ROOT / p)
 
 
+WEIGHT_SUFFIXES = (".pt", ".pth")
+
+
+def is_weights_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a generator or checkpoint file (given where a folder could be)."""
+    p = Path(path)
+    return p.is_file() and p.suffix in WEIGHT_SUFFIXES
+
+
 def discover_models(folder: str | os.PathLike) -> list[ModelEntry]:
     """The models in ``folder``: the folder itself when it is a run folder, else its run subfolders
-    (``checkpoints/``, ``runs/``), sorted by name; [] when it is missing or holds none."""
+    (``checkpoints/``, ``runs/``), sorted by name; a generator file (``.pt``) is one model, its folder's
+    stats, config and fingerprint beside it. [] when it is missing or holds none."""
+    if is_weights_file(folder):
+        p = Path(folder).resolve()
+        return [ModelEntry(RunDir(p.parent), p)]
     return [ModelEntry(r) for r in discover(folder)]
 
 
@@ -105,7 +124,7 @@ def list_run_folders(runs_dir: str | os.PathLike = DEFAULT_RUNS) -> list[Path]:
 def folder_stamp(folder: str | os.PathLike) -> tuple[float, int]:
     """(newest modification time, file count) over what the pages show of the folder's models:
     changes when a training run writes anything."""
-    stamps = [r.stamp() for r in discover(folder)]
+    stamps = [e.run.stamp() for e in discover_models(folder)]
     return max((t for t, _ in stamps), default=0.0), sum(n for _, n in stamps)
 
 

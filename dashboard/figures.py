@@ -1,81 +1,204 @@
-"""Plotly figures of the pages: loss and D-output curves with phase marks, overlaid runs, colour histograms."""
+"""Plotly figures of the pages: logged series against images seen or wall time (one model's losses, or any
+series overlaid across models), phase marks, colour histograms.
+
+Every chart follows the same rules: sparse series are drawn with markers (a single logged step is a
+visible point), tooltips give 4 significant digits and the whole series name, tick and title text is dark
+enough for 4.5:1 contrast, and BCE and WGAN losses never share an axis (the pages draw one panel per loss
+type).
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.stats import Boundaries, smooth
+from dashboard.stats import phase_spans, smooth
 
 TEMPLATE = "plotly_white"
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 CHANNELS = (("R", "#d62728"), ("G", "#2ca02c"), ("B", "#1f77b4"))
+TEXT = "#262730"  # chart text: 15:1 on white
+TICK = "#3d4150"  # tick labels: 10:1 on white (Streamlit's chart grey is ~3.7:1)
+SPARSE = 40  # series with at most this many points are drawn with markers too
+X_AXES = {"nimg": "images seen", "time_s": "wall time"}
+
+# Whole names for the series training and metric logging write (tooltips and legends never cut them off).
+SERIES_LABELS = {
+    "loss_D": "D loss", "loss_G": "G loss", "D_real": "D(x): D output on real images",
+    "D_fake": "D(G(z)): D output on generated images", "D_fake_after": "D(G(z)) after the D step",
+    "grad_penalty": "gradient penalty", "alpha": "fade-in alpha", "lr": "learning rate", "batch": "batch",
+}
+
+
+def series_label(key: str) -> str:
+    """The display name of a logged series: the catalogue's label for a metric key, else a known name."""
+    if key in SERIES_LABELS:
+        return SERIES_LABELS[key]
+    from dashboard.results import metrics
+
+    for m in metrics():
+        if m.key == key:
+            return m.label
+    return key
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One line: column ``key`` of ``df`` (which has ``nimg`` and, for a wall-time x, ``time_s``)."""
+
+    df: pd.DataFrame
+    key: str
+    name: str
+    colour: str
+    dash: str = "solid"
 
 
 def _layout(fig: go.Figure, **kw) -> go.Figure:
     fig.update_layout(template=TEMPLATE, hovermode="x unified", margin=dict(l=10, r=10, t=70, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="left", x=0), **kw)
+                      font=dict(color=TEXT), hoverlabel=dict(namelength=-1),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.12, xanchor="left", x=0), **kw)
+    fig.update_xaxes(tickfont=dict(color=TICK), title_font=dict(color=TEXT), linecolor="#8a8d96")
+    fig.update_yaxes(tickfont=dict(color=TICK), title_font=dict(color=TEXT), linecolor="#8a8d96")
     return fig
 
 
-def _draw_boundaries(fig: go.Figure, b: Boundaries, rows: int = 1) -> None:
-    for x0, x1 in b.fades:
-        for r in range(1, rows + 1):
-            fig.add_vrect(x0=x0, x1=x1, fillcolor="#888", opacity=0.12, line_width=0, row=r, col=1)
-    for x, label in b.phases:
-        for r in range(1, rows + 1):
-            fig.add_vline(x=x, line_dash="dot", line_color="#555", line_width=1, row=r, col=1,
-                          annotation_text=label if r == 1 else None, annotation_position="top left",
-                          annotation_font_size=10)
+def time_unit(seconds: float) -> tuple[str, float]:
+    """("min", 60) or ("h", 3600): the wall-time unit that reads best for a run this long."""
+    return ("h", 3600.0) if seconds >= 2 * 3600 else ("min", 60.0)
 
 
-def _curves_figure(df: pd.DataFrame, series: tuple[tuple[str, str, str], ...], y_title: str, height: int,
-                   weight: float, show_raw: bool, boundaries: Boundaries | None) -> go.Figure:
-    """Columns of ``df`` against images seen: faint raw lines, bold smoothed lines, phase marks."""
-    fig = make_subplots(rows=1, cols=1)
-    for key, colour, label in series:
-        if key not in df:
+def _xy(df: pd.DataFrame, key: str, x: str, scale: float) -> tuple[np.ndarray, np.ndarray] | None:
+    if key not in df or x not in df:
+        return None
+    d = df[[x, key]].dropna()
+    if d.empty:
+        return None
+    return d[x].to_numpy(dtype=float) / scale, d[key].to_numpy(dtype=float)
+
+
+def line_figure(traces: Sequence[Trace], x: str = "nimg", weight: float = 0.0, show_raw: bool = True,
+                log_y: bool = False, y_range: tuple[float | None, float | None] | None = None,
+                y_title: str = "", title: str | None = None, height: int = 340,
+                phases_from: pd.DataFrame | None = None) -> go.Figure:
+    """Series against images seen (``x="nimg"``) or wall time (``"time_s"``).
+
+    Args:
+        traces: the lines; each drawn smoothed (bold) and, with ``show_raw``, raw (faint).
+        weight: smoothing weight in [0, 1) (0: raw only).
+        log_y: a logarithmic y axis (values <= 0 are not drawn there).
+        y_range: (low, high), either None for automatic.
+        phases_from: a progressive run's stats: its phases are marked (dotted lines at the switches, a
+            label centred over each phase, fade-ins shaded).
+    """
+    fig = go.Figure()
+    scale, x_title = 1.0, X_AXES.get(x, x)
+    if x == "time_s":
+        longest = max((float(t.df["time_s"].max()) for t in traces if "time_s" in t.df), default=0.0)
+        unit, scale = time_unit(longest)
+        x_title = f"wall time ({unit})"
+    xs_all = []
+    for t in traces:
+        xy = _xy(t.df, t.key, x, scale)
+        if xy is None:
             continue
-        if show_raw:
-            fig.add_trace(go.Scatter(x=df["nimg"], y=df[key], name=f"{label} (raw)", mode="lines",
-                                     line=dict(color=colour, width=1), opacity=0.3))
-        fig.add_trace(go.Scatter(x=df["nimg"], y=smooth(df[key], weight), name=f"{label} (smoothed)",
-                                 mode="lines", line=dict(color=colour, width=2.5)))
-    if boundaries is not None:
-        _draw_boundaries(fig, boundaries)
-    fig.update_xaxes(title_text="images seen")
-    fig.update_yaxes(title_text=y_title)
+        xs, ys = xy
+        xs_all.append(xs)
+        mode = "lines+markers" if len(xs) <= SPARSE else "lines"
+        hover = f"{t.name}: %{{y:.4g}}<extra></extra>"
+        smoothed = weight > 0 and len(ys) > 1
+        if show_raw or not smoothed:
+            fig.add_trace(go.Scatter(x=xs, y=ys, name=f"{t.name} (raw)" if smoothed else t.name, mode=mode,
+                                     line=dict(color=t.colour, width=1 if smoothed else 2, dash=t.dash),
+                                     marker=dict(size=7 if len(xs) == 1 else 5),
+                                     opacity=0.35 if smoothed else 1.0, hovertemplate=hover.replace(
+                                         t.name, f"{t.name} (raw)" if smoothed else t.name)))
+        if smoothed:
+            fig.add_trace(go.Scatter(x=xs, y=smooth(ys, weight), name=t.name, mode=mode,
+                                     line=dict(color=t.colour, width=2.5, dash=t.dash), marker=dict(size=5),
+                                     hovertemplate=hover))
+    if phases_from is not None:
+        _draw_phases(fig, phases_from, x, scale)
+    if x == "nimg":
+        fig.update_xaxes(tickformat="~s", hoverformat=",d")
+    else:
+        fig.update_xaxes(hoverformat=".3g")
+    xs_cat = np.concatenate(xs_all) if xs_all else np.array([])
+    if len(xs_cat) and np.ptp(xs_cat) == 0:
+        # One logged step: plotly would zoom to +-1 around it (ticks 255, 255.5 ...); show it from zero.
+        v = float(xs_cat[0])
+        fig.update_xaxes(range=[0, v * 1.25 if v > 0 else 1])
+    fig.update_xaxes(title_text=x_title)
+    if log_y:
+        fig.update_yaxes(type="log")
+    if y_range is not None and any(v is not None for v in y_range):
+        lo, hi = y_range
+        if log_y:
+            lo = np.log10(lo) if lo and lo > 0 else None
+            hi = np.log10(hi) if hi and hi > 0 else None
+        fig.update_yaxes(range=[lo, hi], autorange=False if lo is not None and hi is not None else None)
+        if lo is None or hi is None:
+            fig.update_yaxes(autorangeoptions=dict(minallowed=lo, maxallowed=hi), autorange=True)
+    fig.update_yaxes(title_text=y_title, hoverformat=".4g")
+    if title:
+        fig.update_layout(title=dict(text=title, font=dict(size=15, color=TEXT), x=0, xanchor="left", y=0.98))
     return _layout(fig, height=height)
 
 
-def loss_figure(df: pd.DataFrame, weight: float = 0.9, show_raw: bool = True,
-                boundaries: Boundaries | None = None) -> go.Figure:
-    """D and G loss of one model against images seen: faint raw lines, bold smoothed lines, phase marks."""
-    return _curves_figure(df, (("loss_D", COLOURS[0], "D loss"), ("loss_G", COLOURS[1], "G loss")),
-                          "loss", 380, weight, show_raw, boundaries)
+def _draw_phases(fig: go.Figure, df: pd.DataFrame, x: str, scale: float) -> None:
+    spans = phase_spans(df)
+    if not spans:
+        return
+
+    def to_x(n: float) -> float:
+        if x == "nimg":
+            return float(n)
+        d = df[["nimg", "time_s"]].dropna()
+        return float(np.interp(n, d["nimg"], d["time_s"])) / scale
+
+    for i, (x0, x1, label) in enumerate(spans):
+        a, b = to_x(x0), to_x(x1)
+        if "fade" in label:
+            fig.add_vrect(x0=a, x1=b, fillcolor="#888", opacity=0.12, line_width=0)
+        if i > 0:
+            fig.add_vline(x=a, line_dash="dot", line_color="#555", line_width=1)
+        # Centred over its own phase; every other label one line higher, so narrow phases never collide.
+        fig.add_annotation(x=(a + b) / 2, y=1.0 if i % 2 == 0 else 1.07, xref="x", yref="paper", text=label,
+                           showarrow=False, yanchor="bottom", font=dict(size=10, color=TEXT))
 
 
-def overlay_figure(frames: dict[str, pd.DataFrame], weight: float = 0.9) -> go.Figure:
-    """Smoothed D and G losses of several models on shared axes (D top, G bottom)."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("D loss (smoothed)", "G loss (smoothed)"))
-    for i, (name, df) in enumerate(frames.items()):
-        colour = COLOURS[i % len(COLOURS)]
-        for r, key in ((1, "loss_D"), (2, "loss_G")):
-            if key in df:
-                fig.add_trace(go.Scatter(x=df["nimg"], y=smooth(df[key], weight), name=name, legendgroup=name,
-                                         showlegend=r == 1, mode="lines", line=dict(color=colour, width=2)),
-                              row=r, col=1)
-    fig.update_xaxes(title_text="images seen", row=2, col=1)
-    return _layout(fig, height=520)
+def loss_figure(df: pd.DataFrame, weight: float = 0.9, show_raw: bool = True, loss: str | None = None,
+                x: str = "nimg", log_y: bool = False, y_range=None, phases: bool = True) -> go.Figure:
+    """D and G loss of one model; ``loss`` ("BCE", "WGAN-GP") names what the numbers are."""
+    kind = f" ({loss})" if loss else ""
+    d_name = "D (critic) loss" if loss == "WGAN-GP" else "D loss"
+    return line_figure([Trace(df, "loss_D", d_name + kind, COLOURS[0]), Trace(df, "loss_G", "G loss" + kind,
+                                                                             COLOURS[1])],
+                       x, weight, show_raw, log_y, y_range, y_title=f"loss{kind}", height=380,
+                       phases_from=df if phases else None)
 
 
-def d_output_figure(df: pd.DataFrame, weight: float = 0.9, show_raw: bool = True,
-                    boundaries: Boundaries | None = None) -> go.Figure:
+def d_output_figure(df: pd.DataFrame, weight: float = 0.9, show_raw: bool = True, x: str = "nimg",
+                    log_y: bool = False, phases: bool = True, loss: str | None = None) -> go.Figure:
     """Mean D output on real images, D(x), and on generated ones, D(G(z))."""
-    return _curves_figure(df, (("D_real", COLOURS[2], "D(x) real"), ("D_fake", COLOURS[3], "D(G(z)) generated")),
-                          "mean D output", 340, weight, show_raw, boundaries)
+    title = "mean critic score" if loss == "WGAN-GP" else "mean D output (probability real)"
+    return line_figure([Trace(df, "D_real", SERIES_LABELS["D_real"], COLOURS[2]),
+                        Trace(df, "D_fake", SERIES_LABELS["D_fake"], COLOURS[3])],
+                       x, weight, show_raw, log_y, None, y_title=title, height=340,
+                       phases_from=df if phases else None)
+
+
+def overlay_figure(frames: dict[str, pd.DataFrame], key: str, weight: float = 0.9, show_raw: bool = False,
+                   x: str = "nimg", log_y: bool = False, y_range=None, title: str | None = None,
+                   colours: dict[str, str] | None = None) -> go.Figure:
+    """Series ``key`` of several models on one axis (one model, one colour)."""
+    colours = colours or {n: COLOURS[i % len(COLOURS)] for i, n in enumerate(frames)}
+    traces = [Trace(df, key, name, colours[name]) for name, df in frames.items() if key in df]
+    return line_figure(traces, x, weight, show_raw, log_y, y_range, y_title=series_label(key), title=title,
+                       height=320)
 
 
 def histogram_figure(real: np.ndarray | None, fake: np.ndarray | None, name: str = "generated") -> go.Figure:
@@ -89,8 +212,10 @@ def histogram_figure(real: np.ndarray | None, fake: np.ndarray | None, name: str
             bins = np.arange(hist.shape[1]) * (256 // hist.shape[1])
             fig.add_trace(go.Scatter(x=bins, y=hist[ci], name=label, legendgroup=label, showlegend=show,
                                      mode="lines", line=dict(color=colour if label == "real" else "#333",
-                                                             dash=dash, width=2)),
+                                                             dash=dash, width=2),
+                                     hovertemplate=f"{label}, {cname}: %{{y:.4g}}<extra></extra>"),
                           row=1, col=ci + 1)
     fig.update_xaxes(title_text="intensity", range=[0, 255])
     fig.update_yaxes(title_text="share of pixels", row=1, col=1)
+    fig.update_annotations(font=dict(color=TEXT))
     return _layout(fig, height=320)

@@ -91,12 +91,39 @@ def load_results(folder: str | os.PathLike) -> Results | None:
     Raises:
         ValueError: naming the file, when it cannot be read or is not in eval.run's format.
     """
-    doc = read_collection_results(folder)
+    try:
+        doc = read_collection_results(folder)
+    except ValueError:
+        doc = _run_folder_results(folder)  # a run folder's own results.json (one model), else re-raise
+        if doc is None:
+            raise
     if doc is None:
         return None
     rows = [r for r in doc["rows"] if isinstance(r, dict) and "model" in r]
     meta = {k: v for k, v in doc.items() if k != "rows"}
     return Results(rows=rows, meta=meta, path=results_path(folder))
+
+
+def _run_folder_results(folder: str | os.PathLike) -> dict | None:
+    """A single run folder's ``results.json`` (``{"results": {reference: result}}``) in eval.run's
+    collection form (one flat row per reference), or None when it is not one."""
+    from gan.rundir import RunDir
+
+    run = RunDir(folder)
+    try:
+        doc = run.read_results()
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict):
+        return None
+    rows = []
+    for ref, res in doc["results"].items():
+        if not isinstance(res, dict):
+            continue
+        flat = {k: v for k, v in res.items() if not isinstance(v, (dict, list)) or k == K.KEY_UNAVAILABLE}
+        rows.append({"model": run.name, "reference": ref, **flat})
+    meta = {k: v for k, v in doc.items() if k not in ("results", "model") and not isinstance(v, (dict, list))}
+    return {**meta, "rows": rows}
 
 
 def unavailable_reasons(row: dict | None) -> dict[str, str]:
@@ -116,16 +143,27 @@ def metric_value(row: dict | None, key: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def metric_note(row: dict | None, spec: MetricSpec) -> str:
+# Metrics that compare samples with the training images themselves (copies), whatever the reference set.
+TRAIN_ONLY = ("memorization", "memorization_derm")
+
+
+def metric_note(row: dict | None, spec: MetricSpec, results: "Results | None" = None,
+                reference: str = "train") -> str:
     """Why metric ``spec`` (a catalogue entry) has no value in ``row``: ``eval``'s own reason when the row
-    gives one."""
+    gives one; for a copy rate against the validation set, where the training-split value is."""
     if row is None:
         return "model not in results.json; rerun `python -m eval.run`"
     if row.get("error"):
         return f"not scored: {row['error']}"
+    if spec.name in TRAIN_ONLY and (row.get("reference") or "train") != "train":
+        train = results.train_row(str(row.get("model"))) if results is not None else None
+        v = metric_value(train, spec.key)
+        where = f" ({v:.3g} there)" if v is not None else ""
+        return f"a copy rate compares samples with the training images: see it scored against train{where}"
     why = unavailable_reasons(row).get(spec.name)
     if why:
         return why
     if row.get(spec.key) is None:
-        return "not computed (results.json gives no reason)"
+        return (f"no `{spec.key}` in results.json: this eval.run did not compute {spec.name} and gives no reason; "
+                "rerun `python -m eval.run`")
     return "not a finite number in results.json"

@@ -12,21 +12,29 @@ from typing import Any, Sequence
 import numpy as np
 
 MAX_COUNT = 128  # images per Generate request; 64 at 64 px take well under a second on 2 cores
+MAX_SEED = 2**31 - 1  # the largest seed the pages accept (numpy's legacy seeding range)
+PREVIEW, EXACT = "auto", "fp32"  # load_generator precisions: bf16 where native (pictures only), fp32
 
 
-def load_generator(path: str | os.PathLike) -> Any:
+def load_generator(path: str | os.PathLike, precision: str = PREVIEW) -> Any:
     """Load a generator on the CPU with ``gan.load_generator``.
 
-    Sampling runs in bf16 where the CPU has it natively (about half the time; within a few grey levels
-    of fp32); ``python -m eval.run`` and ``gan.sample`` stay in fp32."""
+    ``PREVIEW`` samples in bf16 where the CPU has it natively (about half the time; within a few grey
+    levels of fp32): for pictures only. ``EXACT`` (fp32) is what ``python -m eval.run`` and ``gan.sample``
+    use, and what every statistic on the pages is computed from."""
     from gan import load_generator as _load
 
-    return _load(path, device="cpu", precision="auto")
+    return _load(path, device="cpu", precision=precision)
 
 
-def cap_count(requested: int, cap: int = MAX_COUNT) -> tuple[int, str | None]:
-    """Clamp a requested image count to [1, cap]; the message says what happened, None when nothing did."""
+def cap_count(requested: int, cap: int = MAX_COUNT, seed: int = 0) -> tuple[int, str | None]:
+    """Clamp a requested image count to [1, cap] and so that no seed passes :data:`MAX_SEED` (image i
+    uses ``seed + i``); the message says what happened, None when nothing did."""
     requested = int(requested)
+    room = MAX_SEED - int(seed) + 1
+    if requested > room and room <= cap:
+        return max(room, 1), (f"Asked for {requested} images from seed {seed}; showing {max(room, 1)}: seeds stop at "
+                              f"{MAX_SEED}, the largest seed.")
     if requested > cap:
         return cap, f"Asked for {requested} images; showing {cap}, the most this page generates at once."
     if requested < 1:
@@ -106,8 +114,42 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def zip_pngs(images: np.ndarray, seeds: Sequence[int]) -> bytes:
-    """A ZIP of PNGs named ``seed0042.png`` by the seed each image came from."""
+MANIFEST = "manifest.json"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file (the generator the images came from), read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manifest(G: Any, model: str, weights: str | os.PathLike, sha256: str, seeds: Sequence[int],
+             label: str | None = None) -> dict:
+    """What a ZIP of samples records about them: model, generator file and its SHA-256, seeds, precision,
+    resolution, class, and how each latent was drawn."""
+    import datetime
+
+    seeds = [int(s) for s in seeds]
+    return {
+        "model": model, "architecture": getattr(G, "model_name", None),
+        "generator": os.path.basename(str(weights)), "generator_sha256": sha256,
+        "seeds": seeds, "precision": getattr(G, "precision", "fp32"), "resolution": getattr(G, "resolution", None),
+        "class": label, "files": [seed_filename(s) for s in seeds],
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "latents": "one per image: gan.load_generator(generator).latents(1, seed)",
+    }
+
+
+def zip_pngs(images: np.ndarray, seeds: Sequence[int], manifest: dict | None = None) -> bytes:
+    """A ZIP of PNGs named ``seed0042.png`` by the seed each image came from, and ``manifest.json``
+    (:func:`manifest`) when given."""
+    import json
+
     if len(images) != len(seeds):
         raise ValueError(f"{len(images)} images but {len(seeds)} seeds")
     buf = io.BytesIO()
@@ -115,4 +157,6 @@ def zip_pngs(images: np.ndarray, seeds: Sequence[int]) -> bytes:
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         for img, s in zip(images, seeds):
             zf.writestr(seed_filename(s), png_bytes(img))
+        if manifest is not None:
+            zf.writestr(MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return buf.getvalue()

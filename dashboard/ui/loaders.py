@@ -13,33 +13,62 @@ import streamlit as st
 from dashboard import realdata, sampling
 from dashboard.discovery import WEIGHTS_HINT, ModelEntry, file_stamp, resolve_folder
 from dashboard.results import Results, load_results, results_path
-from dashboard.stats import read_stats
-from gan.rundir import FINGERPRINT, RunDir
+from dashboard.stats import read_metrics, read_stats
+from gan.rundir import FINGERPRINTS, RunDir
+
+SPLIT_WORDS = {"train": "training-image", "validation": "validation-image"}
 
 
-@st.cache_resource(show_spinner="Loading generator…", max_entries=16)
-def _generator(path: str, stamp: float) -> tuple[Any | None, str | None]:
+# Cache bounds (issue 17: the server held 1.1 GB after one session). Generators are a few MB each; image
+# and feature arrays are what grows with use, so they are bounded by count and expire after an hour idle.
+TTL = 3600
+MAX_GENERATORS = 12  # 6 models x 2 precisions
+MAX_IMAGE_SETS = 24
+
+
+@st.cache_resource(show_spinner="Loading generator…", max_entries=MAX_GENERATORS, ttl=TTL)
+def _generator(path: str, stamp: float, precision: str = sampling.PREVIEW) -> tuple[Any | None, str | None]:
     # Failures are cached too (per file version), so a broken file is not re-read on every rerun.
     try:
-        return sampling.load_generator(path), None
+        return sampling.load_generator(path, precision), None
     except Exception as e:  # noqa: BLE001 - any load failure becomes a message on the page
         return None, f"{e}"
 
 
-def generator(entry: ModelEntry) -> tuple[Any | None, str | None]:
-    """(G, None) or (None, message) for a model; the generator is loaded once per file version."""
+def generator(entry: ModelEntry, precision: str = sampling.PREVIEW) -> tuple[Any | None, str | None]:
+    """(G, None) or (None, message) for a model; the generator is loaded once per file version.
+
+    ``precision``: ``sampling.PREVIEW`` (bf16 where the CPU has it: pictures only) or ``sampling.EXACT``
+    (fp32: what every statistic on the pages is computed from, as ``eval.run`` does)."""
     weights = entry.weights
     if weights is None:
         return None, f"{entry.name}: no {WEIGHTS_HINT} yet."
-    G, err = _generator(str(weights), file_stamp(weights))
+    G, err = _generator(str(weights), file_stamp(weights), precision)
     if G is None:
         return None, f"{entry.name}: could not load `{weights.name}`: {err}"
     return G, None
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=32, ttl=TTL)
 def _stats(folder: str, stamp: float) -> pd.DataFrame:
     return read_stats(RunDir(folder))
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=TTL)
+def _metrics(folder: str, stamp: float) -> pd.DataFrame:
+    return read_metrics(RunDir(folder))
+
+
+def training_metrics(entry: ModelEntry) -> pd.DataFrame | None:
+    """The metrics scored during training (``metrics.jsonl``) as a DataFrame, None when absent or empty."""
+    path = entry.run.metrics_path
+    if path is None:
+        return None
+    try:
+        df = _metrics(str(entry.path), file_stamp(path))
+    except (OSError, ValueError):
+        return None
+    return df if not df.empty and "nimg" in df else None
 
 
 def stats(entry: ModelEntry) -> pd.DataFrame | None:
@@ -53,7 +82,7 @@ def stats(entry: ModelEntry) -> pd.DataFrame | None:
     return df if not df.empty and "nimg" in df else None
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=32, ttl=TTL)
 def _config(folder: str, stamp: float) -> dict | None:
     return ModelEntry(RunDir(folder)).read_config()
 
@@ -69,36 +98,41 @@ def config(entry: ModelEntry) -> tuple[dict | None, str | None]:
         return None, f"{entry.name}: could not read its run config: {e}"
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8, ttl=TTL)
 def _results(folder: str, stamp: float) -> Results | None:
     return load_results(folder)
 
 
 def results(folder: Path) -> tuple[Results | None, str | None]:
-    """(what eval.run wrote or None, error message or None) for the folder's results."""
+    """(what eval.run wrote or None, error message or None) for the folder's results (a generator file's:
+    its folder's)."""
+    folder = Path(folder)
+    if folder.is_file():
+        folder = folder.parent
     try:
         return _results(str(folder), file_stamp(results_path(folder))), None
     except ValueError as e:
         return None, str(e)
 
 
-@st.cache_data(show_spinner="Reading fingerprint…", max_entries=16)
+@st.cache_data(show_spinner="Reading fingerprint…", max_entries=8, ttl=TTL)
 def _bank(path: str, stamp: float) -> realdata.RealBank:
     return realdata.load_real_bank(path)
 
 
-def real_bank(entry: ModelEntry) -> tuple[realdata.RealBank | None, str | None]:
-    """The training split's fingerprint as the pages use it, or a message saying why there is none."""
-    path = entry.fingerprint
+def real_bank(entry: ModelEntry, split: str = "train") -> tuple[realdata.RealBank | None, str | None]:
+    """A split's fingerprint ("train" or "validation") as the pages use it, or a message saying why there
+    is none."""
+    path = entry.run.fingerprint(split)
     if path is None:
-        return None, f"{entry.name}: no {FINGERPRINT}, so no real-image statistics to compare with."
+        return None, f"{entry.name}: no {FINGERPRINTS[split]}, so no {SPLIT_WORDS[split]} statistics to compare with."
     try:
         return _bank(str(path), file_stamp(path)), None
     except Exception as e:  # noqa: BLE001
         return None, f"{entry.name}: could not read `{path.name}`: {e}"
 
 
-@st.cache_data(show_spinner="Loading data set…", max_entries=8)
+@st.cache_data(show_spinner="Loading data set…", max_entries=4, ttl=TTL)
 def _dataset_sample(path: str, size: int, count: int, seed: int) -> np.ndarray:
     return realdata.load_real_images(path, size, count, seed)
 
@@ -110,20 +144,23 @@ def dataset_sample(path: str, size: int, count: int, seed: int = 0) -> tuple[np.
         return None, f"Could not read real images from `{path}`: {e}"
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _generate(path: str, stamp: float, seeds: tuple[int, ...], label: str | None) -> np.ndarray:
-    return sampling.generate_images(_generator(path, stamp)[0], seeds, label)
+@st.cache_data(show_spinner=False, max_entries=MAX_IMAGE_SETS, ttl=TTL)
+def _generate(path: str, stamp: float, seeds: tuple[int, ...], label: str | None,
+              precision: str = sampling.PREVIEW) -> np.ndarray:
+    return sampling.generate_images(_generator(path, stamp, precision)[0], seeds, label)
 
 
-def generate(entry: ModelEntry, seeds: Sequence[int], label: str | None = None
+def generate(entry: ModelEntry, seeds: Sequence[int], label: str | None = None, precision: str = sampling.PREVIEW
              ) -> tuple[np.ndarray | None, str | None]:
     """Images for ``seeds`` (cached, so reruns for other widgets cost nothing) or an error message;
-    ``label``: the class a conditional model draws (None: each seed's own from the training mix)."""
-    G, err = generator(entry)
+    ``label``: the class a conditional model draws (None: each seed's own from the training mix);
+    ``precision``: see :func:`generator`."""
+    G, err = generator(entry, precision)
     if G is None:
         return None, err
     try:
-        return _generate(str(entry.weights), file_stamp(entry.weights), tuple(int(s) for s in seeds), label), None
+        return _generate(str(entry.weights), file_stamp(entry.weights), tuple(int(s) for s in seeds), label,
+                         precision), None
     except Exception as e:  # noqa: BLE001
         return None, f"{entry.name}: generation failed: {e}"
 
@@ -136,11 +173,11 @@ def derm_encoder(bank: realdata.RealBank) -> tuple[Any | None, str | None]:
         return None, str(e)
 
 
-@st.cache_data(show_spinner="Encoder features of the samples…", max_entries=32)
+@st.cache_data(show_spinner="Encoder features of the samples…", max_entries=8, ttl=TTL)
 def _derm_features(path: str, stamp: float, seeds: tuple[int, ...], label: str | None, sha256: str,
                    _encoder: Any) -> np.ndarray:
-    # Keyed by the encoder's SHA-256; the encoder object itself is not hashed.
-    return realdata.derm_features(_generate(path, stamp, seeds, label), _encoder)
+    # Keyed by the encoder's SHA-256; the encoder object itself is not hashed. fp32 samples, as eval.run.
+    return realdata.derm_features(_generate(path, stamp, seeds, label, sampling.EXACT), _encoder)
 
 
 def derm_features(entry: ModelEntry, seeds: Sequence[int], encoder: Any, label: str | None = None
@@ -151,3 +188,13 @@ def derm_features(entry: ModelEntry, seeds: Sequence[int], encoder: Any, label: 
                               str(encoder.sha256), encoder), None
     except Exception as e:  # noqa: BLE001
         return None, f"{entry.name}: encoder features failed: {e}"
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=TTL)
+def _sha256(path: str, stamp: float) -> str:
+    return sampling.file_sha256(path)
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a generator file, computed once per file version."""
+    return _sha256(str(path), file_stamp(path))

@@ -35,17 +35,45 @@ def reference_picker(results: Results | None, models: Sequence[str], key: str) -
                          "split's, where a validation fingerprint was shipped.")
 
 
+CAPTION_COLOUR = "#4b505c"  # 7.9:1 on white (WCAG AA asks 4.5:1); Streamlit's faded caption grey is ~3.9:1
+
+
 def style() -> None:
     """Page-wide CSS: samples are sent at their own size and scaled up by the browser without blur
-    (encoding 64 native 64 px PNGs is ~6x cheaper than encoding upscaled copies)."""
-    st.html("<style>[data-testid='stImage'] img, [data-testid='stFullScreenFrame'] img "
-            "{image-rendering: pixelated;}</style>")
+    (encoding 64 native 64 px PNGs is ~6x cheaper than encoding upscaled copies); captions in a colour
+    with at least 4.5:1 contrast; the fullscreen button of an image list sits above it, not on its captions."""
+    st.html(
+        "<style>"
+        "[data-testid='stImage'] img, [data-testid='stFullScreenFrame'] img {image-rendering: pixelated;}"
+        f"[data-testid='stCaptionContainer'], [data-testid='stImageCaption'], [data-testid='stWidgetLabel'] p, "
+        f"[data-testid='stTooltipHoverTarget'] {{color: {CAPTION_COLOUR};}}"
+        "[data-testid='stElementToolbar'] {top: -2rem;}"
+        "</style>"
+    )
 
 
-def image_row(images: np.ndarray, captions: Sequence[str] | None = None, width: int = 96) -> None:
-    """A wrapping row of small images shown ``width`` px wide."""
+def image_row(images: np.ndarray, captions: Sequence[str] | None = None, width: int = 96,
+              alts: Sequence[str] | None = None) -> None:
+    """A wrapping row of small images shown ``width`` px wide; ``alts``: each image's alt text (real or
+    generated, which model, which seed), else the captions."""
     # PNG, not Streamlit's default JPEG for arrays: compression artefacts would pass for GAN artefacts.
-    st.image(list(images), caption=list(captions) if captions else None, width=width, output_format="PNG")
+    st.image(list(images), caption=list(captions) if captions else None, width=width, output_format="PNG",
+             alt=list(alts) if alts else (list(captions) if captions else None))
+
+
+def demote_headings(markdown: str, levels: int = 3) -> str:
+    """Markdown with every ATX heading ``levels`` deeper (a model card's "# Title" inside a page section
+    must not become a second h1)."""
+    out, fence = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fence = not fence
+        if not fence and line.startswith("#"):
+            hashes = len(line) - len(line.lstrip("#"))
+            if line[hashes:hashes + 1] in (" ", ""):
+                line = "#" * min(hashes + levels, 6) + line[hashes:]
+        out.append(line)
+    return "\n".join(out)
 
 
 def plot(fig: Any, key: str | None = None) -> None:

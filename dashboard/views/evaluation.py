@@ -1,13 +1,26 @@
-"""Evaluation: colour histograms real vs generated, the metric values, nearest training neighbours in
-pixels and in the dermoscopy encoder's features."""
+"""Evaluation: the metric values, colour histograms real vs generated, nearest training neighbours in
+pixels and in the dermoscopy encoder's features. Every statistic here comes from fp32 samples, as
+``python -m eval.run`` scores them."""
+
+import shlex
 
 import streamlit as st
 
+from dashboard import sampling
 from dashboard.figures import histogram_figure
 from dashboard.realdata import closest_feature_pairs, closest_pairs, colour_histogram
 from dashboard.results import arrow, metric_note, metric_value, metrics
 from dashboard.ui import loaders, sidebar, widgets
 from eval import keys as K
+from gan.rundir import FINGERPRINTS
+
+EXACT = sampling.EXACT
+REF_WORDS = {"train": "training", "validation": "validation"}
+
+
+def q(path) -> str:
+    return shlex.quote(str(path))
+
 
 st.title("Evaluation")
 folder, entries = sidebar.models_or_stop()
@@ -18,20 +31,34 @@ if entry is None:
     st.stop()
 n_samples = c2.select_slider("Generated samples", [64, 128, 256, 512], value=128, key="ev_n",
                              help="Samples used for the histogram and the neighbour search on this page.")
+# The command that scores this folder and writes the results.json this page reads.
+score_cmd = f"python -m eval.run --checkpoints {q(folder)}"
 
 # --- metric values -----------------------------------------------------------------------------
-st.subheader("Metrics")
+st.header("Metrics")
 results, rerr = loaders.results(folder)
 row = None
+refs_scored = results.references(entry.name) if results is not None else []
+refs_fp = [r for r in FINGERPRINTS if entry.run.fingerprint(r) is not None]
+refs = list(dict.fromkeys([*refs_scored, *refs_fp])) or ["train"]
+reference = st.radio("Scored against", refs, horizontal=True, key="ev_ref",
+                     format_func=lambda r: f"{r} ({REF_WORDS.get(r, r)} images)",
+                     help="train: the training split's fingerprint (as in the report); validation: the held-out "
+                          "split's. Metric tiles and the histogram below follow this choice.") \
+    if len(refs) > 1 else refs[0]
 if rerr:
     st.warning(f"Could not read the evaluation results: {rerr}")
 elif results is None:
-    st.info("No results.json in this folder yet: run `python -m eval.run` to score the models.")
+    st.info(f"No results.json in `{folder}` yet. Score the models with:")
+    st.code(score_cmd, language="bash")
 elif entry.name not in results.models:
-    st.info(f"results.json has no row for {entry.name}; rerun `python -m eval.run`.")
+    st.info(f"results.json has no row for {entry.name}. Score it with:")
+    st.code(score_cmd, language="bash")
 else:
-    reference = widgets.reference_picker(results, [entry.name], key="ev_ref")
     row = results.row(entry.name, reference)
+    if (row.get("reference") or "train") != reference:
+        st.info(f"{entry.name} was not scored against the {reference} set; showing its "
+                f"{row.get('reference') or 'train'} row.")
     if row.get("error"):
         st.warning(f"eval.run could not score {entry.name}: {row['error']}")
     # One row of tiles per feature space: the colour, pixel and Inception metrics, then the dermoscopy
@@ -44,45 +71,70 @@ else:
         ordered += g
     for col, spec in zip(cols, ordered):
         val = metric_value(row, spec.key)
-        col.metric(f"{spec.label} {arrow(spec)}", f"{val:.4g}" if val is not None else "n/a",
+        sd = metric_value(row, f"{spec.key}_sd")
+        shown = "n/a" if val is None else f"{val:.3g}" + (f" ± {sd:.2g}" if sd is not None else "")
+        col.metric(f"{spec.label} {arrow(spec)}", shown,
                    help=f"{spec.description} {spec.better.capitalize()} is better. Key: `{spec.key}`.")
         if val is None and not row.get("error"):
-            col.caption(metric_note(row, spec))
+            col.caption(metric_note(row, spec, results, reference))
     facts = []
     if row.get(K.KEY_N_FAKE) is not None:
-        facts.append(f"{row[K.KEY_N_FAKE]} generated vs {row.get(K.KEY_N_REAL)} real images")
+        facts.append(f"{row[K.KEY_N_FAKE]} generated (fp32) vs {row.get(K.KEY_N_REAL)} "
+                     f"{REF_WORDS.get(row.get('reference') or 'train', '')} images")
     if row.get(K.KEY_RESOLUTION) is not None:
         facts.append(f"at {row[K.KEY_RESOLUTION]} px")
     if row.get(K.KEY_SEED) is not None:
         facts.append(f"seed {row[K.KEY_SEED]}")
     real_div = metric_value(row, K.KEY_MSSSIM_REAL)
     if real_div is not None:
-        facts.append(f"real images' own MS-SSIM {real_div:.4g} (the diversity to match)")
+        facts.append(f"real images' own MS-SSIM {real_div:.3g} (the diversity to match)")
     if facts:
-        st.caption("Scored on " + ", ".join(facts) + ".")
+        st.markdown("Scored by `eval.run` on " + ", ".join(facts) + ".")
 
-G, err = loaders.generator(entry)
+G, err = loaders.generator(entry, EXACT)
 if G is None:
     st.error(err)
     st.stop()
-fakes, gerr = loaders.generate(entry, range(n_samples))
+fakes, gerr = loaders.generate(entry, range(n_samples), precision=EXACT)
 if fakes is None:
     st.error(gerr)
     st.stop()
-bank, berr = loaders.real_bank(entry)
+bank, berr = loaders.real_bank(entry)  # the training split: neighbours are always training images
 
 # --- colour histograms ---------------------------------------------------------------------------
-st.subheader("Colour histograms")
-if bank is None:
-    st.info(f"{berr} Showing the generated images' histogram alone; `python -m eval.fingerprint` makes one.")
-widgets.plot(histogram_figure(bank.hist if bank is not None else None, colour_histogram(fakes), entry.name),
-        key="ev_hist")
-st.caption(f"Solid: training images (from the fingerprint). Dotted: {n_samples} generated images, seeds "
-           f"0–{n_samples - 1}. Curves that overlap mean the generator reproduces the lesion and skin colours.")
+st.header("Colour histograms")
+ref_bank, ref_err = (bank, berr) if reference == "train" else loaders.real_bank(entry, reference)
+ref_hist, ref_source = None, None
+if ref_bank is not None:
+    ref_hist = ref_bank.hist
+    ref_source = f"{REF_WORDS.get(reference, reference)} images, from `{FINGERPRINTS[reference]}`"
+else:
+    fp_name = FINGERPRINTS.get(reference, "fingerprint.npz")
+    split_flag = "" if reference == "train" else f" --split {reference}"
+    st.info(f"{ref_err} Make it from the data set with the command below, or give the data set's path to "
+            "compare with its images directly.")
+    data_path = st.text_input("Data set path (ISIC 2017 folder or any image folder)", key="ev_data",
+                              placeholder="../shared/data/isic2017")
+    st.code(f"python -m eval.fingerprint --data {q(data_path.strip() or 'DATA')}{split_flag} "
+            f"--size {G.resolution} --out {q(entry.path / fp_name)}", language="bash")
+    if data_path.strip():
+        real, derr = loaders.dataset_sample(data_path, G.resolution, 512, 0)
+        if real is None:
+            st.warning(derr)
+        else:
+            ref_hist = colour_histogram(real)
+            ref_source = f"{len(real)} images from `{data_path.strip()}`"
+widgets.plot(histogram_figure(ref_hist, colour_histogram(fakes), entry.name), key="ev_hist")
+if ref_hist is not None:
+    st.markdown(f"Solid: {ref_source}. Dotted: {n_samples} generated images (fp32, seeds 0–{n_samples - 1}). "
+                "Curves that overlap mean the generator reproduces the lesion and skin colours.")
+else:
+    st.markdown(f"Only the generated images' histogram ({n_samples} fp32 samples, seeds 0–{n_samples - 1}): "
+                "there are no real images to compare with yet.")
 
 # --- nearest training neighbours ----------------------------------------------------------------
-st.subheader("Nearest training neighbours")
-train_row = results.row(entry.name, "train") if results is not None else None
+st.header("Nearest training neighbours")
+train_row = results.train_row(entry.name) if results is not None else None
 
 
 def _copy_note(rate_key: str, thr: float | None) -> str:
@@ -90,18 +142,24 @@ def _copy_note(rate_key: str, thr: float | None) -> str:
     n = train_row.get(K.KEY_N_FAKE) if train_row else None
     parts = []
     if rate is not None:
-        parts.append(f"`{rate_key}` = {rate:.4g} on {n} samples (results.json, training split)")
+        parts.append(f"`{rate_key}` = {rate:.3g} on {n} samples (results.json, against the training split)")
     if thr is not None:
-        parts.append(f"pairs under its threshold {thr:.4g} are flagged")
-    return ("; ".join(parts) + ".") if parts else "No copy rate in results.json yet (`python -m eval.run`)."
+        parts.append(f"pairs under its threshold {thr:.3g} are flagged")
+    if parts:
+        return "; ".join(parts) + "."
+    return f"No copy rate in results.json yet: `{score_cmd}` computes it."
 
 
 if bank is None:
-    st.info("Needs the training images' fingerprint (see above).")
+    st.info(f"{berr} Copies are searched among the training images, which the training fingerprint holds: "
+            f"`python -m eval.fingerprint --data DATA --size {G.resolution} --out {q(entry.path / FINGERPRINTS['train'])}`.")
     st.stop()
+if reference != "train":
+    st.markdown("A copy is a copy of a training image, so neighbours are searched among the training images "
+                f"whatever the reference chosen above ({reference}).")
 k = st.slider("Pairs to show", 4, 24, 8, 4, key="ev_pairs")
 
-st.markdown("**In pixels**")
+st.subheader("In pixels")
 pixel_seeds: set[int] = set()
 if bank.bank is None or not len(bank.bank):
     st.info(f"{entry.name}: the fingerprint was made without an image bank (--no-bank), so there is nothing "
@@ -111,8 +169,8 @@ else:
     pixel_seeds = {p.fake_index for p in pairs}
     thr = metric_value(train_row, K.KEY_NN_THRESHOLD)
     side = bank.bank.shape[1]
-    st.caption(
-        f"The {k} of {n_samples} generated images closest to any of the {len(bank.bank)} training images, "
+    st.markdown(
+        f"The {k} of {n_samples} generated images (fp32) closest to any of the {len(bank.bank)} training images, "
         f"closest first. Both at {side}×{side} px (box filter), distance = RMS pixel difference on [0, 1], "
         f"as in the copy rate. {_copy_note(K.KEY_COPY_RATE, thr)} Look for copies of training images."
     )
@@ -120,11 +178,13 @@ else:
         cols = st.columns(4)
         for col, p in zip(cols, pairs[start:start + 4]):
             col.image([p.fake, p.real], width=96, output_format="PNG",
-                      caption=[f"seed {p.fake_index}", p.real_name])
+                      caption=[f"seed {p.fake_index}", p.real_name],
+                      alt=[f"Generated by {entry.name}, seed {p.fake_index}",
+                           f"Real training image {p.real_name}, nearest in pixels"])
             flag = " ⚠ below copy threshold" if thr and p.distance < thr else ""
             col.caption(f"distance {p.distance:.3f}{flag}")
 
-st.markdown("**In the dermoscopy encoder's features**")
+st.subheader("In the dermoscopy encoder's features")
 enc, eerr = loaders.derm_encoder(bank)
 fpairs = None
 if enc is None:
@@ -140,7 +200,7 @@ else:
             st.info(f"{entry.name}: no feature-space neighbours: {e}")
 if fpairs is not None:
     thr_d = metric_value(train_row, K.KEY_NN_THRESHOLD_DERM)
-    st.caption(
+    st.markdown(
         f"The {k} of {n_samples} generated images whose {enc.metric_version} features ({enc.dim}-d, the encoder's "
         f"penultimate layer) are closest to any of the {len(bank.derm_features)} training images' features, "
         "closest first; distance = Euclidean between features, as in the feature-space copy rate. It finds "
@@ -154,8 +214,10 @@ if fpairs is not None:
             # One image per column, each with its own caption: the generated image at its own size,
             # the training image from the bank.
             a, b = col.columns(2, gap=None, width=192)
-            a.image(p.fake, width=96, output_format="PNG", caption=f"seed {p.fake_index}")
-            b.image(p.real, width=96, output_format="PNG", caption=p.real_name)
+            a.image(p.fake, width=96, output_format="PNG", caption=f"seed {p.fake_index}",
+                    alt=f"Generated by {entry.name}, seed {p.fake_index}")
+            b.image(p.real, width=96, output_format="PNG", caption=p.real_name,
+                    alt=f"Real training image {p.real_name}, nearest in encoder features")
             flag = " ⚠ below copy threshold" if thr_d and p.distance < thr_d else ""
             both = " ◆" if p.fake_index in pixel_seeds else ""
             col.caption(f"feature distance {p.distance:.3f}{flag}{both}")

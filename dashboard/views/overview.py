@@ -1,4 +1,5 @@
-"""Overview: the report's comparison table, completed, with a few samples per model."""
+"""Overview: the report's comparison beside this project's runs, the score table, training facts and a few
+samples per model."""
 
 import streamlit as st
 
@@ -9,13 +10,13 @@ from eval.registry import describe_quality_bar
 
 st.title("LesionGAN models")
 folder, entries = sidebar.models_or_stop()
-st.caption(f"Models in `{folder}`")
+st.markdown(f"Models in `{folder}`")
 
 results, results_err = loaders.results(folder)
 if results_err:
     st.warning(f"Could not read the evaluation results: {results_err}")
 
-gens, facts, stats, load_errors = {}, {}, {}, []
+gens, facts, stats, configs, curves, load_errors = {}, {}, {}, {}, {}, []
 for e in entries:
     G, err = loaders.generator(e)
     if G is not None:
@@ -26,58 +27,127 @@ for e in entries:
     df = loaders.stats(e)
     if df is not None:
         stats[e.name] = df
+    cfg, _ = loaders.config(e)
+    if cfg is not None:
+        configs[e.name] = cfg
+    m = loaders.training_metrics(e)
+    if m is not None:
+        curves[e.name] = m
 for err in load_errors:
     st.error(err)
 
-st.subheader("Comparison")
-reference = widgets.reference_picker(results, [e.name for e in entries], key="ov_ref")
-table, notes = comparison.overview_table(entries, stats, facts, results, reference)
+num = st.column_config.NumberColumn
 text = st.column_config.TextColumn
 bar = describe_quality_bar()
+
+# --- the report's table ------------------------------------------------------------------------
+st.header("The report vs this project")
+models = comparison.parity_models(entries, configs, stats, results, curves)
+if not models:
+    st.info("No unconditional `dcgan`, `pggan-seed` or `pggan` run in this folder, so nothing to set beside the "
+            f"report's table. The report: DCGAN D 0.57 / G 3.1, PGGAN D 0.05 / G 3.98 ({comparison.REPORT_TRAINING}).")
+else:
+    parity = comparison.parity_table(models)
+    st.dataframe(
+        comparison.styled(parity, comparison.PARITY_COLUMNS),
+        width="stretch",
+        key="ov_parity",
+        column_config={
+            "_index": text("row", width="medium"),
+            "recipe": text(width="medium"),
+            comparison.LOSS_COLUMN: text("loss", width="small",
+                                         help="BCE: the report's losses. WGAN-GP: a critic's loss, another scale "
+                                              "and sign: not comparable with BCE numbers."),
+            "images seen": num(help="Images the models saw in training; the report's: 500 epochs x 2,000."),
+            comparison.D_COLUMN: num("D loss", help="The report: its final value. Ours: mean ± sd over the last "
+                                                    "10% of training (a single last log swings too much)."),
+            comparison.G_COLUMN: num("G loss", help="As D loss."),
+            "how measured": text(width="large"),
+        },
+    )
+    st.markdown(f"The report trained {comparison.REPORT_TRAINING}; this project's runs are shorter (images seen "
+                "above). Losses say how the two networks balance, not how good the images are; the claims below "
+                "are judged on the metrics.")
+    for c in comparison.report_claims(models):
+        icon = {"supported": ":material/check_circle:", "not supported": ":material/cancel:",
+                "mixed": ":material/contrast:"}.get(c.verdict, ":material/help:")
+        st.markdown(f"{icon} **{c.claim}: {c.verdict} here.** {c.evidence}")
+
+# --- scores ------------------------------------------------------------------------------------
+st.header("Scores")
+reference = widgets.reference_picker(results, [e.name for e in entries], key="ov_ref")
+table, notes = comparison.overview_table(entries, stats, facts, results, reference, configs)
+st.markdown(f"**Quality bar** (`eval.registry.QUALITY_BAR`, judged against the training split): {bar}. "
+            "★ marks the best value in each column.")
+score_cols = [comparison.LOSS_COLUMN, *comparison.score_columns(table), comparison.QUALITY_BAR_COLUMN]
 st.dataframe(
-    comparison.display_table(table),
+    comparison.styled(table, score_cols, comparison.best_index(table)),
     width="stretch",
+    key="ov_scores",
     column_config={
-        "final D loss": text(help="Last logged discriminator loss (training balance, not image quality)"),
-        "final G loss": text(help="Last logged generator loss"),
-        **{m.label: text(f"{m.label} {arrow(m)}", help=f"{m.description} {m.better.capitalize()} is better.")
+        "_index": text("model"),
+        comparison.LOSS_COLUMN: text("loss", help="The training loss: BCE or WGAN-GP."),
+        **{m.label: num(f"{m.label} {arrow(m)}", help=f"{m.description} {m.better.capitalize()} is better. "
+                                                      f"Key: {m.key}.")
            for m in metrics()},
-        comparison.QUALITY_BAR_COLUMN: text(help=f"The project's quality bar against the training split: {bar}"),
+        comparison.QUALITY_BAR_COLUMN: text("bar", help=f"The project's quality bar against the training split: {bar}"),
     },
 )
 for note in notes:
-    st.caption(f"ℹ️ {note}")
+    st.markdown(f":material/info: {note}")
 if results is not None and results.settings():
-    st.caption(f"Metrics: {results.settings()} (`{results.path.name}`).")
+    st.markdown(f"Metrics: {results.settings()} (`{results.path.name}`; mean ± sd where scored with several "
+                "sample seeds).")
 
-st.markdown("**How to read it**")
-lines = ["- **final D / G loss**: last logged training losses; they show the balance of the two networks, "
-         "not image quality."]
-for m in metrics():
-    line = f"- **{m.label}** ({arrow(m)} {m.better} is better): {m.description}"
-    if m.sees:
-        line += f" Sees: {m.sees}."
-    if m.misses:
-        line += f" Misses: {m.misses}."
-    lines.append(line)
-lines += [f"- **quality bar**: {bar}, scored against the training split: the colour statistics a shipped "
-          "model must reach.",
-          "- **resolution, parameters, images seen, training time, hardware**: output size, generator size, "
-          "and how much training each model got, where."]
-st.caption("\n".join(lines))
+st.header("Training")
+st.dataframe(
+    comparison.styled(table, comparison.TRAINING_COLUMNS),
+    width="stretch",
+    key="ov_training",
+    column_config={
+        "_index": text("model"),
+        "architecture": text(width="medium"),
+        comparison.LOSS_COLUMN: text("loss"),
+        comparison.D_COLUMN: num("D loss", help="Mean ± sd over the last 10% of training. BCE and WGAN-GP "
+                                                "losses are different quantities: compare within a loss type."),
+        comparison.G_COLUMN: num("G loss", help="As D loss."),
+        "images seen": num(),
+        "training time": num(help="Wall time of the training run."),
+        "parameters": num(help="Generator parameters."),
+        "resolution": num(),
+        "hardware": text(width="medium"),
+    },
+)
 
-st.subheader("Samples")
-st.caption("Seeds 0–7 for every model; the Generate page makes more.")
+with st.expander("How to read the columns"):
+    lines = ["- **D / G loss**: mean ± sd over the last 10% of training; they show the balance of the two "
+             "networks, not image quality. BCE and WGAN-GP losses are not comparable."]
+    for m in metrics():
+        line = f"- **{m.label}** ({arrow(m)} {m.better} is better): {m.description}"
+        if m.sees:
+            line += f" Sees: {m.sees}."
+        if m.misses:
+            line += f" Misses: {m.misses}."
+        lines.append(line)
+    lines += [f"- **quality bar**: {bar}, scored against the training split: the colour statistics a shipped "
+              "model must reach."]
+    st.markdown("\n".join(lines))
+
+st.header("Samples")
+st.markdown("Seeds 0–7 for every model (bf16 preview where the CPU has it); the Generate page makes more.")
 for e in entries:
     if e.name not in gens:
         continue
     images, err = loaders.generate(e, range(8))
-    st.markdown(f"**{e.name}** · {facts[e.name].get('architecture') or ''}")
+    st.subheader(e.name)
+    arch = facts[e.name].get("architecture")
+    if arch:
+        st.markdown(comparison.describe_architecture(arch, facts[e.name].get("classes")) or "")
     if err:
         st.error(err)
     else:
-        widgets.image_row(images, width=80)
+        widgets.image_row(images, width=96, alts=[f"Generated by {e.name}, seed {s}" for s in range(8)])
     card = e.read_model_card()
     if card is not None:
         with st.expander(f"Model card: {e.name}"):
-            st.markdown(card)
+            st.markdown(widgets.demote_headings(card))
