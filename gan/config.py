@@ -41,6 +41,23 @@ class TrainConfig:
             CPUs with native bf16 (AVX512-BF16/AMX) and on Ampere+ GPUs; refused elsewhere.
         balance: draw real images class-balanced (each class equally often, with replacement)
             instead of in shuffled epochs; needs labels.
+        diffaug: DiffAugment ops applied to everything D sees (:mod:`gan.daug`): any of ``color``,
+            ``translation``, ``cutout``; empty: none.
+        ada: adaptive discriminator augmentation (:mod:`gan.daug`): probability p steered by the
+            overfitting heuristic r_t = E[sign(D_real)] towards ``ada_target``.
+        ada_target: the r_t ADA steers to (0.6, Karras et al. 2020).
+        ada_kimg: thousands of images over which ADA's p can move from 0 to 1 (the paper's 500 suits
+            runs of many million images; 100 lets p react within this project's 50-150 k runs).
+        ada_interval: steps between updates of p.
+        metrics: metrics scored on G_ema during training (``eval.training_metrics``), e.g.
+            ``fd_derm``, ``precision_derm``, ``recall_derm``; empty: none.
+        metrics_kimg: score every this many kimg (at the first snapshot at or after each multiple,
+            and at the end).
+        metrics_n: samples per scoring.
+        metrics_ref: the reference fingerprint (``eval.fingerprint``); empty: the run folder's
+            ``fingerprint.npz``, made from the training images when missing.
+        keep_best: keep the snapshot that scores best on this metric (one of ``metrics``) as
+            ``generator-best.pt``; empty: do not.
 
     Augmentation of real images is a data option: :class:`gan.data.DataConfig`.
     """
@@ -59,8 +76,29 @@ class TrainConfig:
     sync_bn: bool = False
     precision: str = "fp32"
     balance: bool = False
+    diffaug: tuple[str, ...] = ()
+    ada: bool = False
+    ada_target: float = 0.6
+    ada_kimg: float = 100.0
+    ada_interval: int = 4
+    metrics: tuple[str, ...] = ()
+    metrics_kimg: float = 10.0
+    metrics_n: int = 1000
+    metrics_ref: str = ""
+    keep_best: str = ""
 
     def __post_init__(self) -> None:
+        from gan.daug import parse_policy
+
+        parse_policy(self.diffaug)
+        if not (0 < self.ada_target < 1) or not (self.ada_kimg > 0) or self.ada_interval < 1:
+            raise ValueError(f"--ada needs 0 < ada_target < 1, ada_kimg > 0, ada_interval >= 1; got "
+                             f"{self.ada_target}, {self.ada_kimg}, {self.ada_interval}")
+        if self.metrics_n < 10 or not (self.metrics_kimg > 0):
+            raise ValueError(f"--metrics-n must be >= 10 and --metrics-kimg > 0, got {self.metrics_n}, "
+                             f"{self.metrics_kimg}")
+        if self.keep_best and self.keep_best not in self.metrics:
+            raise ValueError(f"--keep-best {self.keep_best}: not among --metrics ({','.join(self.metrics) or 'none'})")
         for name in ("kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "ema_kimg"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):

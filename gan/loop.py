@@ -25,6 +25,7 @@ from tqdm import tqdm
 from gan import checkpoint as ckpt_io
 from gan import dist
 from gan.config import RunConfig
+from gan.daug import AdaState, AugmentedD
 from gan.data.augmentation import augment
 from gan.imageutil import image_grid, to_uint8_hwc
 from gan.models.base import BatchRNG, Loss, Stage, count_params
@@ -255,6 +256,10 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
     G, D, G_ema = (m.to(device=device, memory_format=memory_format) for m in (G, D, G_ema))
     rng_noise = torch.Generator(device=device).manual_seed(tcfg.seed + 1)
     rng_aug = torch.Generator().manual_seed(tcfg.seed + 2)
+    # D's differentiable augmentation (gan.daug): its own generator, so runs without it draw as before.
+    rng_daug = torch.Generator().manual_seed(tcfg.seed + 3)
+    daug = bool(tcfg.diffaug) or tcfg.ada
+    ada = AdaState(target=tcfg.ada_target, interval=tcfg.ada_interval, ada_kimg=tcfg.ada_kimg) if tcfg.ada else None
     z_grid = torch.randn(tcfg.grid_size, mcfg.z_dim, generator=torch.Generator().manual_seed(tcfg.seed)).to(device)
     data = images.to(device)
     conditional = bool(getattr(mcfg, "class_names", ()))
@@ -274,21 +279,32 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
         nimg, time_prev = int(resume["nimg"]), float(resume["time_s"])
         rng_noise.set_state(resume["rng"]["noise"].to(rng_noise.get_state().device))
         rng_aug.set_state(resume["rng"]["aug"])
+        if daug:
+            if "daug" not in resume["rng"] or (ada is not None and "ada" not in resume):
+                raise ValueError("the checkpoint was trained without --diffaug/--ada; resume cannot add them")
+            rng_daug.set_state(resume["rng"]["daug"])
+            if ada is not None:
+                ada.load_state_dict(resume["ada"])
         torch.set_rng_state(resume["rng"]["torch"])
         batches = Batches(batch_source, tcfg.seed, int(resume["data_epoch"]), int(resume["data_pos"]))
         if main:
             # Lines logged after the checkpoint (by a run that was then killed) are retrained now.
             run.truncate_stats(nimg)
+            run.truncate_metrics(nimg)
     if dist.rank() > 0:
         # Draws outside the shared generators (none today; dropout, say) differ between processes.
         torch.manual_seed(dist.rank_seed(tcfg.seed, nimg))
     noise = BatchRNG(rng_noise, dist.rank(), dist.world_size())
+    daug_rng = BatchRNG(rng_daug, dist.rank(), dist.world_size())
 
     def start_phase(st: Stage):
         # The loss calls G and D through DDP wrappers that sync exactly what this phase's optimizers
         # step (one process: G and D themselves); they are rebuilt when that set changes.
         opts = spec.prepare_phase(G, D, mcfg, st)
-        return opts, spec.make_loss(dist.wrap(G, _params(opts["G"])), dist.wrap(D, _params(opts["D"])), mcfg)
+        D_seen = dist.wrap(D, _params(opts["D"]))
+        if daug:  # D sees every image, real or generated, through the same augmentation
+            D_seen = AugmentedD(D_seen, daug_rng, tcfg.diffaug, ada)
+        return opts, spec.make_loss(dist.wrap(G, _params(opts["G"])), D_seen, mcfg)
 
     stage = spec.schedule(mcfg, nimg)
     opts, loss = start_phase(stage)
@@ -323,7 +339,9 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
                 "G_ema": G_ema.state_dict(), "opt": {k: o.state_dict() for k, o in opts.items()},
                 "nimg": nimg, "phase": st.phase, "time_s": elapsed,
                 "data_epoch": batches.epoch, "data_pos": batches.pos,
-                "rng": {"noise": _rng_state(rng_noise), "aug": _rng_state(rng_aug), "torch": torch.get_rng_state()},
+                "rng": {"noise": _rng_state(rng_noise), "aug": _rng_state(rng_aug), "torch": torch.get_rng_state(),
+                        **({"daug": _rng_state(rng_daug)} if daug else {})},
+                **({"ada": ada.state_dict()} if ada is not None else {}),
                 "info": json.dumps({**info_base, "nimg": nimg, "resolution": st.resolution, "alpha": st.alpha,
                                     "phase": st.phase, "time_s": elapsed,
                                     "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")})}
@@ -387,6 +405,8 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
             for k, v in zip(step_stats, values):
                 acc.setdefault(k, []).append(v)
 
+            if ada is not None:
+                ada.accumulate(float(values[list(step_stats).index("D_real_sign")]), stage.batch)
             ema_update(G_ema, G, ema_beta(stage.batch, nimg, tcfg.ema_kimg, tcfg.ema_rampup))
             nimg += stage.batch
             bar.update(stage.batch)
@@ -401,6 +421,8 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
                     elapsed = time_prev + time.perf_counter() - t0
                     row = {"nimg": nimg, "kimg": nimg / 1000, "time_s": round(elapsed, 3)}
                     row.update({k: float(torch.stack(v).mean()) for k, v in acc.items()})
+                    if ada is not None:
+                        row.update({"aug_p": ada.p, "ada_rt": ada.rt})
                     row.update({"resolution": stage.resolution, "alpha": stage.alpha, "phase": stage.phase,
                                 "batch": stage.batch, "lr": stage.lr_g})
                     run.append_stats(row)

@@ -28,11 +28,14 @@ from gan.rundir import RunDir
 # CLI flags that map onto model-config fields, when the model has that field.
 _MODEL_FLAGS = {"size": "resolution", "batch": "batch", "lr": "lr"}
 _TRAIN_FLAGS = ["kimg", "seed", "ema_kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "device",
-                "channels_last", "threads", "sync_bn", "precision", "balance"]
+                "channels_last", "threads", "sync_bn", "precision", "balance", "diffaug", "ada", "ada_target",
+                "ada_kimg", "metrics", "metrics_kimg", "metrics_n", "metrics_ref", "keep_best"]
 _DATA_FLAGS = ["data", "layout", "split", "labels", "augment", "cond"]
 # Flags that --resume may change: how long and how the run executes, not what it trains (and
 # --data, when the same images moved to another folder).
-_RESUME_FLAGS = ("kimg", "threads", "device", "sync_bn", "data")
+# Metrics during training only watch the run, so they may be switched on, off or changed on resume.
+_RESUME_FLAGS = ("kimg", "threads", "device", "sync_bn", "data", "metrics", "metrics_kimg", "metrics_n",
+                 "metrics_ref", "keep_best")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "epochs; needs labels")
     p.add_argument("--augment", action="store_true", default=None,
                    help="random flips and 90-degree rotations of the real images (data.augment)")
+    p.add_argument("--diffaug", type=_policy, metavar="OPS",
+                   help="DiffAugment for D (Zhao et al. 2020): comma-separated ops of color, translation, cutout, "
+                        "applied to real and generated images alike, e.g. --diffaug color,translation,cutout")
+    p.add_argument("--ada", action="store_true", default=None,
+                   help="adaptive discriminator augmentation (Karras et al. 2020): p steered by r_t = E[sign(D_real)] "
+                        "to --ada-target; p is logged (aug_p) and checkpointed")
+    p.add_argument("--ada-target", type=float, help="ADA's target r_t (default 0.6)")
+    p.add_argument("--ada-kimg", type=float, help="kimg over which ADA's p can go from 0 to 1 (default 100)")
+    p.add_argument("--metrics", type=_metric_list, metavar="NAMES",
+                   help="score G_ema during training, e.g. fd_derm,precision_derm,recall_derm (eval.list_metrics()); "
+                        "rows go to metrics.jsonl")
+    p.add_argument("--metrics-kimg", type=float, help="score every this many kimg (default 10; at the next snapshot)")
+    p.add_argument("--metrics-n", type=int, help="samples per scoring (default 1000)")
+    p.add_argument("--metrics-ref", metavar="NPZ", help="reference fingerprint (default: the run folder's "
+                                                         "fingerprint.npz, made from the training images)")
+    p.add_argument("--keep-best", metavar="METRIC", help="keep the best snapshot by this metric (one of --metrics) "
+                                                         "as generator-best.pt")
     p.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format")
     p.add_argument("--precision", choices=("fp32", "bf16"), help="fp32 (default), or bf16 autocast for the "
@@ -79,6 +99,26 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "schedule, then exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _policy(text: str) -> tuple[str, ...]:
+    from gan.daug import parse_policy
+
+    try:
+        return parse_policy(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--diffaug: ")) from None
+
+
+def _metric_list(text: str) -> tuple[str, ...]:
+    from eval import list_metrics
+
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in names if m not in list_metrics()]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; known: "
+                                         f"{', '.join(list_metrics())}")
+    return names
 
 
 def resolve_config(args: argparse.Namespace) -> RunConfig:
@@ -109,7 +149,12 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
         given = [f"--{flag} {getattr(args, flag)}" for flag in _MODEL_FLAGS if getattr(args, flag) is not None]
         given += [f"--set {item}" for item in args.model_set]
         raise ValueError(f"{e}{' (from ' + ', '.join(given) + ')' if given else ''}") from None
-    tcfg = TrainConfig(**{k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
+    train = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
+    if "metrics_ref" in train:
+        train["metrics_ref"] = str(Path(train["metrics_ref"]).resolve())
+    if "keep_best" in train and "metrics" not in train:
+        raise ValueError(f"--keep-best {train['keep_best']} needs --metrics naming it")
+    tcfg = TrainConfig(**train)
     data = DataConfig(path=str(Path(args.data).resolve()) if args.data else None, size=mcfg.resolution,
                       layout=args.layout or "auto", split=args.split, augment=bool(args.augment),
                       labels=str(Path(args.labels).resolve()) if args.labels else None,
@@ -127,6 +172,8 @@ def resume_config(saved: RunConfig, args: argparse.Namespace) -> RunConfig:
         raise ValueError(f"--resume continues the saved config; these flags cannot change it: "
                          f"{', '.join('--' + g.replace('_', '-') for g in given)}")
     train = {f: getattr(args, f) for f in _RESUME_FLAGS if f != "data" and getattr(args, f) is not None}
+    if "metrics_ref" in train:
+        train["metrics_ref"] = str(Path(train["metrics_ref"]).resolve())
     data = {}
     if args.data:  # the data moved: same images expected, another path
         data["path"] = str(Path(args.data).resolve())
@@ -274,7 +321,14 @@ def main(argv: list[str] | None = None) -> int:
         if main_process:
             print(f"run folder: {run.path}" + (f" ({dist.world_size()} processes)" if dist.world_size() > 1 else ""),
                   file=sys.stderr)
-        result = training_loop(run, cfg, images, resume=resume, progress=not args.no_progress, labels=labels)
+        hooks = []
+        if cfg.train.metrics and main_process:
+            from eval.training_metrics import MetricsHook, reference_fingerprint
+
+            reference = reference_fingerprint(cfg, run, images, progress=not args.no_progress)
+            hooks.append(MetricsHook(cfg, reference, progress=not args.no_progress))
+        result = training_loop(run, cfg, images, resume=resume, progress=not args.no_progress, labels=labels,
+                               hooks=hooks)
     except (ValueError, OSError) as e:  # OSError: gan.fileio.WriteError (a full disk...) names its file
         print(f"error{'' if dist.is_main() else f' (process {dist.rank()})'}: {e}", file=sys.stderr)
         return 2

@@ -184,7 +184,7 @@ def test_hooks_see_every_step_and_every_snapshot(tmp_path, discs):
     assert [n for n, _, _ in hook.snapshots] == [320, 640, 800]  # every snapshot_kimg, and the end
     assert {s for _, _, s in hook.snapshots} == {(2, 3, 32, 32)} and hook.snapshots[0][1] == "run"
     assert [n for n, _ in hook.steps] == list(range(16, 801, 16))
-    assert hook.steps[0][1] == ["D_fake", "D_fake_after", "D_real", "loss_D", "loss_G"]
+    assert hook.steps[0][1] == ["D_fake", "D_fake_after", "D_real", "D_real_sign", "loss_D", "loss_G"]
     assert res.status == "done"
 
 

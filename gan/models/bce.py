@@ -7,7 +7,8 @@ gradients for D's weights (the example does, then zeroes them unused).
 
 The one thing that differs between the models is what D returns: probabilities (DCGAN's sigmoid head,
 ``binary_cross_entropy``, the reference recipe) or logits (``binary_cross_entropy_with_logits``, the same
-loss, numerically safer). ``D_real`` / ``D_fake`` are mean probabilities either way.
+loss, numerically safer). ``D_real`` / ``D_fake`` are mean probabilities either way; ``D_real_sign`` is
+the mean sign of D's logit on the real batch (ADA's r_t, :mod:`gan.daug`).
 """
 from __future__ import annotations
 
@@ -45,6 +46,11 @@ class BCELoss:
         d = d.detach()
         return (torch.sigmoid(d) if self.logits else d).mean()
 
+    def _sign(self, d: torch.Tensor) -> torch.Tensor:
+        """Mean sign of D's logit on real images: ADA's overfitting heuristic r_t (a statistic)."""
+        d = d.detach().float()
+        return torch.sign(d if self.logits else d - 0.5).mean()
+
     def accumulate_gradients(self, phase: str, real: torch.Tensor, stage: Stage,
                              rng: torch.Generator | BatchRNG, labels: torch.Tensor | None = None
                              ) -> dict[str, torch.Tensor]:
@@ -58,7 +64,8 @@ class BCELoss:
             d_fake = self.D(self._fake.detach(), **kw)
             loss = loss_real + self._bce(d_fake, False)
             loss.backward()
-            return {"loss_D": loss.detach(), "D_real": self._prob(d_real), "D_fake": self._prob(d_fake)}
+            return {"loss_D": loss.detach(), "D_real": self._prob(d_real), "D_fake": self._prob(d_fake),
+                    "D_real_sign": self._sign(d_real)}
         if phase == "G":
             if self._fake is None:
                 raise RuntimeError("phase 'G' ran before phase 'D'")

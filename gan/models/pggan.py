@@ -417,7 +417,9 @@ class WGANGPLoss:
                     + self.cfg.drift * d_real.square().mean())
             loss.backward()
             return {"loss_D": loss.detach(), "D_real": d_real.detach().mean(), "D_fake": d_fake.detach().mean(),
-                    "grad_penalty": gp.detach()}
+                    "grad_penalty": gp.detach(),
+                    # ADA's r_t for a critic: the share of reals scored above the fakes' mean, as a sign mean.
+                    "D_real_sign": torch.sign(d_real.detach().float() - d_fake.detach().float().mean()).mean()}
         if phase == "G":
             with no_param_grads(self.D):
                 d_fake = self.D(self.G(z, **kw), **kw)
