@@ -23,6 +23,7 @@ methods below):
 ``discriminator.pt``  D of the shipped snapshot, for the white-box membership audit (``eval.privacy``)
 ``results.json``      this model's scores from ``python -m eval.run`` (and utility, privacy sections)
 ``MODEL_CARD.md``     the model card (``tools/ship.py --cards``)
+``previous/``         a shipped model's earlier version (config, stats, results, card, grids; no weights)
 ====================  =========================================================================
 
 A folder of run folders (``runs/``, ``checkpoints/``) holds the collection's ``results.json`` and
@@ -85,6 +86,8 @@ FILES: dict[str, RunFile] = {f.name: f for f in (
             "tools/ship.py"),
     RunFile("results.json", "this model's scores against each reference set", "eval.run"),
     RunFile("MODEL_CARD.md", "the model card", "tools/ship.py --cards"),
+    RunFile("previous", "the shipped version this model replaced, itself a run folder without weights: config, "
+            "stats, results, card, grids", "tools/ship.py"),
 )}
 CONFIG, STATS, GRIDS, CHECKPOINT, GENERATOR = "config.json", "stats.jsonl", "grids", "checkpoint.pt", "generator.pt"
 METRICS, GENERATOR_BEST, DISCRIMINATOR = "metrics.jsonl", "generator-best.pt", "discriminator.pt"
@@ -306,6 +309,11 @@ class RunDir:
         from gan.checkpoint import export_generator
 
         return export_generator(train_ckpt, self.file(GENERATOR))
+
+    def previous(self) -> RunDir | None:
+        """The shipped version this model replaced (``previous/``), if kept."""
+        prev = RunDir(self.path / "previous")
+        return prev if prev.is_run() else None
 
     @property
     def best_generator_path(self) -> Path | None:

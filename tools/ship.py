@@ -47,22 +47,38 @@ RECIPES = {
 }
 
 
-def ship(run_dir: Path, name: str | None, n_grids: int) -> None:
+def ship(run_dir: Path, name: str | None, n_grids: int, snapshot: str = "best") -> None:
     """Copy what sampling, the dashboard and the cards need from a finished run into ``checkpoints/NAME``:
-    the run's config, G_ema as ``generator.pt``, the stats (one row per step), ``n_grids`` grids spread
-    over the run, and links to the shared fingerprints."""
+    the run's config, G_ema as ``generator.pt`` (``snapshot``: "best", the run's ``generator-best.pt``
+    when it kept one (``--keep-best``), else the final snapshot; or "final"), the stats (one row per
+    step), the metrics scored during training, ``n_grids`` grids spread over the run, and links to the
+    shared fingerprints. A model shipped before from another run is kept in ``NAME/previous/`` (its
+    config, stats, scores, card and grids; not its weights), once: the version it replaces first."""
+    from gan import checkpoint as ckpt_io
+
     src = RunDir(run_dir)
     cfg = src.read_config()
     if cfg is None:
         raise SystemExit(f"{run_dir}: no config.json: not a run folder")
     out = RunDir(CKPTS / (name or cfg.model)).open_for_writing()
+    keep_previous(out, src)
     ckpt = src.load_checkpoint()
-    gen = out.save_generator(ckpt)
+    best = src.best_generator_path if snapshot == "best" else None
+    if best is not None:
+        chosen = ckpt_io.load(best, kinds=(ckpt_io.KIND_GENERATOR,))
+        gen = ckpt_io.export_generator(chosen, out.file("generator.pt"))
+    else:
+        chosen = ckpt
+        gen = out.save_generator(ckpt)
     size_mb = gen.stat().st_size / 1e6
     if size_mb > MAX_MB:
         raise SystemExit(f"{gen}: {size_mb:.1f} MB is over the {MAX_MB} MB limit for shipped weights")
     out.write_config(ckpt["config"])  # what the weights were trained with (a resume may have changed kimg)
     out.write_stats(src.read_stats())
+    metrics = src.read_metrics()
+    if metrics:
+        out.write_metrics(metrics)
+    out.update_results("best_snapshot", snapshot_record(chosen, ckpt, metrics, best is not None))
     grids = src.list_grids()
     pick = sorted({grids[round(i * (len(grids) - 1) / max(n_grids - 1, 1))] for i in range(n_grids)}) if grids else []
     out.clear_grids()
@@ -71,7 +87,51 @@ def ship(run_dir: Path, name: str | None, n_grids: int) -> None:
     for split, target in FINGERPRINTS.items():
         out.link_fingerprint(CKPTS / target, split)
     atomic_write_text(CKPTS / IDS, "\n".join(load_fingerprint(CKPTS / FINGERPRINTS["train"]).names) + "\n")
-    print(f"{out.name}: {gen} ({size_mb:.1f} MB, {ckpt['nimg']} images seen), {len(pick)} grids")
+    print(f"{out.name}: {gen} ({size_mb:.1f} MB, snapshot at {chosen['info'].get('nimg', ckpt['nimg'])} of "
+          f"{ckpt['nimg']} images seen), {len(pick)} grids")
+
+
+def snapshot_record(chosen: dict, final: dict, metrics: list[dict], is_best: bool) -> dict:
+    """results.json's ``best_snapshot`` section: which snapshot was shipped and why."""
+    info = chosen.get("info") or {}
+    rec = {"shipped": "best" if is_best else "final", "nimg": int(info.get("nimg", final["nimg"])),
+           "final_nimg": int(final["nimg"])}
+    if is_best:
+        metric = info.get("best_metric")
+        rec.update({"metric": metric, "value": info.get("best_value"), "selected_on": info.get("selected_on")})
+        key = next((m.key for m in catalogue([metric])), metric) if metric else None
+        final_rows = [r for r in metrics if r["nimg"] == final["nimg"] and key in r]
+        if final_rows:
+            rec["final_value"] = final_rows[-1][key]
+    return rec
+
+
+def keep_previous(out: RunDir, src: RunDir) -> None:
+    """Before a model folder takes a new run, keep what the old version was in ``previous/``: config,
+    stats, results, card and grids (the dashboard's report-parity table and the cards' old-vs-new
+    comparison read them). Done once; re-shipping the same run or a newer one keeps the first. The old
+    version's scores then leave the model's own results.json (``eval.run`` scores the new weights)."""
+    prev = RunDir(out.path / "previous")
+    old_cfg = out.read_config()
+    new_cfg = src.read_config()
+    if old_cfg is None or (new_cfg is not None and new_cfg.data.path == old_cfg.data.path
+                           and new_cfg.train == old_cfg.train and new_cfg.model_cfg == old_cfg.model_cfg):
+        return  # nothing shipped yet, or the same run shipped again
+    if prev.is_run():
+        out.file("results.json").unlink(missing_ok=True)
+        return
+    prev.path.mkdir(parents=True, exist_ok=True)
+    prev.write_config(old_cfg)
+    prev.write_stats(out.read_stats())
+    doc = out.read_results()
+    if doc is not None:
+        atomic_write_text(prev.file("results.json"), json.dumps(doc, indent=1) + "\n")
+    if out.read_model_card():
+        prev.write_model_card(out.read_model_card())
+    for nimg, path in out.list_grids():
+        prev.copy_grid(path, nimg)
+    out.file("results.json").unlink(missing_ok=True)
+    print(f"{out.name}: the version it replaces kept in {prev.path}")
 
 
 def _fmt(v) -> str:
@@ -337,6 +397,8 @@ def main() -> int:
     p.add_argument("run_dir", nargs="?", type=Path)
     p.add_argument("--name", help="model folder name under checkpoints/ (default: the run's model name)")
     p.add_argument("--grids", type=int, default=5)
+    p.add_argument("--snapshot", choices=("best", "final"), default="best",
+                   help="ship the run's best snapshot (generator-best.pt, from --keep-best; default) or its last")
     p.add_argument("--cards", action="store_true", help="write MODEL_CARD.md for every shipped model")
     p.add_argument("--per-class", metavar="NAME", help="a shipped conditional model to score per class")
     p.add_argument("--data", type=Path, default=Path("../shared/data/isic2017"), help="ISIC 2017 root (--per-class)")
@@ -344,7 +406,7 @@ def main() -> int:
     p.add_argument("--encoder", type=Path, default=CKPTS / "derm-encoder", help="the dermoscopy encoder folder")
     args = p.parse_args()
     if args.run_dir:
-        ship(args.run_dir, args.name, args.grids)
+        ship(args.run_dir, args.name, args.grids, args.snapshot)
     if args.per_class:
         per_class(args.per_class, args.data, args.n, 0, args.encoder)
     if args.cards:

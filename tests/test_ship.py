@@ -1,0 +1,99 @@
+"""tools/ship.py: the best snapshot is what ships (and results.json says which and why), the metrics
+scored during training come along, and the version a model replaces is kept in previous/."""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan import checkpoint as ckpt_io
+from gan.config import RunConfig, TrainConfig
+from gan.data.dataset import DataConfig
+from gan.loop import training_loop
+from gan.models import get_model
+from gan.rundir import RunDir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def ship(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("ship_tool", REPO / "tools" / "ship.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ckpts = tmp_path / "checkpoints"
+    (ckpts / "fingerprints").mkdir(parents=True)
+    for target in mod.FINGERPRINTS.values():
+        os.symlink(REPO / "checkpoints" / target, ckpts / target)
+    monkeypatch.setattr(mod, "CKPTS", ckpts)
+    return mod
+
+
+def _run(path: Path, seed: int) -> RunDir:
+    from eval.testing import lesion_images
+
+    images = torch.from_numpy(lesion_images(32, 32, seed=0)).permute(0, 3, 1, 2).contiguous()
+    cfg = RunConfig(model="dcgan", model_cfg=get_model("dcgan").Config(resolution=32, ngf=8, ndf=8, batch=16),
+                    train=TrainConfig(kimg=0.128, log_kimg=0.032, snapshot_kimg=0.064, grid_kimg=0.064, grid_size=4,
+                                      seed=seed, threads=1),
+                    data=DataConfig(size=32))
+    run = RunDir(path)
+    run.path.mkdir(parents=True)
+    run.write_config(cfg)
+    training_loop(run, cfg, images, progress=False)
+    return run
+
+
+def _keep_best(run: RunDir, nimg: int, value: float) -> None:
+    """What --keep-best leaves: generator-best.pt (an earlier snapshot: here perturbed weights) and rows."""
+    ckpt = run.load_checkpoint()
+    g = {k: v + 0.01 if v.is_floating_point() else v for k, v in ckpt["G_ema"].items()}
+    ckpt_io.export_generator({**ckpt, "G_ema": g, "info": {"nimg": nimg, "best_metric": "fd_derm",
+                                                          "best_value": value, "selected_on": "fp, 1000, seed 0"}},
+                             run.file("generator-best.pt"))
+    run.append_metrics({"nimg": nimg, "fd_derm": value, "best": True})
+    run.append_metrics({"nimg": 128, "fd_derm": value + 1.5})
+
+
+def test_the_best_snapshot_ships_and_results_say_which(tmp_path, ship):
+    run = _run(tmp_path / "run", seed=0)
+    _keep_best(run, 64, 3.25)
+    ship.ship(run.path, "m", 2)
+    out = RunDir(ship.CKPTS / "m")
+    shipped = ckpt_io.load(out.file("generator.pt"), kinds=(ckpt_io.KIND_GENERATOR,))
+    best = ckpt_io.load(run.file("generator-best.pt"), kinds=(ckpt_io.KIND_GENERATOR,))
+    assert all(torch.equal(shipped["G_ema"][k], best["G_ema"][k]) for k in best["G_ema"])
+    assert out.read_results()["best_snapshot"] == {"shipped": "best", "nimg": 64, "final_nimg": 128,
+                                                   "metric": "fd_derm", "value": 3.25,
+                                                   "selected_on": "fp, 1000, seed 0", "final_value": 4.75}
+    assert [r["nimg"] for r in out.read_metrics()] == [64, 128]
+    assert len(out.list_grids()) == 2 and out.fingerprint("train").resolve() == \
+        (REPO / "checkpoints" / ship.FINGERPRINTS["train"]).resolve()
+    # --snapshot final ships the last weights whatever was kept
+    ship.ship(run.path, "m", 2, snapshot="final")
+    final = ckpt_io.load(out.file("generator.pt"), kinds=(ckpt_io.KIND_GENERATOR,))
+    assert all(torch.equal(final["G_ema"][k], run.load_checkpoint()["G_ema"][k]) for k in final["G_ema"])
+    assert out.read_results()["best_snapshot"] == {"shipped": "final", "nimg": 128, "final_nimg": 128}
+
+
+def test_the_replaced_version_is_kept_once_in_previous(tmp_path, ship):
+    old, new = _run(tmp_path / "old", seed=0), _run(tmp_path / "new", seed=1)
+    ship.ship(old.path, "m", 2)
+    out = RunDir(ship.CKPTS / "m")
+    out.update_results("per_class", {"x": 1})
+    assert out.previous() is None
+    ship.ship(old.path, "m", 2)  # the same run again: nothing to keep
+    assert out.previous() is None
+    ship.ship(new.path, "m", 2)
+    prev = out.previous()
+    assert prev is not None and prev.read_config().train.seed == 0 and out.read_config().train.seed == 1
+    assert prev.read_stats() == old.read_stats() and prev.read_results()["per_class"] == {"x": 1}
+    assert len(prev.list_grids()) == 2 and prev.weights() is None
+    assert set(out.read_results()) - {"format", "version", "model", "results"} == {"best_snapshot"}  # no stale scores
+    ship.ship(_run(tmp_path / "newer", seed=2).path, "m", 2)  # the first replaced version stays
+    assert out.previous().read_config().train.seed == 0
+    assert dataclasses.asdict(out.read_config().train)["seed"] == 2
