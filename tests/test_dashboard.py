@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dashboard import comparison, discovery, figures, realdata, results, sampling, stats
@@ -218,20 +219,31 @@ def test_overview_table_is_complete_and_says_why_fid_is_missing(demo):
     facts = {e.name: comparison.generator_facts(sampling.load_generator(e.weights)) for e in entries}
     table, notes = comparison.overview_table(entries, frames, facts, results.load_results(demo))
     assert list(table.index) == ["dcgan-demo", "pggan-demo"]
-    for col in ("final D loss", "final G loss", "JSD colour", "Wasserstein", "FID", "KID", "Diversity MS-SSIM",
+    for col in ("loss", "D loss", "G loss", "JSD colour", "Wasserstein", "FID", "KID", "Diversity MS-SSIM",
                 "Copy rate", "resolution", "parameters", "images seen", "training time", "hardware"):
         assert col in table.columns
+    # Numbers stay numbers (the page formats them; sorting is by value, not as text).
+    for col in ("D loss", "G loss", "JSD colour", "FD derm", "images seen", "training time", "parameters"):
+        assert pd.api.types.is_numeric_dtype(table[col]), col
     assert table.loc["dcgan-demo", "JSD colour"] == pytest.approx(0.112)
     assert comparison.overview_table(entries, frames, facts, results.load_results(demo), "validation")[0].loc[
         "dcgan-demo", "JSD colour"] == pytest.approx(0.116)
-    assert table.loc["dcgan-demo", "resolution"] == "32×32"
-    assert table.loc["pggan-demo", "images seen"] == "64k"
+    assert table.loc["dcgan-demo", "resolution"] == 32
+    assert table.loc["pggan-demo", "images seen"] == 64_000
     assert table.loc["dcgan-demo", "hardware"] == "demo CPU"
-    assert table.loc["dcgan-demo", "training time"] == "40 min"  # 2400 s from the generator's info
+    assert table.loc["dcgan-demo", "training time"] == pytest.approx(2400 / 3600)  # hours, from the generator's info
     assert table.loc["dcgan-demo", comparison.QUALITY_BAR_COLUMN] == "not met"  # JSD 0.112 > 0.010
+    # D/G loss: the mean and sd over the last 10% of the logs (images seen >= 90% of the last), not the last log.
+    df = frames["dcgan-demo"]
+    tail = df[df["nimg"] >= 0.9 * df["nimg"].iloc[-1]]["loss_D"]
+    assert 2 <= len(tail) < len(df) and table.loc["dcgan-demo", "D loss"] == pytest.approx(tail.mean())
+    assert table.loc["dcgan-demo", "D loss sd"] == pytest.approx(tail.std(ddof=1))
+    assert table.loc["dcgan-demo", "loss"] == "BCE"  # D outputs in [0, 1]: a BCE discriminator
     assert any(n.startswith("FID") and "Inception weights" in n for n in notes)
-    shown = comparison.display_table(table)
-    assert shown.loc["dcgan-demo", "FID"] == "—"
+    # Best per column: lower FD and JSD for pggan-demo, higher recall for pggan-demo.
+    best = comparison.best_index(table)
+    assert best["JSD colour"] == ["pggan-demo"] and best["FD derm"] == ["pggan-demo"]
+    assert best["Recall derm"] == ["pggan-demo"] and "FID" not in best
     # A row that meets the bar, and an older results.json (reasons folded into a string) says to rerun.
     from eval.registry import QUALITY_BAR
 
@@ -241,7 +253,7 @@ def test_overview_table_is_complete_and_says_why_fid_is_missing(demo):
     table, notes = comparison.overview_table(entries[:1], {}, {}, old)
     assert table.loc["dcgan-demo", comparison.QUALITY_BAR_COLUMN] == "met"
     assert old.outdated and "version 1" in notes[0] and "rerun" in notes[0]
-    assert any("results.json gives no reason" in n for n in notes)
+    assert any("gives no reason" in n for n in notes)
     # Without results.json: one note that says how to make it.
     table, notes = comparison.overview_table(entries, frames, facts, None)
     assert table["FID"].isna().all() and "eval.run" in notes[0]
@@ -331,8 +343,14 @@ def _ok(at) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def _scores(at):
+    """The Overview's score table (the one with metric columns)."""
+    [df] = [d for d in at.dataframe if "JSD colour" in d.value.columns]
+    return df
+
+
 def _texts(at) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts = [m.value for m in at.markdown] + [h.value for h in at.header] + [h.value for h in at.subheader] + [c.value for c in at.caption] + [i.value for i in at.info]
     parts += [w.value for w in at.warning] + [e.value for e in at.error]
     return "\n".join(str(p) for p in parts)
 
@@ -371,9 +389,9 @@ def test_every_page_renders(monkeypatch, demo, page):
 def test_overview_shows_the_table_notes_and_samples(monkeypatch, demo):
     at = _app(monkeypatch, demo)
     _ok(at)
-    [df] = at.dataframe
+    df = _scores(at)
     assert list(df.value.index) == ["dcgan-demo", "pggan-demo"]
-    assert df.value.loc["pggan-demo", "JSD colour"] == "0.087"
+    assert df.value.loc["pggan-demo", "JSD colour"] == pytest.approx(0.087)  # a number, sorted by value
     text = _texts(at)
     assert "Inception weights" in text  # why FID/KID are missing
     assert "Jensen-Shannon" in text and "lower" in text  # one line per metric, with direction
@@ -382,18 +400,20 @@ def test_overview_shows_the_table_notes_and_samples(monkeypatch, demo):
 
     assert describe_quality_bar() in text  # the quality bar, where the metrics are
     assert len(at.image) == 2 and all(len(i.value) == 8 for i in at.image)
-    assert [x.label for x in at.expander] == ["Model card: dcgan-demo", "Model card: pggan-demo"]
+    assert [x.label for x in at.expander] == ["How to read the columns", "Model card: dcgan-demo",
+                                              "Model card: pggan-demo"]
 
 
 def test_training_page_curves_and_grid_slider(monkeypatch, demo):
     at = _app(monkeypatch, demo, "training")
     _ok(at)
-    assert len(at.get("plotly_chart")) == 3  # losses, D outputs, overlay
+    assert len(at.get("plotly_chart")) == 4  # losses, D outputs, overlaid D and G loss
     at.selectbox(key="tr_model").set_value("pggan-demo").run()
     _ok(at)
     assert "new phase" in _texts(at)
-    at.selectbox(key="tr_grid_model").set_value("pggan-demo").run()
+    at.multiselect(key="tr_grid_models").set_value(["pggan-demo"]).run()
     before = at.image[0].value
+    assert at.select_slider(key="tr_grid_pos").value == 64_000  # opens on the newest grid
     at.select_slider(key="tr_grid_pos").set_value(0).run()
     _ok(at)
     assert at.image[0].value != before and "after 0 images" in at.image[0].captions[0]
@@ -452,9 +472,19 @@ def test_generate_64_images_at_64px_rerun_is_fast(monkeypatch, tmp_path):
 def test_gallery_and_evaluation_pages(monkeypatch, demo):
     at = _app(monkeypatch, demo, "gallery")
     _ok(at)
-    assert len(at.image) == 4  # real and generated for two models
+    # One grid: a real column and one column per model, 8 rows.
+    assert [m.value for m in at.markdown if m.value.startswith("**")][:3] == ["**Real**", "**dcgan-demo**",
+                                                                             "**pggan-demo**"]
+    assert len(at.image) == 24
     at.slider(key="ga_count").set_value(4).run()
-    assert all(len(i.value) == 4 for i in at.image)
+    assert len(at.image) == 12
+    alts = [i.proto.imgs[0].alt for i in at.image]
+    assert alts[0].startswith("Real training image ISIC_") and alts[1] == "Generated by dcgan-demo, seed 0"
+    assert alts[-1] == "Generated by pggan-demo, seed 3"
+    at.button(key="ga_enlarge").click().run()  # the row in a dialog, larger
+    _ok(at)
+    enlarged = [i.captions[0] for i in at.image if " · " in (i.captions[0] or "")]
+    assert enlarged[0].startswith("Real · ISIC_") and enlarged[1:] == ["dcgan-demo · seed 0", "pggan-demo · seed 0"]
     at.switch_page("views/evaluation.py").run()
     _ok(at)
     assert at.get("plotly_chart") and len(at.metric) == len(results.metrics())
@@ -463,6 +493,9 @@ def test_gallery_and_evaluation_pages(monkeypatch, demo):
     assert [m.value for m in at.metric if m.label.startswith("JSD")] == ["0.112"]
     at.radio(key="ev_ref").set_value("validation").run()
     assert [m.value for m in at.metric if m.label.startswith("JSD")] == ["0.116"]
+    # The copy rate is scored against the training images: said so, with the training value.
+    copy = [c.value for c in at.caption if "copy rate compares samples with the training images" in c.value]
+    assert copy and "see it scored against train (0 there)" in copy[0]
     at.selectbox(key="ev_model").set_value("pggan-demo").run()
     _ok(at)
 
@@ -494,7 +527,9 @@ def test_missing_pieces_give_messages_not_tracebacks(monkeypatch, demo_broken, t
 def test_sidebar_picks_another_folder(monkeypatch, demo, tmp_path):
     at = _app(monkeypatch, tmp_path, "generate")  # env points at an empty folder
     assert any("No models" in i.value for i in at.info)
-    at.sidebar.selectbox(key="lg_source").set_value("Other folder…").run()
+    from dashboard.ui.sidebar import OTHER
+
+    at.sidebar.selectbox(key="lg_source").set_value(OTHER).run()
     at.sidebar.text_input(key="lg_other").input(str(demo)).run()
     _ok(at)
     assert len(_seed_images(at).value) == 16
@@ -513,9 +548,9 @@ def test_gallery_reads_real_images_from_a_data_set_path(monkeypatch, demo, tmp_p
     at = _app(monkeypatch, demo, "gallery")
     at.text_input(key="ga_data").input(str(data)).run()
     _ok(at)
-    real = [i for i in at.image if len(i.value) == 6]
-    assert len(real) == 2  # six real images beside each model's samples
-    assert any(f"from `{data}`" in c.value for c in at.caption)
+    real = [i for i in at.image if i.proto.imgs[0].alt.startswith("Real")]
+    assert len(real) == 6  # six real images (the data set's), one per row beside the models' samples
+    assert any(f"from `{data}`" in m.value for m in at.markdown)
     at.text_input(key="ga_data").input(str(tmp_path / "nowhere")).run()
     assert not at.exception and any("Could not read real images" in i.value for i in at.info)
 
@@ -588,15 +623,16 @@ def test_evaluation_shows_feature_space_pairs_beside_the_pixel_ones(monkeypatch,
     at = _app(monkeypatch, demo, "evaluation")
     _ok(at)
     text = _texts(at)
-    assert "**In pixels**" in text and "**In the dermoscopy encoder's features**" in text
+    assert "In pixels" in text and "In the dermoscopy encoder's features" in text
     assert "`copy_rate_derm` = 0 on 64 samples" in text and "derm1 features (128-d" in text
     assert len(_feature_pair_captions(at)) == 8
     assert sum(len(i.value) == 2 for i in at.image) == 8  # the pixel pairs are still there
     # The page's pairs are each sample's nearest training image by encoder features, closest first:
-    # the same as computing them here for seeds 0-127 (the page's default sample count).
+    # the same as computing them here for seeds 0-127 (the page's default sample count) from fp32 samples.
     bank = realdata.load_real_bank(demo / "dcgan-demo" / "fingerprint.npz")
     enc = realdata.derm_encoder_for(bank)
-    fakes = sampling.generate_images(sampling.load_generator(demo / "dcgan-demo" / "generator.pt"), range(128))
+    G = sampling.load_generator(demo / "dcgan-demo" / "generator.pt", sampling.EXACT)
+    fakes = sampling.generate_images(G, range(128))
     want = realdata.closest_feature_pairs(fakes, realdata.derm_features(fakes, enc), bank, 8)
     assert [w.distance for w in want] == sorted(w.distance for w in want)
     single = [i for i in at.image if len(i.value) == 1 and i.captions]
@@ -634,11 +670,12 @@ def test_evaluation_says_why_feature_pairs_are_missing(monkeypatch, demo, tmp_pa
 def test_overview_shows_the_derm_columns(monkeypatch, demo):
     at = _app(monkeypatch, demo)
     _ok(at)
-    [df] = at.dataframe
+    df = _scores(at)
     for label in ("FD derm", "KID derm", "Precision derm", "Recall derm", "Density derm", "Coverage derm",
                   "Copy rate derm"):
         assert label in df.value.columns, label
-    assert df.value.loc["pggan-demo", "FD derm"] == "33.8" and df.value.loc["dcgan-demo", "Copy rate derm"] == "0"
+    assert df.value.loc["pggan-demo", "FD derm"] == pytest.approx(33.8)
+    assert df.value.loc["dcgan-demo", "Copy rate derm"] == 0
     assert "Sees: lesion appearance as a lesion-type classifier sees it" in _texts(at)
 
 
@@ -654,7 +691,8 @@ def test_overview_shows_the_spread_over_sample_seeds(tmp_path, demo):
     (folder / "results.json").write_text(json.dumps(doc))
     entries = discovery.discover_models(folder)
     table, _ = comparison.overview_table(entries, {}, {}, results.load_results(folder))
-    shown = comparison.display_table(table)
     label = next(m.label for m in results.metrics() if m.key == "js_rgb_hist64")
-    assert shown.loc["dcgan-demo", label].endswith(" ± 0.0012")
-    assert not any(str(c).endswith(comparison.SD_SUFFIX) for c in shown.columns)
+    html = comparison.styled(table, [label], comparison.best_index(table)).to_html()
+    assert "★ 0.0870 ± 0.0012" in html and "0.112 ± 0.0012" in html  # 3 significant digits, sd to 2
+    assert comparison.fmt_mean_sd(3.5335, 0.29) == "3.53 ± 0.29" and comparison.fmt_number(150016) == "150016"
+    assert comparison.fmt_number(None) == "—" and comparison.fmt_number(0.00012345) == "0.000123"
