@@ -126,9 +126,9 @@ TRAINING_COLUMNS = ("architecture", LOSS_COLUMN, D_COLUMN, G_COLUMN, "images see
                     "resolution", "hardware")
 
 _ARCHITECTURES = {
-    "dcgan": "DCGAN, fixed 64 px (Radford et al. 2016)",
-    "pggan-seed": "DCGAN grown phase by phase (the report's)",
-    "pggan": "progressive GAN with fade-in (Karras et al. 2018)",
+    "dcgan": "DCGAN (Radford et al.)",
+    "pggan-seed": "DCGAN grown phase-wise",
+    "pggan": "PGGAN, fade-in (Karras et al.)",
 }
 
 
@@ -137,14 +137,26 @@ def describe_architecture(model: str | None, classes: int | None = None) -> str 
     if model is None:
         return None
     text = _ARCHITECTURES.get(model, model)
-    return f"{text}; conditional, {classes} classes" if classes else text
+    return f"{text} + {classes} classes" if classes else text
 
 
-def score_columns(table: pd.DataFrame) -> list[str]:
-    """The metric columns of ``table`` in reading order (the feature-space metrics first), skipping
-    metrics that no model has."""
+# The score table in two parts that each fit a 1440 px screen: the dermoscopy encoder's feature space, then
+# colour, pixels and diversity (where the quality bar is judged).
+SCORE_GROUPS = (
+    ("In the dermoscopy encoder's features", ("fd_derm", "kid_derm", "precision_derm", "recall_derm",
+                                              "density_derm", "coverage_derm", "copy_rate_derm")),
+    ("Colour, pixels and diversity", ("js_rgb_hist64", "wasserstein_rgb", "diversity_msssim_fake",
+                                      "memorization_copy_rate", "fid_inception_299", "kid_inception_299")),
+)
+
+
+def score_columns(table: pd.DataFrame, keys: Sequence[str] | None = None) -> list[str]:
+    """The metric columns of ``table`` for the metric ``keys`` (default: every metric, the feature-space
+    ones first), skipping metrics that no model has."""
     by_key = {m.key: m.label for m in metrics()}
-    order = [by_key[k] for k in SCORE_KEYS if k in by_key] + [m.label for m in metrics() if m.key not in SCORE_KEYS]
+    if keys is None:
+        keys = [k for k in SCORE_KEYS if k in by_key] + [m.key for m in metrics() if m.key not in SCORE_KEYS]
+    order = [by_key[k] for k in keys if k in by_key]
     return [c for c in order if c in table.columns and table[c].notna().any()]
 
 
@@ -184,13 +196,19 @@ def fmt_mean_sd(v: Any, sd: Any, digits: int = 3) -> str:
     return f"{text} ± {fmt_number(sd, 2)}"
 
 
-def styled(table: pd.DataFrame, columns: Sequence[str], best: dict[str, list[str]] | None = None):
+def styled(table: pd.DataFrame, columns: Sequence[str], best: dict[str, list[str]] | None = None,
+           index_label: str | None = None):
     """A pandas Styler of ``table[columns]`` for ``st.dataframe``: numbers stay numbers (right-aligned,
     sorted by value), shown to 3 significant digits with "± sd" where the table has a spread; the best
-    value of each metric column marked with ★ and a green background."""
+    value of each metric column marked with ★ and a green background. ``index_label``: show the row names
+    as a first column of that name (for ``st.dataframe(..., hide_index=True)``)."""
     best = best or {}
     cols = [c for c in columns if c in table.columns]
-    view = table[cols]
+    view = table[cols].copy()
+    if index_label:
+        # The row names as an ordinary first column (full-contrast text; the page hides the grey index).
+        view.insert(0, index_label, [str(i) for i in view.index])
+        cols = [index_label, *cols]
     sty = view.style
 
     for col in cols:
@@ -273,8 +291,8 @@ REPORT_NIMG = REPORT_EPOCHS * REPORT_TRAIN_IMAGES  # 1M images seen
 REPORT_TRAINING = (f"{REPORT_EPOCHS} epochs of the {REPORT_TRAIN_IMAGES:,} ISIC 2017 training images "
                    f"({format_count(REPORT_NIMG)} images seen), batch {REPORT_BATCH}, {REPORT_SIZE} px")
 PARITY_MODELS = ("dcgan", "pggan-seed", "pggan")  # the report's two recipes, then Karras et al.'s PGGAN
-PARITY_RECIPES = {"dcgan": "the report's DCGAN", "pggan-seed": "the report's PGGAN (phase by phase)",
-                  "pggan": "Karras et al.'s PGGAN (not in the report)"}
+PARITY_RECIPES = {"dcgan": "report's DCGAN", "pggan-seed": "report's PGGAN, phase-wise",
+                  "pggan": "Karras et al.'s PGGAN"}
 
 
 @dataclass(frozen=True)
@@ -309,7 +327,7 @@ def parity_table(models: Sequence[ParityModel], fraction: float = 0.1) -> pd.Dat
     training, with the loss each row's numbers are (a WGAN critic's loss is not comparable with BCE)."""
     rows = []
     for r in REPORT_ROWS:
-        rows.append({"row": f"report: {r.label}", "recipe": f"the report's {r.label}", LOSS_COLUMN: r.loss,
+        rows.append({"row": f"report: {r.label}", "recipe": f"report's {r.label}", LOSS_COLUMN: r.loss,
                      "images seen": REPORT_NIMG, D_COLUMN: r.loss_D, D_COLUMN + SD_SUFFIX: None,
                      G_COLUMN: r.loss_G, G_COLUMN + SD_SUFFIX: None,
                      "how measured": "final value, as the report gives it"})
@@ -317,10 +335,10 @@ def parity_table(models: Sequence[ParityModel], fraction: float = 0.1) -> pd.Dat
         d, g = tail_summary(m.stats, "loss_D", fraction), tail_summary(m.stats, "loss_G", fraction)
         nimg = last_value(m.stats, "nimg") if m.stats is not None else None
         kind = loss_type(m.model, m.stats)
-        how = (f"mean ± sd of {d.n} logs, {format_count(d.from_nimg)}–{format_count(d.to_nimg)} images "
-               f"(last {fraction:.0%})" if d else "no stats.jsonl")
+        how = (f"last {fraction:.0%}: {d.n} logs, {format_count(d.from_nimg)}–{format_count(d.to_nimg)} images"
+               if d else "no stats.jsonl")
         if kind == WGAN:
-            how += "; WGAN critic loss: another quantity, not comparable with BCE"
+            how += "; a critic's loss, not comparable with BCE"
         rows.append({"row": f"this project: {m.name}", "recipe": PARITY_RECIPES.get(m.model, m.model),
                      LOSS_COLUMN: kind, "images seen": int(nimg) if nimg is not None else None,
                      D_COLUMN: d.mean if d else None, D_COLUMN + SD_SUFFIX: d.sd if d else None,
@@ -469,7 +487,7 @@ def _claim_stable(base: ParityModel, prog: ParityModel) -> Claim:
             spikes.append(float(np.nanmax(np.abs(np.diff(g.to_numpy())))))
     text = ""
     if parts:
-        text = (f"over the last 10% of training (both BCE), {prog.name} against {base.name}: " + ", ".join(parts)
+        text = (f"Over the last 10% of training (both BCE), {prog.name} against {base.name}: " + ", ".join(parts)
                 + " (smaller: steadier)")
     if len(spikes) == 2:
         text += (f"{'; ' if text else ''}largest jump of G loss between two logs over the whole run "

@@ -17,11 +17,16 @@ def format_duration(seconds: float | None) -> str | None:
 
 
 def format_count(n: float | int | None) -> str | None:
-    """A count with a k/M/G suffix; None for a missing or non-finite value."""
+    """A count with a k/M/G suffix to 3 significant digits (``150k``, ``1.02k``, ``64k``); None for a missing
+    or non-finite value."""
     if n is None or (isinstance(n, float) and not math.isfinite(n)):
         return None
     n = float(n)
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}".replace(".00", "")
+            v = n / scale
+            text = f"{v:.{max(0, 2 - int(math.floor(math.log10(abs(v)))))}f}"
+            if "." in text:
+                text = text.rstrip("0").rstrip(".")
+            return f"{text}{unit}"
     return f"{n:.0f}"

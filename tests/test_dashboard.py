@@ -343,9 +343,9 @@ def _ok(at) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
-def _scores(at):
-    """The Overview's score table (the one with metric columns)."""
-    [df] = [d for d in at.dataframe if "JSD colour" in d.value.columns]
+def _scores(at, column: str = "JSD colour"):
+    """The Overview's score table that has ``column``."""
+    [df] = [d for d in at.dataframe if column in d.value.columns]
     return df
 
 
@@ -670,7 +670,7 @@ def test_evaluation_says_why_feature_pairs_are_missing(monkeypatch, demo, tmp_pa
 def test_overview_shows_the_derm_columns(monkeypatch, demo):
     at = _app(monkeypatch, demo)
     _ok(at)
-    df = _scores(at)
+    df = _scores(at, "FD derm")
     for label in ("FD derm", "KID derm", "Precision derm", "Recall derm", "Density derm", "Coverage derm",
                   "Copy rate derm"):
         assert label in df.value.columns, label

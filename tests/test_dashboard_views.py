@@ -175,7 +175,7 @@ def test_overview_shows_parity_table_claims_loss_column_and_quality_bar(monkeypa
     assert describe_quality_bar() in text and "★ marks the best value" in text
     training = next(d.value for d in at.dataframe if "architecture" in d.value.columns)
     # "architecture" says what the network is, not the folder's name again.
-    assert training.loc["dcgan-demo", "architecture"].startswith("DCGAN, fixed")
+    assert training.loc["dcgan-demo", "architecture"] == "DCGAN (Radford et al.)"
     assert not any(str(v) == i for i, v in training["architecture"].items())
 
 

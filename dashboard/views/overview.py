@@ -49,11 +49,12 @@ if not models:
 else:
     parity = comparison.parity_table(models)
     st.dataframe(
-        comparison.styled(parity, comparison.PARITY_COLUMNS),
+        comparison.styled(parity, comparison.PARITY_COLUMNS, index_label="row"),
         width="stretch",
+        hide_index=True,
         key="ov_parity",
         column_config={
-            "_index": text("row", width="medium"),
+            "row": text("row", width="medium"),
             "recipe": text(width="medium"),
             comparison.LOSS_COLUMN: text("loss", width="small",
                                          help="BCE: the report's losses. WGAN-GP: a critic's loss, another scale "
@@ -79,20 +80,22 @@ reference = widgets.reference_picker(results, [e.name for e in entries], key="ov
 table, notes = comparison.overview_table(entries, stats, facts, results, reference, configs)
 st.markdown(f"**Quality bar** (`eval.registry.QUALITY_BAR`, judged against the training split): {bar}. "
             "★ marks the best value in each column.")
-score_cols = [comparison.LOSS_COLUMN, *comparison.score_columns(table), comparison.QUALITY_BAR_COLUMN]
-st.dataframe(
-    comparison.styled(table, score_cols, comparison.best_index(table)),
-    width="stretch",
-    key="ov_scores",
-    column_config={
-        "_index": text("model"),
-        comparison.LOSS_COLUMN: text("loss", help="The training loss: BCE or WGAN-GP."),
-        **{m.label: num(f"{m.label} {arrow(m)}", help=f"{m.description} {m.better.capitalize()} is better. "
-                                                      f"Key: {m.key}.")
-           for m in metrics()},
-        comparison.QUALITY_BAR_COLUMN: text("bar", help=f"The project's quality bar against the training split: {bar}"),
-    },
-)
+score_config = {
+    "model": text("model"),
+    comparison.LOSS_COLUMN: text("loss", help="The training loss: BCE or WGAN-GP."),
+    **{m.label: num(f"{m.label} {arrow(m)}", help=f"{m.description} {m.better.capitalize()} is better. Key: {m.key}.")
+       for m in metrics()},
+    comparison.QUALITY_BAR_COLUMN: text("bar", help=f"The project's quality bar against the training split: {bar}"),
+}
+best = comparison.best_index(table)
+for i, (title, keys) in enumerate(comparison.SCORE_GROUPS):
+    cols = comparison.score_columns(table, keys)
+    extra = [comparison.QUALITY_BAR_COLUMN] if i == len(comparison.SCORE_GROUPS) - 1 else []
+    if not cols and not extra:
+        continue
+    st.subheader(title)
+    st.dataframe(comparison.styled(table, [comparison.LOSS_COLUMN, *cols, *extra], best, index_label="model"),
+                 width="stretch", hide_index=True, key=f"ov_scores_{i}", column_config=score_config)
 for note in notes:
     st.markdown(f":material/info: {note}")
 if results is not None and results.settings():
@@ -101,12 +104,13 @@ if results is not None and results.settings():
 
 st.header("Training")
 st.dataframe(
-    comparison.styled(table, comparison.TRAINING_COLUMNS),
+    comparison.styled(table, comparison.TRAINING_COLUMNS, index_label="model"),
     width="stretch",
+    hide_index=True,
     key="ov_training",
     column_config={
-        "_index": text("model"),
-        "architecture": text(width="medium"),
+        "model": text("model"),
+        "architecture": text(),
         comparison.LOSS_COLUMN: text("loss"),
         comparison.D_COLUMN: num("D loss", help="Mean ± sd over the last 10% of training. BCE and WGAN-GP "
                                                 "losses are different quantities: compare within a loss type."),
