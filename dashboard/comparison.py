@@ -122,8 +122,8 @@ TEXT_COLUMNS = ("architecture", LOSS_COLUMN, QUALITY_BAR_COLUMN, "hardware")
 SCORE_KEYS = ("fd_derm", "precision_derm", "recall_derm", "coverage_derm", "density_derm", "kid_derm",
               "js_rgb_hist64", "wasserstein_rgb", "diversity_msssim_fake", "memorization_copy_rate",
               "copy_rate_derm", "fid_inception_299", "kid_inception_299")
-TRAINING_COLUMNS = ("architecture", LOSS_COLUMN, D_COLUMN, G_COLUMN, "images seen", "training time", "parameters",
-                    "resolution", "hardware")
+TRAINING_COLUMNS = ("architecture", LOSS_COLUMN, D_COLUMN, G_COLUMN, "images seen", "training time", "hardware",
+                    "parameters", "resolution")
 
 _ARCHITECTURES = {
     "dcgan": "DCGAN (Radford et al.)",
@@ -337,8 +337,6 @@ def parity_table(models: Sequence[ParityModel], fraction: float = 0.1) -> pd.Dat
         kind = loss_type(m.model, m.stats)
         how = (f"last {fraction:.0%}: {d.n} logs, {format_count(d.from_nimg)}–{format_count(d.to_nimg)} images"
                if d else "no stats.jsonl")
-        if kind == WGAN:
-            how += "; a critic's loss, not comparable with BCE"
         rows.append({"row": f"this project: {m.name}", "recipe": PARITY_RECIPES.get(m.model, m.model),
                      LOSS_COLUMN: kind, "images seen": int(nimg) if nimg is not None else None,
                      D_COLUMN: d.mean if d else None, D_COLUMN + SD_SUFFIX: d.sd if d else None,
@@ -350,7 +348,7 @@ def parity_table(models: Sequence[ParityModel], fraction: float = 0.1) -> pd.Dat
     return table
 
 
-PARITY_COLUMNS = ("recipe", LOSS_COLUMN, "images seen", D_COLUMN, G_COLUMN, "how measured")
+PARITY_COLUMNS = (LOSS_COLUMN, D_COLUMN, G_COLUMN, "images seen", "recipe", "how measured")
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,12 @@ class Trace:
 
 
 def _layout(fig: go.Figure, **kw) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, hovermode="x unified", margin=dict(l=10, r=10, t=70, b=10),
-                      font=dict(color=TEXT), hoverlabel=dict(namelength=-1),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.12, xanchor="left", x=0), **kw)
+    fig.update_layout(template=TEMPLATE, hovermode="x unified", font=dict(color=TEXT), hoverlabel=dict(namelength=-1),
+                      legend=dict(orientation="h", yanchor="bottom", xanchor="left", x=0), **kw)
+    if fig.layout.margin.t is None:
+        fig.update_layout(margin=dict(l=10, r=10, t=70, b=10))
+    if fig.layout.legend.y is None:
+        fig.update_layout(legend=dict(y=1.12))
     fig.update_xaxes(tickfont=dict(color=TICK), title_font=dict(color=TEXT), linecolor="#8a8d96")
     fig.update_yaxes(tickfont=dict(color=TICK), title_font=dict(color=TEXT), linecolor="#8a8d96")
     return fig
@@ -83,7 +86,7 @@ def _xy(df: pd.DataFrame, key: str, x: str, scale: float) -> tuple[np.ndarray, n
 def line_figure(traces: Sequence[Trace], x: str = "nimg", weight: float = 0.0, show_raw: bool = True,
                 log_y: bool = False, y_range: tuple[float | None, float | None] | None = None,
                 y_title: str = "", title: str | None = None, height: int = 340,
-                phases_from: pd.DataFrame | None = None) -> go.Figure:
+                phases_from: pd.DataFrame | None = None, legend: bool = True) -> go.Figure:
     """Series against images seen (``x="nimg"``) or wall time (``"time_s"``).
 
     Args:
@@ -120,8 +123,10 @@ def line_figure(traces: Sequence[Trace], x: str = "nimg", weight: float = 0.0, s
             fig.add_trace(go.Scatter(x=xs, y=smooth(ys, weight), name=t.name, mode=mode,
                                      line=dict(color=t.colour, width=2.5, dash=t.dash), marker=dict(size=5),
                                      hovertemplate=hover))
-    if phases_from is not None:
+    if phases_from is not None and phase_spans(phases_from):
         _draw_phases(fig, phases_from, x, scale)
+        # Two rows of phase labels above the plot: the legend goes above them.
+        fig.update_layout(margin=dict(t=105), legend=dict(y=1.2))
     if x == "nimg":
         fig.update_xaxes(tickformat="~s", hoverformat=",d")
     else:
@@ -145,6 +150,8 @@ def line_figure(traces: Sequence[Trace], x: str = "nimg", weight: float = 0.0, s
     fig.update_yaxes(title_text=y_title, hoverformat=".4g")
     if title:
         fig.update_layout(title=dict(text=title, font=dict(size=15, color=TEXT), x=0, xanchor="left", y=0.98))
+    if not legend:  # one named series, its name on the y axis: no legend row above the plot
+        fig.update_layout(showlegend=False, margin=dict(l=10, r=10, t=20 if not title else 45, b=10))
     return _layout(fig, height=height)
 
 

@@ -153,7 +153,8 @@ def tail_summary(df: pd.DataFrame | None, column: str, fraction: float = 0.1) ->
 
 def series_columns(df: pd.DataFrame) -> list[str]:
     """The numeric series a stats or metrics table logs, without the bookkeeping columns."""
-    skip = {"nimg", "kimg", "time_s", "resolution", "alpha", "phase", "batch", "lr", "reference"}
+    skip = {"nimg", "kimg", "time_s", "resolution", "alpha", "phase", "batch", "lr", "reference",
+            "n", "seed", "seconds"}  # metrics.jsonl bookkeeping: samples, sample seed, scoring time
     return [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
 
 

@@ -453,7 +453,7 @@ def test_generate_seed_count_and_model_change_the_images(monkeypatch, demo):
     _ok(at)
     pg = _seed_images(at).value
     assert len(pg) == 4 and set(pg).isdisjoint(dc)
-    assert any("pggan-demo" in c.value for c in at.caption)
+    assert any("pggan-demo" in m.value for m in at.markdown)
 
 
 def test_generate_64_images_at_64px_rerun_is_fast(monkeypatch, tmp_path):
@@ -494,7 +494,7 @@ def test_gallery_and_evaluation_pages(monkeypatch, demo):
     at.radio(key="ev_ref").set_value("validation").run()
     assert [m.value for m in at.metric if m.label.startswith("JSD")] == ["0.116"]
     # The copy rate is scored against the training images: said so, with the training value.
-    copy = [c.value for c in at.caption if "copy rate compares samples with the training images" in c.value]
+    copy = [t for t in _texts(at).splitlines() if "copy rate compares samples with the training images" in t]
     assert copy and "see it scored against train (0 there)" in copy[0]
     at.selectbox(key="ev_model").set_value("pggan-demo").run()
     _ok(at)
@@ -599,7 +599,7 @@ def test_generate_offers_the_classes_of_a_conditional_model(monkeypatch, tmp_pat
     box.set_value("melanoma").run()
     _ok(at)
     mel = _images_with_seed_captions(at).value
-    assert any("class melanoma" in c.value for c in at.caption)
+    assert any("class melanoma" in m.value for m in at.markdown)
     at.selectbox(key="gen_class").set_value("nevus").run()
     assert set(_images_with_seed_captions(at).value).isdisjoint(mel)  # same seeds, another class
 

@@ -112,7 +112,7 @@ def test_generate_page_in_chromium(server):
             page.get_by_text("The report vs this project").wait_for(timeout=60_000)
             page.locator("[data-testid='stImage'] img").first.wait_for(timeout=60_000)
             page.goto(f"{server}/generate", timeout=60_000)
-            page.get_by_text("dcgan-demo · dcgan · 32×32 · seeds 0–15").wait_for(timeout=60_000)
+            page.get_by_text("dcgan-demo · DCGAN (Radford et al.) · 32×32 · seeds 0–15").wait_for(timeout=60_000)
             captions = page.locator("[data-testid='stImageCaption']")
             captions.filter(has_text="seed 15").first.wait_for(timeout=30_000)
             page.wait_for_function(_PAGE_DRAWN, timeout=30_000)

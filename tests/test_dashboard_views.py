@@ -116,7 +116,6 @@ def test_parity_table_sets_the_reports_losses_beside_ours(report_folder):
     tail = w[w["nimg"] >= 18_000]
     assert table.loc["this project: pggan-wgan", "D loss"] == pytest.approx(tail["loss_D"].mean())
     assert table.loc["this project: pggan-wgan", "G loss sd"] == pytest.approx(tail["loss_G"].std(ddof=1))
-    assert "not comparable with BCE" in table.loc["this project: pggan-wgan", "how measured"]
     assert "18k–20k images" in table.loc["this project: pggan-wgan", "how measured"]
 
 

@@ -12,8 +12,9 @@ from dashboard.ui import loaders
 
 
 def pick_model(entries: Sequence[ModelEntry], key: str, label: str = "Model",
-               need_weights: bool = False) -> ModelEntry | None:
-    """A model selectbox; with ``need_weights`` only models with a loadable file are offered."""
+               need_weights: bool = False, default: str | None = None) -> ModelEntry | None:
+    """A model selectbox; with ``need_weights`` only models with a loadable file are offered; ``default``:
+    the model to open on (e.g. the run that is training)."""
     choices = [e for e in entries if e.weights is not None] if need_weights else list(entries)
     if not choices:
         st.info(f"None of these models has weights yet ({WEIGHTS_HINT}).")
@@ -21,6 +22,8 @@ def pick_model(entries: Sequence[ModelEntry], key: str, label: str = "Model",
     names = [e.name for e in choices]
     # Open on the first model that loads, so a broken file does not greet the user.
     index = next((i for i, e in enumerate(choices) if loaders.generator(e)[0] is not None), 0) if need_weights else 0
+    if default in names:
+        index = names.index(default)
     name = st.selectbox(label, names, index=index, key=key)
     return choices[names.index(name)]
 
@@ -45,8 +48,9 @@ def style() -> None:
     st.html(
         "<style>"
         "[data-testid='stImage'] img, [data-testid='stFullScreenFrame'] img {image-rendering: pixelated;}"
-        f"[data-testid='stCaptionContainer'], [data-testid='stImageCaption'], [data-testid='stWidgetLabel'] p, "
-        f"[data-testid='stTooltipHoverTarget'] {{color: {CAPTION_COLOUR};}}"
+        "[data-testid='stCaptionContainer'], [data-testid='stCaptionContainer'] *, "
+        "[data-testid='stImageCaption'], [data-testid='stImageCaption'] *, "
+        f"[data-testid='stWidgetLabel'] p {{color: {CAPTION_COLOUR} !important;}}"
         "[data-testid='stElementToolbar'] {top: -2rem;}"
         "</style>"
     )

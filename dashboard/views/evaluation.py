@@ -69,14 +69,23 @@ else:
     for g in (g for g in groups if g):
         cols += st.columns(len(g))
         ordered += g
+    missing: dict[str, list[str]] = {}  # reason -> metrics: long reasons once, under the tiles
     for col, spec in zip(cols, ordered):
         val = metric_value(row, spec.key)
         sd = metric_value(row, f"{spec.key}_sd")
-        shown = "n/a" if val is None else f"{val:.3g}" + (f" ± {sd:.2g}" if sd is not None else "")
-        col.metric(f"{spec.label} {arrow(spec)}", shown,
+        col.metric(f"{spec.label} {arrow(spec)}", "n/a" if val is None else f"{val:.3g}",
                    help=f"{spec.description} {spec.better.capitalize()} is better. Key: `{spec.key}`.")
+        if sd is not None:
+            col.caption(f"± {sd:.2g} (sd over sample seeds)")
         if val is None and not row.get("error"):
-            col.caption(metric_note(row, spec, results, reference))
+            note = metric_note(row, spec, results, reference)
+            if len(note) <= 90:
+                col.caption(note)
+            else:
+                col.caption("see below")
+                missing.setdefault(note, []).append(spec.label)
+    for note, labels in missing.items():
+        st.markdown(f":material/info: {', '.join(labels)}: {note}")
     facts = []
     if row.get(K.KEY_N_FAKE) is not None:
         facts.append(f"{row[K.KEY_N_FAKE]} generated (fp32) vs {row.get(K.KEY_N_REAL)} "

@@ -41,7 +41,7 @@ else:
         if bank is not None and len(bank.thumbs):
             idx = sample_indices(len(bank.thumbs), count, seed)
             real, real_names = bank.thumbs[idx], [bank.thumb_names[i] for i in idx]
-            source = f"thumbnails stored in {e.name}'s training fingerprint"
+            source = f"from the thumbnails stored in {e.name}'s training fingerprint"
             break
         if bank is not None:
             rerr = f"{e.name}: the fingerprint holds no thumbnails."

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import sampling
+from dashboard.comparison import describe_architecture
 from dashboard.ui import loaders, sidebar, widgets
 
 st.title("Generate")
@@ -49,7 +50,8 @@ precision_note = (" preview (within a few grey levels of fp32; switch on exact f
                   if used == "bf16" else "")
 labels = sampling.seed_labels(G, seeds, label)
 class_note = "" if not classes else f" · class {label or 'drawn per seed from the training mix'}"
-st.caption(f"{entry.name} · {G.model_name} · {G.resolution}×{G.resolution} · "
+arch = describe_architecture(G.model_name)
+st.markdown(f"{entry.name}{' · ' + arch if arch else ''} · {G.resolution}×{G.resolution} · "
            f"seeds {seeds[0]}–{seeds[-1]} ({count} image{'s' if count != 1 else ''}){class_note} · "
            f"{used} sampling{precision_note}")
 captions = [f"seed {s}" + (f" · {c}" if labels and label is None else "") for s, c in zip(seeds, labels or seeds)]

@@ -66,9 +66,12 @@ else:
             "how measured": text(width="large"),
         },
     )
+    wgan = [m.name for m in models if parity.loc[f"this project: {m.name}", comparison.LOSS_COLUMN] == comparison.WGAN]
     st.markdown(f"The report trained {comparison.REPORT_TRAINING}; this project's runs are shorter (images seen "
                 "above). Losses say how the two networks balance, not how good the images are; the claims below "
-                "are judged on the metrics.")
+                "are judged on the metrics."
+                + (f" {', '.join(wgan)}: a WGAN critic's losses (any sign, another scale), not comparable with the "
+                   "BCE numbers above." if wgan else ""))
     for c in comparison.report_claims(models):
         icon = {"supported": ":material/check_circle:", "not supported": ":material/cancel:",
                 "mixed": ":material/contrast:"}.get(c.verdict, ":material/help:")

@@ -21,9 +21,12 @@ colours = {e.name: figures.COLOURS[i % len(figures.COLOURS)] for i, e in enumera
 
 # --- status strip --------------------------------------------------------------------------------
 st.header("Run status")
+running = None  # the newest run still training: the charts open on it
 with st.container(key="tr_status"):
     for e in entries:
         s = run_status(e, frames.get(e.name), configs.get(e.name))
+        if s.state in ("running", "starting"):
+            running = e.name
         icon = {"running": ":material/autorenew:", "finished": ":material/check_circle:",
                 "starting": ":material/hourglass_top:"}.get(s.state, ":material/pause_circle:")
         a, b = st.columns([1, 2], vertical_alignment="center")
@@ -54,7 +57,7 @@ with tab_one:
     if not frames:
         st.info(f"No {STATS} in these folders yet: curves appear after the first logging step.")
     else:
-        entry = widgets.pick_model([e for e in entries if e.name in frames], key="tr_model")
+        entry = widgets.pick_model([e for e in entries if e.name in frames], key="tr_model", default=running)
         df = frames[entry.name]
         kind = kinds.get(entry.name)
         progressive = is_progressive(df)
@@ -90,7 +93,8 @@ with tab_one:
                 with cols[i % 2]:
                     widgets.plot(figures.line_figure(
                         [figures.Trace(mdf, key, figures.series_label(key), figures.COLOURS[i % 8])], x_axis, 0.0,
-                        True, log_y, None, y_title=figures.series_label(key), height=260), key=f"tr_metric_{key}")
+                        True, log_y, None, y_title=figures.series_label(key), height=240, legend=False),
+                        key=f"tr_metric_{key}")
         res = last_value(df, "resolution")
         m = st.columns(4)
         m[0].metric("Images seen", format_count(last_value(df, "nimg")))
@@ -147,7 +151,8 @@ with tab_grids:
         st.info(f"No fixed-noise grids ({GRIDS}/) in these folders yet.")
     else:
         names = [e.name for e in with_grids]
-        shown = st.multiselect("Models", names, default=names[:1], key="tr_grid_models",
+        shown = st.multiselect("Models", names, default=[running if running in names else names[0]],
+                               key="tr_grid_models",
                                help="Several models side by side at the same images seen.")
         shown_entries = [e for e in with_grids if e.name in shown] or with_grids[:1]
         grids = {e.name: e.grids() for e in shown_entries}
