@@ -360,12 +360,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--n must be >= 1, --bootstrap >= 10, --pairs >= 0")
     torch.set_num_threads(max(1, args.threads))
     from gan import load_generator
-    from gan.data import load_dataset
+    from gan.data import SIZES, load_dataset
 
     tty = sys.stderr.isatty()
     try:
         G = load_generator(args.checkpoint)
-        members = load_dataset(args.real, size=G.resolution if G.resolution in (64, 128, 256) else 64,
+        members = load_dataset(args.real, size=G.resolution if G.resolution in SIZES else 64,
                                split=args.split, progress=tty)
         if args.heldout:
             hp, _, hs = args.heldout.partition("@")
