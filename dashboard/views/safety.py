@@ -1,0 +1,174 @@
+"""Utility and privacy: does synthetic data help a classifier (``eval.utility``), and could it give away the
+training images (``eval.privacy``)? Both read from the model's results.json (sections ``utility`` and
+``privacy``, written through gan.rundir)."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard.discovery import file_stamp
+from dashboard.ui import loaders, sidebar, widgets
+
+METRICS = (("melanoma_auc", "Melanoma AUC"), ("sk_auc", "Seborrheic keratosis AUC"),
+           ("balanced_accuracy", "Balanced accuracy"))
+ATTACKS = {"distance_pixel": "Distance, pixels", "distance_derm": "Distance, derm1 features",
+           "discriminator": "Discriminator score (white-box)"}
+
+
+def _results(entry):
+    """The model's results.json (cached per file version), or None."""
+    path = entry.run.path / "results.json"
+    return _read(str(path), file_stamp(path)) if path.is_file() else None
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _read(path: str, stamp: float):
+    import json
+
+    with open(path) as f:
+        return json.load(f)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _samples(path: str, stamp: float, seed: int, picks: tuple[tuple[int, str | None], ...]) -> np.ndarray:
+    """Synthetic sample ``j`` of ``generate(N, seed)`` for each (j, class): latent j of the seed, the class
+    the audit recorded for it."""
+    G = loaders._generator(path, stamp)[0]
+    z = G.latents(max(j for j, _ in picks) + 1, seed)
+    return np.concatenate([G.synthesize(z[j:j + 1], labels=c) if c else G.synthesize(z[j:j + 1]) for j, c in picks])
+
+
+def utility_bars(test: dict, key: str, label: str) -> go.Figure | None:
+    """One bar per setting: mean over seeds with the sd as error bar; the other settings' paired difference
+    from ``real`` (95% CI) in the hover."""
+    rows = [(s, r[key]) for s, r in test["results"].items() if key in r]
+    if not rows:
+        return None
+    hover = []
+    for s, _ in rows:
+        d = test["deltas"].get(s, {}).get(key)
+        hover.append(f"Δ vs real {d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else "reference")
+    fig = go.Figure(go.Bar(x=[s for s, _ in rows], y=[r["mean"] for _, r in rows],
+                           error_y={"type": "data", "array": [r["sd"] for _, r in rows]},
+                           hovertext=hover, marker_color=["#4b505c"] + ["#2a7ab0"] * (len(rows) - 1)))
+    if key.endswith("_auc"):
+        fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
+    fig.update_layout(title=f"{label} (mean ± sd over seeds)", height=320, margin={"t": 50, "b": 30, "l": 40, "r": 10},
+                      yaxis={"range": [0, 1]})
+    return fig
+
+
+def privacy_figure(attacks: dict) -> go.Figure | None:
+    rows = [(ATTACKS.get(k, k), a) for k, a in attacks.items() if "auc" in a]
+    if not rows:
+        return None
+    fig = go.Figure(go.Scatter(
+        x=[a["auc"] for _, a in rows], y=[n for n, _ in rows], mode="markers",
+        error_x={"type": "data", "symmetric": False, "array": [a["ci95"][1] - a["auc"] for _, a in rows],
+                 "arrayminus": [a["auc"] - a["ci95"][0] for _, a in rows]}, marker={"size": 11, "color": "#2a7ab0"}))
+    fig.add_vline(x=0.5, line_dash="dot", annotation_text="no leak (0.5)")
+    fig.update_layout(title="Membership-attack AUC with 95% bootstrap interval", height=90 + 60 * len(rows),
+                      xaxis={"range": [0.3, 1.0]}, margin={"t": 50, "b": 30, "l": 10, "r": 10})
+    return fig
+
+
+st.title("Utility and privacy")
+folder, entries = sidebar.models_or_stop()
+entry = widgets.pick_model(entries, key="sf_model")
+if entry is None:
+    st.stop()
+doc = _results(entry) or {}
+weights = f"checkpoints/{entry.name}/generator.pt"
+
+# --- utility ---------------------------------------------------------------------------------------
+st.header("Utility: does synthetic data help a classifier?")
+util = doc.get("utility")
+if not util:
+    st.info(f"No utility report for {entry.name} yet. A conditional model's: `python -m eval.utility --real "
+            f"../shared/data/isic2017 --synthetic {weights}` (an unconditional model has no labels to train on).")
+else:
+    r = util.get("recipe", {})
+    st.caption(f"A small CNN trained from scratch at 64 px, {r.get('steps')} optimizer steps of {r.get('batch')} "
+               f"images, class-balanced loss; seeds {', '.join(map(str, util.get('seeds', [])))} in every setting"
+               f"{' (--quick)' if util.get('quick') else ''}. Command: `{util.get('command', '')}`.")
+    for w in util.get("warnings", []):
+        st.warning(w)
+    tests = util.get("tests", [])
+    names = [t["name"] for t in tests]
+    if names:
+        name = st.radio("Test set", names, horizontal=True, key="sf_test") if len(names) > 1 else names[0]
+        test = tests[names.index(name)]
+        st.markdown(f"**{name}**: {test['n']:,} images ("
+                    + ", ".join(f"{c.replace('_', ' ')} {n:,}" for c, n in test["counts"].items()) + ")")
+        cols = st.columns(len(METRICS))
+        for col, (key, label) in zip(cols, METRICS):
+            fig = utility_bars(test, key, label)
+            with col:
+                if fig is None:
+                    st.caption(f"{label}: not available on this test set.")
+                else:
+                    widgets.plot(fig, key=f"sf_bar_{key}")
+        rows = [{"setting": s, **{label: f"{d[k]['mean']:+.3f} [{d[k]['ci95'][0]:+.3f}, {d[k]['ci95'][1]:+.3f}]"
+                                  for k, label in METRICS if k in d}} for s, d in test.get("deltas", {}).items()]
+        if rows:
+            st.markdown("Difference from `real` (paired bootstrap over test images, 95% interval):")
+            st.dataframe(pd.DataFrame(rows), hide_index=True)
+        det = test.get("detectable", {})
+        if det:
+            st.caption("Smallest difference this configuration can detect (80% power, 5% two-sided): "
+                       + ", ".join(f"{label} {det[k]:.3f}" for k, label in METRICS if k in det) + ".")
+        for n in test.get("notes", []):
+            st.caption(f"Note: {n}.")
+    for v in util.get("verdicts", []):
+        st.markdown(f"- {v}")
+
+# --- privacy ---------------------------------------------------------------------------------------
+st.header("Privacy: membership-inference audit")
+priv = doc.get("privacy")
+if not priv:
+    st.info(f"No privacy audit for {entry.name} yet: `python -m eval.privacy --checkpoint {weights} "
+            "--real ../shared/data/isic2017`.")
+else:
+    st.caption(f"{priv.get('n_members')} training images (members) against {priv.get('n_nonmembers')} held-out "
+               f"images (non-members); {priv.get('n_samples', 0):,} synthetic samples of seed {priv.get('seed')}. "
+               f"Command: `{priv.get('command', '')}`.")
+    fig = privacy_figure(priv.get("attacks", {}))
+    if fig is not None:
+        widgets.plot(fig, key="sf_privacy")
+    for k, a in priv.get("attacks", {}).items():
+        label = ATTACKS.get(k, k)
+        if "auc" in a:
+            st.markdown(f"- **{label}**: {a['verdict']}")
+        else:
+            st.info(f"{label}: {a.get('unavailable', 'not run')}")
+    st.caption(priv.get("disclaimer", ""))
+    pairs = priv.get("closest_pairs", [])
+    if pairs:
+        st.subheader("Closest training/synthetic pairs")
+        bank, berr = loaders.real_bank(entry)
+        G, gerr = loaders.generator(entry)
+        if bank is None or bank.bank is None or G is None:
+            st.info(berr or gerr or "The fingerprint has no image bank to show the training images from.")
+        else:
+            names = {n: i for i, n in enumerate(bank.bank_names)}
+            fakes = _samples(str(entry.weights), file_stamp(entry.weights), int(priv.get("seed", 0)),
+                             tuple((int(p["sample"]), p.get("sample_class")) for p in pairs))
+            for space in dict.fromkeys(p["space"] for p in pairs):
+                st.markdown(f"**{space}** (training image left, from the fingerprint's 32 px bank; synthetic "
+                            "sample right)")
+                cols = st.columns(4)
+                for i, (p, fake) in enumerate(zip(pairs, fakes)):
+                    if p["space"] != space or p["name"] not in names:
+                        continue
+                    real = bank.bank[names[p["name"]]]
+                    cls = f", class {p['sample_class'].replace('_', ' ')}" if p.get("sample_class") else ""
+                    with cols[i % 4]:
+                        widgets.image_row(
+                            np.stack([np.repeat(np.repeat(real, fake.shape[0] // real.shape[0], 0),
+                                                fake.shape[1] // real.shape[1], 1), fake]),
+                            captions=[p["name"], f"#{p['sample']} · d {p['distance']:.3g}"],
+                            alts=[f"Real training image {p['name']}",
+                                  f"Synthetic sample {p['sample']} of seed {priv.get('seed')}{cls}, the nearest to "
+                                  f"{p['name']} in {space} (distance {p['distance']:.3g}, "
+                                  f"{p.get('ratio_to_heldout_median') or float('nan'):.2f} x the held-out median)"])
