@@ -20,6 +20,7 @@ from pathlib import Path
 
 from eval.fingerprint import load_fingerprint
 from eval.registry import QUALITY_BAR, catalogue, describe_quality_bar, get_label, meets_quality_bar
+from eval.utility_card import card_lines as utility_privacy_lines
 from gan.config import RunConfig, to_dict
 from gan.fileio import atomic_write_text
 from gan.rundir import RunDir, discover
@@ -372,6 +373,7 @@ def card(mdir: Path) -> str:
               f"the project's quality bar is {describe_quality_bar()} against the training split. "
               f"This model {verdict}.", "",
               *per_class_lines(doc),
+              *utility_privacy_lines(doc, run.name, bool(G.class_names)),
               "What each number sees and misses:", "", *metric_notes(), "",
               "## Known limits", "",
               "- 64 px only: far below diagnostic resolution. Synthetic images are for data augmentation research, "
