@@ -16,12 +16,13 @@ MAX_SEED = 2**31 - 1  # the largest seed the pages accept (numpy's legacy seedin
 PREVIEW, EXACT = "auto", "fp32"  # load_generator precisions: bf16 where native (pictures only), fp32
 
 
-def load_generator(path: str | os.PathLike, precision: str = PREVIEW) -> Any:
+def load_generator(path: str | os.PathLike, precision: str = EXACT) -> Any:
     """Load a generator on the CPU with ``gan.load_generator``.
 
-    ``PREVIEW`` samples in bf16 where the CPU has it natively (about half the time; within a few grey
-    levels of fp32): for pictures only. ``EXACT`` (fp32) is what ``python -m eval.run`` and ``gan.sample``
-    use, and what every statistic on the pages is computed from."""
+    ``EXACT`` (fp32, the pages' default) is what ``python -m eval.run`` and ``gan.sample`` use, and what
+    every image and statistic on the pages is computed from. ``PREVIEW`` samples in bf16 where the CPU
+    has it natively (about half the time; within a few grey levels of fp32): the Generate page's opt-in
+    preview."""
     from gan import load_generator as _load
 
     return _load(path, device="cpu", precision=precision)

@@ -426,7 +426,14 @@ def test_zip_manifest_and_seed_limits(monkeypatch, demo):
     caps = [i.captions for i in at.image if i.captions and i.captions[0].startswith("seed 2147")][0]
     assert caps == [f"seed {sampling.MAX_SEED - 2}", f"seed {sampling.MAX_SEED - 1}", f"seed {sampling.MAX_SEED}"]
     assert any("seeds stop at 2147483647" in w.value for w in at.warning)
-    frames = [i.captions for i in at.image if i.captions and i.captions[0] == "seed 0"][0]
+    assert any("fp32 sampling (as eval.run scores)" in m.value for m in at.markdown)  # fp32 unless asked
+    at.toggle(key="gen_bf16").set_value(True).run()
+    _ok(at)
+    want = sampling.load_generator(gen, sampling.PREVIEW).precision  # bf16 where the CPU has it natively
+    assert any(f"{want} sampling" in m.value for m in at.markdown)
+    at.toggle(key="gen_bf16").set_value(False).run()
+    at.number_input(key="gen_seed").set_value(0).run()
+    [frames] = [i.captions for i in at.image if i.captions and any(c.startswith("t = ") for c in i.captions)]
     assert frames[0] == "seed 0" and frames[1] == "t = 0.14" and frames[-1] == "seed 1" and len(frames) == 8
 
 

@@ -19,15 +19,33 @@ from gan.rundir import FINGERPRINTS, RunDir
 SPLIT_WORDS = {"train": "training-image", "validation": "validation-image"}
 
 
+def trim_heap() -> None:
+    """Give the heap's free pages back to the OS after a large computation (glibc's ``malloc_trim``):
+    the activations of a generator or encoder pass are freed but would otherwise stay in the server's
+    resident memory. A no-op where the C library has no ``malloc_trim``."""
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
+
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM = None
+
 # Cache bounds (issue 17: the server held 1.1 GB after one session). Generators are a few MB each; image
 # and feature arrays are what grows with use, so they are bounded by count and expire after an hour idle.
 TTL = 3600
-MAX_GENERATORS = 12  # 6 models x 2 precisions
+MAX_GENERATORS = 8  # fp32 for every page; bf16 copies only for the Generate page's opt-in preview
 MAX_IMAGE_SETS = 24
 
 
 @st.cache_resource(show_spinner="Loading generator…", max_entries=MAX_GENERATORS, ttl=TTL)
-def _generator(path: str, stamp: float, precision: str = sampling.PREVIEW) -> tuple[Any | None, str | None]:
+def _generator(path: str, stamp: float, precision: str = sampling.EXACT) -> tuple[Any | None, str | None]:
     # Failures are cached too (per file version), so a broken file is not re-read on every rerun.
     try:
         return sampling.load_generator(path, precision), None
@@ -35,11 +53,12 @@ def _generator(path: str, stamp: float, precision: str = sampling.PREVIEW) -> tu
         return None, f"{e}"
 
 
-def generator(entry: ModelEntry, precision: str = sampling.PREVIEW) -> tuple[Any | None, str | None]:
+def generator(entry: ModelEntry, precision: str = sampling.EXACT) -> tuple[Any | None, str | None]:
     """(G, None) or (None, message) for a model; the generator is loaded once per file version.
 
-    ``precision``: ``sampling.PREVIEW`` (bf16 where the CPU has it: pictures only) or ``sampling.EXACT``
-    (fp32: what every statistic on the pages is computed from, as ``eval.run`` does)."""
+    ``precision``: ``sampling.EXACT`` (fp32, the default: what every image and statistic on the pages
+    is computed from, as ``eval.run`` does) or ``sampling.PREVIEW`` (bf16 where the CPU has it: the
+    Generate page's opt-in preview)."""
     weights = entry.weights
     if weights is None:
         return None, f"{entry.name}: no {WEIGHTS_HINT} yet."
@@ -146,11 +165,13 @@ def dataset_sample(path: str, size: int, count: int, seed: int = 0) -> tuple[np.
 
 @st.cache_data(show_spinner=False, max_entries=MAX_IMAGE_SETS, ttl=TTL)
 def _generate(path: str, stamp: float, seeds: tuple[int, ...], label: str | None,
-              precision: str = sampling.PREVIEW) -> np.ndarray:
-    return sampling.generate_images(_generator(path, stamp, precision)[0], seeds, label)
+              precision: str = sampling.EXACT) -> np.ndarray:
+    images = sampling.generate_images(_generator(path, stamp, precision)[0], seeds, label)
+    trim_heap()
+    return images
 
 
-def generate(entry: ModelEntry, seeds: Sequence[int], label: str | None = None, precision: str = sampling.PREVIEW
+def generate(entry: ModelEntry, seeds: Sequence[int], label: str | None = None, precision: str = sampling.EXACT
              ) -> tuple[np.ndarray | None, str | None]:
     """Images for ``seeds`` (cached, so reruns for other widgets cost nothing) or an error message;
     ``label``: the class a conditional model draws (None: each seed's own from the training mix);
@@ -177,7 +198,9 @@ def derm_encoder(bank: realdata.RealBank) -> tuple[Any | None, str | None]:
 def _derm_features(path: str, stamp: float, seeds: tuple[int, ...], label: str | None, sha256: str,
                    _encoder: Any) -> np.ndarray:
     # Keyed by the encoder's SHA-256; the encoder object itself is not hashed. fp32 samples, as eval.run.
-    return realdata.derm_features(_generate(path, stamp, seeds, label, sampling.EXACT), _encoder)
+    feats = realdata.derm_features(_generate(path, stamp, seeds, label, sampling.EXACT), _encoder)
+    trim_heap()
+    return feats
 
 
 def derm_features(entry: ModelEntry, seeds: Sequence[int], encoder: Any, label: str | None = None

@@ -60,7 +60,7 @@ for e in shown:
 if not columns:
     st.stop()
 
-st.markdown(f"Rows: seeds {seeds[0]}–{seeds[-1]} for every model (bf16 preview where the CPU has it)"
+st.markdown(f"Rows: seeds {seeds[0]}–{seeds[-1]} for every model"
             + (f"; real images {source}." if real is not None else ".")
             + " Hover an image for its full-screen button, or enlarge a whole row below.")
 with st.container(key="ga_grid"):

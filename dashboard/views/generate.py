@@ -14,10 +14,10 @@ with c1:
     entry = widgets.pick_model(entries, key="gen_model", need_weights=True)
 if entry is None:
     st.stop()
-exact = st.toggle("Exact fp32 sampling", value=False, key="gen_fp32",
-                  help="Off: a bf16 preview where this CPU has bf16 (about twice as fast, within a few grey levels). "
-                       "On: fp32, the images python -m eval.run scores. The ZIP's manifest records which.")
-precision = sampling.EXACT if exact else sampling.PREVIEW
+preview = st.toggle("bf16 preview", value=False, key="gen_bf16",
+                    help="Off (default): fp32, the images python -m eval.run scores. On: bf16 where this CPU has it "
+                         "natively, about twice as fast and within a few grey levels. The ZIP's manifest records which.")
+precision = sampling.PREVIEW if preview else sampling.EXACT
 G, err = loaders.generator(entry, precision)
 if G is None:
     st.error(err)
@@ -46,8 +46,8 @@ if images is None:
     st.stop()
 
 used = getattr(G, "precision", "fp32")
-precision_note = (" preview (within a few grey levels of fp32; switch on exact fp32 for the images eval.run scores)"
-                  if used == "bf16" else "")
+precision_note = (" preview (within a few grey levels of fp32; switch the preview off for the images eval.run "
+                  "scores)" if used == "bf16" else " (as eval.run scores)")
 labels = sampling.seed_labels(G, seeds, label)
 class_note = "" if not classes else f" · class {label or 'drawn per seed from the training mix'}"
 arch = describe_architecture(G.model_name)

@@ -141,7 +141,7 @@ with st.expander("How to read the columns"):
     st.markdown("\n".join(lines))
 
 st.header("Samples")
-st.markdown("Seeds 0–7 for every model (bf16 preview where the CPU has it); the Generate page makes more.")
+st.markdown("Seeds 0–7 for every model; the Generate page makes more.")
 for e in entries:
     if e.name not in gens:
         continue
