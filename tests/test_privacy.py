@@ -153,7 +153,8 @@ def test_white_box_attack_runs_with_a_discriminator():
     assert 0 <= a["auc"] <= 1 and a["n_members"] == 80 and a["discriminator"] == "made"
 
 
-def test_cli_end_to_end(tmp_path, capsys):
+def test_cli_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LESIONGAN_CACHE", str(tmp_path / "cache"))
     gen = write_tiny_generator(tmp_path / "run" / "generator.pt", resolution=32)
     for name, seed in (("train", 1), ("held", 2)):
         (tmp_path / name).mkdir()

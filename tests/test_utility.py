@@ -28,9 +28,17 @@ def made_problem(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, np.nd
     return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), y.astype(np.int64)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks run fastest on one thread (and do not fight a busy CPU); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def problem():
-    torch.set_num_threads(2)
     return made_problem(300, 0), made_problem(200, 100)
 
 
@@ -101,7 +109,7 @@ def test_pure_noise_synthetic_does_not_raise_auc(problem):
     x, y = x[:80], y[:80]
     test = U.TestSet("made", "made", xt, yt)
     doc = U.run_utility(x, y, CLASSES, [test], NoiseSource(), settings=("real", "real+synthetic"), seeds=(0, 1),
-                        recipe=FAST, synthetic_ratio=1.0, bootstrap=200, progress=False)
+                        recipe=RecipeConfig(steps=40, batch=32), synthetic_ratio=1.0, bootstrap=200, progress=False)
     d = doc["tests"][0]["deltas"]["real+synthetic"]["melanoma_auc"]
     assert d["ci95"][0] <= 0.0, d  # not a measurable gain
     assert d["mean"] < 0.02
@@ -173,7 +181,8 @@ def _write_imagefolder(root, n_per_class: int, seed: int) -> None:
         Image.fromarray(img).save(root / CLASSES[label] / f"img{i:04d}.png")
 
 
-def test_cli_end_to_end_on_made_folders(tmp_path, capsys):
+def test_cli_end_to_end_on_made_folders(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LESIONGAN_CACHE", str(tmp_path / "cache"))
     _write_imagefolder(tmp_path / "real", 20, 0)
     _write_imagefolder(tmp_path / "syn", 30, 1)
     _write_imagefolder(tmp_path / "test", 15, 2)
@@ -190,7 +199,8 @@ def test_cli_end_to_end_on_made_folders(tmp_path, capsys):
     assert json.loads((out / "utility.json").read_text())["seconds_per_setting"].keys() == set(U.SETTINGS)
 
 
-def test_cli_refuses_missing_synthetic_and_unlabelled(tmp_path, capsys):
+def test_cli_refuses_missing_synthetic_and_unlabelled(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LESIONGAN_CACHE", str(tmp_path / "cache"))
     with pytest.raises(SystemExit):
         U.main(["--real", str(tmp_path)])
     (tmp_path / "plain").mkdir()
