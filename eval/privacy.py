@@ -336,6 +336,7 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=prog("eval.privacy", "lesiongan-privacy"), description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -426,7 +427,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-run_main = entry_point(main)
-
 if __name__ == "__main__":
-    sys.exit(run_main())
+    sys.exit(main())

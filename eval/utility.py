@@ -508,6 +508,7 @@ def verdicts(doc: dict) -> list[str]:
     return out
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=prog("eval.utility", "lesiongan-utility"), description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -592,7 +593,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-run_main = entry_point(main)
-
 if __name__ == "__main__":
-    sys.exit(run_main())
+    sys.exit(main())
