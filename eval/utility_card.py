@@ -6,6 +6,23 @@ ATTACK_NAMES = {"distance_pixel": "black-box distance, pixels", "distance_derm":
                 "discriminator": "white-box, D's score (LOGAN)"}
 
 
+def reproducing(command: str) -> str:
+    """The recorded command without the options that do not change its numbers (``--out``, ``--threads``,
+    ``--json``, ``--no-save``)."""
+    words, out, skip = command.split(), [], False
+    for w in words:
+        if skip:
+            skip = False
+            continue
+        if w in ("--out", "--threads"):
+            skip = True
+            continue
+        if w in ("--json", "--no-save") or w.startswith(("--out=", "--threads=")):
+            continue
+        out.append(w)
+    return " ".join(out)
+
+
 def utility_table(util: dict, key: str = "melanoma_auc") -> list[str]:
     """Markdown: one row per test set and setting, ``key``'s mean ± sd and its paired difference from real."""
     lines = ["| test set | setting | melanoma AUC | Δ vs real [95% CI] | SK AUC | balanced acc. |",
@@ -38,7 +55,7 @@ def card_lines(doc: dict, name: str, conditional: bool | None = None) -> list[st
     lines = ["## Utility and privacy", ""]
     if util:
         r = util.get("recipe", {})
-        lines += [f"Downstream utility (`{util.get('command', 'python -m eval.utility')}`): a small CNN trained from "
+        lines += [f"Downstream utility (`{reproducing(util.get('command', 'python -m eval.utility'))}`): a small CNN trained from "
                   f"scratch at 64 px ({r.get('steps')} steps of {r.get('batch')}, class-balanced loss) on real, "
                   "real + synthetic (minority classes filled up to the majority's count), synthetic only, and real + "
                   "as many classically augmented images; mean ± sd over seeds "
@@ -57,8 +74,8 @@ def card_lines(doc: dict, name: str, conditional: bool | None = None) -> list[st
         lines += [f"Downstream utility: {why} (`python -m eval.utility --real ../shared/data/isic2017 --synthetic "
                   f"checkpoints/{name}/generator.pt` needs a conditional model).", ""]
     if priv:
-        lines += [f"Membership-inference audit (`{priv.get('command', 'python -m eval.privacy')}`): the "
-                  f"{priv.get('n_members')} training images (members) against the {priv.get('n_nonmembers')} held-out "
+        lines += [f"Membership-inference audit (`{reproducing(priv.get('command', 'python -m eval.privacy'))}`): the "
+                  f"{priv.get('n_members'):,} training images (members) against the {priv.get('n_nonmembers'):,} held-out "
                   f"validation images (non-members), {priv.get('n_samples', 0):,} synthetic samples of seed "
                   f"{priv.get('seed')}; AUC 0.5 means the attack cannot tell them apart.", "", *privacy_table(priv), ""]
         pairs = priv.get("closest_pairs", [])
@@ -68,7 +85,10 @@ def card_lines(doc: dict, name: str, conditional: bool | None = None) -> list[st
                          f"({nearest['space']}, distance {nearest['distance']:.4g}, "
                          f"{nearest['ratio_to_heldout_median']:.2f} x the held-out images' median nearest distance); "
                          "the dashboard's Utility and privacy page shows the closest pairs.")
-        lines += [f"- {priv.get('disclaimer', '')}", ""]
+        lines += ["- The non-members are the ISIC 2017 validation split, which every model also fits less well than the "
+                  "training split (the Results above): a difference between the two splits, not membership, can move "
+                  "an AUC above 0.5 as well; the attacks cannot tell the two apart.",
+                  f"- {priv.get('disclaimer', '')}", ""]
     else:
         lines += [f"Membership-inference audit: not run yet (`python -m eval.privacy --checkpoint "
                   f"checkpoints/{name}/generator.pt --real ../shared/data/isic2017`).", ""]
