@@ -35,7 +35,9 @@ Metrics per test set: melanoma ROC AUC (the ISIC 2017 Part 3 measure), seborrhei
 balanced accuracy, per-class recall (scikit-learn); mean and sd over seeds; for every setting against
 ``real`` the difference with a 95% interval from a paired bootstrap over test images (the same
 resampled images for both settings, the difference averaged over the seed pairs), and the smallest
-difference the configuration can detect (80% power, 5% two-sided: 2.8 bootstrap standard errors).
+difference the configuration can detect (80% power, 5% two-sided: 2.8 standard errors of the seed-mean
+difference, from the bootstrap's test-image sampling and the seeds' spread together). The bootstrap
+interval itself covers test-image sampling only; the seeds' spread is the sd column.
 
 Writes ``utility.json`` and ``utility.md`` into ``--out`` (when given), prints the Markdown table (or the
 JSON with ``--json``) on stdout, progress on stderr; when ``--synthetic`` is a generator inside a run
@@ -348,6 +350,21 @@ def bootstrap_weights(n: int, B: int, seed: int) -> np.ndarray:
     return W
 
 
+def detectable(deltas: dict[str, dict], n_seeds: int) -> dict[str, float]:
+    """The smallest difference from ``real`` a run like this one detects with 80% power at 5% (two-sided):
+    2.8 standard errors of the seed-mean difference, combining the test images' sampling (the paired
+    bootstrap's standard error) and the training seeds' spread (sd of the per-seed differences / sqrt K),
+    each averaged over the settings compared with ``real``."""
+    out = {}
+    for key in ("melanoma_auc", "sk_auc", "balanced_accuracy"):
+        ds = [d[key] for d in deltas.values() if key in d]
+        if ds:
+            se_test = float(np.mean([d["se_bootstrap"] for d in ds]))
+            se_seed = float(np.mean([d["sd_seeds"] for d in ds])) / math.sqrt(max(1, n_seeds))
+            out[key] = float(2.8 * math.sqrt(se_test ** 2 + se_seed ** 2))
+    return out
+
+
 def summarize(test: TestSet, probs: dict[str, list[np.ndarray]], classes: list[str], B: int, seed: int) -> dict:
     """The report of one test set: per setting mean, sd, per-seed values and a bootstrap interval of the
     seed mean; per setting against ``real`` the paired bootstrap difference; the detectable effect."""
@@ -379,11 +396,8 @@ def summarize(test: TestSet, probs: dict[str, list[np.ndarray]], classes: list[s
                                   "ci95": [float(np.nanpercentile(d, 2.5)), float(np.nanpercentile(d, 97.5))],
                                   "se_bootstrap": float(np.nanstd(d, ddof=1)),
                                   "sd_seeds": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0}
-    mde = {}
-    for key in ("melanoma_auc", "sk_auc", "balanced_accuracy"):
-        ses = [d[key]["se_bootstrap"] for d in deltas.values() if key in d]
-        if ses:
-            mde[key] = float(2.8 * np.mean(ses))
+    n_seeds = len(next(iter(probs.values())))
+    mde = detectable(deltas, n_seeds)
     counts = {classes[c]: int((test.y == c).sum()) for c in range(len(classes)) if (test.y == c).any()}
     return {"name": test.name, "source": test.source, "n": int(len(test.y)), "counts": counts, "notes": test.notes,
             "results": results, "deltas": deltas, "detectable": mde}
@@ -474,8 +488,8 @@ def markdown(doc: dict) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         det = t.get("detectable", {})
         if det:
-            lines += ["", "Smallest detectable difference from `real` (80% power, 5% two-sided, 2.8 paired-bootstrap "
-                      "standard errors): " + ", ".join(f"{label} {det[k]:.3f}" for k, label in COLUMNS if k in det) + "."]
+            lines += ["", "Smallest detectable difference from `real` (80% power, 5% two-sided: 2.8 standard errors "
+                      "of the seed-mean difference, test-image sampling and training seeds together): " + ", ".join(f"{label} {det[k]:.3f}" for k, label in COLUMNS if k in det) + "."]
         for n in t["notes"]:
             lines.append(f"Note: {n}.")
         lines.append("")
