@@ -31,12 +31,20 @@ def _read(path: str, stamp: float):
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _samples(path: str, stamp: float, seed: int, picks: tuple[tuple[int, str | None], ...]) -> np.ndarray:
-    """Synthetic sample ``j`` of ``generate(N, seed)`` for each (j, class): latent j of the seed, the class
-    the audit recorded for it."""
+def _samples(path: str, stamp: float, n: int, seed: int, picks: tuple[int, ...], batch: int = 256) -> np.ndarray:
+    """Sample ``j`` of ``G.generate(n, seed, batch_size=batch)`` for each ``j`` in ``picks``, bit for bit: each
+    is remade inside its own batch (same latents, same classes), as the audit drew it."""
     G = loaders._generator(path, stamp)[0]
-    z = G.latents(max(j for j, _ in picks) + 1, seed)
-    return np.concatenate([G.synthesize(z[j:j + 1], labels=c) if c else G.synthesize(z[j:j + 1]) for j, c in picks])
+    out, batches = [], {}
+    for j in picks:
+        start = (j // batch) * batch
+        if start not in batches:
+            end = min(start + batch, n)
+            z = G.latents(end, seed)[start:end]
+            y = G.labels_for(end, None, seed)[start:end] if G.class_names else None
+            batches[start] = G.synthesize(z, labels=y)
+        out.append(batches[start][j - start])
+    return np.stack(out)
 
 
 def utility_bars(test: dict, key: str, label: str) -> go.Figure | None:
@@ -152,8 +160,9 @@ else:
             st.info(berr or gerr or "The fingerprint has no image bank to show the training images from.")
         else:
             names = {n: i for i, n in enumerate(bank.bank_names)}
-            fakes = _samples(str(entry.weights), file_stamp(entry.weights), int(priv.get("seed", 0)),
-                             tuple((int(p["sample"]), p.get("sample_class")) for p in pairs))
+            fakes = _samples(str(entry.weights), file_stamp(entry.weights), int(priv.get("n_samples", 0)),
+                             int(priv.get("seed", 0)), tuple(int(p["sample"]) for p in pairs),
+                             int(priv.get("sample_batch", 256)))
             for space in dict.fromkeys(p["space"] for p in pairs):
                 st.markdown(f"**{space}** (training image left, from the fingerprint's 32 px bank; synthetic "
                             "sample right)")
