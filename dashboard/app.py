@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.ui import sidebar, widgets
+from dashboard.ui import loaders, sidebar, widgets
 
 HERE = Path(__file__).resolve().parent  # resolved: AppTest.from_file("dashboard/app.py") sets a relative __file__
 # A local favicon: an icon name would make the browser fetch it from a font CDN (which fails offline).
@@ -24,6 +24,7 @@ nav = st.navigation([
     st.Page(VIEWS / "generate.py", title="Generate", icon=":material/auto_awesome:"),
     st.Page(VIEWS / "evaluation.py", title="Evaluation", icon=":material/query_stats:"),
 ])
+loaders.tune_allocator()
 widgets.style()
 sidebar.sidebar()
 try:

@@ -36,6 +36,29 @@ def trim_heap() -> None:
 
 
 _TRIM = None
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+
+
+def tune_allocator() -> None:
+    """Large arrays (cached images and features are unpickled afresh on every cache hit) get their own
+    memory maps, returned to the OS when freed: glibc would otherwise raise its mmap threshold after the
+    first large free and serve later ones from a heap that never shrinks. Once per process; a no-op
+    without glibc."""
+    global _TUNED
+    if _TUNED:
+        return
+    _TUNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+        libc.mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+_TUNED = False
 
 # Cache bounds (issue 17: the server held 1.1 GB after one session). Generators are a few MB each; image
 # and feature arrays are what grows with use, so they are bounded by count and expire after an hour idle.

@@ -52,6 +52,11 @@ def style() -> None:
         "[data-testid='stImageCaption'], [data-testid='stImageCaption'] *, "
         f"[data-testid='stWidgetLabel'] p {{color: {CAPTION_COLOUR} !important;}}"
         "[data-testid='stElementToolbar'] {top: -2rem;}"
+        # The gallery grid keeps its columns side by side on a phone (Streamlit stacks columns below
+        # 640 px, which would turn the grid into one long list of unlabelled images).
+        ".st-key-ga_grid [data-testid='stHorizontalBlock'] {flex-wrap: nowrap !important; gap: 0.4rem;}"
+        ".st-key-ga_grid [data-testid='stColumn'] {min-width: 0 !important; flex: 1 1 0 !important;}"
+        ".st-key-ga_grid [data-testid='stImage'] img {max-width: 100%; height: auto;}"
         "</style>"
     )
 
