@@ -51,12 +51,16 @@ def style() -> None:
         "[data-testid='stCaptionContainer'], [data-testid='stCaptionContainer'] *, "
         "[data-testid='stImageCaption'], [data-testid='stImageCaption'] *, "
         f"[data-testid='stWidgetLabel'] p {{color: {CAPTION_COLOUR} !important;}}"
-        "[data-testid='stElementToolbar'] {top: -2rem;}"
+        # An image list's fullscreen button inside its top-right corner, not on the caption line above.
+        "[data-testid='stElementContainer']:has([data-testid='stImage']) [data-testid='stElementToolbar'] "
+        "{top: 0.25rem; right: 0.25rem;}"
         # The gallery grid keeps its columns side by side on a phone (Streamlit stacks columns below
         # 640 px, which would turn the grid into one long list of unlabelled images).
         ".st-key-ga_grid [data-testid='stHorizontalBlock'] {flex-wrap: nowrap !important; gap: 0.4rem;}"
         ".st-key-ga_grid [data-testid='stColumn'] {min-width: 0 !important; flex: 1 1 0 !important;}"
-        ".st-key-ga_grid [data-testid='stImage'] img {max-width: 100%; height: auto;}"
+        ".st-key-ga_grid [data-testid='stElementContainer'], .st-key-ga_grid [data-testid='stImage'], "
+        ".st-key-ga_grid [data-testid='stImageContainer'], .st-key-ga_grid [data-testid='stImage'] img "
+        "{max-width: 100% !important; min-width: 0 !important; height: auto !important;}"
         "</style>"
     )
 
