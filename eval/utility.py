@@ -515,9 +515,9 @@ def verdicts(doc: dict) -> list[str]:
                     f"({d['mean']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}])")
             a = res.get("real+augment", {}).get("melanoma_auc")
             if a is not None:
-                better = res[s]["melanoma_auc"]["mean"] > a["mean"]
-                line += (f"; its mean {res[s]['melanoma_auc']['mean']:.3f} is {'above' if better else 'not above'} "
-                         f"`real+augment`'s {a['mean']:.3f}")
+                m, ma = round(res[s]["melanoma_auc"]["mean"], 3), round(a["mean"], 3)
+                word = "above" if m > ma else "level with" if m == ma else "below"
+                line += f"; its mean {m:.3f} is {word} `real+augment`'s {ma:.3f}"
             out.append(line + ".")
     return out
 
