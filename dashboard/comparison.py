@@ -205,6 +205,9 @@ def styled(table: pd.DataFrame, columns: Sequence[str], best: dict[str, list[str
     best = best or {}
     cols = [c for c in columns if c in table.columns]
     view = table[cols].copy()
+    for col in cols:  # a gap in a text column reads "—" (Streamlit draws a null as a grey "None")
+        if col in TEXT_COLUMNS or not pd.api.types.is_numeric_dtype(view[col]):
+            view[col] = ["—" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in view[col]]
     if index_label:
         # The row names as an ordinary first column (full-contrast text; the page hides the grey index).
         view.insert(0, index_label, [str(i) for i in view.index])
@@ -335,8 +338,12 @@ def parity_table(models: Sequence[ParityModel], fraction: float = 0.1) -> pd.Dat
         d, g = tail_summary(m.stats, "loss_D", fraction), tail_summary(m.stats, "loss_G", fraction)
         nimg = last_value(m.stats, "nimg") if m.stats is not None else None
         kind = loss_type(m.model, m.stats)
-        how = (f"last {fraction:.0%}: {d.n} logs, {format_count(d.from_nimg)}–{format_count(d.to_nimg)} images"
-               if d else "no stats.jsonl")
+        if d is None:
+            how = "no stats.jsonl"
+        elif d.n == 1:
+            how = f"one log, at {format_count(d.to_nimg)} images"
+        else:
+            how = f"last {fraction:.0%}: {d.n} logs, {format_count(d.from_nimg)}–{format_count(d.to_nimg)} images"
         rows.append({"row": f"this project: {m.name}", "recipe": PARITY_RECIPES.get(m.model, m.model),
                      LOSS_COLUMN: kind, "images seen": int(nimg) if nimg is not None else None,
                      D_COLUMN: d.mean if d else None, D_COLUMN + SD_SUFFIX: d.sd if d else None,

@@ -1,6 +1,8 @@
 """Overview: the report's comparison beside this project's runs, the score table, training facts and a few
 samples per model."""
 
+import shlex
+
 import streamlit as st
 
 from dashboard import comparison
@@ -91,7 +93,7 @@ score_config = {
     comparison.QUALITY_BAR_COLUMN: text("bar", help=f"The project's quality bar against the training split: {bar}"),
 }
 best = comparison.best_index(table)
-for i, (title, keys) in enumerate(comparison.SCORE_GROUPS):
+for i, (title, keys) in enumerate(comparison.SCORE_GROUPS if results is not None else ()):
     cols = comparison.score_columns(table, keys)
     extra = [comparison.QUALITY_BAR_COLUMN] if i == len(comparison.SCORE_GROUPS) - 1 else []
     if not cols and not extra:
@@ -101,6 +103,8 @@ for i, (title, keys) in enumerate(comparison.SCORE_GROUPS):
                  width="stretch", hide_index=True, key=f"ov_scores_{i}", column_config=score_config)
 for note in notes:
     st.markdown(f":material/info: {note}")
+if results is None:
+    st.code(f"python -m eval.run --checkpoints {shlex.quote(str(folder))}", language="bash")
 if results is not None and results.settings():
     st.markdown(f"Metrics: {results.settings()} (`{results.path.name}`; mean ± sd where scored with several "
                 "sample seeds).")
