@@ -56,7 +56,7 @@ def card_lines(doc: dict, name: str, conditional: bool | None = None) -> list[st
     if util:
         r = util.get("recipe", {})
         lines += [f"Downstream utility (`{reproducing(util.get('command', 'python -m eval.utility'))}`): a small CNN trained from "
-                  f"scratch at 64 px ({r.get('steps')} steps of {r.get('batch')}, class-balanced loss) on real, "
+                  f"scratch at 64 px ({r.get('steps', 0):,} steps of {r.get('batch')}, class-balanced loss) on real, "
                   "real + synthetic (minority classes filled up to the majority's count), synthetic only, and real + "
                   "as many classically augmented images; mean ± sd over seeds "
                   f"{', '.join(map(str, util.get('seeds', [])))}"
