@@ -79,7 +79,9 @@ def save_discriminator(checkpoint: str | Path | dict, out: str | Path) -> Path:
     doc = {"kind": KIND_DISCRIMINATOR, "version": DISCRIMINATOR_VERSION, "model": cfg.model,
            "config": cfg.to_json(), "D": {k: v.detach().cpu().clone() for k, v in ckpt["D"].items()},
            "info": json.dumps({"nimg": int(ckpt.get("nimg", 0)),
-                               "source": str(checkpoint) if not isinstance(checkpoint, dict) else None})}
+                               # the run folder and file, not the absolute path of the machine that wrote it
+                               "source": f"{Path(checkpoint).parent.name}/{Path(checkpoint).name}"
+                               if not isinstance(checkpoint, dict) else None})}
     out = Path(out)
     ckpt_io.save(doc, out)
     return out
