@@ -13,7 +13,8 @@ from dashboard.ui import loaders, sidebar, widgets
 
 HERE = Path(__file__).resolve().parent  # resolved: AppTest.from_file("dashboard/app.py") sets a relative __file__
 # A local favicon: an icon name would make the browser fetch it from a font CDN (which fails offline).
-st.set_page_config(page_title="LesionGAN", page_icon=str(HERE / "favicon.png"), layout="wide")
+ICON = HERE / "favicon.png"
+st.set_page_config(page_title="LesionGAN", page_icon=str(ICON) if ICON.is_file() else None, layout="wide")
 
 # Not pages/: that name turns on Streamlit's v1 auto-pages.
 VIEWS = HERE / "views"

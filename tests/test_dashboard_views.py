@@ -468,7 +468,9 @@ def test_streamlit_config_favicon_and_contrast():
     assert fig.layout.xaxis.tickfont.color == figures.TICK
     icon = ROOT / "dashboard" / "favicon.png"
     assert icon.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert 'page_icon=str(HERE / "favicon.png")' in (ROOT / "dashboard" / "app.py").read_text()
+    app = (ROOT / "dashboard" / "app.py").read_text()
+    assert 'ICON = HERE / "favicon.png"' in app and "page_icon=str(ICON)" in app and ":material/" not in \
+        app.split("st.set_page_config")[1].split("\n")[0]
 
 
 def _headings(node, out: list) -> list:
