@@ -235,7 +235,8 @@ def test_evaluation_without_fingerprint_or_results_gives_exact_commands_and_a_da
     at = _app(monkeypatch, folder, "evaluation")
     _ok(at)
     codes = [c.value for c in at.code]
-    assert f"python -m eval.run --checkpoints {folder}" in codes
+    assert f"python -m eval.run --checkpoints {folder}" in codes[0]
+    assert f"python -m eval.run --real DATA --fake {folder / 'dcgan-demo' / 'generator.pt'}" in codes[0]
     assert f"python -m eval.fingerprint --data DATA --size 32 --out {folder / 'dcgan-demo' / 'fingerprint.npz'}" in codes
     assert "Only the generated images' histogram" in _md(at)
     [hist] = [c for c in at.get("plotly_chart")]

@@ -48,12 +48,14 @@ reference = st.radio("Scored against", refs, horizontal=True, key="ev_ref",
     if len(refs) > 1 else refs[0]
 if rerr:
     st.warning(f"Could not read the evaluation results: {rerr}")
-elif results is None:
-    st.info(f"No results.json in `{folder}` yet. Score the models with:")
-    st.code(score_cmd, language="bash")
-elif entry.name not in results.models:
-    st.info(f"results.json has no row for {entry.name}. Score it with:")
-    st.code(score_cmd, language="bash")
+elif results is None or entry.name not in results.models:
+    st.info((f"No results.json in `{folder}` yet." if results is None else
+             f"results.json has no row for {entry.name}.")
+            + " Score every model here and write the file this page reads with the first command; the second "
+              f"prints {entry.name}'s scores alone.")
+    real = entry.run.fingerprint("train")
+    st.code(f"{score_cmd}\npython -m eval.run --real {q(real) if real else 'DATA'} --fake {q(entry.weights)}",
+            language="bash")
 else:
     row = results.row(entry.name, reference)
     if (row.get("reference") or "train") != reference:
