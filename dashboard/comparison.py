@@ -13,7 +13,7 @@ import pandas as pd
 from dashboard.discovery import ModelEntry
 from dashboard.formatting import format_count, format_duration
 from dashboard.results import Results, metric_note, metric_value, metrics
-from dashboard.stats import BCE, WGAN, last_value, loss_type, tail_summary
+from dashboard.stats import BCE, last_value, loss_type, tail_summary
 from eval.registry import meets_quality_bar
 
 QUALITY_BAR_COLUMN = "quality bar"

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import comparison
 from dashboard.results import arrow, metrics
+from dashboard.stats import WGAN
 from dashboard.ui import loaders, sidebar, widgets
 from eval.registry import describe_quality_bar
 
@@ -68,7 +69,7 @@ else:
             "how measured": text(width="large"),
         },
     )
-    wgan = [m.name for m in models if parity.loc[f"this project: {m.name}", comparison.LOSS_COLUMN] == comparison.WGAN]
+    wgan = [m.name for m in models if parity.loc[f"this project: {m.name}", comparison.LOSS_COLUMN] == WGAN]
     st.markdown(f"The report trained {comparison.REPORT_TRAINING}; this project's runs are shorter (images seen "
                 "above). Losses say how the two networks balance, not how good the images are; the claims below "
                 "are judged on the metrics."
