@@ -24,6 +24,7 @@ nav = st.navigation([
     st.Page(VIEWS / "gallery.py", title="Gallery", icon=":material/photo_library:"),
     st.Page(VIEWS / "generate.py", title="Generate", icon=":material/auto_awesome:"),
     st.Page(VIEWS / "evaluation.py", title="Evaluation", icon=":material/query_stats:"),
+    st.Page(VIEWS / "safety.py", title="Utility and privacy", icon=":material/shield:", url_path="utility-privacy"),
 ])
 loaders.tune_allocator()
 widgets.style()
