@@ -97,3 +97,28 @@ def test_the_replaced_version_is_kept_once_in_previous(tmp_path, ship):
     ship.ship(_run(tmp_path / "newer", seed=2).path, "m", 2)  # the first replaced version stays
     assert out.previous().read_config().train.seed == 0
     assert dataclasses.asdict(out.read_config().train)["seed"] == 2
+
+
+def test_the_card_compares_with_the_previous_version_and_names_the_augmentation(tmp_path, ship):
+    old, new = _run(tmp_path / "old", seed=0), _run(tmp_path / "new", seed=1)
+    ship.ship(old.path, "m", 2)
+    out = RunDir(ship.CKPTS / "m")
+
+    def scores(fd, p, r):
+        return {"train": {"fd_derm": fd, "precision_derm": p, "recall_derm": r,
+                          "spread": {"fd_derm": {"mean": fd, "sd": 0.1}}}}
+
+    out.write_results(scores(4.0, 0.90, 0.70), {})
+    ship.ship(new.path, "m", 2)
+    out.write_results(scores(3.0, 0.91, 0.72), {})
+    text = "\n".join(ship.previous_lines(out, out.read_results()))
+    assert "| previous | 4.00 ± 0.1000 | 0.9000 | 0.7000 |" in text and "**met**: FD derm 4.00 -> 3.00" in text
+    out.write_results(scores(3.0, 0.91, 0.60), {})
+    assert "**not met**: FD derm 4.00 -> 3.00; recall fell" in "\n".join(ship.previous_lines(out, out.read_results()))
+    cfg = out.read_config()
+    assert "none" in ship.augmentation_line(cfg, [])
+    ada = cfg.replace(train=dataclasses.replace(cfg.train, ada=True, diffaug=("translation",)))
+    line = ship.augmentation_line(ada, [{"aug_p": 0.25}, {"aug_p": None}])
+    assert "DiffAugment (translation" in line and "p = 0.250 at the end" in line
+    cmd = ship.retrain_command(ada, 150)
+    assert "--diffaug translation --ada" in cmd and "--kimg 150" in cmd

@@ -156,10 +156,98 @@ def retrain_command(cfg: RunConfig, kimg: float) -> str:
     if cfg.train.balance:
         mset += " --balance"
     t = cfg.train
+    if t.diffaug:
+        mset += f" --diffaug {','.join(t.diffaug)}"
+    if t.ada:
+        mset += " --ada" + (f" --ada-target {t.ada_target:g}" if t.ada_target != 0.6 else "") \
+            + (f" --ada-kimg {t.ada_kimg:g}" if t.ada_kimg != 100 else "")
+    if t.metrics:
+        mset += (f" --metrics {','.join(t.metrics)} --metrics-kimg {t.metrics_kimg:g}"
+                 + (f" --metrics-n {t.metrics_n}" if t.metrics_n != 1000 else "")
+                 + (" --metrics-ref checkpoints/fingerprints/isic2017-train-64.npz" if t.metrics_ref else "")
+                 + (f" --keep-best {t.keep_best}" if t.keep_best else ""))
     return (f"python -m gan.train --model {cfg.model} --data ../shared/data/isic2017 --out runs "
             f"--size {cfg.data.size} --kimg {kimg:g} --seed {t.seed}"
             f"{' --augment' if cfg.data.augment else ''}{' --channels-last' if t.channels_last else ''}"
             f"{' --precision ' + t.precision if t.precision != 'fp32' else ''}{mset}")
+
+
+def augmentation_line(cfg: RunConfig, stats: list[dict]) -> str:
+    """The card's line on what D saw: DiffAugment, ADA (with its final p) or plain images."""
+    t = cfg.train
+    parts = []
+    if t.diffaug:
+        parts.append(f"DiffAugment ({', '.join(t.diffaug)}; Zhao et al. 2020)")
+    if t.ada:
+        p_end = next((r["aug_p"] for r in reversed(stats) if r.get("aug_p") is not None), None)
+        parts.append(f"ADA (Karras et al. 2020; target r_t {t.ada_target:g}, p moves 0 -> 1 over {t.ada_kimg:g} kimg"
+                     + (f"; p = {p_end:.3f} at the end" if p_end is not None else "") + ")")
+    return ("- Discriminator augmentation: " + " and ".join(parts) + ", applied to real and generated images alike."
+            if parts else "- Discriminator augmentation: none (D sees the images as they are, after the dataset flips).")
+
+
+def snapshot_lines(doc: dict, metrics: list[dict]) -> list[str]:
+    """Which snapshot the folder holds and why (results.json's best_snapshot), and the metrics scored
+    during training."""
+    rec = doc.get("best_snapshot")
+    lines = []
+    if metrics:
+        keys = [k for k in ("fd_derm", "precision_derm", "recall_derm") if any(k in r for r in metrics)]
+        lines.append(f"- Scored during training ({', '.join(keys)}; `metrics.jsonl`, the dashboard's Training page) "
+                     f"at {len(metrics)} snapshots, on {metrics[-1].get('n', '?')} samples of seed "
+                     f"{metrics[-1].get('seed', 0)} against the training fingerprint.")
+    if rec and rec.get("shipped") == "best":
+        same = rec["nimg"] == rec["final_nimg"]
+        lines.append(f"- Shipped snapshot: the best by {rec['metric']} during training, at {rec['nimg'] / 1000:,.1f} k "
+                     f"images ({rec['metric']} {rec['value']:.3f} on {rec['selected_on']})"
+                     + (" — the last snapshot was the best." if same else
+                        f"; the last snapshot, at {rec['final_nimg'] / 1000:,.1f} k, scored {rec.get('final_value', float('nan')):.3f}.")
+                     + " The selection saw that fingerprint and that sample seed, so the results below are "
+                       "re-computed with other sample seeds, and against the validation split.")
+    elif rec:
+        lines.append(f"- Shipped snapshot: the last one, at {rec['nimg'] / 1000:,.1f} k images.")
+    return lines
+
+
+PREVIOUS_KEYS = ("fd_derm", "precision_derm", "recall_derm", "coverage_derm", "js_rgb_hist64", "wasserstein_rgb")
+
+
+def previous_lines(run: RunDir, doc: dict) -> list[str]:
+    """The new version beside the one it replaced (``previous/``), on the training-split row, and the
+    retraining goal judged: better FD derm with precision and recall no worse."""
+    prev = run.previous()
+    if prev is None:
+        return []
+    old = ((prev.read_results() or {}).get("results") or {}).get("train") or {}
+    new = (doc.get("results") or {}).get("train") or {}
+    if not old or not new:
+        return []
+
+    def cell(row: dict, k: str) -> tuple[float | None, str]:
+        sp = (row.get("spread") or {}).get(k)
+        if isinstance(sp, dict):
+            return sp["mean"], f"{_fmt(sp['mean'])} ± {_fmt(sp['sd'])}"
+        return row.get(k), _fmt(row.get(k))
+
+    pcfg = prev.read_config()
+    lines = ["## Against the version it replaced", "",
+             f"The previous `{run.name}` ({pcfg.train.kimg:g} k images, seed {pcfg.train.seed}, "
+             f"{'DiffAugment/ADA' if (pcfg.train.diffaug or pcfg.train.ada) else 'no D augmentation'}; its config, "
+             "stats, scores, card and grids are kept in [`previous/`](previous/)), scored the same way against the "
+             "training split:", "",
+             "| | " + " | ".join(get_label(k) for k in PREVIOUS_KEYS) + " |",
+             "| --- |" + " --- |" * len(PREVIOUS_KEYS),
+             "| previous | " + " | ".join(cell(old, k)[1] for k in PREVIOUS_KEYS) + " |",
+             "| this version | " + " | ".join(cell(new, k)[1] for k in PREVIOUS_KEYS) + " |", ""]
+    fd_old, fd_new = cell(old, "fd_derm")[0], cell(new, "fd_derm")[0]
+    if None not in (fd_old, fd_new):
+        p_ok = (cell(new, "precision_derm")[0] or 0) >= (cell(old, "precision_derm")[0] or 0) - 0.01
+        r_ok = (cell(new, "recall_derm")[0] or 0) >= (cell(old, "recall_derm")[0] or 0) - 0.01
+        goal = fd_new < fd_old and p_ok and r_ok
+        lines += [f"The retraining goal (lower FD derm, precision and recall no worse, within 0.01) is "
+                  f"**{'met' if goal else 'not met'}**: FD derm {fd_old:.2f} -> {fd_new:.2f}"
+                  + ("" if p_ok else "; precision fell") + ("" if r_ok else "; recall fell") + ".", ""]
+    return lines
 
 
 def results_table(results: dict[str, dict]) -> list[str]:
@@ -346,6 +434,8 @@ def card(mdir: Path) -> str:
              f"- Final logged losses (mean of the last {t.log_kimg} kimg): D {last.get('loss_D', float('nan')):.3f}, "
              f"G {last.get('loss_G', float('nan')):.3f}; D(x) {last.get('D_real', float('nan')):.3f}, "
              f"D(G(z)) {last.get('D_fake', float('nan')):.3f}.",
+             augmentation_line(cfg, stats),
+             *snapshot_lines(doc, run.read_metrics()),
              f"- Model config: `{json.dumps(to_dict(cfg.model_cfg))}`",
              f"- Retrain from scratch: `{retrain_command(cfg, planned)}`", "",
              "## Results", "",
@@ -372,6 +462,7 @@ def card(mdir: Path) -> str:
               "row. For scale: two disjoint halves of the training split score JSD 0.0010 and Wasserstein 0.0048; "
               f"the project's quality bar is {describe_quality_bar()} against the training split. "
               f"This model {verdict}.", "",
+              *previous_lines(run, doc),
               *per_class_lines(doc),
               *utility_privacy_lines(doc, run.name, bool(G.class_names)),
               "What each number sees and misses:", "", *metric_notes(), "",
