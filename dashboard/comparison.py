@@ -307,21 +307,36 @@ class ParityModel:
     stats: pd.DataFrame | None
     row: dict | None  # eval.run's row against the training split
     metrics: pd.DataFrame | None = None  # metrics.jsonl: scored during training
+    augmented: bool = False  # D trained on augmented images (DiffAugment, ADA): not the report's recipe
+
+
+def d_augmented(cfg: dict | None) -> bool:
+    """Whether a run config trains D on augmented images (DiffAugment or ADA): not the report's recipe."""
+    train = (cfg or {}).get("train") or {}
+    return bool(train.get("diffaug") or train.get("ada"))
 
 
 def parity_models(entries: Sequence[ModelEntry], configs: dict[str, dict], stats: dict[str, pd.DataFrame],
-                  results: Results | None, metrics_frames: dict[str, pd.DataFrame] | None = None
+                  results: Results | None, metrics_frames: dict[str, pd.DataFrame] | None = None,
+                  previous: dict[str, tuple[dict, pd.DataFrame | None, dict | None]] | None = None
                   ) -> list[ParityModel]:
-    """This folder's unconditional models of the report's recipes (and Karras et al.'s PGGAN), in that order."""
+    """This folder's unconditional models of the report's recipes (and Karras et al.'s PGGAN), in that order.
+
+    A model retrained with D augmentation (DiffAugment, ADA) is no longer the report's recipe: the
+    version it replaced (``previous``, from the folder's ``previous/``), trained without it, comes first
+    as ``NAME (previous)``."""
     out = []
     for model in PARITY_MODELS:
         for e in entries:
             cfg = configs.get(e.name) or {}
             if cfg.get("model") != model or (cfg.get("model_cfg") or {}).get("class_names"):
                 continue
+            prev = (previous or {}).get(e.name)
+            if prev is not None and d_augmented(cfg) and not d_augmented(prev[0]):
+                out.append(ParityModel(f"{e.name} (previous)", model, prev[1], prev[2]))
             out.append(ParityModel(e.name, model, stats.get(e.name),
                                    results.train_row(e.name) if results is not None else None,
-                                   (metrics_frames or {}).get(e.name)))
+                                   (metrics_frames or {}).get(e.name), d_augmented(cfg)))
     return out
 
 
@@ -344,7 +359,8 @@ def parity_table(models: Sequence[ParityModel], fraction: float = 0.1) -> pd.Dat
             how = f"one log, at {format_count(d.to_nimg)} images"
         else:
             how = f"last {fraction:.0%}: {d.n} logs, {format_count(d.from_nimg)}–{format_count(d.to_nimg)} images"
-        rows.append({"row": f"this project: {m.name}", "recipe": PARITY_RECIPES.get(m.model, m.model),
+        recipe = PARITY_RECIPES.get(m.model, m.model) + (" + D augmentation" if m.augmented else "")
+        rows.append({"row": f"this project: {m.name}", "recipe": recipe,
                      LOSS_COLUMN: kind, "images seen": int(nimg) if nimg is not None else None,
                      D_COLUMN: d.mean if d else None, D_COLUMN + SD_SUFFIX: d.sd if d else None,
                      G_COLUMN: g.mean if g else None, G_COLUMN + SD_SUFFIX: g.sd if g else None,

@@ -119,6 +119,29 @@ def test_parity_table_sets_the_reports_losses_beside_ours(report_folder):
     assert "18k–20k images" in table.loc["this project: pggan-wgan", "how measured"]
 
 
+def test_a_model_retrained_with_d_augmentation_keeps_its_previous_version_in_the_parity_table(report_folder):
+    from gan.rundir import RunDir
+
+    entries = discovery.discover_models(report_folder)
+    frames = {e.name: stats.read_stats(e.run) for e in entries}
+    configs = {e.name: e.read_config() for e in entries}
+    plain = configs["dcgan-demo"]
+    augmented = {**plain, "train": {**plain["train"], "ada": True}}
+    old_frame = frames["dcgan-demo"].assign(loss_D=0.5)
+    previous = {"dcgan-demo": (plain, old_frame, {"fd_derm": 9.0})}
+    res = results.load_results(report_folder)
+    # Without augmentation nothing changes; with it, the previous (the report's recipe) comes first.
+    assert [m.name for m in comparison.parity_models(entries, configs, frames, res, previous=previous)][:1] == \
+        ["dcgan-demo"]
+    models = comparison.parity_models(entries, {**configs, "dcgan-demo": augmented}, frames, res, previous=previous)
+    assert [m.name for m in models][:2] == ["dcgan-demo (previous)", "dcgan-demo"]
+    table = comparison.parity_table(models)
+    assert table.loc["this project: dcgan-demo (previous)", "D loss"] == pytest.approx(0.5)
+    assert table.loc["this project: dcgan-demo (previous)", "recipe"] == "report's DCGAN"
+    assert table.loc["this project: dcgan-demo", "recipe"] == "report's DCGAN + D augmentation"
+    assert comparison._pick(models, "dcgan").name == "dcgan-demo (previous)"  # the claims use the report's recipe
+
+
 def test_claims_are_judged_from_the_numbers(report_folder):
     entries = discovery.discover_models(report_folder)
     frames = {e.name: stats.read_stats(e.run) for e in entries}

@@ -124,6 +124,21 @@ def stats(entry: ModelEntry) -> pd.DataFrame | None:
     return df if not df.empty and "nimg" in df else None
 
 
+def previous(entry: ModelEntry) -> tuple[dict, pd.DataFrame | None, dict | None] | None:
+    """The shipped version this model replaced (``previous/``, :meth:`gan.rundir.RunDir.previous`):
+    (its config dict, its stats, its training-split scores), or None when the folder keeps none."""
+    prev = entry.run.previous()
+    if prev is None or prev.config_path is None:
+        return None
+    try:
+        cfg = _config(str(prev.path), file_stamp(prev.config_path))
+        df = _stats(str(prev.path), file_stamp(prev.stats_path)) if prev.stats_path is not None else None
+        row = ((prev.read_results() or {}).get("results") or {}).get("train")
+    except (OSError, ValueError):
+        return None
+    return cfg, (df if df is not None and not df.empty and "nimg" in df else None), row
+
+
 @st.cache_data(show_spinner=False, max_entries=32, ttl=TTL)
 def _config(folder: str, stamp: float) -> dict | None:
     return ModelEntry(RunDir(folder)).read_config()

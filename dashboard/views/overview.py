@@ -19,7 +19,7 @@ results, results_err = loaders.results(folder)
 if results_err:
     st.warning(f"Could not read the evaluation results: {results_err}")
 
-gens, facts, stats, configs, curves, load_errors = {}, {}, {}, {}, {}, []
+gens, facts, stats, configs, curves, previous, load_errors = {}, {}, {}, {}, {}, {}, []
 for e in entries:
     G, err = loaders.generator(e)
     if G is not None:
@@ -36,6 +36,9 @@ for e in entries:
     m = loaders.training_metrics(e)
     if m is not None:
         curves[e.name] = m
+    prev = loaders.previous(e)
+    if prev is not None:
+        previous[e.name] = prev
 for err in load_errors:
     st.error(err)
 
@@ -45,7 +48,7 @@ bar = describe_quality_bar()
 
 # --- the report's table ------------------------------------------------------------------------
 st.header("The report vs this project")
-models = comparison.parity_models(entries, configs, stats, results, curves)
+models = comparison.parity_models(entries, configs, stats, results, curves, previous)
 if not models:
     st.info("No unconditional `dcgan`, `pggan-seed` or `pggan` run in this folder, so nothing to set beside the "
             f"report's table. The report: DCGAN D 0.57 / G 3.1, PGGAN D 0.05 / G 3.98 ({comparison.REPORT_TRAINING}).")
