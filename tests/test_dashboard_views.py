@@ -24,6 +24,7 @@ import pytest
 from dashboard import comparison, discovery, figures, realdata, results, sampling, stats
 from dashboard.demo import export_dcgan, make_demo_folder
 from dashboard.status import run_status
+from dashboard.testing import assert_ok, run_app
 from gan.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,22 +61,7 @@ def report_folder(demo, tmp_path) -> Path:
     return folder
 
 
-def _app(monkeypatch, folder: Path, page: str | None = None):
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv(discovery.ENV_CHECKPOINTS, str(folder))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    if page:
-        at.switch_page(f"views/{page}.py").run()
-    return at
-
-
-def _ok(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+_app, _ok = run_app, assert_ok
 
 
 def _md(at) -> str:
