@@ -208,6 +208,13 @@ def test_train_cli_takes_the_flags_and_refuses_bad_ones(tmp_path, capsys):
 
 
 def test_old_configs_and_checkpoints_without_the_fields_still_load():
-    cfg = RunConfig.from_json(open("checkpoints/dcgan/config.json").read())
+    # A config written before these fields existed (the previous shipped dcgan's, kept in previous/).
+    d = json.loads(_config(64).to_json())
+    new = ("diffaug", "ada", "ada_target", "ada_kimg", "ada_interval", "metrics", "metrics_kimg", "metrics_n",
+           "metrics_ref", "keep_best")
+    d["train"] = {k: v for k, v in d["train"].items() if k not in new}
+    cfg = RunConfig.from_dict(d)
     assert cfg.train.diffaug == () and cfg.train.ada is False and cfg.train.metrics == ()
-    assert np.isclose(cfg.train.ada_target, 0.6)
+    assert np.isclose(cfg.train.ada_target, 0.6) and cfg.train.keep_best == ""
+    prev = RunConfig.from_json(open("checkpoints/dcgan/previous/config.json").read())
+    assert prev.train.ada is False and prev.train.diffaug == ()
