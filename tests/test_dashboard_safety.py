@@ -96,5 +96,7 @@ def test_safety_page_without_reports_says_how_to_make_them(monkeypatch, demo):
     at.selectbox(key="sf_model").set_value("pggan-demo").run()
     assert not at.exception, [e.value for e in at.exception]
     infos = "\n".join(i.value for i in at.info)
-    assert "python -m eval.utility" in infos and "python -m eval.privacy" in infos
+    # pggan-demo is unconditional: no utility command that would be refused, but the reason and the privacy command
+    assert "pggan-demo is unconditional" in infos and "python -m eval.utility" not in infos
+    assert "python -m eval.privacy" in infos
     assert not at.get("plotly_chart")

@@ -92,9 +92,15 @@ weights = f"checkpoints/{entry.name}/generator.pt"
 # --- utility ---------------------------------------------------------------------------------------
 st.header("Utility: does synthetic data help a classifier?")
 util = doc.get("utility")
-if not util:
-    st.info(f"No utility report for {entry.name} yet. A conditional model's: `python -m eval.utility --real "
-            f"../shared/data/isic2017 --synthetic {weights}` (an unconditional model has no labels to train on).")
+conditional = bool(((loaders.config(entry)[0] or {}).get("model_cfg") or {}).get("class_names"))
+if not util and not conditional:
+    others = [e.name for e in entries if ((loaders.config(e)[0] or {}).get("model_cfg") or {}).get("class_names")]
+    st.info(f"{entry.name} is unconditional: its samples carry no labels, so the utility report (which trains a "
+            f"classifier on labelled synthetic lesions) needs a conditional model"
+            + (f", such as {', '.join(others)}." if others else " (`gan.train --cond`)."))
+elif not util:
+    st.info(f"No utility report for {entry.name} yet: `python -m eval.utility --real ../shared/data/isic2017 "
+            f"--synthetic {weights}`.")
 else:
     r = util.get("recipe", {})
     st.caption(f"A small CNN trained from scratch at 64 px, {r.get('steps')} optimizer steps of {r.get('batch')} "
