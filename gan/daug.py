@@ -101,11 +101,12 @@ def ada_augment(x: torch.Tensor, p: float, rng: BatchRNG) -> torch.Tensor:
     ``p``."""
     n, _, h, w = x.shape
     dev = x.device
-    u = rng.rand(n, 10).to(dev)       # which ops apply (first 8 columns)
+    u = rng.rand(n, 8).to(dev)        # which ops apply
     v = rng.rand(n, 8).to(dev)        # their parameters
+    w = rng.rand(n, 5).to(dev)        # x-translation, and the Box-Muller angles of the four normal draws
     if p <= 0:
         return x
-    on = (u[:, :8] < p).to(x.dtype)
+    on = (u < p).to(x.dtype)
     # Blit: x-flip and 90-degree rotations as one pixel permutation, integer translation.
     flip = (on[:, 0] * (v[:, 0] < 0.5).to(x.dtype)).long()
     k = (on[:, 1] * (v[:, 1] * 4).floor().clamp(max=3)).long()
@@ -113,11 +114,11 @@ def ada_augment(x: torch.Tensor, p: float, rng: BatchRNG) -> torch.Tensor:
         x = orient(x, flip, k)
     s = int(h * 0.125 + 0.5)
     ty = (on[:, 2] * ((v[:, 2] * (2 * s + 1)).floor() - s)).long()
-    tx = (on[:, 2] * ((u[:, 8] * (2 * s + 1)).floor() - s)).long()
+    tx = (on[:, 2] * ((w[:, 0] * (2 * s + 1)).floor() - s)).long()
     if bool((ty != 0).any() or (tx != 0).any()):
         x = translate_int_reflect(x, ty, tx)
     # Geometry: isotropic scale and rotation as one affine warp (reflection padding, bilinear).
-    scale = torch.exp2(_normal(v[:, 3], u[:, 9]) * 0.2 * on[:, 3])
+    scale = torch.exp2(_normal(v[:, 3], w[:, 1]) * 0.2 * on[:, 3])
     angle = (v[:, 4] * 2 - 1) * math.pi * on[:, 4]
     if bool((on[:, 3] + on[:, 4]).any()):
         cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
@@ -126,13 +127,13 @@ def ada_augment(x: torch.Tensor, p: float, rng: BatchRNG) -> torch.Tensor:
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     # Colour.
-    bright = (_normal(v[:, 5], 1 - u[:, 9]) * 0.2 * on[:, 5]).view(n, 1, 1, 1).to(x.dtype)
+    bright = (_normal(v[:, 5], w[:, 2]) * 0.2 * on[:, 5]).view(n, 1, 1, 1).to(x.dtype)
     x = x + bright
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    contrast = torch.exp2(_normal(v[:, 6], u[:, 8]) * 0.5 * on[:, 6]).view(n, 1, 1, 1).to(x.dtype)
+    contrast = torch.exp2(_normal(v[:, 6], w[:, 3]) * 0.5 * on[:, 6]).view(n, 1, 1, 1).to(x.dtype)
     x = (x - mean) * contrast + mean
     gray = x.mean(dim=1, keepdim=True)
-    sat = torch.exp2(_normal(v[:, 7], 1 - u[:, 8]) * on[:, 7]).view(n, 1, 1, 1).to(x.dtype)
+    sat = torch.exp2(_normal(v[:, 7], w[:, 4]) * on[:, 7]).view(n, 1, 1, 1).to(x.dtype)
     return (x - gray) * sat + gray
 
 
@@ -148,7 +149,8 @@ def orient(x: torch.Tensor, flip: torch.Tensor, k: torch.Tensor) -> torch.Tensor
 
 
 def _normal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Standard normal draws from two uniform ones (Box-Muller), so ADA needs one draw per call."""
+    """Standard normal draws from two independent uniform ones (Box-Muller), so ADA needs one draw of
+    uniforms per call."""
     return torch.sqrt(-2 * torch.log(a.clamp_min(1e-7))) * torch.cos(2 * math.pi * b)
 
 

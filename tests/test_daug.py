@@ -134,7 +134,7 @@ def test_a_run_with_diffaug_and_ada_resumes_bit_exactly(tmp_path):
     from gan import checkpoint as ckpt_io
 
     images = _images(16, 32)  # few images: D overfits, so ADA's p is moving at the resume point
-    cfg = _config(ada=True, ada_kimg=0.2, diffaug=("color", "translation", "cutout"))
+    cfg = _config(ada=True, ada_kimg=0.2, ada_target=0.1, diffaug=("color", "translation", "cutout"))
     whole = training_loop(tmp_path / "whole", cfg, images, progress=False)
     half = RunDir(tmp_path / "half")
     training_loop(half, cfg.replace(train=cfg.train.__class__(**{**cfg.train.__dict__, "kimg": 0.128})), images,
@@ -218,3 +218,4 @@ def test_old_configs_and_checkpoints_without_the_fields_still_load():
     assert np.isclose(cfg.train.ada_target, 0.6) and cfg.train.keep_best == ""
     prev = RunConfig.from_json(open("checkpoints/dcgan/previous/config.json").read())
     assert prev.train.ada is False and prev.train.diffaug == ()
+
