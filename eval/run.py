@@ -9,6 +9,12 @@
         (all through ``gan.rundir``, atomically) and prints a Markdown table. A run folder itself
         may be given: only its own ``results.json`` is written then.
 
+    python -m eval.run --model NAME [--model NAME ...] [--seeds 3]
+        Rescore only these models of ``--checkpoints`` (say, one just retrained): their rows in the
+        collection's ``results.json`` / ``results.csv`` are replaced and every other model's rows are
+        kept as they were, so the sample count and seeds must be those the collection was scored with.
+        The collection records which command scored which model (``commands``).
+
     python -m eval.run --real PATH_OR_FINGERPRINT --fake PATH_OR_GENERATOR [--heldout PATH]
                        [--n 2000] [--seed 0] [--metrics hist_js wasserstein ...] [--json]
                        [--inception-weights PATH] [--bins 64] [--size S] [--resize lanczos]
@@ -139,15 +145,24 @@ def spread_row(rows: list[dict]) -> dict:
 
 def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | None, bins: int,
                       inception_weights: str | None, resize: str, batch_size: int, progress: bool,
-                      offline: bool | None = None, derm_encoder: str | None = None, seeds: int = 1
+                      offline: bool | None = None, derm_encoder: str | None = None, seeds: int = 1,
+                      models: list[str] | None = None
                       ) -> tuple[list[dict], dict[rundir.RunDir, dict[str, Result]]]:
-    """Score every run folder in ``root`` that has weights; returns (rows, {run: {reference: Result}}).
+    """Score every run folder in ``root`` that has weights (only those named in ``models`` when given);
+    returns (rows, {run: {reference: Result}}).
 
     With ``seeds`` > 1 each model is scored with the sample seeds ``seed .. seed + seeds - 1`` (new
     latents, MS-SSIM pairs and KID subsets each time) and every row holds the mean and ``<key>_sd``
     over them (:func:`spread_row`); the models' results.json keep the first seed's full result with
     the spread beside it."""
     runs = [run for run in rundir.discover(root) if run.weights() is not None]
+    if models is not None:
+        names = {run.name for run in runs}
+        missing = [m for m in models if m not in names]
+        if missing:
+            raise ValueError(f"--model {missing[0]}: no run folder with weights of that name in {root} "
+                             f"(there: {', '.join(sorted(names)) or 'none'})")
+        runs = [run for run in runs if run.name in models]
     if not runs:
         raise ValueError(f"no run folders with {' or '.join(rundir.WEIGHT_FILES)} in {root} "
                          f"(pass --checkpoints DIR, or --real/--fake)")
@@ -201,16 +216,47 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
     return rows, full
 
 
+# What a partial rescore (--model) must share with the collection it updates.
+_COLLECTION_SETTINGS = ("n", "seed", "seeds", "bins")
+
+
+def merge_rows(previous: dict | None, rows: list[dict], meta: dict, models: list[str]) -> tuple[list[dict], dict]:
+    """The collection after rescoring ``models``: ``previous``'s rows (``read_collection_results``) with
+    those of ``models`` replaced by ``rows``, in the previous order (new models last), and its meta
+    with ``commands`` saying which command scored which model.
+
+    Raises:
+        ValueError: when ``previous`` was scored with other settings (the rows would not compare).
+    """
+    if previous is None:
+        return rows, meta | {"commands": {m: meta["command"] for m in models}}
+    for k in _COLLECTION_SETTINGS:
+        if k in previous and previous[k] != meta[k]:
+            raise ValueError(f"--model: the collection was scored with --{k} {previous[k]}, this run with "
+                             f"{meta[k]}; pass the same, or rescore every model (no --model)")
+    old_models = list(dict.fromkeys(r.get("model") for r in previous["rows"]))
+    commands = previous.get("commands") or {m: previous.get("command") for m in old_models}
+    merged: list[dict] = []
+    for m in old_models + [m for m in models if m not in old_models]:
+        merged += [r for r in rows if r.get("model") == m] if m in models else \
+                  [r for r in previous["rows"] if r.get("model") == m]
+    return merged, meta | {"commands": commands | {m: meta["command"] for m in models}}
+
+
 def _write_results(root: Path, rows: list[dict], full: dict[rundir.RunDir, dict[str, Result]],
-                   meta: dict) -> list[Path]:
+                   meta: dict, models: list[str] | None = None) -> list[Path]:
     """Each model's ``results.json`` and, unless ``root`` is itself a run folder, the collection's
-    ``results.json`` and ``results.csv``; returns the collection files written."""
+    ``results.json`` and ``results.csv`` (with ``models``, merged into the collection there);
+    returns the collection files written."""
+    collection_meta = meta
+    if models is not None:  # checked before any file is written
+        rows, collection_meta = merge_rows(rundir.read_collection_results(root), rows, meta, models)
     for run, per_ref in full.items():
         if per_ref:
             run.write_results(per_ref, meta)
     if full and all(run.path == root for run in full):
         return []  # one run folder: its results.json is the model's own
-    return rundir.write_collection_results(root, rows, meta, to_csv(rows))
+    return rundir.write_collection_results(root, rows, collection_meta, to_csv(rows))
 
 
 @entry_point
@@ -244,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--class", dest="label", metavar="CLASS",
                    help="score one class: a conditional generator draws only CLASS, and the real (and held-out) "
                         "labelled data sets keep only its images (with --real/--fake)")
+    p.add_argument("--model", dest="models", action="append", metavar="NAME",
+                   help="checkpoint scoring: rescore only this model folder (repeatable); the collection's other "
+                        "rows are kept")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
 
@@ -277,10 +326,15 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--class applies to --real/--fake (per-class scores need the labelled real images)")
         if a.size is not None:
             p.error("--size applies to --real/--fake; checkpoints are scored at their fingerprint's size")
+        if a.models and rundir.RunDir(root).is_run():
+            p.error(f"--model picks models in a folder of run folders; {root} is itself one")
+        if a.models:  # settings checked before minutes of scoring
+            merge_rows(rundir.read_collection_results(root), [], {"command": "", "n": a.n, "seed": a.seed,
+                                                               "seeds": a.seeds, "bins": a.bins}, a.models)
         rows, full = score_checkpoints(root, n=a.n, seed=a.seed, metrics=metrics, bins=a.bins,
                                        inception_weights=a.inception_weights, resize=a.resize,
                                        batch_size=a.batch_size, progress=progress, offline=a.offline,
-                                       derm_encoder=a.derm_encoder, seeds=a.seeds)
+                                       derm_encoder=a.derm_encoder, seeds=a.seeds, models=a.models)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -288,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python -m eval.run " + " ".join(argv if argv is not None else sys.argv[1:]),
             "n": a.n, "seed": a.seed, "bins": a.bins, "seeds": a.seeds}
     try:
-        written = _write_results(root, rows, full, meta)
-    except OSError as e:  # gan.fileio.WriteError names the file
+        written = _write_results(root, rows, full, meta, a.models)
+    except (OSError, ValueError) as e:  # gan.fileio.WriteError names the file
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.json:

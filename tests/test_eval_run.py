@@ -123,6 +123,45 @@ def test_no_arguments_scores_every_checkpoint(tmp_path):
     assert spread[KEY_JS_RGB]["mean"] == pytest.approx(rows[0][KEY_JS_RGB]) and spread["seeds"] == [0, 1, 2]
 
 
+def test_model_flag_rescores_one_model_and_keeps_the_others_rows(tmp_path, capsys):
+    ck = tmp_path / "checkpoints"
+    train = lesion_images(40, 16, 0)
+    for name, res in (("dcgan-a", 32), ("dcgan-b", 64)):
+        (ck / name).mkdir(parents=True)
+        write_tiny_generator(ck / name / "generator.pt", resolution=res, seed=res)
+        save_fingerprint(make_fingerprint(train, size=16, bank_size=16), ck / name / "fingerprint.npz")
+    args = ["--checkpoints", str(ck), "--n", "12", "--seeds", "2", "--metrics", "hist_js", "--quiet"]
+    assert run_main(args) == 0
+    before = json.loads((ck / "results.json").read_text())
+    a_model_file = (ck / "dcgan-a" / "results.json").read_bytes()
+    # dcgan-b is retrained (other weights): rescoring it alone replaces its rows, dcgan-a's stay bit for bit.
+    write_tiny_generator(ck / "dcgan-b" / "generator.pt", resolution=64, seed=7)
+    assert run_main(args + ["--model", "dcgan-b"]) == 0
+    after = json.loads((ck / "results.json").read_text())
+    assert [r["model"] for r in after["rows"]] == ["dcgan-a", "dcgan-b"]
+    assert after["rows"][0] == before["rows"][0]
+    assert after["rows"][1][KEY_JS_RGB] != before["rows"][1][KEY_JS_RGB]
+    assert after["rows"][1]["seeds"] == [0, 1]
+    assert (ck / "dcgan-a" / "results.json").read_bytes() == a_model_file
+    assert after["commands"]["dcgan-a"] == before["command"]
+    assert after["commands"]["dcgan-b"].endswith("--model dcgan-b")
+    with open(ck / "results.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["model"] for r in table] == ["dcgan-a", "dcgan-b"]
+    assert float(table[1][KEY_JS_RGB]) == pytest.approx(after["rows"][1][KEY_JS_RGB])
+    # Other settings than the collection's, or a model that is not there: one line, nothing written.
+    capsys.readouterr()
+    stamp = (ck / "results.json").read_bytes()
+    assert run_main(["--checkpoints", str(ck), "--n", "10", "--seeds", "2", "--metrics", "hist_js", "--quiet",
+                     "--model", "dcgan-b"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--n 12" in err and "Traceback" not in err
+    assert run_main(args + ["--model", "pggan"]) == 2
+    err = capsys.readouterr().err
+    assert "--model pggan" in err and "dcgan-a, dcgan-b" in err
+    assert (ck / "results.json").read_bytes() == stamp and not list(ck.rglob("*.tmp"))
+
+
 def test_evaluate_leaves_its_inputs_alone_and_a_cache_shares_features(tmp_path, monkeypatch):
     from eval.metrics import histogram
 
