@@ -3,13 +3,15 @@ number of images, two training seeds per arm, re-scored with a fresh sample seed
 
     # the runs (about 30 min each on this 2-core CPU at 1 thread, two at a time):
     python -m gan.train --model dcgan --data ../shared/data/isic2017 --out ABL/ARM-sSEED --kimg 50 --augment \\
-        --seed SEED --precision bf16 --channels-last --threads 1 [--diffaug color,translation,cutout | --ada] \\
+        --seed SEED --precision bf16 --channels-last --threads 1 \\
+        [--diffaug color,translation,cutout | --diffaug translation,cutout | --ada] \\
         --metrics fd_derm,precision_derm,recall_derm --metrics-kimg 10 --keep-best fd_derm \\
         --metrics-ref checkpoints/fingerprints/isic2017-train-64.npz
     # the table:
     python bench/ablation.py ABL [--n 2000] [--seed 1] [--json]
 
-ARM is the folder name before ``-s<seed>`` (``baseline``, ``diffaug``, ``ada``). Each run's final
+ARM is the folder name before ``-s<seed>`` (``baseline``, ``diffaug``, ``diffaug-tc`` for DiffAugment
+without its ``color`` op, ``ada``). Each run's final
 snapshot and its best snapshot by ``fd_derm`` (``generator-best.pt``, chosen during training on 1,000
 samples of seed 0) are scored with ``eval.evaluate`` on ``--n`` samples of ``--seed`` (a seed the
 selection never saw) against the training split's fingerprint (derm metrics, colour JSD, pixel
@@ -33,7 +35,7 @@ VAL_FP = REPO / "checkpoints/fingerprints/isic2017-validation-64.npz"
 TRAIN_METRICS = ["fd_derm", "precision_derm", "recall_derm", "hist_js", "wasserstein"]
 COLUMNS = [("fd_derm", "FD derm ↓"), ("precision_derm", "precision ↑"), ("recall_derm", "recall ↑"),
            ("js_rgb_hist64", "JSD ↓"), ("wasserstein_rgb", "W ↓"), ("fd_derm_val", "FD derm val ↓")]
-ARM_ORDER = {"baseline": 0, "diffaug": 1, "ada": 2}
+ARM_ORDER = {"baseline": 0, "diffaug": 1, "diffaug-tc": 2, "ada": 3}
 
 
 def find_runs(root: Path) -> list[tuple[str, int, Path]]:

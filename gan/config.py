@@ -49,6 +49,8 @@ class TrainConfig:
         ada_kimg: thousands of images over which ADA's p can move from 0 to 1 (the paper's 500 suits
             runs of many million images; 100 lets p react within this project's 50-150 k runs).
         ada_interval: steps between updates of p.
+        ada_ops: ADA's pipeline groups: ``bgc`` (blit, geometry, colour; the paper's default) or a
+            subset, e.g. ``bg`` to keep D's colours untouched.
         metrics: metrics scored on G_ema during training (``eval.training_metrics``), e.g.
             ``fd_derm``, ``precision_derm``, ``recall_derm``; empty: none.
         metrics_kimg: score every this many kimg (at the first snapshot at or after each multiple,
@@ -81,6 +83,7 @@ class TrainConfig:
     ada_target: float = 0.6
     ada_kimg: float = 100.0
     ada_interval: int = 4
+    ada_ops: str = "bgc"
     metrics: tuple[str, ...] = ()
     metrics_kimg: float = 10.0
     metrics_n: int = 1000
@@ -88,9 +91,10 @@ class TrainConfig:
     keep_best: str = ""
 
     def __post_init__(self) -> None:
-        from gan.daug import parse_policy
+        from gan.daug import parse_ada_ops, parse_policy
 
         parse_policy(self.diffaug)
+        object.__setattr__(self, "ada_ops", parse_ada_ops(self.ada_ops))  # canonical order: gb -> bg
         if not (0 < self.ada_target < 1) or not (self.ada_kimg > 0) or self.ada_interval < 1:
             raise ValueError(f"--ada needs 0 < ada_target < 1, ada_kimg > 0, ada_interval >= 1; got "
                              f"{self.ada_target}, {self.ada_kimg}, {self.ada_interval}")

@@ -15,7 +15,9 @@ learns through the augmentation), for every model through the one loop:
   (isotropic scaling, lognormal sd 0.2 ln 2; rotation, uniform angle; reflection padding, bilinear) and
   colour (brightness N(0, 0.2), contrast lognormal sd 0.5 ln 2, saturation lognormal sd ln 2).
   ADA's luma flip, hue rotation, anisotropic scaling, fractional translation and its wavelet
-  upsampling filter are left out.
+  upsampling filter are left out. ``ops`` picks the groups (``bgc``, the default, all three; ``bg``
+  leaves colours alone: in dermoscopy colour is diagnostic, and when p climbs high the colour ops
+  can leak into G, as the paper warns for p above about 0.8).
 
 Every random draw comes from one ``torch.Generator`` (the loop checkpoints it) through
 :class:`gan.models.base.BatchRNG`, so a resumed run continues bit-exactly and the draws are those of
@@ -34,6 +36,19 @@ from torch import nn
 from gan.models.base import BatchRNG
 
 DIFFAUG_OPS = ("color", "translation", "cutout")
+ADA_GROUPS = "bgc"  # blit, geometry, colour: ADA's own letters
+# which of ada_augment's eight per-image ops each group switches
+_ADA_GROUP_OPS = {"b": (0, 1, 2), "g": (3, 4), "c": (5, 6, 7)}
+
+
+def parse_ada_ops(text: str) -> str:
+    """``"bg"`` -> ``"bg"`` (any non-empty set of ADA's groups b, g, c, in that order); ValueError
+    naming the flag otherwise."""
+    letters = set(text)
+    if not text or not letters <= set(ADA_GROUPS) or len(letters) != len(text):
+        raise ValueError(f"--ada-ops: {text!r} is not a set of ADA's groups b (blit), g (geometry), "
+                         f"c (colour), e.g. bgc or bg")
+    return "".join(g for g in ADA_GROUPS if g in letters)
 
 
 def parse_policy(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -94,11 +109,11 @@ def translate_int(x: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor) -> torch.
 
 # -- ADA ---------------------------------------------------------------------------------------
 
-def ada_augment(x: torch.Tensor, p: float, rng: BatchRNG) -> torch.Tensor:
-    """ADA's pipeline (the subset in the module docstring) at probability ``p``: each op is applied to
-    each image independently with probability ``p``. ``p == 0`` returns ``x`` itself. The draws are
-    made whatever ``p`` is (one fixed number per call), so the generator's stream does not depend on
-    ``p``."""
+def ada_augment(x: torch.Tensor, p: float, rng: BatchRNG, ops: str = ADA_GROUPS) -> torch.Tensor:
+    """ADA's pipeline (the subset in the module docstring) at probability ``p``: each op of the groups
+    in ``ops`` is applied to each image independently with probability ``p``. ``p == 0`` returns ``x``
+    itself. The draws are made whatever ``p`` and ``ops`` are (one fixed number per call), so the
+    generator's stream depends on neither."""
     n, _, h, w = x.shape
     dev = x.device
     u = rng.rand(n, 8).to(dev)        # which ops apply
@@ -107,6 +122,10 @@ def ada_augment(x: torch.Tensor, p: float, rng: BatchRNG) -> torch.Tensor:
     if p <= 0:
         return x
     on = (u < p).to(x.dtype)
+    if ops != ADA_GROUPS:
+        keep = torch.zeros(8, dtype=x.dtype, device=dev)
+        keep[[i for g in parse_ada_ops(ops) for i in _ADA_GROUP_OPS[g]]] = 1
+        on = on * keep
     # Blit: x-flip and 90-degree rotations as one pixel permutation, integer translation.
     flip = (on[:, 0] * (v[:, 0] < 0.5).to(x.dtype)).long()
     k = (on[:, 1] * (v[:, 1] * 4).floor().clamp(max=3)).long()
@@ -178,12 +197,14 @@ class AdaState:
         target: the r_t the heuristic steers to (0.6, the paper's).
         interval: steps between updates of ``p`` (4, the paper's).
         ada_kimg: thousands of images over which ``p`` can move from 0 to 1.
+        ops: the pipeline's groups (``bgc``; ``bg``: no colour ops).
     """
 
     p: float = 0.0
     target: float = 0.6
     interval: int = 4
     ada_kimg: float = 100.0
+    ops: str = ADA_GROUPS
     sign_sum: float = 0.0
     count: int = 0
     steps: int = 0
@@ -229,7 +250,7 @@ class AugmentedD(nn.Module):
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         if self.ada is not None:
-            x = ada_augment(x, self.ada.p, self.rng)
+            x = ada_augment(x, self.ada.p, self.rng, self.ada.ops)
         if self.policy:
             x = diff_augment(x, self.policy, self.rng)
         return x

@@ -259,7 +259,8 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
     # D's differentiable augmentation (gan.daug): its own generator, so runs without it draw as before.
     rng_daug = torch.Generator().manual_seed(tcfg.seed + 3)
     daug = bool(tcfg.diffaug) or tcfg.ada
-    ada = AdaState(target=tcfg.ada_target, interval=tcfg.ada_interval, ada_kimg=tcfg.ada_kimg) if tcfg.ada else None
+    ada = (AdaState(target=tcfg.ada_target, interval=tcfg.ada_interval, ada_kimg=tcfg.ada_kimg, ops=tcfg.ada_ops)
+           if tcfg.ada else None)
     z_grid = torch.randn(tcfg.grid_size, mcfg.z_dim, generator=torch.Generator().manual_seed(tcfg.seed)).to(device)
     data = images.to(device)
     conditional = bool(getattr(mcfg, "class_names", ()))

@@ -29,7 +29,7 @@ from gan.rundir import RunDir
 _MODEL_FLAGS = {"size": "resolution", "batch": "batch", "lr": "lr"}
 _TRAIN_FLAGS = ["kimg", "seed", "ema_kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "device",
                 "channels_last", "threads", "sync_bn", "precision", "balance", "diffaug", "ada", "ada_target",
-                "ada_kimg", "metrics", "metrics_kimg", "metrics_n", "metrics_ref", "keep_best"]
+                "ada_kimg", "ada_ops", "metrics", "metrics_kimg", "metrics_n", "metrics_ref", "keep_best"]
 _DATA_FLAGS = ["data", "layout", "split", "labels", "augment", "cond"]
 # Flags that --resume may change: how long and how the run executes, not what it trains (and
 # --data, when the same images moved to another folder).
@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "to --ada-target; p is logged (aug_p) and checkpointed")
     p.add_argument("--ada-target", type=float, help="ADA's target r_t (default 0.6)")
     p.add_argument("--ada-kimg", type=float, help="kimg over which ADA's p can go from 0 to 1 (default 100)")
+    p.add_argument("--ada-ops", metavar="GROUPS", help="ADA's pipeline: bgc (blit, geometry, colour; default) or a "
+                                                       "subset, e.g. bg to leave colours alone")
     p.add_argument("--metrics", type=_metric_list, metavar="NAMES",
                    help="score G_ema during training, e.g. fd_derm,precision_derm,recall_derm (eval.list_metrics()); "
                         "rows go to metrics.jsonl")

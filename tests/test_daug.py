@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from gan.config import RunConfig, TrainConfig
-from gan.daug import (DIFFAUG_OPS, AdaState, AugmentedD, ada_augment, diff_augment, orient, parse_policy,
-                      translate_int)
+from gan.daug import (DIFFAUG_OPS, AdaState, AugmentedD, ada_augment, diff_augment, orient, parse_ada_ops,
+                      parse_policy, translate_int)
 from gan.data.dataset import DataConfig
 from gan.loop import training_loop
 from gan.models import get_model
@@ -61,6 +61,28 @@ def test_ada_at_p1_changes_every_image_and_is_differentiable():
     assert all(not torch.allclose(y[i], x[i]) for i in range(16))
     y.square().sum().backward()
     assert x.grad.abs().sum() > 0
+
+
+def test_ada_ops_pick_the_groups_and_keep_the_stream():
+    # A flat-coloured image: blit and geometry (reflection padding, bilinear) leave it exactly as it
+    # is; the colour ops (brightness first) change it.
+    flat = torch.ones(32, 3, 16, 16) * torch.tensor([0.6, -0.2, 0.1]).view(1, 3, 1, 1)
+    assert torch.allclose(ada_augment(flat, 1.0, _rng(0), "bg"), flat, atol=1e-6)
+    assert not torch.allclose(ada_augment(flat, 1.0, _rng(0)), flat, atol=1e-2)
+    # Colour ops alone are per-pixel maps: they commute with a flip. With geometry on they do not.
+    x = torch.randn(8, 3, 16, 16)
+    assert torch.allclose(ada_augment(x.flip(3), 1.0, _rng(1), "c"), ada_augment(x, 1.0, _rng(1), "c").flip(3),
+                          atol=1e-6)
+    assert not torch.allclose(ada_augment(x.flip(3), 1.0, _rng(1)), ada_augment(x, 1.0, _rng(1)).flip(3), atol=1e-3)
+    # "bgc" through ops is the default pipeline, and the draws do not depend on ops.
+    assert torch.equal(ada_augment(x, 0.5, _rng(2), "bgc"), ada_augment(x, 0.5, _rng(2)))
+    g0, g1 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    ada_augment(x, 0.5, BatchRNG(g0), "b"), ada_augment(x, 0.5, BatchRNG(g1))
+    assert torch.equal(g0.get_state(), g1.get_state())
+    assert parse_ada_ops("gb") == "bg" and TrainConfig(ada_ops="cb").ada_ops == "bc"
+    for bad in ("", "bgx", "bb"):
+        with pytest.raises(ValueError, match="--ada-ops"):
+            parse_ada_ops(bad)
 
 
 def test_orient_is_flip_then_quarter_turns():
@@ -200,6 +222,12 @@ def test_train_cli_takes_the_flags_and_refuses_bad_ones(tmp_path, capsys):
     assert cfg["train"]["diffaug"] == ["color", "translation"] and cfg["train"]["ada"] is True
     assert cfg["train"]["metrics"] == ["fd_derm", "recall_derm"] and cfg["train"]["keep_best"] == "fd_derm"
     assert RunConfig.from_dict(cfg).train.diffaug == ("color", "translation")
+    assert cfg["train"]["ada_ops"] == "bgc"
+    assert main(["--model", "dcgan", "--ada", "--ada-ops", "gb", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out.split("\nG parameters")[0])["train"]["ada_ops"] == "bg"
+    assert main(["--model", "dcgan", "--ada", "--ada-ops", "bgk", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "--ada-ops" in err and "Traceback" not in err
     with pytest.raises(SystemExit):
         main(["--model", "dcgan", "--metrics", "fid_typo", "--dry-run"])
     assert "unknown metric(s) fid_typo" in capsys.readouterr().err
@@ -210,12 +238,12 @@ def test_train_cli_takes_the_flags_and_refuses_bad_ones(tmp_path, capsys):
 def test_old_configs_and_checkpoints_without_the_fields_still_load():
     # A config written before these fields existed (the previous shipped dcgan's, kept in previous/).
     d = json.loads(_config(64).to_json())
-    new = ("diffaug", "ada", "ada_target", "ada_kimg", "ada_interval", "metrics", "metrics_kimg", "metrics_n",
+    new = ("diffaug", "ada", "ada_target", "ada_kimg", "ada_interval", "ada_ops", "metrics", "metrics_kimg", "metrics_n",
            "metrics_ref", "keep_best")
     d["train"] = {k: v for k, v in d["train"].items() if k not in new}
     cfg = RunConfig.from_dict(d)
     assert cfg.train.diffaug == () and cfg.train.ada is False and cfg.train.metrics == ()
-    assert np.isclose(cfg.train.ada_target, 0.6) and cfg.train.keep_best == ""
+    assert np.isclose(cfg.train.ada_target, 0.6) and cfg.train.keep_best == "" and cfg.train.ada_ops == "bgc"
     prev = RunConfig.from_json(open("checkpoints/dcgan/previous/config.json").read())
     assert prev.train.ada is False and prev.train.diffaug == ()
 

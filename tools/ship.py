@@ -160,7 +160,8 @@ def retrain_command(cfg: RunConfig, kimg: float) -> str:
         mset += f" --diffaug {','.join(t.diffaug)}"
     if t.ada:
         mset += " --ada" + (f" --ada-target {t.ada_target:g}" if t.ada_target != 0.6 else "") \
-            + (f" --ada-kimg {t.ada_kimg:g}" if t.ada_kimg != 100 else "")
+            + (f" --ada-kimg {t.ada_kimg:g}" if t.ada_kimg != 100 else "") \
+            + (f" --ada-ops {t.ada_ops}" if t.ada_ops != "bgc" else "")
     if t.metrics:
         mset += (f" --metrics {','.join(t.metrics)} --metrics-kimg {t.metrics_kimg:g}"
                  + (f" --metrics-n {t.metrics_n}" if t.metrics_n != 1000 else "")
@@ -180,7 +181,9 @@ def augmentation_line(cfg: RunConfig, stats: list[dict]) -> str:
         parts.append(f"DiffAugment ({', '.join(t.diffaug)}; Zhao et al. 2020)")
     if t.ada:
         p_end = next((r["aug_p"] for r in reversed(stats) if r.get("aug_p") is not None), None)
-        parts.append(f"ADA (Karras et al. 2020; target r_t {t.ada_target:g}, p moves 0 -> 1 over {t.ada_kimg:g} kimg"
+        ops = {"b": "blit", "g": "geometry", "c": "colour"}
+        parts.append(f"ADA (Karras et al. 2020; {', '.join(ops[g] for g in t.ada_ops)} ops; "
+                     f"target r_t {t.ada_target:g}, p moves 0 -> 1 over {t.ada_kimg:g} kimg"
                      + (f"; p = {p_end:.3f} at the end" if p_end is not None else "") + ")")
     return ("- Discriminator augmentation: " + " and ".join(parts) + ", applied to real and generated images alike."
             if parts else "- Discriminator augmentation: none (D sees the images as they are, after the dataset flips).")
