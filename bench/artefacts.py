@@ -1,4 +1,5 @@
-"""How much checkerboard is in a generator's samples? (issue 16: ``pggan``'s artefacts, before/after.)
+"""How much checkerboard, and how many ring-shaped lesions, are in a generator's samples? (issue 16:
+``pggan``'s artefacts, before/after.)
 
     python bench/artefacts.py [checkpoints/pggan checkpoints/dcgan ...] [--n 1000] [--seed 0] [--json]
     python bench/artefacts.py checkpoints/pggan --stages stages.png   # a progressive G at each resolution
@@ -10,6 +11,16 @@ layers do not smooth out lands. Reported per generator as the median and the 95t
 ``--n`` samples, beside the same for the real ISIC 2017 validation images (from the fingerprint's
 thumbnails when no data folder is given). Real dermoscopy has almost no energy there, so a ratio of a
 few times the real value is visible as a checkerboard on close inspection.
+
+Ring share: the fraction of images whose lesion is an outline, lighter in its middle than at its
+rim (:func:`ring_flags`). A pixel's difference from skin is its RGB distance to the skin colour (the
+median of the 4-pixel border; an orange outline on grey skin is hardly darker, but it is far in
+colour); the lesion is where, inside the border, that exceeds half its 99th percentile (at least
+0.05 and 16 pixels, else the image has no lesion and is not counted). Around the lesion's centroid,
+with R the 95th-percentile distance of its pixels, the mean difference is taken in the bands 0-0.2,
+0.2-0.4, 0.6-0.8 and 0.8-1.0 R; the image is a ring when the larger of the two outer bands exceeds
+the larger of the two inner ones by more than 20%. Real lesions with a pale regression area count too, so read
+a model's share against the real one's.
 
 ``--stages FILE`` (progressive models): the same 16 latents rendered through each resolution's own
 output layer (G_ema, alpha 1), side by side and upscaled to 128 px, to see at which block an artefact
@@ -37,6 +48,31 @@ def nyquist_share(images: np.ndarray) -> np.ndarray:
     return nyq / np.maximum(power.sum(axis=(1, 2)), 1e-12)
 
 
+def ring_flags(images: np.ndarray) -> np.ndarray:
+    """Per image (uint8 NHWC): 1.0 when its lesion is a ring (see the module docstring), 0.0 when it is
+    not, NaN when no lesion is found."""
+    x = images.astype(np.float64) / 255.0
+    n, h, w, _ = x.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    border = np.ones((h, w), bool)
+    border[4:-4, 4:-4] = False
+    out = np.full(n, np.nan)
+    for i in range(n):
+        d = np.linalg.norm(x[i] - np.median(x[i][border], axis=0), axis=-1)
+        inner = d[~border]
+        mask = (d > max(0.05, 0.5 * np.percentile(inner, 99))) & ~border
+        if mask.sum() < 16:
+            continue
+        dist = np.hypot(yy - yy[mask].mean(), xx - xx[mask].mean())
+        r = np.percentile(dist[mask], 95)
+        bands = [d[(dist >= a * r) & (dist < b * r)] for a, b in ((0, 0.2), (0.2, 0.4), (0.6, 0.8), (0.8, 1.0))]
+        if any(b.size == 0 for b in bands):
+            continue
+        centre, rim = max(bands[0].mean(), bands[1].mean()), max(bands[2].mean(), bands[3].mean())
+        out[i] = float(rim > 1.2 * centre)
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("models", nargs="*", type=Path, default=[REPO / "checkpoints" / m for m in
@@ -61,20 +97,22 @@ def main() -> int:
         from gan.data import load_dataset
 
         real = load_dataset(str(a.real), size=64).images.permute(0, 2, 3, 1).numpy()
-    rows = [{"name": f"real ({a.real.name})", "n": len(real), **_summary(nyquist_share(real))}]
+    rows = [{"name": f"real ({a.real.name})", "n": len(real), **_summary(real)}]
     for m in a.models:
         G = load_generator(m)
-        rows.append({"name": m.name, "n": a.n, **_summary(nyquist_share(G.generate(a.n, seed=a.seed)))})
+        name = m.name if m.suffix != ".pt" else f"{m.parent.name}/{m.name}"
+        rows.append({"name": name, "n": a.n, **_summary(G.generate(a.n, seed=a.seed))})
     ref = rows[0]["median"]
     for r in rows:
         r["median_vs_real"] = r["median"] / ref if ref > 0 else None
     if a.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print("| images | n | Nyquist share, median | 95th percentile | median / real |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| images | n | Nyquist share, median | 95th percentile | median / real | rings (of lesions found) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['name']} | {r['n']} | {r['median']:.2e} | {r['p95']:.2e} | {r['median_vs_real']:.1f} |")
+        print(f"| {r['name']} | {r['n']} | {r['median']:.2e} | {r['p95']:.2e} | {r['median_vs_real']:.1f} "
+              f"| {r['ring_share']:.1%} ({r['lesions']}) |")
     return 0
 
 
@@ -101,8 +139,11 @@ def stages(model: Path, out: Path, seed: int) -> int:
     return 0
 
 
-def _summary(v: np.ndarray) -> dict:
-    return {"median": float(np.median(v)), "p95": float(np.percentile(v, 95))}
+def _summary(images: np.ndarray) -> dict:
+    v, rings = nyquist_share(images), ring_flags(images)
+    found = rings[~np.isnan(rings)]
+    return {"median": float(np.median(v)), "p95": float(np.percentile(v, 95)),
+            "ring_share": float(found.mean()) if found.size else float("nan"), "lesions": int(found.size)}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,48 @@
+"""bench/artefacts.py's two artefact measures on made images: the Nyquist share finds a 2-pixel
+checkerboard, and the ring test tells an outlined lesion from a filled one."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("artefacts", ROOT / "bench" / "artefacts.py")
+art = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(art)
+
+
+def _lesions(kind: str, n: int = 6, size: int = 64) -> np.ndarray:
+    """Skin-coloured images with a brown lesion at a few centres and radii: filled disks, thin rings
+    (an outline 2 px wide on a barely different inside), or none."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    skin, brown = np.array([190, 160, 150]), np.array([120, 80, 50])
+    out = np.empty((n, size, size, 3), np.uint8)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        cy, cx, r = 32 + rng.integers(-6, 7), 32 + rng.integers(-6, 7), rng.integers(10, 18)
+        dist = np.hypot(yy - cy, xx - cx)
+        im = np.broadcast_to(skin, (size, size, 3)).astype(float).copy()
+        if kind == "filled":
+            im[dist <= r] = brown
+        elif kind == "ring":
+            im[dist <= r] = skin * 0.97
+            im[(dist <= r) & (dist > r - 2)] = brown
+        out[i] = np.clip(im + rng.normal(0, 2, im.shape), 0, 255)
+    return out
+
+
+def test_ring_flags_tell_outlines_from_filled_lesions_and_skip_plain_skin():
+    assert art.ring_flags(_lesions("filled")).tolist() == [0.0] * 6
+    assert art.ring_flags(_lesions("ring")).tolist() == [1.0] * 6
+    assert np.isnan(art.ring_flags(_lesions("none"))).all()
+
+
+def test_nyquist_share_finds_a_checkerboard():
+    smooth = _lesions("filled")
+    checker = smooth.astype(int).copy()
+    checker[:, ::2, ::2] += 12
+    checker = np.clip(checker, 0, 255).astype(np.uint8)
+    a, b = art.nyquist_share(smooth), art.nyquist_share(checker)
+    assert (b > 10 * a).all() and (a < 1e-3).all()
