@@ -3,6 +3,7 @@
 
     python bench/artefacts.py [checkpoints/pggan checkpoints/dcgan ...] [--n 1000] [--seed 0] [--json]
     python bench/artefacts.py checkpoints/pggan --stages stages.png   # a progressive G at each resolution
+    python bench/artefacts.py OLD NEW --compare before-after.png       # the same seeds from each, side by side
 
 For each image (grey = RGB mean, on [0, 1]) the share of its spectral energy, DC removed, that sits at
 the highest frequencies of a 2-pixel period: the three Nyquist cells of the 2-D FFT, (N/2, 0), (0, N/2)
@@ -84,9 +85,13 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--stages", type=Path, metavar="PNG", help="progressive models: write each resolution's "
                                                               "output for the same latents to this image")
+    p.add_argument("--compare", type=Path, metavar="PNG", help="write 16 samples of each model (same seeds), "
+                                                               "side by side, to this image")
     a = p.parse_args()
     if a.stages:
         return stages(a.models[0], a.stages, a.seed)
+    if a.compare:
+        return compare(a.models, a.compare, a.seed)
     from gan import load_generator
 
     if a.real.suffix == ".npz":
@@ -136,6 +141,23 @@ def stages(model: Path, out: Path, seed: int) -> int:
     gap = np.full((panels[0].shape[0], 8, 3), 255, np.uint8)
     Image.fromarray(np.concatenate([c for p in panels for c in (p, gap)][:-1], axis=1)).save(out)
     print(f"wrote {out} ({', '.join(f'{r} px' for r in resolutions)}, left to right)")
+    return 0
+
+
+def compare(models: list[Path], out: Path, seed: int) -> int:
+    from PIL import Image
+
+    from gan import load_generator
+    from gan.imageutil import image_grid
+
+    panels = []
+    for m in models:
+        x = load_generator(m).generate(16, seed=seed)
+        up = np.stack([np.array(Image.fromarray(i).resize((128, 128), Image.LANCZOS)) for i in x])
+        panels.append(image_grid(up))
+    gap = np.full((panels[0].shape[0], 16, 3), 255, np.uint8)
+    Image.fromarray(np.concatenate([c for p in panels for c in (p, gap)][:-1], axis=1)).save(out)
+    print(f"wrote {out} ({', '.join(str(m) for m in models)}, left to right; seed {seed})")
     return 0
 
 
