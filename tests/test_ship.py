@@ -122,3 +122,14 @@ def test_the_card_compares_with_the_previous_version_and_names_the_augmentation(
     assert "DiffAugment (translation" in line and "p = 0.250 at the end" in line
     cmd = ship.retrain_command(ada, 150)
     assert "--diffaug translation --ada" in cmd and "--kimg 150" in cmd
+
+
+def test_card_line_tells_a_best_snapshot_from_a_run_stopped_early(ship):
+    best = {"shipped": "best", "nimg": 100032, "final_nimg": 150016}
+    line = ship.images_seen_line(100.032, 150, best)
+    assert "best snapshot of a run trained to 150.0 k" in line and "stopped early" not in line
+    assert "stopped early" in ship.images_seen_line(100.032, 150, None)
+    assert "stopped early" in ship.images_seen_line(100.032, 150, {"shipped": "final", "nimg": 100032,
+                                                                   "final_nimg": 100032})
+    assert ship.images_seen_line(150.016, 150, {"shipped": "best", "nimg": 150016, "final_nimg": 150016}) \
+        == "- Images seen: **150.0 k** of the 150 k planned."

@@ -92,6 +92,17 @@ def ship(run_dir: Path, name: str | None, n_grids: int, snapshot: str = "best") 
           f"{ckpt['nimg']} images seen), {len(pick)} grids")
 
 
+def images_seen_line(kimg: float, planned: float, rec: dict | None) -> str:
+    """The card's line on how far the shipped weights were trained: an earlier best snapshot of a
+    finished run is not a run stopped early."""
+    trained = (rec or {}).get("final_nimg", 0) / 1000
+    if rec and rec.get("shipped") == "best" and trained > kimg:
+        return (f"- Images seen: **{kimg:,.1f} k** (the best snapshot of a run trained to {trained:,.1f} k of "
+                f"the {planned:g} k planned; below).")
+    return (f"- Images seen: **{kimg:,.1f} k** of the {planned:g} k planned"
+            f"{'' if kimg >= planned else ' (stopped early: the session ran out of time; the run resumes with --resume)'}.")
+
+
 def snapshot_record(chosen: dict, final: dict, metrics: list[dict], is_best: bool) -> dict:
     """results.json's ``best_snapshot`` section: which snapshot was shipped and why."""
     info = chosen.get("info") or {}
@@ -249,7 +260,18 @@ def previous_lines(run: RunDir, doc: dict) -> list[str]:
         goal = fd_new < fd_old and p_ok and r_ok
         lines += [f"The retraining goal (lower FD derm, precision and recall no worse, within 0.01) is "
                   f"**{'met' if goal else 'not met'}**: FD derm {fd_old:.2f} -> {fd_new:.2f}"
-                  + ("" if p_ok else "; precision fell") + ("" if r_ok else "; recall fell") + ".", ""]
+                  + ("" if p_ok else "; precision fell") + ("" if r_ok else "; recall fell") + "."]
+        js_old, js_new = cell(old, "js_rgb_hist64")[0], cell(new, "js_rgb_hist64")[0]
+        w_old, w_new = cell(old, "wasserstein_rgb")[0], cell(new, "wasserstein_rgb")[0]
+        if None not in (js_old, js_new, w_old, w_new):
+            bar = [meets_quality_bar({"js_rgb_hist64": js, "wasserstein_rgb": w}) for js, w in ((js_old, w_old), (js_new, w_new))]
+            lines += [f"Colour (the project's bar: JSD <= {QUALITY_BAR['js_rgb_hist64']}, Wasserstein <= "
+                      f"{QUALITY_BAR['wasserstein_rgb']}): JSD {js_old:.4f} -> {js_new:.4f}, Wasserstein {w_old:.4f} -> "
+                      f"{w_new:.4f}; the bar is {'met' if bar[1] else 'missed'} by this version and was "
+                      f"{'met' if bar[0] else 'missed'} by the previous one"
+                      + (" (its colours are further from the real ones than before)." if js_new > js_old and w_new > w_old
+                         else ".")]
+        lines += [""]
     return lines
 
 
@@ -428,8 +450,7 @@ def card(mdir: Path) -> str:
              f"{'' if cfg.data.augment else ' (off for this run)'}.",
              "- Licence and citation:", CITATIONS, "",
              "## Training", "",
-             f"- Images seen: **{kimg:,.1f} k** of the {planned:g} k planned"
-             f"{'' if kimg >= planned else ' (stopped early: the session ran out of time; the run resumes with --resume)'}.",
+             images_seen_line(kimg, planned, doc.get("best_snapshot")),
              f"- Wall time: {hours:.2f} h on {G.info.get('hardware', 'unknown hardware')} (at the last resume); the machine was shared "
              "with the other models' runs, so the time is not a speed figure (see bench/ for those).",
              f"- Generator parameters: {G.num_params:,}; output {G.resolution} px; sampled from G_ema "
@@ -440,7 +461,9 @@ def card(mdir: Path) -> str:
              augmentation_line(cfg, stats),
              *snapshot_lines(doc, run.read_metrics()),
              f"- Model config: `{json.dumps(to_dict(cfg.model_cfg))}`",
-             f"- Retrain from scratch: `{retrain_command(cfg, planned)}`", "",
+             f"- Retrain from scratch: `{retrain_command(cfg, planned)}`",
+             "- Every retraining run made for the shipped models (issue 16), shipped or not, with its scores: "
+             "[bench/README.md, section 10](../../bench/README.md#10-retraining-the-shipped-models-issue-16-every-run).", "",
              "## Results", "",
              f"Scored by `python -m eval.run --seeds {doc.get('seeds', 1)}` ({doc.get('n', 2000):,} samples per seed, "
              f"{'mean ± sd over sample seeds ' + ', '.join(str(doc.get('seed', 0) + i) for i in range(doc.get('seeds', 1))) if doc.get('seeds', 1) > 1 else 'seed ' + str(doc.get('seed', 0))}, 64 px, "
