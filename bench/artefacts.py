@@ -121,42 +121,43 @@ def main() -> int:
     return 0
 
 
-def stages(model: Path, out: Path, seed: int) -> int:
-    import torch
+def _save_panels(batches: list[np.ndarray], out: Path, gap: int, resample: str) -> None:
+    """Each uint8 NHWC batch as a grid of 128 px tiles (PIL filter ``resample``), side by side, to ``out``."""
     from PIL import Image
 
+    from gan.imageutil import image_grid
+
+    f = getattr(Image, resample)
+    panels = [image_grid(np.stack([np.array(Image.fromarray(i).resize((128, 128), f)) for i in x]))
+              for x in batches]
+    space = np.full((panels[0].shape[0], gap, 3), 255, np.uint8)
+    Image.fromarray(np.concatenate([c for p in panels for c in (p, space)][:-1], axis=1)).save(out)
+
+
+def stages(model: Path, out: Path, seed: int) -> int:
+    import torch
+
     from gan import load_generator
-    from gan.imageutil import image_grid, to_uint8_hwc
+    from gan.imageutil import to_uint8_hwc
 
     G = load_generator(model, fuse=False)
     resolutions = sorted(getattr(G.net, "resolutions", [G.resolution]))
     z = G.latents(16, seed)
-    panels = []
+    batches = []
     with torch.no_grad():
         for r in resolutions:
             x = to_uint8_hwc(G.net(z, resolution=r, alpha=1.0))
             print(f"{r:>4} px: Nyquist share median {np.median(nyquist_share(x)):.2e}")
-            up = np.stack([np.array(Image.fromarray(i).resize((128, 128), Image.NEAREST)) for i in x])
-            panels.append(image_grid(up))
-    gap = np.full((panels[0].shape[0], 8, 3), 255, np.uint8)
-    Image.fromarray(np.concatenate([c for p in panels for c in (p, gap)][:-1], axis=1)).save(out)
+            batches.append(x)
+    _save_panels(batches, out, gap=8, resample="NEAREST")
     print(f"wrote {out} ({', '.join(f'{r} px' for r in resolutions)}, left to right)")
     return 0
 
 
 def compare(models: list[Path], out: Path, seed: int) -> int:
-    from PIL import Image
-
     from gan import load_generator
-    from gan.imageutil import image_grid
 
-    panels = []
-    for m in models:
-        x = load_generator(m).generate(16, seed=seed)
-        up = np.stack([np.array(Image.fromarray(i).resize((128, 128), Image.LANCZOS)) for i in x])
-        panels.append(image_grid(up))
-    gap = np.full((panels[0].shape[0], 16, 3), 255, np.uint8)
-    Image.fromarray(np.concatenate([c for p in panels for c in (p, gap)][:-1], axis=1)).save(out)
+    _save_panels([load_generator(m).generate(16, seed=seed) for m in models], out, gap=16, resample="LANCZOS")
     print(f"wrote {out} ({', '.join(str(m) for m in models)}, left to right; seed {seed})")
     return 0
 
