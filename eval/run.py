@@ -220,6 +220,15 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
 _COLLECTION_SETTINGS = ("n", "seed", "seeds", "bins")
 
 
+def check_collection_settings(previous: dict | None, settings: dict) -> None:
+    """ValueError, naming the flag, when a partial rescore's ``settings`` (n, seed, seeds, bins) differ
+    from those ``previous`` (the collection's results.json, or None) was scored with."""
+    for k in _COLLECTION_SETTINGS:
+        if previous is not None and k in previous and previous[k] != settings[k]:
+            raise ValueError(f"--model: the collection was scored with --{k} {previous[k]}, this run with "
+                             f"{settings[k]}; pass the same, or rescore every model (no --model)")
+
+
 def merge_rows(previous: dict | None, rows: list[dict], meta: dict, models: list[str]) -> tuple[list[dict], dict]:
     """The collection after rescoring ``models``: ``previous``'s rows (``read_collection_results``) with
     those of ``models`` replaced by ``rows``, in the previous order (new models last), and its meta
@@ -230,10 +239,7 @@ def merge_rows(previous: dict | None, rows: list[dict], meta: dict, models: list
     """
     if previous is None:
         return rows, meta | {"commands": {m: meta["command"] for m in models}}
-    for k in _COLLECTION_SETTINGS:
-        if k in previous and previous[k] != meta[k]:
-            raise ValueError(f"--model: the collection was scored with --{k} {previous[k]}, this run with "
-                             f"{meta[k]}; pass the same, or rescore every model (no --model)")
+    check_collection_settings(previous, meta)
     old_models = list(dict.fromkeys(r.get("model") for r in previous["rows"]))
     commands = previous.get("commands") or {m: previous.get("command") for m in old_models}
     merged: list[dict] = []
@@ -329,8 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.models and rundir.RunDir(root).is_run():
             p.error(f"--model picks models in a folder of run folders; {root} is itself one")
         if a.models:  # settings checked before minutes of scoring
-            merge_rows(rundir.read_collection_results(root), [], {"command": "", "n": a.n, "seed": a.seed,
-                                                               "seeds": a.seeds, "bins": a.bins}, a.models)
+            check_collection_settings(rundir.read_collection_results(root),
+                                      {"n": a.n, "seed": a.seed, "seeds": a.seeds, "bins": a.bins})
         rows, full = score_checkpoints(root, n=a.n, seed=a.seed, metrics=metrics, bins=a.bins,
                                        inception_weights=a.inception_weights, resize=a.resize,
                                        batch_size=a.batch_size, progress=progress, offline=a.offline,

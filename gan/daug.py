@@ -124,7 +124,7 @@ def ada_augment(x: torch.Tensor, p: float, rng: BatchRNG, ops: str = ADA_GROUPS)
     on = (u < p).to(x.dtype)
     if ops != ADA_GROUPS:
         keep = torch.zeros(8, dtype=x.dtype, device=dev)
-        keep[[i for g in parse_ada_ops(ops) for i in _ADA_GROUP_OPS[g]]] = 1
+        keep[[i for g in ops for i in _ADA_GROUP_OPS[g]]] = 1  # ops: parse_ada_ops'd by the config
         on = on * keep
     # Blit: x-flip and 90-degree rotations as one pixel permutation, integer translation.
     flip = (on[:, 0] * (v[:, 0] < 0.5).to(x.dtype)).long()

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from eval.fingerprint import load_fingerprint
+from eval import KEY_JS_RGB, KEY_WASSERSTEIN_RGB
 from eval.registry import QUALITY_BAR, catalogue, describe_quality_bar, get_label, meets_quality_bar
 from eval.utility_card import card_lines as utility_privacy_lines
 from gan.config import RunConfig, to_dict
@@ -261,12 +262,13 @@ def previous_lines(run: RunDir, doc: dict) -> list[str]:
         lines += [f"The retraining goal (lower FD derm, precision and recall no worse, within 0.01) is "
                   f"**{'met' if goal else 'not met'}**: FD derm {fd_old:.2f} -> {fd_new:.2f}"
                   + ("" if p_ok else "; precision fell") + ("" if r_ok else "; recall fell") + "."]
-        js_old, js_new = cell(old, "js_rgb_hist64")[0], cell(new, "js_rgb_hist64")[0]
-        w_old, w_new = cell(old, "wasserstein_rgb")[0], cell(new, "wasserstein_rgb")[0]
+        js_old, js_new = cell(old, KEY_JS_RGB)[0], cell(new, KEY_JS_RGB)[0]
+        w_old, w_new = cell(old, KEY_WASSERSTEIN_RGB)[0], cell(new, KEY_WASSERSTEIN_RGB)[0]
         if None not in (js_old, js_new, w_old, w_new):
-            bar = [meets_quality_bar({"js_rgb_hist64": js, "wasserstein_rgb": w}) for js, w in ((js_old, w_old), (js_new, w_new))]
-            lines += [f"Colour (the project's bar: JSD <= {QUALITY_BAR['js_rgb_hist64']}, Wasserstein <= "
-                      f"{QUALITY_BAR['wasserstein_rgb']}): JSD {js_old:.4f} -> {js_new:.4f}, Wasserstein {w_old:.4f} -> "
+            bar = [meets_quality_bar({KEY_JS_RGB: js, KEY_WASSERSTEIN_RGB: w})
+                   for js, w in ((js_old, w_old), (js_new, w_new))]
+            lines += [f"Colour (the project's bar: JSD <= {QUALITY_BAR[KEY_JS_RGB]}, Wasserstein <= "
+                      f"{QUALITY_BAR[KEY_WASSERSTEIN_RGB]}): JSD {js_old:.4f} -> {js_new:.4f}, Wasserstein {w_old:.4f} -> "
                       f"{w_new:.4f}; the bar is {'met' if bar[1] else 'missed'} by this version and was "
                       f"{'met' if bar[0] else 'missed'} by the previous one"
                       + (" (its colours are further from the real ones than before)." if js_new > js_old and w_new > w_old
