@@ -23,6 +23,12 @@ with R the 95th-percentile distance of its pixels, the mean difference is taken 
 the larger of the two inner ones by more than 20%. Real lesions with a pale regression area count too, so read
 a model's share against the real one's.
 
+Band shares: the median share of each image's non-DC energy in three rings of the spectrum,
+max(|f_y|, |f_x|) in [1/8, 1/4), [1/4, 3/8) and [3/8, 1/2] cycles per pixel (:data:`BANDS`), each as a
+multiple of the real images' median: the wider net for patterns of a 3-8 pixel period (a crosshatch, a
+blocky texture) that the Nyquist cells miss. 1.0 is the real images' texture; above it, more
+high-frequency energy than real dermoscopy; below it, smoother.
+
 ``--stages FILE`` (progressive models): the same 16 latents rendered through each resolution's own
 output layer (G_ema, alpha 1), side by side and upscaled to 128 px, to see at which block an artefact
 appears (the older toRGB layers keep the colours of their own phase, so judge shapes, not colours).
@@ -47,6 +53,23 @@ def nyquist_share(images: np.ndarray) -> np.ndarray:
     h = x.shape[1] // 2
     nyq = power[:, h, 0] + power[:, 0, h] + power[:, h, h]
     return nyq / np.maximum(power.sum(axis=(1, 2)), 1e-12)
+
+
+BANDS = ((1 / 8, 1 / 4), (1 / 4, 3 / 8), (3 / 8, 1 / 2))  # cycles per pixel, by max(|f_y|, |f_x|)
+
+
+def band_shares(images: np.ndarray, bands=BANDS) -> np.ndarray:
+    """Per image (uint8 NHWC, square) and band: energy with max(|f_y|, |f_x|) in [lo, hi) (the last band
+    closed, so it holds the Nyquist cells) / all non-DC energy. Shape (N, len(bands))."""
+    x = images.astype(np.float64).mean(axis=3) / 255.0
+    x = x - x.mean(axis=(1, 2), keepdims=True)
+    power = np.abs(np.fft.fft2(x)) ** 2
+    f = np.abs(np.fft.fftfreq(x.shape[1]))
+    r = np.maximum(f[:, None], f[None, :])
+    total = np.maximum(power.sum(axis=(1, 2)), 1e-12)
+    cols = [(power * ((r >= lo) & ((r < hi) if i < len(bands) - 1 else (r <= hi)))).sum(axis=(1, 2)) / total
+            for i, (lo, hi) in enumerate(bands)]
+    return np.stack(cols, axis=1)
 
 
 def ring_flags(images: np.ndarray) -> np.ndarray:
@@ -107,17 +130,21 @@ def main() -> int:
         G = load_generator(m)
         name = m.name if m.suffix != ".pt" else f"{m.parent.name}/{m.name}"
         rows.append({"name": name, "n": a.n, **_summary(G.generate(a.n, seed=a.seed))})
-    ref = rows[0]["median"]
+    ref, ref_bands = rows[0]["median"], rows[0]["bands"]
     for r in rows:
         r["median_vs_real"] = r["median"] / ref if ref > 0 else None
+        r["bands_vs_real"] = [b / rb if rb > 0 else None for b, rb in zip(r["bands"], ref_bands)]
     if a.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print("| images | n | Nyquist share, median | 95th percentile | median / real | rings (of lesions found) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    heads = [f"{lo * 8:g}/8-{hi * 8:g}/8 / real" for lo, hi in BANDS]
+    print("| images | n | Nyquist share, median | 95th percentile | median / real | " + " | ".join(heads)
+          + " | rings (of lesions found) |")
+    print("| --- | --- | --- | --- | --- |" + " --- |" * len(heads) + " --- |")
     for r in rows:
+        bands = " | ".join("n/a" if b is None else f"{b:.2f}" for b in r["bands_vs_real"])
         print(f"| {r['name']} | {r['n']} | {r['median']:.2e} | {r['p95']:.2e} | {r['median_vs_real']:.1f} "
-              f"| {r['ring_share']:.1%} ({r['lesions']}) |")
+              f"| {bands} | {r['ring_share']:.1%} ({r['lesions']}) |")
     return 0
 
 
@@ -166,6 +193,7 @@ def _summary(images: np.ndarray) -> dict:
     v, rings = nyquist_share(images), ring_flags(images)
     found = rings[~np.isnan(rings)]
     return {"median": float(np.median(v)), "p95": float(np.percentile(v, 95)),
+            "bands": [float(b) for b in np.median(band_shares(images), axis=0)],
             "ring_share": float(found.mean()) if found.size else float("nan"), "lesions": int(found.size)}
 
 

@@ -57,8 +57,8 @@ VERDICTS = (
                      "(the model reproduces training images)"),
     ("ci_low > 0.6", "measurable membership leak"),
     ("ci_low > 0.5", "weak but measurable membership signal"),
-    ("ci_high < 0.5", "no membership leak of this kind: members are, if anything, farther from the samples "
-                      "than non-members"),
+    ("ci_high < 0.5", "no membership leak of this kind: the attack scores members below non-members (for a "
+                      "distance attack: members are farther from the samples; for D: D finds them less real)"),
     ("otherwise", "no measurable membership leak at this sample size"),
 )
 DISCLAIMER = ("An empirical attack at this sample size, not a formal privacy guarantee: the model was not trained "

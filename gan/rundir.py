@@ -49,7 +49,7 @@ RESULTS_VERSION = 2  # 2: ``unavailable`` is a {metric: reason} object in every 
 # per-class scores of a conditional model, and its class consistency under the dermoscopy encoder.
 # The downstream-utility report (eval.utility) and the membership-inference audit (eval.privacy);
 # "best_snapshot": which snapshot was shipped and why (tools/ship.py, from --keep-best).
-RESULT_SECTIONS = ("per_class", "class_consistency", "utility", "privacy", "best_snapshot")
+RESULT_SECTIONS = ("per_class", "class_consistency", "utility", "privacy", "best_snapshot", "ship_note")
 
 
 @dataclass(frozen=True)
@@ -358,13 +358,17 @@ class RunDir:
         return p
 
     def update_results(self, section: str, value: Any) -> Path:
-        """Set one section of ``results.json`` (one of :data:`RESULT_SECTIONS`), keeping the rest."""
+        """Set one section of ``results.json`` (one of :data:`RESULT_SECTIONS`), keeping the rest; ``None``
+        removes it."""
         if section not in RESULT_SECTIONS:
             raise KeyError(f"{section!r} is not a results.json section; known: {', '.join(RESULT_SECTIONS)}")
         p = self.path / RESULTS
         doc = self.read_results() or {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, "model": self.name,
                                       "results": {}}
-        doc[section] = value
+        if value is None:
+            doc.pop(section, None)
+        else:
+            doc[section] = value
         atomic_write_text(p, json.dumps(doc, indent=1) + "\n")
         return p
 

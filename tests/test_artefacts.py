@@ -46,3 +46,20 @@ def test_nyquist_share_finds_a_checkerboard():
     checker = np.clip(checker, 0, 255).astype(np.uint8)
     a, b = art.nyquist_share(smooth), art.nyquist_share(checker)
     assert (b > 10 * a).all() and (a < 1e-3).all()
+
+
+def test_band_shares_place_a_pattern_in_the_band_of_its_period():
+    """A 4-pixel crosshatch (1/4 cycle per pixel) lands in the middle band, a 2-pixel checkerboard in the
+    last (it holds the Nyquist cells), and the shares of one image never exceed its non-DC energy."""
+    smooth = _lesions("filled").astype(int)
+    yy, xx = np.mgrid[0:64, 0:64]
+    hatch = np.clip(smooth + (8 * np.cos(np.pi / 2 * yy) + 8 * np.cos(np.pi / 2 * xx))[None, :, :, None], 0, 255)
+    checker = smooth.copy()
+    checker[:, ::2, ::2] += 24
+    base, h, c = (art.band_shares(np.clip(x, 0, 255).astype(np.uint8)) for x in (smooth, hatch, checker))
+    assert base.shape == (6, 3) and (base.sum(axis=1) <= 1 + 1e-9).all()
+    # the pattern's energy goes to its band alone: the others' shares can only shrink (same total, more of it elsewhere)
+    assert (h[:, 1] > 4 * base[:, 1]).all() and (h[:, [0, 2]] <= base[:, [0, 2]] + 1e-9).all()
+    assert (c[:, 2] > 4 * base[:, 2]).all() and (c[:, [0, 1]] <= base[:, [0, 1]] + 1e-9).all()
+    # a uniform image has no non-DC energy: shares 0, not NaN
+    assert art.band_shares(np.full((1, 64, 64, 3), 128, np.uint8)).tolist() == [[0.0, 0.0, 0.0]]

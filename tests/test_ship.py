@@ -114,7 +114,16 @@ def test_the_card_compares_with_the_previous_version_and_names_the_augmentation(
     text = "\n".join(ship.previous_lines(out, out.read_results()))
     assert "| previous | 4.00 ± 0.1000 | 0.9000 | 0.7000 |" in text and "**met**: FD derm 4.00 -> 3.00" in text
     out.write_results(scores(3.0, 0.91, 0.60), {})
-    assert "**not met**: FD derm 4.00 -> 3.00; recall fell" in "\n".join(ship.previous_lines(out, out.read_results()))
+    text = "\n".join(ship.previous_lines(out, out.read_results()))
+    assert "**not met**: FD derm 4.00 -> 3.00; recall fell (0.700 -> 0.600)." in text and "precision fell" not in text
+    assert "Why this version ships" not in text
+    # the release decision, kept in results.json through a rescore, printed beside the table; "" removes it
+    ship.set_note("m", "  colours   closer.\n")
+    out.write_results(scores(3.0, 0.91, 0.60), {})
+    assert out.read_results()["ship_note"] == "colours closer."
+    assert "Why this version ships: colours closer." in "\n".join(ship.previous_lines(out, out.read_results()))
+    ship.set_note("m", "")
+    assert "ship_note" not in out.read_results()
     cfg = out.read_config()
     assert "none" in ship.augmentation_line(cfg, [])
     ada = cfg.replace(train=dataclasses.replace(cfg.train, ada=True, diffaug=("translation",)))
@@ -122,6 +131,15 @@ def test_the_card_compares_with_the_previous_version_and_names_the_augmentation(
     assert "DiffAugment (translation" in line and "p = 0.250 at the end" in line
     cmd = ship.retrain_command(ada, 150)
     assert "--diffaug translation --ada" in cmd and "--kimg 150" in cmd
+
+
+def test_a_note_needs_a_shipped_model_that_replaced_one(tmp_path, ship):
+    with pytest.raises(SystemExit, match="--note nope: no shipped model"):
+        ship.set_note("nope", "x")
+    ship.ship(_run(tmp_path / "old", seed=0).path, "m", 2)
+    with pytest.raises(SystemExit, match="--note m: it replaced no previous version"):
+        ship.set_note("m", "x")
+    assert "ship_note" not in RunDir(ship.CKPTS / "m").read_results()
 
 
 def test_card_line_tells_a_best_snapshot_from_a_run_stopped_early(ship):

@@ -101,7 +101,7 @@ def images_seen_line(kimg: float, planned: float, rec: dict | None) -> str:
         return (f"- Images seen: **{kimg:,.1f} k** (the best snapshot of a run trained to {trained:,.1f} k of "
                 f"the {planned:g} k planned; below).")
     return (f"- Images seen: **{kimg:,.1f} k** of the {planned:g} k planned"
-            f"{'' if kimg >= planned else ' (stopped early: the session ran out of time; the run resumes with --resume)'}.")
+            f"{'' if kimg >= planned else ' (stopped early: shipped before the run reached its planned length, which --resume continues)'}.")
 
 
 def snapshot_record(chosen: dict, final: dict, metrics: list[dict], is_best: bool) -> dict:
@@ -259,9 +259,10 @@ def previous_lines(run: RunDir, doc: dict) -> list[str]:
         p_ok = (cell(new, "precision_derm")[0] or 0) >= (cell(old, "precision_derm")[0] or 0) - 0.01
         r_ok = (cell(new, "recall_derm")[0] or 0) >= (cell(old, "recall_derm")[0] or 0) - 0.01
         goal = fd_new < fd_old and p_ok and r_ok
+        fell = [f"; {k.split('_')[0]} fell ({cell(old, k)[0]:.3f} -> {cell(new, k)[0]:.3f})"
+                for k, ok in (("precision_derm", p_ok), ("recall_derm", r_ok)) if not ok]
         lines += [f"The retraining goal (lower FD derm, precision and recall no worse, within 0.01) is "
-                  f"**{'met' if goal else 'not met'}**: FD derm {fd_old:.2f} -> {fd_new:.2f}"
-                  + ("" if p_ok else "; precision fell") + ("" if r_ok else "; recall fell") + "."]
+                  f"**{'met' if goal else 'not met'}**: FD derm {fd_old:.2f} -> {fd_new:.2f}" + "".join(fell) + "."]
         js_old, js_new = cell(old, KEY_JS_RGB)[0], cell(new, KEY_JS_RGB)[0]
         w_old, w_new = cell(old, KEY_WASSERSTEIN_RGB)[0], cell(new, KEY_WASSERSTEIN_RGB)[0]
         if None not in (js_old, js_new, w_old, w_new):
@@ -274,6 +275,8 @@ def previous_lines(run: RunDir, doc: dict) -> list[str]:
                       + (" (its colours are further from the real ones than before)." if js_new > js_old and w_new > w_old
                          else ".")]
         lines += [""]
+    if doc.get("ship_note"):
+        lines += [f"Why this version ships: {doc['ship_note']}", ""]
     return lines
 
 
@@ -315,6 +318,18 @@ def metric_notes() -> list[str]:
 
 PER_CLASS_METRICS = ("hist_js", "wasserstein", "diversity")
 SPLIT_DIRS = {"train": "ISIC-2017_Training_Data", "validation": "ISIC-2017_Validation_Data"}
+
+
+def set_note(name: str, text: str) -> None:
+    """Keep the release decision in the model's results.json (``ship_note``): why it replaced the previous
+    version when the retraining goal alone does not say so."""
+    run = RunDir(CKPTS / name)
+    if run.generator_path is None:
+        raise SystemExit(f"error: --note {name}: no shipped model in {run.path}")
+    if run.previous() is None:
+        raise SystemExit(f"error: --note {name}: it replaced no previous version (no {run.path / 'previous'})")
+    run.update_results("ship_note", " ".join(text.split()) or None)
+    print(f"{name}: note {'set' if text.strip() else 'removed'}")
 
 
 def per_class(name: str, data: Path, n: int, seed: int, encoder: Path) -> None:
@@ -525,11 +540,16 @@ def main() -> int:
     p.add_argument("--data", type=Path, default=Path("../shared/data/isic2017"), help="ISIC 2017 root (--per-class)")
     p.add_argument("--n", type=int, default=500, help="samples per class (--per-class; default 500)")
     p.add_argument("--encoder", type=Path, default=CKPTS / "derm-encoder", help="the dermoscopy encoder folder")
+    p.add_argument("--note", nargs=2, metavar=("NAME", "TEXT"),
+                   help="why the shipped model NAME replaced its previous version (its card prints it beside the "
+                        "old-vs-new table; an empty TEXT removes it)")
     args = p.parse_args()
     if args.run_dir:
         ship(args.run_dir, args.name, args.grids, args.snapshot)
     if args.per_class:
         per_class(args.per_class, args.data, args.n, 0, args.encoder)
+    if args.note:
+        set_note(*args.note)
     if args.cards:
         for run in discover(CKPTS):
             if run.generator_path is not None:
