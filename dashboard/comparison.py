@@ -463,7 +463,10 @@ def _claim_faster(base: ParityModel, prog: ParityModel, karras: ParityModel | No
         signs.append(_compare(fp, fb, lower_better=True))
         parts.append(f"{when}, {prog.name} reaches FD derm {_f(fp)} against {base.name}'s {_f(fb)} (lower is better)")
         if karras is not None and _val(karras, key) is not None:
-            parts.append(f"{karras.name} (Karras et al.'s) reaches {_f(_val(karras, key))}")
+            nk = last_value(karras.stats, "nimg") if karras.stats is not None else None
+            seen = "" if nk is None or (same and abs(nk - nb) <= 0.05 * max(nk, nb)) else \
+                f" after {format_count(nk)} images"
+            parts.append(f"{karras.name} (Karras et al.'s) reaches {_f(_val(karras, key))}{seen}")
     tb, tp = _per_kimg(base.stats), _per_kimg(prog.stats)
     if tb and tp:
         parts.append(f"in wall time {prog.name} spends {_f(tp)} s per 1k images against {_f(tb)} s "

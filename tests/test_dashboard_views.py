@@ -151,9 +151,13 @@ def test_claims_are_judged_from_the_numbers(report_folder):
         for k in ("fd_derm", "recall_derm", "coverage_derm"):
             a[k], b[k] = b[k], a[k]
     (report_folder / "results.json").write_text(json.dumps(doc))
+    # Karras et al.'s pggan joins the sentence with its own images seen when they differ from the others'
+    doc["rows"].append({**by[("dcgan-demo", "train")], "model": "pggan-wgan", "fd_derm": 12.5})
+    (report_folder / "results.json").write_text(json.dumps(doc))
     c = claims()
     assert c[comparison.CLAIMS[0]].verdict == "not supported"
     assert "FD derm 41.3 against dcgan-demo's 33.8" in c[comparison.CLAIMS[0]].evidence
+    assert "pggan-wgan (Karras et al.'s) reaches 12.5 after 20k images" in c[comparison.CLAIMS[0]].evidence
     assert c[comparison.CLAIMS[1]].verdict == "not supported"
     # Metrics scored during training decide "learns faster" point by point when both runs have them.
     for name, fds in (("dcgan-demo", [50, 40, 30]), ("pggan-demo", [45, 35, 35])):
