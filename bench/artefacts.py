@@ -45,12 +45,18 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def nyquist_share(images: np.ndarray) -> np.ndarray:
-    """Per image (uint8 NHWC, square, even side): energy at the three Nyquist cells / all non-DC energy."""
+def _power(images: np.ndarray) -> np.ndarray:
+    """Per image (uint8 NHWC, square): the 2-D power spectrum of its grey version on [0, 1], DC removed."""
     x = images.astype(np.float64).mean(axis=3) / 255.0
     x = x - x.mean(axis=(1, 2), keepdims=True)
-    power = np.abs(np.fft.fft2(x)) ** 2
-    h = x.shape[1] // 2
+    return np.abs(np.fft.fft2(x)) ** 2
+
+
+def nyquist_share(images: np.ndarray, power: np.ndarray | None = None) -> np.ndarray:
+    """Per image (uint8 NHWC, square, even side): energy at the three Nyquist cells / all non-DC energy
+    (``power``: :func:`_power` of ``images``, when already computed)."""
+    power = _power(images) if power is None else power
+    h = power.shape[1] // 2
     nyq = power[:, h, 0] + power[:, 0, h] + power[:, h, h]
     return nyq / np.maximum(power.sum(axis=(1, 2)), 1e-12)
 
@@ -58,13 +64,11 @@ def nyquist_share(images: np.ndarray) -> np.ndarray:
 BANDS = ((1 / 8, 1 / 4), (1 / 4, 3 / 8), (3 / 8, 1 / 2))  # cycles per pixel, by max(|f_y|, |f_x|)
 
 
-def band_shares(images: np.ndarray, bands=BANDS) -> np.ndarray:
+def band_shares(images: np.ndarray, bands=BANDS, power: np.ndarray | None = None) -> np.ndarray:
     """Per image (uint8 NHWC, square) and band: energy with max(|f_y|, |f_x|) in [lo, hi) (the last band
     closed, so it holds the Nyquist cells) / all non-DC energy. Shape (N, len(bands))."""
-    x = images.astype(np.float64).mean(axis=3) / 255.0
-    x = x - x.mean(axis=(1, 2), keepdims=True)
-    power = np.abs(np.fft.fft2(x)) ** 2
-    f = np.abs(np.fft.fftfreq(x.shape[1]))
+    power = _power(images) if power is None else power
+    f = np.abs(np.fft.fftfreq(power.shape[1]))
     r = np.maximum(f[:, None], f[None, :])
     total = np.maximum(power.sum(axis=(1, 2)), 1e-12)
     cols = [(power * ((r >= lo) & ((r < hi) if i < len(bands) - 1 else (r <= hi)))).sum(axis=(1, 2)) / total
@@ -190,10 +194,11 @@ def compare(models: list[Path], out: Path, seed: int) -> int:
 
 
 def _summary(images: np.ndarray) -> dict:
-    v, rings = nyquist_share(images), ring_flags(images)
+    power = _power(images)  # one FFT for both measures
+    v, rings = nyquist_share(images, power=power), ring_flags(images)
     found = rings[~np.isnan(rings)]
     return {"median": float(np.median(v)), "p95": float(np.percentile(v, 95)),
-            "bands": [float(b) for b in np.median(band_shares(images), axis=0)],
+            "bands": [float(b) for b in np.median(band_shares(images, power=power), axis=0)],
             "ring_share": float(found.mean()) if found.size else float("nan"), "lesions": int(found.size)}
 
 
