@@ -29,6 +29,15 @@ multiple of the real images' median: the wider net for patterns of a 3-8 pixel p
 blocky texture) that the Nyquist cells miss. 1.0 is the real images' texture; above it, more
 high-frequency energy than real dermoscopy; below it, smoother.
 
+Line share: the median share of each image's energy in the band 1/8 <= max(|f_y|, |f_x|) < 1/2 cycles per
+pixel (a 2.x-8 pixel period; the Nyquist cells are the checkerboard measure's) that lies on the two
+frequency axes, f_x = 0 or f_y = 0 (:func:`line_share`): purely vertical or horizontal stripes, the
+faint line pattern ``pggan`` drew on plain skin. The image is Hann-windowed first, so the jump between
+its opposite borders (which the FFT treats as neighbours) does not land on the axes. Reported as a
+multiple of the real images' median. White noise puts 96 / 3,744 = 0.026 of that band on the axes at
+64 px (4 of the 8k cells of each ring k = 8..31); real images, whose energy sits at the band's low end
+where the axes hold more of each ring, about 0.07.
+
 ``--stages FILE`` (progressive models): the same 16 latents rendered through each resolution's own
 output layer (G_ema, alpha 1), side by side and upscaled to 128 px, to see at which block an artefact
 appears (the older toRGB layers keep the colours of their own phase, so judge shapes, not colours).
@@ -74,6 +83,22 @@ def band_shares(images: np.ndarray, bands=BANDS, power: np.ndarray | None = None
     cols = [(power * ((r >= lo) & ((r < hi) if i < len(bands) - 1 else (r <= hi)))).sum(axis=(1, 2)) / total
             for i, (lo, hi) in enumerate(bands)]
     return np.stack(cols, axis=1)
+
+
+def line_share(images: np.ndarray, lo: float = 1 / 8) -> np.ndarray:
+    """Per image (uint8 NHWC, square, even side): of the Hann-windowed grey image's energy with
+    lo <= max(|f_y|, |f_x|) < 1/2 cycles per pixel, the share on the axes f_x = 0 or f_y = 0 (0 when
+    the band holds no energy)."""
+    x = images.astype(np.float64).mean(axis=3) / 255.0
+    x = x - x.mean(axis=(1, 2), keepdims=True)
+    w = np.hanning(x.shape[1])
+    power = np.abs(np.fft.fft2(x * w[None, :, None] * w[None, None, :])) ** 2
+    f = np.abs(np.fft.fftfreq(x.shape[1]))
+    r = np.maximum(f[:, None], f[None, :])
+    band = (r >= lo) & (r < 0.5)
+    axes = band & ((f[:, None] == 0) | (f[None, :] == 0))
+    total = (power * band).sum(axis=(1, 2))
+    return np.where(total > 1e-12, (power * axes).sum(axis=(1, 2)) / np.maximum(total, 1e-12), 0.0)
 
 
 def ring_flags(images: np.ndarray) -> np.ndarray:
@@ -138,17 +163,19 @@ def main() -> int:
     for r in rows:
         r["median_vs_real"] = r["median"] / ref if ref > 0 else None
         r["bands_vs_real"] = [b / rb if rb > 0 else None for b, rb in zip(r["bands"], ref_bands)]
+        r["lines_vs_real"] = r["lines"] / rows[0]["lines"] if rows[0]["lines"] > 0 else None
     if a.json:
         print(json.dumps(rows, indent=1))
         return 0
     heads = [f"{lo * 8:g}/8-{hi * 8:g}/8 / real" for lo, hi in BANDS]
     print("| images | n | Nyquist share, median | 95th percentile | median / real | " + " | ".join(heads)
-          + " | rings (of lesions found) |")
-    print("| --- | --- | --- | --- | --- |" + " --- |" * len(heads) + " --- |")
+          + " | lines / real | rings (of lesions found) |")
+    print("| --- | --- | --- | --- | --- |" + " --- |" * len(heads) + " --- | --- |")
     for r in rows:
         bands = " | ".join("n/a" if b is None else f"{b:.2f}" for b in r["bands_vs_real"])
         print(f"| {r['name']} | {r['n']} | {r['median']:.2e} | {r['p95']:.2e} | {r['median_vs_real']:.1f} "
-              f"| {bands} | {r['ring_share']:.1%} ({r['lesions']}) |")
+              f"| {bands} | {'n/a' if r['lines_vs_real'] is None else format(r['lines_vs_real'], '.2f')} "
+              f"| {r['ring_share']:.1%} ({r['lesions']}) |")
     return 0
 
 
@@ -178,7 +205,8 @@ def stages(model: Path, out: Path, seed: int) -> int:
     with torch.no_grad():
         for r in resolutions:
             x = to_uint8_hwc(G.net(z, resolution=r, alpha=1.0))
-            print(f"{r:>4} px: Nyquist share median {np.median(nyquist_share(x)):.2e}")
+            print(f"{r:>4} px: Nyquist share median {np.median(nyquist_share(x)):.2e}, "
+                  f"line share median {np.median(line_share(x)):.3f}")
             batches.append(x)
     _save_panels(batches, out, gap=8, resample="NEAREST")
     print(f"wrote {out} ({', '.join(f'{r} px' for r in resolutions)}, left to right)")
@@ -199,6 +227,7 @@ def _summary(images: np.ndarray) -> dict:
     found = rings[~np.isnan(rings)]
     return {"median": float(np.median(v)), "p95": float(np.percentile(v, 95)),
             "bands": [float(b) for b in np.median(band_shares(images, power=power), axis=0)],
+            "lines": float(np.median(line_share(images))),
             "ring_share": float(found.mean()) if found.size else float("nan"), "lesions": int(found.size)}
 
 

@@ -63,3 +63,26 @@ def test_band_shares_place_a_pattern_in_the_band_of_its_period():
     assert (c[:, 2] > 4 * base[:, 2]).all() and (c[:, [0, 1]] <= base[:, [0, 1]] + 1e-9).all()
     # a uniform image has no non-DC energy: shares 0, not NaN
     assert art.band_shares(np.full((1, 64, 64, 3), 128, np.uint8)).tolist() == [[0.0, 0.0, 0.0]]
+
+
+def test_line_share_finds_vertical_and_horizontal_stripes_only():
+    """Stripes of a 3- and an 8-pixel period along x or y raise the axis share (a pure stripe puts 2/3 of
+    its energy there: the Hann window spreads the rest to the neighbouring rows); the same stripes on the
+    diagonal do not; white noise gives the hand count, 4 axis cells of the 8k in each ring k = 8..31."""
+    smooth = _lesions("filled").astype(float)
+    yy, xx = np.mgrid[0:64, 0:64]
+
+    def add(pattern):
+        return np.clip(smooth + 12 * pattern[None, :, :, None], 0, 255).astype(np.uint8)
+
+    base = art.line_share(smooth.astype(np.uint8))
+    assert (base < 0.08).all()
+    for stripes in (np.cos(2 * np.pi * xx / 3), np.cos(2 * np.pi * yy / 8)):
+        assert (art.line_share(add(stripes)) > 2.5 * base).all()
+    pure = np.clip(128 + 12 * np.cos(2 * np.pi * yy / 8), 0, 255).astype(np.uint8)
+    assert abs(art.line_share(np.repeat(pure[None, :, :, None], 3, axis=3))[0] - 2 / 3) < 0.02
+    diagonal = art.line_share(add(np.cos(2 * np.pi * (xx + yy) / 4)))
+    assert (diagonal < base + 0.01).all()
+    noise = np.random.default_rng(0).integers(0, 256, (200, 64, 64, 3), dtype=np.uint8)
+    assert abs(np.median(art.line_share(noise)) - 96 / 3744) < 0.005
+    assert art.line_share(np.full((1, 64, 64, 3), 128, np.uint8)).tolist() == [0.0]
