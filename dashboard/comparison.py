@@ -459,7 +459,9 @@ def _claim_faster(base: ParityModel, prog: ParityModel, karras: ParityModel | No
     np_ = last_value(prog.stats, "nimg") if prog.stats is not None else None
     if fb is not None and fp is not None:
         same = nb is not None and np_ is not None and abs(nb - np_) <= 0.05 * max(nb, np_)
-        when = f"after the same {format_count(nb)} images" if same else "at the end of training"
+        when = (f"after the same {format_count(nb)} images" if same else "at the end of training"
+                if nb is None or np_ is None else
+                f"at the end of training ({format_count(np_)} images against {format_count(nb)})")
         signs.append(_compare(fp, fb, lower_better=True))
         parts.append(f"{when}, {prog.name} reaches FD derm {_f(fp)} against {base.name}'s {_f(fb)} (lower is better)")
         if karras is not None and _val(karras, key) is not None:

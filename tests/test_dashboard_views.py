@@ -171,6 +171,20 @@ def test_claims_are_judged_from_the_numbers(report_folder):
     assert "lower than dcgan-demo's at 2 of 3 common points" in faster.evidence
 
 
+def test_learns_faster_names_both_image_counts_when_the_runs_differ_in_length():
+    def run(name, model, nimg, fd):
+        frame = pd.DataFrame({"nimg": [nimg // 2, nimg], "time_s": [1.0, 2.0], "loss_D": [0.5, 0.5],
+                              "loss_G": [2.0, 2.0]})
+        return comparison.ParityModel(name, model, frame, {"fd_derm": fd})
+
+    same = comparison.report_claims([run("d", "dcgan", 150_000, 3.5), run("p", "pggan-seed", 150_000, 9.2)])[0]
+    assert "after the same 150k images, p reaches fd derm 9.20 against d's 3.50" in same.evidence.lower()
+    longer = comparison.report_claims([run("d", "dcgan", 280_000, 1.81), run("p", "pggan-seed", 150_000, 20.0)])[0]
+    assert "at the end of training (150k images against 280k), p reaches fd derm 20.0 against d's 1.81" \
+        in longer.evidence.lower()
+    assert longer.verdict == "not supported"
+
+
 def test_overview_shows_parity_table_claims_loss_column_and_quality_bar(monkeypatch, report_folder):
     from eval.registry import describe_quality_bar
 
