@@ -344,10 +344,12 @@ def test_sample_flags_are_refused_before_any_image(run, tmp_path, capsys, flags,
 
 
 def test_ctrl_c_during_start_up_is_one_line_and_exit_130(run, data, tmp_path):
-    """A real SIGINT while gan.train decodes the data."""
+    """A real SIGINT while gan.train decodes the data. ``raise_signal`` delivers it to the main thread
+    itself: ``os.kill`` on the process may hand it to one of torch's threads, and a main thread already
+    in ``signal.pause()`` then waits forever (this test hung on a loaded machine that way)."""
     out = tmp_path / "runs"
-    code = ("import os, signal, sys; import gan.train as t; "
-            "t._load_data = lambda *a, **k: os.kill(os.getpid(), signal.SIGINT) or signal.pause(); "
+    code = ("import signal, sys, time; import gan.train as t; "
+            "t._load_data = lambda *a, **k: signal.raise_signal(signal.SIGINT) or time.sleep(120); "
             f"sys.exit(t.main({[*TINY, '--data', str(data), '--out', str(out)]!r}))")
     res = run_cli("", code=code)
     assert res.returncode == 130, res.stderr
