@@ -344,11 +344,13 @@ def test_sample_flags_are_refused_before_any_image(run, tmp_path, capsys, flags,
 
 
 def test_ctrl_c_during_start_up_is_one_line_and_exit_130(run, data, tmp_path):
-    """A real SIGINT while gan.train decodes the data. ``raise_signal`` delivers it to the main thread
-    itself: ``os.kill`` on the process may hand it to one of torch's threads, and a main thread already
-    in ``signal.pause()`` then waits forever (this test hung on a loaded machine that way)."""
+    """A real SIGINT while gan.train decodes the data, as Ctrl-C in a terminal gives it. The child first
+    puts back Python's own SIGINT handler: a test run started in the background by a non-interactive
+    shell (``bash .ci/run &``) inherits SIGINT ignored, and the signal would then never arrive (this
+    test hung that way). ``raise_signal`` delivers it in the main thread."""
     out = tmp_path / "runs"
     code = ("import signal, sys, time; import gan.train as t; "
+            "signal.signal(signal.SIGINT, signal.default_int_handler); "
             "t._load_data = lambda *a, **k: signal.raise_signal(signal.SIGINT) or time.sleep(120); "
             f"sys.exit(t.main({[*TINY, '--data', str(data), '--out', str(out)]!r}))")
     res = run_cli("", code=code)
