@@ -30,7 +30,7 @@ blocky texture) that the Nyquist cells miss. 1.0 is the real images' texture; ab
 high-frequency energy than real dermoscopy; below it, smoother.
 
 Line share: the median share of each image's energy in the band 1/8 <= max(|f_y|, |f_x|) < 1/2 cycles per
-pixel (a 2.x-8 pixel period; the Nyquist cells are the checkerboard measure's) that lies on the two
+pixel (periods of just over 2 to 8 pixels; the Nyquist cells are the checkerboard measure's) that lies on the two
 frequency axes, f_x = 0 or f_y = 0 (:func:`line_share`): purely vertical or horizontal stripes, the
 faint line pattern ``pggan`` drew on plain skin. The image is Hann-windowed first, so the jump between
 its opposite borders (which the FFT treats as neighbours) does not land on the axes. Reported as a
@@ -54,10 +54,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _power(images: np.ndarray) -> np.ndarray:
-    """Per image (uint8 NHWC, square): the 2-D power spectrum of its grey version on [0, 1], DC removed."""
+def _power(images: np.ndarray, hann: bool = False) -> np.ndarray:
+    """Per image (uint8 NHWC, square): the 2-D power spectrum of its grey version on [0, 1], DC removed
+    (``hann``: after a 2-D Hann window)."""
     x = images.astype(np.float64).mean(axis=3) / 255.0
     x = x - x.mean(axis=(1, 2), keepdims=True)
+    if hann:
+        w = np.hanning(x.shape[1])
+        x = x * w[None, :, None] * w[None, None, :]
     return np.abs(np.fft.fft2(x)) ** 2
 
 
@@ -89,11 +93,8 @@ def line_share(images: np.ndarray, lo: float = 1 / 8) -> np.ndarray:
     """Per image (uint8 NHWC, square, even side): of the Hann-windowed grey image's energy with
     lo <= max(|f_y|, |f_x|) < 1/2 cycles per pixel, the share on the axes f_x = 0 or f_y = 0 (0 when
     the band holds no energy)."""
-    x = images.astype(np.float64).mean(axis=3) / 255.0
-    x = x - x.mean(axis=(1, 2), keepdims=True)
-    w = np.hanning(x.shape[1])
-    power = np.abs(np.fft.fft2(x * w[None, :, None] * w[None, None, :])) ** 2
-    f = np.abs(np.fft.fftfreq(x.shape[1]))
+    power = _power(images, hann=True)
+    f = np.abs(np.fft.fftfreq(power.shape[1]))
     r = np.maximum(f[:, None], f[None, :])
     band = (r >= lo) & (r < 0.5)
     axes = band & ((f[:, None] == 0) | (f[None, :] == 0))
