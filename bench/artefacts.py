@@ -38,6 +38,11 @@ multiple of the real images' median. White noise puts 96 / 3,744 = 0.026 of that
 64 px (4 of the 8k cells of each ring k = 8..31); real images, whose energy sits at the band's low end
 where the axes hold more of each ring, about 0.07.
 
+The real reference: pass the data folder (``--real ../shared/data/isic2017``), as bench/README.md's
+tables do. The default, a fingerprint's 128 thumbnails, is quick but noisy: these shares vary widely
+from image to image, and on ISIC 2017 train the 1/8-1/4 band's median is 0.042 over all 2,000 images,
+0.036-0.053 over random sets of 128, and 0.062 over the training fingerprint's own 128.
+
 ``--stages FILE`` (progressive models): the same 16 latents rendered through each resolution's own
 output layer (G_ema, alpha 1), side by side and upscaled to 128 px, to see at which block an artefact
 appears (the older toRGB layers keep the colours of their own phase, so judge shapes, not colours).
@@ -134,7 +139,8 @@ def main() -> int:
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--real", type=Path, default=REPO / "checkpoints/fingerprints/isic2017-validation-64.npz",
-                   help="real images: a fingerprint (its thumbnails) or a data folder")
+                   help="real images: a data folder (as bench/README's tables), or a fingerprint's 128 "
+                        "thumbnails (quick, noisier)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--stages", type=Path, metavar="PNG", help="progressive models: write each resolution's "
                                                               "output for the same latents to this image")
