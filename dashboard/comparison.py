@@ -439,6 +439,11 @@ CLAIMS = ("Progressive growing learns faster", "Progressive growing collapses le
           "Progressive growing trains more stably")
 
 
+def _same_length(a: float | None, b: float | None) -> bool:
+    """Two runs' images seen, within 5 % of each other (both known)."""
+    return a is not None and b is not None and abs(a - b) <= 0.05 * max(a, b)
+
+
 def _claim_faster(base: ParityModel, prog: ParityModel, karras: ParityModel | None) -> Claim:
     key = "fd_derm"
     parts, signs = [], []
@@ -458,16 +463,18 @@ def _claim_faster(base: ParityModel, prog: ParityModel, karras: ParityModel | No
     nb = last_value(base.stats, "nimg") if base.stats is not None else None
     np_ = last_value(prog.stats, "nimg") if prog.stats is not None else None
     if fb is not None and fp is not None:
-        same = nb is not None and np_ is not None and abs(nb - np_) <= 0.05 * max(nb, np_)
-        when = (f"after the same {format_count(nb)} images" if same else "at the end of training"
-                if nb is None or np_ is None else
-                f"at the end of training ({format_count(np_)} images against {format_count(nb)})")
+        same = _same_length(nb, np_)
+        if same:
+            when = f"after the same {format_count(nb)} images"
+        elif nb is None or np_ is None:
+            when = "at the end of training"
+        else:
+            when = f"at the end of training ({format_count(np_)} images against {format_count(nb)})"
         signs.append(_compare(fp, fb, lower_better=True))
         parts.append(f"{when}, {prog.name} reaches FD derm {_f(fp)} against {base.name}'s {_f(fb)} (lower is better)")
         if karras is not None and _val(karras, key) is not None:
             nk = last_value(karras.stats, "nimg") if karras.stats is not None else None
-            seen = "" if nk is None or (same and abs(nk - nb) <= 0.05 * max(nk, nb)) else \
-                f" after {format_count(nk)} images"
+            seen = "" if nk is None or (same and _same_length(nk, nb)) else f" after {format_count(nk)} images"
             parts.append(f"{karras.name} (Karras et al.'s) reaches {_f(_val(karras, key))}{seen}")
     tb, tp = _per_kimg(base.stats), _per_kimg(prog.stats)
     if tb and tp:
