@@ -15,8 +15,10 @@ Layouts:
   ``ImageFolder`` reads it.
 * ``folder`` (unconditional models): ``OUT/images/SYN_0000001.png``.
 
-Always ``OUT/manifest.json`` (generator file and its SHA-256, model and config, class and seed of every
-file, precision, date, package version) and ``OUT/README.md`` (what the images are). Deterministic:
+Always ``OUT/manifest.json`` (format id, a random run id, whether the run finished, generator file and
+its SHA-256, model and config, class and seed of every file, precision, date, package version) and
+``OUT/README.md`` (what the images are). ``--overwrite`` deletes only the files that such a manifest
+lists: a folder with another program's ``manifest.json`` (or none) is refused untouched. Deterministic:
 image ``j`` of class ``c`` is latent ``j`` of seed ``S * 1000 + index(c)`` (unconditional: of seed
 ``S``), so the same command writes byte-identical images and CSV; only the manifest's date differs.
 """
@@ -27,8 +29,9 @@ import csv
 import hashlib
 import io
 import json
-import shutil
+import re
 import sys
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,6 +47,8 @@ LAYOUTS = ("isic2017", "imagefolder", "folder")
 MAX_IMAGES = 200_000  # a sane cap: 200k PNGs at 64 px are about 2 GB
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "lesiongan-synthetic-set"
+MANIFEST_VERSION = 2  # 2: a random run id, "complete" and "support_files"; --overwrite trusts nothing older
+RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 ISIC2017_CLASSES = ("melanoma", "seborrheic_keratosis", "nevus")
 ISIC2017_DIR = "ISIC-2017_Training_Data"
 ISIC2017_CSV = "ISIC-2017_Training_Part3_GroundTruth.csv"
@@ -128,8 +133,57 @@ def check_layout(layout: str, class_names: list[str], items: list[Item]) -> None
                              f"use --layout imagefolder")
 
 
-def prepare_out(out: Path, overwrite: bool) -> None:
-    """Refuse a non-empty folder unless ``overwrite`` and it holds an earlier set of this command."""
+def inside(out: Path, rel: str) -> Path:
+    """``out / rel``, checked to stay inside ``out`` once resolved (no ``..``, no absolute path, no link
+    out of it); ValueError naming ``--out`` otherwise."""
+    if not isinstance(rel, str) or not rel or "\0" in rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise ValueError(f"--out {out}: refusing the path {rel!r}: it would lie outside the folder")
+    path = out / rel
+    base = out.resolve()
+    if not path.resolve().is_relative_to(base):
+        raise ValueError(f"--out {out}: refusing {rel!r}: it resolves to {path.resolve()}, outside the folder")
+    return path
+
+
+def read_own_manifest(out: Path) -> dict:
+    """The manifest of the set that ``gan.synthesize`` wrote in ``out``: its format id and the random run
+    id that only this command writes, with the list of files it wrote.
+
+    Raises:
+        ValueError: naming ``--out``, when ``out`` holds no such manifest (none, another program's
+            ``manifest.json``, or one without a run id), so nothing in it is provably this command's.
+    """
+    p = out / MANIFEST
+    if not p.is_file() or p.is_symlink():
+        raise ValueError(f"--out {out}: not empty and holds no {MANIFEST}, so it is not a set written by "
+                         f"gan.synthesize; refusing to overwrite it")
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"--out {out}: its {MANIFEST} is not a set written by gan.synthesize (no format "
+                         f"{MANIFEST_FORMAT!r}); refusing to overwrite anything in it")
+    if not (isinstance(doc.get("run_id"), str) and RUN_ID_RE.match(doc["run_id"]) and isinstance(doc.get("files"), list)
+            and isinstance(doc.get("support_files", []), list)):
+        raise ValueError(f"--out {out}: its {MANIFEST} carries no run id and file list of gan.synthesize, so nothing "
+                         f"proves which files it wrote; refusing to overwrite (remove the folder yourself)")
+    return doc
+
+
+def manifest_paths(out: Path, doc: dict) -> list[str]:
+    """Every path (relative to ``out``) that the run of manifest ``doc`` wrote, the manifest last."""
+    rel = [f.get("file") if isinstance(f, dict) else f for f in doc["files"]] + list(doc.get("support_files", []))
+    for r in rel:
+        inside(out, r)
+    return [*rel, MANIFEST]
+
+
+def prepare_out(out: Path, overwrite: bool, new_paths: list[str] = ()) -> None:
+    """Refuse a non-empty folder unless ``overwrite`` and it holds a set this command wrote (its manifest
+    with the format id and a run id); then delete the files that manifest lists, and only those (and
+    the folders they leave empty). Files the new set would replace that the manifest does not list
+    are refused before anything is deleted."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: is a file, not a folder")
     for parent in out.parents:
@@ -139,11 +193,22 @@ def prepare_out(out: Path, overwrite: bool) -> None:
         if not overwrite:
             raise ValueError(f"--out {out}: folder is not empty (pass --overwrite to replace a set written by "
                              f"gan.synthesize)")
-        if not (out / MANIFEST).is_file():
-            raise ValueError(f"--out {out}: not empty and holds no {MANIFEST}, so it is not a set written by "
-                             f"gan.synthesize; refusing to overwrite it")
-        for p in out.iterdir():
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        old = manifest_paths(out, read_own_manifest(out))
+        listed = set(old)
+        for rel in new_paths:
+            path = inside(out, rel)
+            if rel not in listed and (path.exists() or path.is_symlink()):
+                raise ValueError(f"--out {out}: {rel} is not listed in its {MANIFEST}, and the new set would "
+                                 f"replace it; refusing to overwrite")
+        folders = set()
+        for rel in old:
+            path = out / rel
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            folders.update(p for p in path.parents if p != out and p.is_relative_to(out))
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+                folder.rmdir()
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -199,7 +264,15 @@ def synthesize(G, out: Path, items: list[Item], layout: str, size: int, batch: i
         atomic_write_text(out / ISIC2017_CSV, ground_truth_csv(items))
 
 
-def manifest(G, checkpoint: Path, items: list[Item], layout: str, size: int, seed: int, command: str) -> dict:
+def support_files(layout: str) -> list[str]:
+    """The files a set holds beside its images and manifest."""
+    return ["README.md", *([ISIC2017_CSV] if layout == "isic2017" else [])]
+
+
+def manifest(G, checkpoint: Path, items: list[Item], layout: str, size: int, seed: int, command: str, run_id: str,
+             complete: bool = True) -> dict:
+    """The set's ``manifest.json``: format id and run id (what ``--overwrite`` trusts), whether the run
+    finished, the generator, and the class and seed of every file."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -210,7 +283,8 @@ def manifest(G, checkpoint: Path, items: list[Item], layout: str, size: int, see
     for it in items:
         counts[it.label or "unlabelled"] = counts.get(it.label or "unlabelled", 0) + 1
     return {
-        "format": MANIFEST_FORMAT, "version": 1, "synthetic": True,
+        "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "run_id": run_id, "complete": complete,
+        "synthetic": True,
         "generator": {"file": str(checkpoint.resolve()), "sha256": sha256(checkpoint), "model": G.model_name,
                       "resolution": G.resolution, "images_seen": G.info.get("nimg"), "config": G.config.to_dict()},
         "layout": layout, "size": size, "seed": seed, "precision": G.precision, "count": len(items),
@@ -219,6 +293,7 @@ def manifest(G, checkpoint: Path, items: list[Item], layout: str, size: int, see
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "lesiongan": pkg, "command": command,
         "files": [{"file": relative_path(it, layout), "class": it.label, "seed": it.seed, "latent_index": it.index}
                   for it in items],
+        "support_files": support_files(layout),
     }
 
 
@@ -276,11 +351,12 @@ def main(argv: list[str] | None = None) -> int:
         layout = args.layout or ("isic2017" if G.class_names else "folder")
         check_layout(layout, list(G.class_names), items)
         out = Path(args.out)
-        prepare_out(out, args.overwrite)
+        prepare_out(out, args.overwrite, [*(relative_path(it, layout) for it in items), *support_files(layout)])
+        run_id = uuid.uuid4().hex
         size = args.size or G.resolution
         command = "python -m gan.synthesize " + " ".join(argv if argv is not None else sys.argv[1:])
         synthesize(G, out, items, layout, size, args.batch, progress=not args.quiet)
-        m = manifest(G, Path(G.path), items, layout, size, args.seed, command)
+        m = manifest(G, Path(G.path), items, layout, size, args.seed, command, run_id)
         atomic_write_text(out / "README.md", readme(m))
         atomic_write_text(out / MANIFEST, json.dumps(m, indent=1) + "\n")
     except ValueError as e:

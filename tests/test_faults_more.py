@@ -27,7 +27,6 @@ MEL2 = ("--per-class", "melanoma=2,nevus=1")
 # -- gan.synthesize --overwrite deletes only what it can prove it wrote ----------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="--overwrite trusts any manifest.json")
 def test_overwrite_refuses_a_folder_with_a_foreign_manifest(tmp_path, conditional_file, capsys):
     app = tmp_path / "webapp"
     (app / "src").mkdir(parents=True)
@@ -46,7 +45,6 @@ def test_overwrite_refuses_a_folder_with_a_foreign_manifest(tmp_path, conditiona
     assert snapshot(tmp_path) == saved
 
 
-@pytest.mark.xfail(strict=True, reason="--overwrite deletes the whole folder")
 def test_overwrite_deletes_only_the_files_its_manifest_lists(tmp_path, conditional_file, capsys):
     out = tmp_path / "syn"
     assert synth(conditional_file, out, *MEL2, "--layout", "imagefolder") == 0
