@@ -169,7 +169,6 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.xfail(strict=True, reason="keep_previous() runs before the new checkpoint is read")
 def test_an_unreadable_checkpoint_is_refused_before_the_shipped_model_is_touched(tmp_path, ship, capsys, monkeypatch):
     import pickle
     import sys

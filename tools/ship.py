@@ -58,37 +58,38 @@ def ship(run_dir: Path, name: str | None, n_grids: int, snapshot: str = "best") 
     config, stats, scores, card and grids; not its weights), once: the version it replaces first."""
     from gan import checkpoint as ckpt_io
 
+    # Everything read from the run is read and checked before the shipped folder is touched: a damaged
+    # or refused file leaves the model shipped before (and its scores) as they were.
     src = RunDir(run_dir)
     cfg = src.read_config()
     if cfg is None:
         raise SystemExit(f"{run_dir}: no config.json: not a run folder")
-    out = RunDir(CKPTS / (name or cfg.model)).open_for_writing()
-    keep_previous(out, src)
     ckpt = src.load_checkpoint()
     best = src.best_generator_path if snapshot == "best" else None
-    if best is not None:
-        chosen = ckpt_io.load(best, kinds=(ckpt_io.KIND_GENERATOR,))
-        gen = ckpt_io.export_generator(chosen, out.file("generator.pt"))
-    else:
-        chosen = ckpt
-        gen = out.save_generator(ckpt)
-    size_mb = gen.stat().st_size / 1e6
+    chosen = ckpt_io.load(best, kinds=(ckpt_io.KIND_GENERATOR,)) if best is not None else ckpt
+    size_mb = sum(v.numel() * v.element_size() for v in chosen["G_ema"].values()) / 1e6
     if size_mb > MAX_MB:
-        raise SystemExit(f"{gen}: {size_mb:.1f} MB is over the {MAX_MB} MB limit for shipped weights")
+        raise ValueError(f"{best or src.file('checkpoint.pt')}: its generator is {size_mb:.1f} MB, over the "
+                         f"{MAX_MB} MB limit for shipped weights")
+    names = load_fingerprint(CKPTS / FINGERPRINTS["train"]).names
+    stats, metrics, grids = src.read_stats(), src.read_metrics(), src.list_grids()
+    out = RunDir(CKPTS / (name or cfg.model)).open_for_writing()
+    keep_previous(out, src)
+    gen = ckpt_io.export_generator(chosen, out.file("generator.pt")) if best is not None else \
+        out.save_generator(ckpt)
+    size_mb = gen.stat().st_size / 1e6
     out.write_config(ckpt["config"])  # what the weights were trained with (a resume may have changed kimg)
-    out.write_stats(src.read_stats())
-    metrics = src.read_metrics()
+    out.write_stats(stats)
     if metrics:
         out.write_metrics(metrics)
     out.update_results("best_snapshot", snapshot_record(chosen, ckpt, metrics, best is not None))
-    grids = src.list_grids()
     pick = sorted({grids[round(i * (len(grids) - 1) / max(n_grids - 1, 1))] for i in range(n_grids)}) if grids else []
     out.clear_grids()
     for nimg, path in pick:
         out.copy_grid(path, nimg)
     for split, target in FINGERPRINTS.items():
         out.link_fingerprint(CKPTS / target, split)
-    atomic_write_text(CKPTS / IDS, "\n".join(load_fingerprint(CKPTS / FINGERPRINTS["train"]).names) + "\n")
+    atomic_write_text(CKPTS / IDS, "\n".join(names) + "\n")
     print(f"{out.name}: {gen} ({size_mb:.1f} MB, snapshot at {chosen['info'].get('nimg', ckpt['nimg'])} of "
           f"{ckpt['nimg']} images seen), {len(pick)} grids")
 
@@ -528,7 +529,7 @@ def card(mdir: Path) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", nargs="?", type=Path)
     p.add_argument("--name", help="model folder name under checkpoints/ (default: the run's model name)")
@@ -543,9 +544,13 @@ def main() -> int:
     p.add_argument("--note", nargs=2, metavar=("NAME", "TEXT"),
                    help="why the shipped model NAME replaced its previous version (its card prints it beside the "
                         "old-vs-new table; an empty TEXT removes it)")
-    args = p.parse_args()
-    if args.run_dir:
-        ship(args.run_dir, args.name, args.grids, args.snapshot)
+    args = p.parse_args(argv)
+    try:
+        if args.run_dir:
+            ship(args.run_dir, args.name, args.grids, args.snapshot)
+    except (ValueError, OSError) as e:  # a checkpoint refused or unreadable, a full disk: it names its file
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.per_class:
         per_class(args.per_class, args.data, args.n, 0, args.encoder)
     if args.note:
