@@ -12,9 +12,14 @@ import json
 
 import pytest
 
+from eval.fingerprint import main as fingerprint_main
+from gan.data.cache import open_folder as open_cache_folder
+from gan.export import main as export_main
+from gan.rundir import RunDir
+from gan.sample import main as sample_main
 from gan.synthesize import main as synth_main
 from test_conditional import conditional_file  # noqa: F401 - a tiny conditional generator file, a fixture
-from test_faults import one_line, snapshot, temp_files
+from test_faults import dead_pid, one_line, snapshot, temp_files
 
 
 def synth(ckpt, out, *flags: str) -> int:
@@ -66,3 +71,30 @@ def test_overwrite_deletes_only_the_files_its_manifest_lists(tmp_path, condition
     assert synth(conditional_file, out, "--per-class", "nevus=3", "--layout", "imagefolder", "--overwrite") == 2
     one_line(capsys.readouterr().err, "--out", "SYN_0000003.png")
     assert snapshot(tmp_path) == saved
+
+
+# -- temp-file clean-up removes only this project's temp files of dead writers on this host -----------
+
+
+@pytest.mark.xfail(strict=True, reason="any .X.<digits>.Y.tmp with a dead PID is deleted")
+def test_clean_up_never_removes_files_that_only_look_like_temp_files(tmp_path, conditional_file, capsys):
+    dead = dead_pid()
+    names = [".x.123.y.tmp", ".budget.2024.xlsx.tmp", f".x.{dead}.y.tmp", f".budget.{dead}.xlsx.tmp",
+             f".thesis.{dead}.backup.tmp",
+             # a writer in another PID namespace or on another host (a container sharing the volume):
+             # its PID says nothing about processes here
+             f".checkpoint.pt.lesiongan-tmp-0123456789ab-{dead}-k1ll3d00.tmp"]
+    folders = [tmp_path / name for name in ("samples", "fingerprint", "export", "cache", "run")]
+    for folder in folders:
+        folder.mkdir()
+        for name in names:
+            (folder / name).write_text(f"a user's {name}")
+    assert sample_main(["--checkpoint", str(conditional_file), "--n", "1", "--out", str(folders[0])]) == 0
+    assert fingerprint_main(["--data", str(tmp_path / "none"), "--out", str(folders[1] / "ref.npz")]) == 2
+    assert export_main([str(conditional_file), "--out", str(folders[2] / "g.pt")]) == 2  # a generator: refused
+    capsys.readouterr()
+    open_cache_folder(folders[3])
+    RunDir(folders[4]).open_for_writing()
+    for folder in folders:
+        for name in names:
+            assert (folder / name).read_text() == f"a user's {name}", folder / name
