@@ -13,16 +13,17 @@ import numpy as np
 
 MAX_COUNT = 128  # images per Generate request; 64 at 64 px take well under a second on 2 cores
 MAX_SEED = 2**31 - 1  # the largest seed the pages accept (numpy's legacy seeding range)
-PREVIEW, EXACT = "auto", "fp32"  # load_generator precisions: bf16 where native (pictures only), fp32
+PREVIEW, EXACT = "auto", "fp32"  # load_generator precisions: bf16 where measured faster (pictures only), fp32
 
 
 def load_generator(path: str | os.PathLike, precision: str = EXACT) -> Any:
     """Load a generator on the CPU with ``gan.load_generator``.
 
     ``EXACT`` (fp32, the pages' default) is what ``python -m eval.run`` and ``gan.sample`` use, and what
-    every image and statistic on the pages is computed from. ``PREVIEW`` samples in bf16 where the CPU
-    has it natively (about half the time; within a few grey levels of fp32): the Generate page's opt-in
-    preview."""
+    every image and statistic on the pages is computed from. ``PREVIEW`` (``"auto"``) samples in bf16
+    (within a few grey levels of fp32) only where the CPU runs bf16 natively and a one-off measurement
+    of the model finds it faster, else in fp32; ``G.precision_reason`` says which and why. It is the
+    Generate page's opt-in preview."""
     from gan import load_generator as _load
 
     return _load(path, device="cpu", precision=precision)

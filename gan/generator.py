@@ -12,10 +12,11 @@ from gan import checkpoint as ckpt_io
 from gan.config import RunConfig
 from gan.imageutil import to_uint8_hwc
 from gan.models.base import count_params
-from gan.nets import bf16_supported, fuse_for_inference
+from gan.nets import fuse_for_inference
+from gan.precision import PRECISIONS, PrecisionChoice, asked, choose
 from gan.rundir import find_weights
 
-PRECISIONS = ("fp32", "bf16", "auto")
+SAMPLING_BENCH_BATCH = 16  # latents per timed forward pass when precision="auto" measures
 
 
 class LoadedGenerator:
@@ -28,6 +29,8 @@ class LoadedGenerator:
             (:func:`gan.nets.fuse_for_inference`);
             equal to ``net`` up to float rounding.
         precision: ``"fp32"`` or ``"bf16"``, the arithmetic ``fast_net`` runs in.
+        precision_reason: one line saying why (``"fp32: as asked"``, or what ``"auto"`` measured, e.g.
+            ``"fp32: this CPU has no native bf16 (emulated bf16 is slower)"``).
         model_name: registry name (``"dcgan"``, ``"pggan"``, ``"pggan-seed"``).
         resolution: output side in px.
         alpha: fade-in weight of the newest block (1 unless saved mid fade-in).
@@ -40,14 +43,17 @@ class LoadedGenerator:
     """
 
     def __init__(self, net: nn.Module, model_name: str, resolution: int, alpha: float, z_dim: int,
-                 config: RunConfig, info: dict, path: Path, fuse: bool = True, precision: str = "fp32"):
+                 config: RunConfig, info: dict, path: Path, fuse: bool = True,
+                 precision: str | PrecisionChoice = "fp32"):
         self.net = net.eval().requires_grad_(False)
+        choice = precision if isinstance(precision, PrecisionChoice) else asked(precision)
+        precision = choice.precision
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
         if precision == "bf16" and not fuse:
             raise ValueError("precision='bf16' runs on the fused fast path; fuse=False samples the network "
                              "exactly as trained, in fp32")
-        self.precision = precision
+        self.precision, self.precision_reason = precision, choice.reason
         self._dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.fast_net = fuse_for_inference(self.net, self._dtype) if fuse else self.net
         self.model_name, self.resolution, self.alpha, self.z_dim = model_name, resolution, alpha, z_dim
@@ -152,9 +158,11 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
         device: where the network goes (CPU unless told otherwise).
         fuse: sample through the BatchNorm-folded, channels-last copy of the network (faster; equal
             up to float rounding). ``False`` samples through the network exactly as trained.
-        precision: ``"fp32"`` (default; what ``eval.run`` scores), ``"bf16"`` (about half the time on
-            CPUs with native bf16, within a few grey levels of fp32) or ``"auto"`` (bf16 where the
-            device runs it natively, else fp32: the dashboard's choice).
+        precision: ``"fp32"`` (default; what ``eval.run`` scores), ``"bf16"`` (within a few grey levels
+            of fp32; faster only where the device runs bf16 natively) or ``"auto"`` (the dashboard's
+            preview): fp32 where bf16 is not native; where it is, whichever of the two samples this
+            network faster, measured once per machine and cached (:mod:`gan.precision`).
+            ``G.precision_reason`` says what was chosen and why.
 
     Returns:
         A :class:`LoadedGenerator`; ``G.generate(n, seed)`` gives uint8 (N, H, W, 3) images.
@@ -166,8 +174,6 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     device = check_device(device)
-    if precision == "auto":
-        precision = "bf16" if fuse and bf16_supported(device) else "fp32"
     path = find_weights(path)
     ckpt = ckpt_io.load(path, map_location="cpu")
     config = ckpt["config"]
@@ -192,8 +198,33 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path}: its info block is unusable ({e})") from None
     _check_stage(net, path, spec.name, mcfg.z_dim, resolution, alpha)
-    return LoadedGenerator(net.to(device), spec.name, resolution, alpha, mcfg.z_dim, config, info, path, fuse,
-                           precision)
+    net = net.to(device)
+    if precision == "auto":
+        precision = (sampling_precision(net, spec.name, mcfg.z_dim, resolution, alpha, device) if fuse else
+                     PrecisionChoice("fp32", "fp32: fuse=False samples the network exactly as trained"))
+    return LoadedGenerator(net, spec.name, resolution, alpha, mcfg.z_dim, config, info, path, fuse, precision)
+
+
+def sampling_run(net: nn.Module, precision: str, z_dim: int, resolution: int, alpha: float,
+                 device: torch.device):
+    """A function that runs ``net``'s sampling fast path once in ``precision`` over
+    :data:`SAMPLING_BENCH_BATCH` latents: what ``precision="auto"`` times."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    fast = fuse_for_inference(net.eval(), dtype)
+    z = torch.randn(SAMPLING_BENCH_BATCH, z_dim, generator=torch.Generator().manual_seed(0)).to(device, dtype)
+    kw = {"labels": torch.zeros(len(z), dtype=torch.long, device=device)} if getattr(net, "num_classes", 0) else {}
+
+    @torch.inference_mode()
+    def run():
+        return fast(z, resolution=resolution, alpha=alpha, **kw)
+    return run
+
+
+def sampling_precision(net: nn.Module, model: str, z_dim: int, resolution: int, alpha: float,
+                       device: torch.device) -> PrecisionChoice:
+    """What ``precision="auto"`` samples ``net`` in on ``device`` (:func:`gan.precision.choose`)."""
+    what = f"sampling {model} {resolution}px alpha {alpha:g} {count_params(net)} params batch {SAMPLING_BENCH_BATCH}"
+    return choose(device, what, lambda p: sampling_run(net, p, z_dim, resolution, alpha, device))
 
 
 def check_device(device: str | torch.device) -> torch.device:

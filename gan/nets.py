@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import copy
+import functools
+import platform
+import subprocess
 
 import torch
 from torch import nn
@@ -127,15 +130,83 @@ class SubpixelConvTranspose2d(nn.Module):
         return F.pixel_shuffle(F.conv2d(x, self.weight, self.bias, padding=1), 2)
 
 
-def bf16_supported(device: torch.device | str = "cpu") -> bool:
-    """Whether ``device`` runs bfloat16 natively (CPU: oneDNN with AVX512-BF16 or AMX; CUDA:
-    compute capability 8.0+). Elsewhere bf16 is emulated and slower than float32."""
+# CPU feature flags (Linux /proc/cpuinfo: x86 ``flags``, Arm ``Features``) that mean bfloat16
+# arithmetic in hardware, with their usual names. oneDNN's own ``_is_mkldnn_bf16_supported()`` is not
+# enough: it is True on any AVX-512 CPU, where bf16 is emulated and 2-3.5x slower than fp32.
+NATIVE_BF16_FLAGS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16", "bf16": "Arm BF16"}
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_info() -> tuple[str, frozenset[str]]:
+    """(model name, feature flags) of this machine's CPU: ``/proc/cpuinfo`` on Linux; on macOS the
+    brand string and ``bf16`` where ``sysctl`` reports FEAT_BF16; elsewhere no flags."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            model, flags = parse_cpuinfo(f)
+    except OSError:
+        model, flags = "", frozenset()
+        if platform.system() == "Darwin":
+            model = _sysctl("machdep.cpu.brand_string")
+            flags = frozenset({"bf16"} if _sysctl("hw.optional.arm.FEAT_BF16") == "1" else ())
+    return model or platform.processor() or platform.machine(), flags
+
+
+def parse_cpuinfo(lines) -> tuple[str, frozenset[str]]:
+    """(model name, flags) from the lines of a Linux ``/proc/cpuinfo`` (x86 ``flags``, Arm
+    ``Features``); the first core's are enough, as every core lists the same."""
+    model, flags = "", frozenset()
+    for line in lines:
+        key, _, value = (part.strip() for part in line.partition(":"))
+        if key == "model name" and not model:
+            model = value
+        elif key in ("flags", "Features") and not flags:
+            flags = frozenset(value.split())
+        if model and flags:
+            break
+    return model, flags
+
+
+def _sysctl(name: str) -> str:
+    try:
+        return subprocess.run(["sysctl", "-n", name], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def native_bf16(device: torch.device | str = "cpu") -> str | None:
+    """The hardware feature that runs bfloat16 natively on ``device`` (``"AVX512-BF16"``,
+    ``"AMX-BF16"``, ``"Arm BF16"``, ``"CUDA compute capability 8.0"``...), or None where bf16 would be
+    emulated and slower than float32 (a CPU without those flags, a GPU before Ampere, MPS)."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        if not torch.cuda.is_available():
+            return None
+        major, minor = torch.cuda.get_device_capability(device)
+        return f"CUDA compute capability {major}.{minor}" if major >= 8 else None
+    if device.type == "cpu" and torch.backends.mkldnn.is_available():
+        flags = cpu_info()[1]
+        return next((name for flag, name in NATIVE_BF16_FLAGS.items() if flag in flags), None)
+    return None
+
+
+def bf16_supported(device: torch.device | str = "cpu") -> bool:
+    """Whether ``device`` runs bfloat16 natively (:func:`native_bf16`): CPU flags ``avx512_bf16`` or
+    ``amx_bf16`` (Arm: ``bf16``), CUDA compute capability 8.0+. Elsewhere bf16 is emulated and slower."""
+    return native_bf16(device) is not None
+
+
+def check_bf16(device: torch.device | str, flag: str = "--precision bf16") -> None:
+    """Refuse bf16 where it would be emulated: a ValueError of one line naming ``flag`` and why."""
+    if bf16_supported(device):
+        return
+    device = torch.device(device)
     if device.type == "cpu":
-        return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
+        where = f"this CPU ({cpu_info()[0]}) has no native bfloat16 (no AVX512-BF16 or AMX-BF16 flag)"
+    elif device.type == "cuda":
+        where = f"{device} has no native bfloat16 (compute capability below 8.0)"
+    else:
+        where = f"{device} has no native bfloat16"
+    raise ValueError(f"{flag}: {where}, so bf16 would be emulated and slower than fp32; use fp32 or auto")
 
 
 def fuse_for_inference(net: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:

@@ -14,9 +14,11 @@ with c1:
     entry = widgets.pick_model(entries, key="gen_model", need_weights=True)
 if entry is None:
     st.stop()
-preview = st.toggle("bf16 preview", value=False, key="gen_bf16",
-                    help="Off (default): fp32, the images python -m eval.run scores. On: bf16 where this CPU has it "
-                         "natively, about twice as fast and within a few grey levels. The ZIP's manifest records which.")
+preview = st.toggle("Fast preview (bf16 where it measures faster)", value=False, key="gen_bf16",
+                    help="Off (default): fp32, the images python -m eval.run scores. On: bf16 (within a few grey "
+                         "levels) only where this CPU runs bf16 natively and a one-off measurement of this model "
+                         "finds it faster, otherwise fp32; the line under the images says which and why. The ZIP's "
+                         "manifest records which.")
 precision = sampling.PREVIEW if preview else sampling.EXACT
 G, err = loaders.generator(entry, precision)
 if G is None:
@@ -48,6 +50,8 @@ if images is None:
 used = getattr(G, "precision", "fp32")
 precision_note = (" preview (within a few grey levels of fp32; switch the preview off for the images eval.run "
                   "scores)" if used == "bf16" else " (as eval.run scores)")
+if preview:  # what the preview chose and why: "fp32: this CPU has no native bf16 (emulated bf16 is slower)"
+    precision_note += f" · preview chose {getattr(G, 'precision_reason', used)}"
 labels = sampling.seed_labels(G, seeds, label)
 class_note = "" if not classes else f" · class {label or 'drawn per seed from the training mix'}"
 arch = describe_architecture(G.model_name)
