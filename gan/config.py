@@ -37,8 +37,11 @@ class TrainConfig:
         sync_bn: under torchrun, BatchNorm layers of G and D normalise with the statistics of the
             global batch (SyncBatchNorm, GPUs only) instead of each process's share.
         precision: "fp32", or "bf16": the forward and backward passes under bfloat16 autocast
-            (weights, gradients and optimizer state stay float32). About 1.8x the training step on
-            CPUs with native bf16 (AVX512-BF16/AMX) and on Ampere+ GPUs; refused elsewhere.
+            (weights, gradients and optimizer state stay float32); refused where bf16 is not native
+            (CPU: no AVX512-BF16/AMX-BF16 flag; CUDA: before compute capability 8.0), as emulated
+            bf16 is slower. "auto": bf16 where it is native and a one-off measurement of this
+            model's training step finds it faster, else fp32 (:func:`gan.loop.training_precision`);
+            resolved when a run starts, so ``config.json`` and checkpoints hold fp32 or bf16.
         balance: draw real images class-balanced (each class equally often, with replacement)
             instead of in shuffled epochs; needs labels.
         diffaug: DiffAugment ops applied to everything D sees (:mod:`gan.daug`): any of ``color``,
@@ -107,8 +110,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"--precision must be fp32 or bf16, got {self.precision!r}")
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"--precision must be fp32, bf16 or auto, got {self.precision!r}")
         if self.threads < 0:
             raise ValueError(f"--threads must be >= 0, got {self.threads}")
         side = int(round(self.grid_size ** 0.5))

@@ -5,9 +5,10 @@ every file it writes goes through :mod:`gan.rundir`, and periodic evaluation plu
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import json
 import os
-import platform
 import signal
 import sys
 import threading
@@ -24,12 +25,13 @@ from tqdm import tqdm
 
 from gan import checkpoint as ckpt_io
 from gan import dist
-from gan.config import RunConfig
+from gan.config import RunConfig, to_dict
 from gan.daug import AdaState, AugmentedD
 from gan.data.augmentation import augment
 from gan.imageutil import image_grid, to_uint8_hwc
 from gan.models.base import BatchRNG, Loss, Stage, count_params
-from gan.nets import bf16_supported, ema_beta, ema_update, recalibrate_bn
+from gan.nets import check_bf16, cpu_info, ema_beta, ema_update, recalibrate_bn
+from gan.precision import PrecisionChoice, asked, choose
 from gan.rundir import RunDir
 
 
@@ -84,15 +86,54 @@ def hardware_name(device: torch.device) -> str:
     """A short human description of the device that trained a model."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    cpu = platform.processor() or platform.machine()
+    return f"{cpu_info()[0]}, {torch.get_num_threads()} threads (CPU)"
+
+
+TRAINING_BENCH_BATCH = 16  # images per timed step when --precision auto measures
+
+
+def training_run(cfg: RunConfig, precision: str, device: torch.device):
+    """A function that runs one training step of ``cfg``'s model in ``precision`` (:func:`train_step`
+    on freshly built G and D at the run's final stage, a batch of :data:`TRAINING_BENCH_BATCH` random
+    images): what ``--precision auto`` times. Draws from its own generators only."""
+    spec, mcfg = cfg.spec, cfg.model_cfg
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        G, D = spec.build(mcfg)
+    fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    G, D = (m.to(device=device, memory_format=fmt) for m in (G, D))
+    stage = spec.schedule(mcfg, max(int(cfg.train.kimg * 1000) - 1, 0))
+    stage = dataclasses.replace(stage, batch=min(stage.batch, TRAINING_BENCH_BATCH))
+    opts, loss = spec.prepare_phase(G, D, mcfg, stage), spec.make_loss(G, D, mcfg)
+    gen = torch.Generator().manual_seed(1)
+    real = (torch.rand(stage.batch, 3, stage.resolution, stage.resolution, generator=gen) * 2 - 1).to(
+        device, memory_format=fmt)
+    classes = len(getattr(mcfg, "class_names", ()) or ())
+    labels = torch.arange(stage.batch, device=device) % classes if classes else None
+    rng = torch.Generator(device=device).manual_seed(2)
+    return lambda: train_step(loss, opts, real, stage, rng, precision, labels=labels)
+
+
+def training_precision(cfg: RunConfig) -> PrecisionChoice:
+    """What ``train.precision`` "auto" means for ``cfg`` on this machine, and why: fp32 or bf16 by
+    :func:`gan.precision.choose` on :func:`training_run`, under the run's ``train.threads``. ``gan.train``
+    asks once when a new run starts and writes the answer into ``config.json``, so checkpoints hold it
+    and a resume runs in exactly the same arithmetic. fp32 and bf16 come back as asked."""
+    tcfg = cfg.train
+    if tcfg.precision != "auto":
+        return asked(tcfg.precision)
+    device = dist.device(tcfg.device)
+    model = hashlib.sha256(json.dumps(to_dict(cfg.model_cfg), sort_keys=True).encode()).hexdigest()[:12]
+    what = (f"training {cfg.model} {cfg.model_cfg.resolution}px model config {model} batch {TRAINING_BENCH_BATCH}"
+            f"{' channels-last' if tcfg.channels_last else ''}")
+    threads = torch.get_num_threads()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads (CPU)"
+        if tcfg.threads:
+            torch.set_num_threads(tcfg.threads)
+        choice = choose(device, what, lambda p: training_run(cfg, p, device))
+    finally:
+        torch.set_num_threads(threads)
+    return choice
 
 
 def stage_kwargs(stage: Stage) -> dict:
@@ -198,9 +239,11 @@ def training_loop(run: RunDir | str | os.PathLike, config: RunConfig | dict, ima
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     tcfg = cfg.train
     device = dist.device(tcfg.device)
-    if tcfg.precision == "bf16" and not bf16_supported(device):
-        raise ValueError(f"--precision bf16: {device} has no native bfloat16 (CPU: AVX512-BF16 or AMX; "
-                         f"CUDA: compute capability 8.0+), where it would be emulated and slower; use fp32")
+    if tcfg.precision == "auto":
+        raise ValueError("--precision auto is resolved before training starts (gan.loop.training_precision, "
+                         "which gan.train asks), so that config.json holds fp32 or bf16")
+    if tcfg.precision == "bf16":
+        check_bf16(device)
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"training images must be uint8 (N, 3, S, S), got {images.dtype} {tuple(images.shape)}")
     if images.shape[-1] != cfg.model_cfg.resolution:

@@ -90,8 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "as generator-best.pt")
     p.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format")
-    p.add_argument("--precision", choices=("fp32", "bf16"), help="fp32 (default), or bf16 autocast for the "
-                                                                 "forward/backward passes (native bf16 only)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "auto"),
+                   help="fp32 (default); bf16 autocast for the forward/backward passes (refused where bf16 is not "
+                        "native: it would be emulated and slower); or auto: bf16 only where it is native and a "
+                        "one-off measurement of this model's step finds it faster, else fp32, decided when the run "
+                        "starts and written into config.json")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice), per process")
     p.add_argument("--sync-bn", action="store_true", default=None,
                    help="under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)")
@@ -188,7 +191,7 @@ def resume_config(saved: RunConfig, args: argparse.Namespace) -> RunConfig:
 def check_execution(cfg: RunConfig) -> None:
     """What can be checked before anything is written: the device exists, bf16 runs natively on it."""
     from gan.generator import check_device
-    from gan.nets import bf16_supported
+    from gan.nets import check_bf16
 
     try:
         device = dist.device(cfg.train.device)
@@ -198,9 +201,21 @@ def check_execution(cfg: RunConfig) -> None:
         check_device(device)  # a GPU index this machine has, a backend it offers
     except ValueError as e:
         raise ValueError(f"--device {e}") from None
-    if cfg.train.precision == "bf16" and not bf16_supported(device):
-        raise ValueError(f"--precision bf16: {device} has no native bfloat16 (CPU: AVX512-BF16 or AMX; "
-                         f"CUDA: compute capability 8.0+), where it would be emulated and slower; use fp32")
+    if cfg.train.precision == "bf16":
+        check_bf16(device)
+
+
+def decide_precision(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with ``--precision auto`` resolved to fp32 or bf16 (:func:`gan.loop.training_precision`):
+    process 0 decides for every process and says on stderr what it chose and why."""
+    from gan.loop import training_precision
+
+    if cfg.train.precision != "auto":
+        return cfg
+    choice = dist.broadcast(training_precision(cfg) if dist.is_main() else None)
+    if dist.is_main():
+        print(f"--precision auto: {choice}", file=sys.stderr)
+    return cfg.replace(train=dataclasses.replace(cfg.train, precision=choice.precision))
 
 
 def class_labels(ds, cfg: RunConfig, cond: bool, report: bool = True):
@@ -290,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = resolve_config(args)
         check_execution(cfg)
         if args.dry_run:
-            print_dry_run(cfg)
+            print_dry_run(decide_precision(cfg))
             if args.cond:
                 print("\n--cond: the class names (and the class embedding's size in G, the projection in D) "
                       "come from the data's labels when the run starts")
@@ -312,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, layout=ds.layout, num_images=len(ds)))
         images, labels, cfg = class_labels(ds, cfg, bool(args.cond), report=main_process)
         if resume is None:
+            cfg = decide_precision(cfg)  # once, before config.json: a resume reads the decision back
             # Process 0 alone makes the numbered folder; the others learn its name.
             if main_process:
                 name = ds.layout if ds.layout not in ("folder", "imagefolder") else Path(cfg.data.path).name
