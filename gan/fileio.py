@@ -1,22 +1,31 @@
 """Atomic file writes, shared by checkpoints, caches, fingerprints and results: readers see the
 old file or the new one, never half of one, and a failed write leaves nothing behind.
 
-A temp file is named ``.<target>.<pid>.<random>.tmp`` beside its target. A process killed in the
-middle of a write (``kill -9``, power loss) cannot remove its own; :func:`clean_stale_temps`
-removes those whose writer is no longer alive (run folders call it when opened for writing;
-:func:`prepare_output` calls it for the other output paths of the command line).
+A temp file is named ``.<target>.lesiongan-tmp-<host>-<pid>-<token>.tmp`` beside its target: ``host``
+is :func:`host_id` (this machine, its boot and its PID namespace, hashed), ``pid`` the writer's
+process id in that namespace and ``token`` random. A process killed in the middle of a write
+(``kill -9``, power loss) cannot remove its own; :func:`clean_stale_temps` removes a file only when
+its name has this exact pattern, its host id is this one's and no process with its PID is alive
+here: a user's ``.budget.2024.xlsx.tmp``, another program's temp file, and the temp file of a
+writer on another machine or in another container sharing the folder are never touched (run
+folders call it when opened for writing, under their lock; :func:`prepare_output` calls it for the
+other output paths of the command line).
 
 A write that fails (a full disk, a read-only file system) raises :class:`WriteError`, naming the
 file and saying that its previous content is untouched."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import IO, Callable
 
-_TEMP_RE = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
+TEMP_TAG = "lesiongan-tmp"
+_TEMP_RE = re.compile(rf"^\.(?P<target>.+)\.{TEMP_TAG}-(?P<host>[0-9a-f]{{12}})-(?P<pid>\d+)-(?P<token>[a-z0-9_]{{8}})\.tmp$")
 
 
 class WriteError(OSError):
@@ -41,7 +50,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], du
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{TEMP_TAG}-{host_id()}-{os.getpid()}-", suffix=".tmp",
+                                   dir=path.parent)
         umask = os.umask(0o022)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
@@ -73,19 +83,46 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
+@functools.lru_cache(maxsize=None)
+def host_id() -> str:
+    """Twelve hex digits that name this machine, its current boot and this process's PID namespace
+    (a hash of the host name, the kernel's boot id and the namespace's inode): two processes share
+    it exactly when a PID means the same process to both."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    except OSError:
+        parts.append("")
+    try:
+        ns = os.stat("/proc/self/ns/pid")
+        parts.append(f"{ns.st_dev}:{ns.st_ino}")
+    except OSError:
+        parts.append("")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+def temp_name(path: str | os.PathLike, pid: int | None = None, token: str = "00000000",
+              host: str | None = None) -> Path:
+    """The temp file that :func:`atomic_write` names for ``path`` (beside it), as writer ``pid`` (default:
+    this process) with ``token``: what a writer killed mid-write leaves behind."""
+    path = Path(path)
+    return path.parent / f".{path.name}.{TEMP_TAG}-{host or host_id()}-{os.getpid() if pid is None else pid}-{token}.tmp"
+
+
 def temp_owner(path: str | os.PathLike) -> int | None:
-    """The PID that an :func:`atomic_write` temp file's name carries, or None for any other name."""
+    """The PID of the writer of an :func:`atomic_write` temp file of this host and PID namespace, or
+    None for any other name (another program's file, or a writer whose PID means nothing here)."""
     m = _TEMP_RE.match(Path(path).name)
-    return int(m.group(1)) if m else None
+    return int(m.group("pid")) if m and m.group("host") == host_id() else None
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this PID exists on this machine."""
+    """Whether a process with this PID exists in this PID namespace."""
     if pid <= 0:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:  # exists, owned by someone else
         return True
@@ -93,16 +130,18 @@ def pid_alive(pid: int) -> bool:
 
 
 def clean_stale_temps(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Remove the temp files of :func:`atomic_write` in ``folder`` whose writer is dead; returns them.
+    """Remove the temp files of :func:`atomic_write` in ``folder`` whose writer is provably gone; returns them.
 
-    Temp files of live processes (another run writing now, this process) are left alone."""
+    Only regular files named by :func:`temp_name` with this host's id and a PID that no live process
+    here has are removed. Temp files of live processes (another run writing now, this process), of
+    writers on other hosts or in other PID namespaces, and every other file are left alone."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     removed = []
     for p in (folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")):
         pid = temp_owner(p)
-        if pid is None or pid_alive(pid) or not p.is_file():
+        if pid is None or pid_alive(pid) or p.is_symlink() or not p.is_file():
             continue
         try:
             p.unlink()

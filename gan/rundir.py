@@ -29,7 +29,7 @@ methods below):
 A folder of run folders (``runs/``, ``checkpoints/``) holds the collection's ``results.json`` and
 ``results.csv`` (one row per model and reference set), also written and read here.
 
-Every write is atomic (:mod:`gan.fileio`); temp files carry the writer's PID, and
+Every write is atomic (:mod:`gan.fileio`); temp files carry the writer's host id and PID, and
 :meth:`RunDir.open_for_writing` removes the ones whose writer died.
 """
 from __future__ import annotations

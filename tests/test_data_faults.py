@@ -111,8 +111,8 @@ def test_unwritable_cache_folder_fails_before_decoding_but_a_cached_result_still
 def test_stale_temp_files_are_removed_when_the_cache_folder_is_opened(tmp_path):
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
-    dead = cache_dir / ".x-64px.safetensors.999999999.abc123.tmp"  # its writer was killed
-    alive = cache_dir / f".y-64px.safetensors.{os.getpid()}.def456.tmp"  # being written now
+    dead = gan.fileio.temp_name(cache_dir / "x-64px.safetensors", 999999999)  # its writer was killed
+    alive = gan.fileio.temp_name(cache_dir / "y-64px.safetensors")  # being written now
     dead.write_bytes(b"half")
     alive.write_bytes(b"half")
     load(make_isic2017(tmp_path / "isic2017"), tmp_path)

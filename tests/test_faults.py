@@ -26,6 +26,7 @@ import torch
 from eval.fingerprint import main as fingerprint_main
 from eval.run import main as eval_main
 from gan.export import main as export_main
+from gan.fileio import temp_name
 from gan.sample import main as sample_main
 from gan.train import main as train_main
 from test_cli import TINY as CLI_TINY
@@ -105,8 +106,9 @@ def run_copy(run, tmp_path):
 
 def test_resume_removes_a_killed_writers_temp_files_and_keeps_a_live_ones(run_copy, data, tmp_path):
     pid = dead_pid()
-    stale = [run_copy / f".checkpoint.pt.{pid}.k1ll3d.tmp", run_copy / "grids" / f".grid-000000032.png.{pid}.x.tmp"]
-    live = run_copy / f".checkpoint.pt.{os.getpid()}.alive.tmp"  # this test process: a writer still at work
+    stale = [temp_name(run_copy / "checkpoint.pt", pid, "k1ll3d00"),
+             temp_name(run_copy / "grids" / "grid-000000032.png", pid)]
+    live = temp_name(run_copy / "checkpoint.pt", token="alive000")  # this test process: a writer still at work
     for p in (*stale, live):
         p.write_bytes(b"\0" * 1000)
     res = run_cli("gan.train", "--resume", str(run_copy), "--kimg", "0.048", "--no-progress", "--threads", "1",
@@ -122,7 +124,7 @@ def test_resume_removes_a_killed_writers_temp_files_and_keeps_a_live_ones(run_co
 def test_sample_and_fingerprint_outputs_lose_dead_writers_temp_files(run, tmp_path, capsys):
     out = tmp_path / "samples"
     out.mkdir()
-    stale = out / f".seed0000-00000.png.{dead_pid()}.abc.tmp"
+    stale = temp_name(out / "seed0000-00000.png", dead_pid())
     stale.write_bytes(b"half a png")
     assert sample_main(["--checkpoint", str(run), "--n", "2", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["seed0000-00000.png", "seed0000-00001.png"]
@@ -130,7 +132,7 @@ def test_sample_and_fingerprint_outputs_lose_dead_writers_temp_files(run, tmp_pa
 
     fp_dir = tmp_path / "fp"
     fp_dir.mkdir()
-    stale = fp_dir / f".ref.npz.{dead_pid()}.abc.tmp"
+    stale = temp_name(fp_dir / "ref.npz", dead_pid())
     stale.write_bytes(b"half an npz")
     # The output is prepared before the data are read: missing data still clean up the folder.
     assert fingerprint_main(["--data", str(tmp_path / "no-such-data"), "--out", str(fp_dir / "ref.npz")]) == 2

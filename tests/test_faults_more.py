@@ -76,7 +76,6 @@ def test_overwrite_deletes_only_the_files_its_manifest_lists(tmp_path, condition
 # -- temp-file clean-up removes only this project's temp files of dead writers on this host -----------
 
 
-@pytest.mark.xfail(strict=True, reason="any .X.<digits>.Y.tmp with a dead PID is deleted")
 def test_clean_up_never_removes_files_that_only_look_like_temp_files(tmp_path, conditional_file, capsys):
     dead = dead_pid()
     names = [".x.123.y.tmp", ".budget.2024.xlsx.tmp", f".x.{dead}.y.tmp", f".budget.{dead}.xlsx.tmp",

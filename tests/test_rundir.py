@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from gan.config import RunConfig
-from gan.fileio import atomic_write_text, clean_stale_temps, temp_owner
+from gan.fileio import atomic_write_text, clean_stale_temps, temp_name, temp_owner
 from gan.rundir import (FILES, RunDir, discover, find_weights, read_collection_results,
                         write_collection_results)
 
@@ -120,16 +120,17 @@ def test_results_round_trip_with_structured_unavailable_reasons(tmp_path):
 
 def test_temp_files_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
     dead = dead_pid()
-    stale = tmp_path / f".checkpoint.pt.{dead}.k2j3.tmp"
-    live = tmp_path / f".stats.jsonl.{os.getpid()}.a1b2.tmp"
-    nested = tmp_path / "grids" / f".grid-000000010.png.{dead}.zz.tmp"
-    foreign = tmp_path / ".something.tmp"  # not an atomic_write name: left alone
+    stale = temp_name(tmp_path / "checkpoint.pt", dead, "k2j3k2j3")
+    live = temp_name(tmp_path / "stats.jsonl", token="a1b2a1b2")
+    nested = temp_name(tmp_path / "grids" / "grid-000000010.png", dead, "zzzzzzzz")
+    foreign = [tmp_path / ".something.tmp", tmp_path / f".checkpoint.pt.{dead}.k2j3.tmp",  # not atomic_write names
+               temp_name(tmp_path / "checkpoint.pt", dead, "k2j3k2j3", host="0123456789ab")]  # another namespace's
     nested.parent.mkdir()
-    for p in (stale, live, nested, foreign):
+    for p in (stale, live, nested, *foreign):
         p.write_bytes(b"x")
-    assert temp_owner(stale) == dead and temp_owner(foreign) is None
+    assert temp_owner(stale) == dead and [temp_owner(p) for p in foreign] == [None] * 3
     run = RunDir(tmp_path).open_for_writing()
-    assert not stale.exists() and not nested.exists() and live.exists() and foreign.exists()
+    assert not stale.exists() and not nested.exists() and live.exists() and all(p.exists() for p in foreign)
     assert clean_stale_temps(run.path) == []
 
 

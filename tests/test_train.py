@@ -12,6 +12,7 @@ from gan import checkpoint as ckpt_io
 from gan import load_generator
 from gan.config import RunConfig, TrainConfig
 from gan.data import DataConfig
+from gan.fileio import temp_name
 from gan.loop import TrainingDiverged, TrainingHook, training_loop
 from gan.models import get_model
 from gan.models.dcgan import DCGANConfig
@@ -94,7 +95,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, discs, augment):
     with open(half.run_dir / "stats.jsonl", "a") as f:
         f.write(json.dumps({"nimg": 480, "loss_D": 99.0}) + "\n" + '{"nimg": 64')
     dead = _dead_pid()
-    stale = half.run_dir / f".checkpoint.pt.{dead}.abcd1234.tmp"
+    stale = temp_name(half.run_dir / "checkpoint.pt", dead, "abcd1234")
     stale.write_bytes(b"half a checkpoint")
     resume = ckpt_io.load(half.run_dir / "checkpoint.pt")
     res = training_loop(half.run_dir, with_kimg(resume["config"], 0.64), images, resume=resume, progress=False)
