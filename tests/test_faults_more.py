@@ -8,13 +8,18 @@ file, that nothing saved before changed and that no temp file is left.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 
 import pytest
+import torch
+from PIL import Image
 
 from eval.fingerprint import main as fingerprint_main
 from gan.data.cache import open_folder as open_cache_folder
 from gan.export import main as export_main
+from gan.data.cli import main as data_main
 from gan.rundir import RunDir
 from gan.sample import main as sample_main
 from gan.synthesize import main as synth_main
@@ -97,3 +102,69 @@ def test_clean_up_never_removes_files_that_only_look_like_temp_files(tmp_path, c
     for folder in folders:
         for name in names:
             assert (folder / name).read_text() == f"a user's {name}", folder / name
+
+
+# -- class names never lead outside the output folder -----------------------------------------------
+
+
+def generator_with_classes(path, classes) -> "os.PathLike":
+    """An untrained conditional DCGAN file (32 px, tiny) whose config names ``classes``."""
+    from gan.checkpoint import export_generator
+    from gan.config import RunConfig
+    from gan.data import DataConfig
+    from gan.models import get_model
+
+    spec = get_model("dcgan")
+    c = spec.Config(class_names=tuple(classes), resolution=32, ngf=4, ndf=4, z_dim=8)
+    torch.manual_seed(0)
+    cfg = RunConfig(model="dcgan", model_cfg=c, data=dataclasses.replace(DataConfig(size=32), class_counts=None))
+    return export_generator({"model": "dcgan", "config": cfg, "G_ema": spec.build_generator(c).state_dict(),
+                             "info": {"nimg": 0}}, path)
+
+
+@pytest.mark.xfail(strict=True, reason="class names are used as folder names unchecked")
+@pytest.mark.parametrize("evil", ["../../../evil/escaped", "ABSOLUTE", "mel/anoma", "mel\0anoma"],
+                         ids=["dotdot", "absolute", "slash", "nul"])
+def test_a_generator_whose_class_names_leave_the_folder_is_refused_at_load(tmp_path, capsys, evil):
+    evil = str(tmp_path / "abs" / "escaped") if evil == "ABSOLUTE" else evil.replace("\\0", "\0")
+    gen = generator_with_classes(tmp_path / "work" / "gen.pt", [evil, "nevus"])
+    out = tmp_path / "work" / "a" / "b" / "syn"
+    saved = snapshot(tmp_path)
+    assert synth(gen, out, "--layout", "imagefolder", "--per-class", f"{evil}=1,nevus=1") == 2
+    one_line(capsys.readouterr().err, str(gen), "class name")
+    assert sample_main(["--checkpoint", str(gen), "--out", str(out), "--class", evil]) == 2
+    one_line(capsys.readouterr().err, str(gen), "class name")
+    assert snapshot(tmp_path) == saved and not out.exists() and not (tmp_path / "abs").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+
+
+@pytest.mark.xfail(strict=True, reason="--labels CSV labels are kept as written")
+def test_labels_and_class_folders_that_cannot_be_folder_names_are_refused(tmp_path, capsys):
+    root = tmp_path / "data"
+    for name in ("a.png", "b.png"):
+        (root / "x").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (32, 32), "red").save(root / "x" / name)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("image,label\nx/a.png,../../../evil/escaped\nx/b.png,nevus\n")
+    args = ["--cache-dir", str(tmp_path / "cache"), "--no-progress", "--size", "16"]
+    assert data_main([str(root), "--labels", str(labels), *args]) == 2
+    one_line(capsys.readouterr().err, str(labels), "line 2", "class name")
+    (root / "mel\nanoma").mkdir()  # a class folder whose name holds a line break
+    Image.new("RGB", (32, 32), "red").save(root / "mel\nanoma" / "c.png")
+    assert data_main([str(root), *args]) == 2
+    one_line(capsys.readouterr().err, "class name")
+
+
+def test_a_class_folder_linked_outside_the_set_is_neither_deleted_through_nor_written(tmp_path, conditional_file,
+                                                                                      capsys):
+    out, elsewhere = tmp_path / "syn", tmp_path / "elsewhere"
+    assert synth(conditional_file, out, *MEL2, "--layout", "imagefolder") == 0
+    elsewhere.mkdir()
+    for p in (out / "melanoma").iterdir():
+        p.rename(elsewhere / p.name)
+    (out / "melanoma").rmdir()
+    os.symlink(elsewhere, out / "melanoma")  # the old set's melanoma files now lie outside --out
+    saved = snapshot(tmp_path)
+    assert synth(conditional_file, out, *MEL2, "--layout", "imagefolder", "--overwrite") == 2
+    one_line(capsys.readouterr().err, "--out", "outside the folder")
+    assert snapshot(tmp_path) == saved
