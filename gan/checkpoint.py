@@ -111,6 +111,12 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
         ckpt["config"] = RunConfig.from_json(config) if isinstance(config, str) else RunConfig.from_dict(config)
     except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
         raise ValueError(f"{path}: its run config is unusable: {e}") from None
+    from gan.data.labels import class_name_problem
+
+    for name in getattr(ckpt["config"].model_cfg, "class_names", ()) or ():
+        why = class_name_problem(name)
+        if why is not None:  # class names become folder names (gan.synthesize --layout imagefolder)
+            raise ValueError(f"{path}: refused: its class name {name!r} {why}, so it cannot name a folder")
     return ckpt
 
 

@@ -257,7 +257,7 @@ def synthesize(G, out: Path, items: list[Item], layout: str, size: int, batch: i
             images = G.synthesize(z[idx], labels=label) if label is not None else G.synthesize(z[idx])
             for it, img in zip(part, images):
                 data = png_bytes(img, size)
-                atomic_write(out / relative_path(it, layout), lambda f, d=data: f.write(d))
+                atomic_write(inside(out, relative_path(it, layout)), lambda f, d=data: f.write(d))
             bar.update(len(part))
     bar.close()
     if layout == "isic2017":

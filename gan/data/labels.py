@@ -97,6 +97,29 @@ def canonical(text: str | None) -> str | None:
     return ALIASES.get(s)
 
 
+def class_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a class name, or None when it can.
+
+    A class name becomes a folder name (``gan.synthesize --layout imagefolder``, class folders read
+    back), so it must be one plain folder name: a non-empty string of at most 100 characters, with no
+    ``/`` or ``\\``, no control character (NUL, line breaks), not ``.`` or ``..``, not starting with a dot
+    (hidden folders are not read back) and without spaces at either end.
+    """
+    if not isinstance(name, str) or not name:
+        return "is empty or not text"
+    if len(name) > 100:
+        return "is longer than 100 characters"
+    if "/" in name or "\\" in name:
+        return "holds a path separator (/ or \\)"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return "holds a control character (NUL, a line break...)"
+    if name.startswith("."):
+        return "starts with a dot (., .., or a hidden folder)"
+    if name != name.strip():
+        return "has spaces at an end"
+    return None
+
+
 def class_order(labels: Iterable[str | None]) -> list[str]:
     """The classes present in ``labels`` in the order that numbers them (class index = position).
 

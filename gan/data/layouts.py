@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
-from gan.data.labels import canonical, slug
+from gan.data.labels import canonical, class_name_problem, slug
 
 LAYOUTS = ("isic2017", "isic-archive", "ham10000", "imagefolder", "folder")
 SPLITS = ("train", "validation", "test")
@@ -401,6 +401,9 @@ def _list_imagefolder(path: Path, split: str | None) -> Listing:
     entries: list[Entry] = []
     skipped: list[tuple[str, str]] = []
     for folder in _class_folders(path):
+        why = class_name_problem(folder.name)
+        if why is not None:
+            raise ValueError(f"{path}: the class folder {folder.name!r} cannot be a class name: it {why}; rename it")
         label = canonical(folder.name) or folder.name
         entries += [Entry(name, p, label, folder.name) for name, p in _walk_images(folder, path, skipped)]
     return Listing("imagefolder", split, entries, skipped, [], "class folder (in the vocabulary)", "class folder")
@@ -463,6 +466,10 @@ def apply_labels_csv(listing: Listing, root: Path, csv_path: Path) -> Listing:
             problems.append(f"line {line}: {listing.entries[i].name} already labelled on line {chosen[i][0]}")
             continue
         text = (row.get("label") or "").strip()
+        why = None if not text or canonical(text) else class_name_problem(text)
+        if why is not None:
+            problems.append(f"line {line}: the label {text!r} cannot be a class name: it {why}")
+            continue
         chosen[i] = (line, (canonical(text) or text, text) if text else (None, None))
     if problems:
         more = f"; and {len(problems) - _SHOW} more" if len(problems) > _SHOW else ""
