@@ -166,3 +166,35 @@ def test_a_class_folder_linked_outside_the_set_is_neither_deleted_through_nor_wr
     assert synth(conditional_file, out, *MEL2, "--layout", "imagefolder", "--overwrite") == 2
     one_line(capsys.readouterr().err, "--out", "outside the folder")
     assert snapshot(tmp_path) == saved
+
+
+# -- caps are checked before anything is allocated ------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="the image list and the latents are allocated before the cap")
+def test_huge_counts_are_refused_before_any_allocation(tmp_path, conditional_file, monkeypatch, capsys):
+    import gan.generator
+    import gan.synthesize
+
+    built = []
+
+    def item(*args):  # the plan's list growing: the cap came too late
+        built.append(args)
+        assert len(built) < 1000, "the image list was built before the cap was checked"
+        return real_item(*args)
+
+    def latents(self, n, seed=0):
+        assert n <= 10 ** 7, f"{n} latents drawn before the cap was checked"
+        return real_latents(self, n, seed)
+
+    real_item, real_latents = gan.synthesize.Item, gan.generator.LoadedGenerator.latents
+    monkeypatch.setattr(gan.synthesize, "Item", item)
+    monkeypatch.setattr(gan.generator.LoadedGenerator, "latents", latents)
+    out = tmp_path / "out"
+    assert synth(conditional_file, out, "--per-class", "melanoma=99999999999999999999") == 2
+    one_line(capsys.readouterr().err, "--per-class", "200,000")
+    assert synth(conditional_file, out, "--per-class", "melanoma=150000,nevus=150000") == 2
+    one_line(capsys.readouterr().err, "--per-class", "300,000", "200,000")
+    assert sample_main(["--checkpoint", str(conditional_file), "--out", str(out), "--n", "99999999999", "--yes"]) == 2
+    one_line(capsys.readouterr().err, "--n 99999999999")
+    assert not out.exists() and built == []
