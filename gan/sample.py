@@ -4,7 +4,8 @@
 Files are named ``seed{S:04d}-{i:05d}.png`` (with ``--class``: ``melanoma-seed...``): image ``i`` of
 seed ``S`` is the same whatever ``--n``. A conditional model without ``--class`` draws each image's
 class in the training data's shares (from the seed). For labelled data sets, see ``gan.synthesize``.
-More than ``LARGE_N`` images need ``--yes`` (the command says how much it would write).
+More than ``LARGE_N`` images need ``--yes`` (the command says how much it would write); more than
+``MAX_N`` (or a ``--grid`` of more than ``LARGE_N``) are refused before anything is allocated.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from gan.generator import check_device, load_generator
 from gan.imageutil import image_grid
 
 LARGE_N = 10_000
+MAX_N = 1_000_000  # even with --yes: about 8 GB of PNGs at 64 px, and the latents are drawn at once
 PNG_RATIO = 0.65  # bytes of a generated lesion PNG per raw RGB byte, measured at 64 px (about 8 KB each)
 
 
@@ -53,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.n < 1:
             raise ValueError(f"--n must be at least 1, got {args.n}")
+        if args.n > MAX_N:
+            raise ValueError(f"--n {args.n} is over the {MAX_N:,} images this command writes at once; split it "
+                             f"over several --seed values")
+        if args.grid and args.n > LARGE_N:
+            raise ValueError(f"--grid with --n {args.n}: a grid holds at most {LARGE_N:,} images")
         if args.batch < 1:
             raise ValueError(f"--batch must be at least 1, got {args.batch}")
         try:

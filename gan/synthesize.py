@@ -81,7 +81,15 @@ def parse_per_class(text: str) -> dict[str, int]:
         out[name] = n
     if not out:
         raise ValueError("--per-class names no class")
+    check_cap(sum(out.values()), "--per-class")
     return out
+
+
+def check_cap(total: int, flag: str) -> None:
+    """Refuse more than ``MAX_IMAGES`` before anything is allocated for them."""
+    if total > MAX_IMAGES:
+        raise ValueError(f"{flag}: {total:,} images is over the {MAX_IMAGES:,} this command writes at once; "
+                         f"split it into several sets with other seeds")
 
 
 def plan(class_names: list[str], per_class: dict[str, int] | None, n: int | None, seed: int) -> list[Item]:
@@ -90,6 +98,7 @@ def plan(class_names: list[str], per_class: dict[str, int] | None, n: int | None
         if per_class is None:
             raise ValueError(f"this model is conditional: say how many of each class with --per-class "
                              f"(classes: {', '.join(class_names)})")
+        check_cap(sum(per_class.values()), "--per-class")
         unknown = [c for c in per_class if c not in class_names]
         if unknown:
             raise ValueError(f"--per-class: unknown class {unknown[0]!r}; this model knows {', '.join(class_names)}")
@@ -104,12 +113,10 @@ def plan(class_names: list[str], per_class: dict[str, int] | None, n: int | None
             raise ValueError("--per-class needs a conditional model; this one is unconditional: use --n N")
         if n is None:
             raise ValueError("--n is required for an unconditional model")
+        check_cap(n, "--n")
         items = [Item(f"SYN_{j + 1:07d}.png", None, seed, j) for j in range(n)]
     if not items:
         raise ValueError("nothing to write: every count is 0")
-    if len(items) > MAX_IMAGES:
-        raise ValueError(f"{len(items):,} images is over the {MAX_IMAGES:,} this command writes at once; "
-                         f"split it into several sets with other seeds")
     return items
 
 
@@ -343,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.n is not None and args.n < 1:
             raise ValueError(f"--n must be at least 1, got {args.n}")
+        if args.n is not None:
+            check_cap(args.n, "--n")
         if args.batch < 1:
             raise ValueError(f"--batch must be at least 1, got {args.batch}")
         if args.size is not None and not 8 <= args.size <= 1024:

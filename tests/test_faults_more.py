@@ -171,7 +171,6 @@ def test_a_class_folder_linked_outside_the_set_is_neither_deleted_through_nor_wr
 # -- caps are checked before anything is allocated ------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="the image list and the latents are allocated before the cap")
 def test_huge_counts_are_refused_before_any_allocation(tmp_path, conditional_file, monkeypatch, capsys):
     import gan.generator
     import gan.synthesize
