@@ -4,6 +4,7 @@
     python bench/bench_train.py drift [--steps 20]                        # fast path vs plain, step by step
     python bench/bench_train.py curves --data ../shared/data/isic2017 [--kimg 16]   # loss curves, bf16 vs fp32
     python bench/bench_train.py e2e   --data ../shared/data/isic2017 [--images 1280]   # loader included
+    python bench/bench_train.py limits [--threads 1 2] [--repeats 5]    # the step against this CPU's limits
 
 The reference is pytorch/examples' dcgan/main.py re-implemented here: a file-list Dataset with
 ``Resize(64)/CenterCrop(64)/ToTensor/Normalize`` through a ``DataLoader`` (2 workers, shuffle),
@@ -29,17 +30,20 @@ from gan.data import DataConfig
 from gan.loop import train_step, training_loop
 from gan.models import get_model
 from gan.models.dcgan import DCGANConfig
+from gan.nets import cpu_info, native_bf16
 from gan.rundir import RunDir
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
+GEMM_SIDE = 2048  # the dense-GEMM limit: a 2048 x 2048 product
 
 
 class ReferenceStep:
     """One training step of pytorch/examples dcgan/main.py, verbatim in its maths."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, device: torch.device | str = "cpu"):
         torch.manual_seed(seed)
-        self.G, self.D = get_model("dcgan").build(DCGANConfig())
+        self.device = torch.device(device)
+        self.G, self.D = (m.to(self.device) for m in get_model("dcgan").build(DCGANConfig()))
         self.crit = nn.BCELoss()
         self.optD = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.optG = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -48,17 +52,17 @@ class ReferenceStep:
         b = real.size(0)
         self.D.zero_grad()
         out = self.D(real)
-        errD_real = self.crit(out, torch.full((b,), 1.0))
+        errD_real = self.crit(out, torch.full((b,), 1.0, device=self.device))
         errD_real.backward()
-        noise = torch.randn(b, 100, 1, 1)
+        noise = torch.randn(b, 100, 1, 1, device=self.device)
         fake = self.G(noise)
         out = self.D(fake.detach())
-        errD_fake = self.crit(out, torch.full((b,), 0.0))
+        errD_fake = self.crit(out, torch.full((b,), 0.0, device=self.device))
         errD_fake.backward()
         self.optD.step()
         self.G.zero_grad()
         out = self.D(fake)
-        errG = self.crit(out, torch.full((b,), 1.0))
+        errG = self.crit(out, torch.full((b,), 1.0, device=self.device))
         errG.backward()
         self.optG.step()
         return float((errD_real + errD_fake).detach()), float(errG.detach())
@@ -68,21 +72,22 @@ class OurStep:
     """LesionGAN's loop step (``gan.loop.train_step``) on the registry's DCGAN, with optional
     channels_last and bf16 autocast (``precision="bf16"``, as ``--precision bf16`` runs it)."""
 
-    def __init__(self, seed: int = 0, channels_last: bool = True, fused: bool = True, precision: str = "fp32"):
+    def __init__(self, seed: int = 0, channels_last: bool = True, fused: bool = True, precision: str = "fp32",
+                 device: torch.device | str = "cpu"):
         spec = get_model("dcgan")
         self.cfg = DCGANConfig()
         torch.manual_seed(seed)
         G, D = spec.build(self.cfg)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         self.fmt = fmt
-        self.G, self.D = G.to(memory_format=fmt), D.to(memory_format=fmt)
+        self.G, self.D = G.to(device=device, memory_format=fmt), D.to(device=device, memory_format=fmt)
         self.opts = spec.prepare_phase(self.G, self.D, self.cfg, spec.schedule(self.cfg, 0))
         if not fused:  # the plain (per-tensor loop) Adam the reference uses
             self.opts = {k: torch.optim.Adam(o.param_groups[0]["params"], lr=2e-4, betas=(0.5, 0.999))
                          for k, o in self.opts.items()}
         self.loss = spec.make_loss(self.G, self.D, self.cfg)
         self.stage = spec.schedule(self.cfg, 0)
-        self.rng = torch.Generator().manual_seed(seed + 1)
+        self.rng = torch.Generator(device=device).manual_seed(seed + 1)
         self.precision = precision
 
     def __call__(self, real: torch.Tensor) -> tuple[float, float]:
@@ -126,6 +131,76 @@ def check_drift(args) -> None:
     print(f"# fast path (fused Adam, channels_last) vs plain (per-tensor Adam, contiguous), seed 0, "
           f"{args.steps} steps: max |loss difference| per step")
     print(" ".join(f"{d:.1e}" for d in diffs))
+
+
+def step_flops(step, real: torch.Tensor) -> int:
+    """Floating-point operations of one training step (matrix products and convolutions, forward and
+    backward), counted by ``torch.utils.flop_counter`` on a throw-away copy of ``step``'s kind."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step(real)
+    return counter.get_total_flops()
+
+
+def limit_runs(dtype: torch.dtype) -> dict[str, tuple[callable, int]]:
+    """The machine's limits in ``dtype``: a dense GEMM and the convolution DCGAN spends most on (G's
+    middle transposed convolution, 256 -> 128 maps at 8 -> 16 px, batch 64, channels-last, forward),
+    each as (run once, FLOPs)."""
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(GEMM_SIDE, GEMM_SIDE, generator=g).to(dtype) for _ in range(2))
+    conv = nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False).to(dtype=dtype, memory_format=torch.channels_last)
+    conv.requires_grad_(False)
+    x = torch.randn(64, 256, 8, 8, generator=g).to(dtype).contiguous(memory_format=torch.channels_last)
+    conv_flops = 2 * 64 * 256 * 8 * 8 * 128 * 4 * 4  # every input pixel meets every 4x4 kernel tap once
+    return {"gemm": (lambda: torch.mm(a, b), 2 * GEMM_SIDE ** 3), "conv": (lambda: conv(x), conv_flops)}
+
+
+def bench_limits(args) -> None:
+    """The DCGAN training step (LesionGAN's, fp32 and bf16 autocast, batch 64 at 64 px) timed in the
+    same rounds as this machine's fp32 and bf16 limits (dense GEMM and a convolution of the model's
+    size), each round running every variant once in turn; medians over ``--repeats`` rounds, load
+    average read before and after, for each thread count. The step's FLOP rate is then a fraction of
+    the limit in its own precision."""
+    import os
+
+    real = torch.rand(64, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    flops = step_flops(OurStep(precision="fp32"), real)
+    threads_before = torch.get_num_threads()
+    print(f"# {cpu_info()[0]}, native bf16: {native_bf16('cpu') or 'no'}; torch {torch.__version__}; DCGAN step (batch 64, "
+          f"64 px, channels-last, fused Adam) = {flops / 1e9:.1f} GFLOP ({flops / 64 / 1e9:.2f} per image); "
+          f"GEMM {GEMM_SIDE}^2; conv = G's ConvTranspose2d(256, 128, 4, 2, 1) on 64 x 256 x 8 x 8; "
+          f"median of {args.repeats} interleaved rounds")
+    print("| threads | precision | step img/s | step GFLOP/s | GEMM GFLOP/s | conv GFLOP/s | step / GEMM | "
+          "step / conv | load average (before -> after) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    try:
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            runs: dict[tuple[str, str], tuple[callable, int]] = {}
+            for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+                step = OurStep(precision=precision)
+                runs[precision, "step"] = (lambda step=step: step(real), flops)
+                for name, run in limit_runs(dtype).items():
+                    runs[precision, name] = run
+            load_before = os.getloadavg()[0]
+            times = {k: [] for k in runs}
+            for r in range(args.repeats + 1):  # round 0 warms up, untimed
+                for k, (run, _) in runs.items():
+                    t = time.perf_counter()
+                    run()
+                    if r:
+                        times[k].append(time.perf_counter() - t)
+            load_after = os.getloadavg()[0]
+            rate = {k: runs[k][1] / statistics.median(v) / 1e9 for k, v in times.items()}
+            for precision in ("fp32", "bf16"):
+                step_rate = rate[precision, "step"]
+                print(f"| {threads} | {precision} | {64 / statistics.median(times[precision, 'step']):.1f} | "
+                      f"{step_rate:.0f} | {rate[precision, 'gemm']:.0f} | {rate[precision, 'conv']:.0f} | "
+                      f"{step_rate / rate[precision, 'gemm']:.0%} | {step_rate / rate[precision, 'conv']:.0%} | "
+                      f"{load_before:.2f} -> {load_after:.2f} |", flush=True)
+    finally:
+        torch.set_num_threads(threads_before)
 
 
 def dcgan_run_config(kimg: float, seed: int, precision: str, log_kimg: float, augment: bool = False) -> RunConfig:
@@ -261,6 +336,9 @@ def main() -> int:
     c.add_argument("--window", type=float, default=1.0, help="kimg per compared window")
     c.add_argument("--augment", action="store_true", help="flips and 90-degree rotations (the shipped recipe)")
     c.add_argument("--cache-dir", default=None)
+    lim = sub.add_parser("limits")
+    lim.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    lim.add_argument("--repeats", type=int, default=5)
     e = sub.add_parser("e2e")
     e.add_argument("--data", required=True)
     e.add_argument("--images", type=int, default=1280)
@@ -268,7 +346,8 @@ def main() -> int:
     e.add_argument("--split-dir", default=None, help="substring that selects the reference's files")
     e.add_argument("--cache-dir", default=None)
     args = p.parse_args()
-    {"step": bench_step, "e2e": bench_e2e, "drift": check_drift, "curves": check_curves}[args.what](args)
+    {"step": bench_step, "e2e": bench_e2e, "drift": check_drift, "curves": check_curves,
+     "limits": bench_limits}[args.what](args)
     return 0
 
 
