@@ -3,13 +3,14 @@
 The recipe is fixed on purpose, so that the only thing that changes between the utility settings is
 the training data:
 
-* network (:class:`SmallCNN`): four 3x3 conv blocks (16, 32, 64, 128 channels; BatchNorm, ReLU; the
+* network (``arch="small"``, :class:`SmallCNN`, the default): four 3x3 conv blocks (16, 32, 64, 128 channels; BatchNorm, ReLU; the
   first with stride 2, 2x2 max-pooling after the second and third), global average pooling, dropout
   0.3, a linear head; 98 k parameters; 64 px input. Trained from scratch: no pretrained weights, no outside data.
 * input: uint8 RGB at 64 px, scaled to [-1, 1].
-* optimizer: AdamW (lr 2e-3, weight decay 5e-4, betas 0.9/0.999), batch 64, a fixed number of
-  optimizer ``steps`` (not epochs: settings with more images do not get more updates), learning rate
-  warmed up linearly over the first 5% of steps, then cosine-annealed to 0.
+* optimizer: AdamW (lr 2e-3, weight decay 5e-4, betas 0.9/0.999), batch 64, ``steps`` optimizer steps
+  (``eval.utility`` sets them per setting: protocol v1 the same for every setting, v2 in proportion
+  to the setting's size), learning rate warmed up linearly over the first 5% of steps, then
+  cosine-annealed to 0.
 * augmentation (every setting, every batch): random flips and 90-degree rotations
   (:func:`gan.data.augment`), a random shift of up to 4 px (reflect padding; one per batch) and per-image
   brightness and contrast jitter of +-10%.
@@ -19,7 +20,8 @@ the training data:
   seeded with ``seed`` (so two settings with the same seed and the same images see the same batches);
   the network's initial weights come from ``seed`` too.
 
-``train_classifier`` returns the network; ``predict_proba`` gives class probabilities.
+``train_classifier`` returns the network; ``predict_proba`` gives class probabilities and
+``embed`` the features before the linear head (for the shortcut check's linear probe).
 """
 from __future__ import annotations
 
@@ -34,10 +36,13 @@ from torch import nn
 from gan.data.augmentation import augment
 
 
+ARCHS = ("small", "resnet18")
+
+
 @dataclass(frozen=True)
 class RecipeConfig:
-    """The classifier recipe (see the module docstring). ``steps`` and ``batch`` are what ``--quick``
-    and ``--steps`` change; the rest is fixed."""
+    """The classifier recipe (see the module docstring). ``eval.utility``'s protocols fix every field;
+    ``steps`` is set per setting, ``arch`` picks the network."""
 
     steps: int = 1000
     batch: int = 64
@@ -48,6 +53,13 @@ class RecipeConfig:
     dropout: float = 0.3
     crop_shift: int = 4
     jitter: float = 0.1
+    arch: str = "small"
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown classifier {self.arch!r}; known: {', '.join(ARCHS)}")
+        if self.steps < 1 or self.batch < 1:
+            raise ValueError(f"steps ({self.steps}) and batch ({self.batch}) must be >= 1")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,9 +85,38 @@ class SmallCNN(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(chans[-1], num_classes)
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features the head reads, (N, 8 * width)."""
+        return self.features(x).mean(dim=(2, 3))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(x).mean(dim=(2, 3))
-        return self.head(self.drop(h))
+        return self.head(self.drop(self.embed(x)))
+
+
+class ResNet18(nn.Module):
+    """torchvision's ResNet-18, random initial weights, its ``fc`` as ``head``; (N, 3, S, S) -> logits."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        body = resnet18(weights=None, num_classes=num_classes)
+        self.head = body.fc
+        body.fc = nn.Identity()
+        self.body = body
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+def make_network(recipe: "RecipeConfig", num_classes: int) -> nn.Module:
+    """The recipe's untrained network (uses the global torch RNG for its initial weights)."""
+    if recipe.arch == "resnet18":
+        return ResNet18(num_classes)
+    return SmallCNN(num_classes, recipe.width, recipe.dropout)
 
 
 def to_input(x: torch.Tensor) -> torch.Tensor:
@@ -106,7 +147,7 @@ def _jitter_crop(x: torch.Tensor, rng: torch.Generator, shift: int, jitter: floa
 
 
 def train_classifier(images: torch.Tensor, labels: np.ndarray, num_classes: int, seed: int,
-                     recipe: RecipeConfig = RecipeConfig(), progress=None) -> SmallCNN:
+                     recipe: RecipeConfig = RecipeConfig(), progress=None) -> nn.Module:
     """Train the recipe's CNN on uint8 ``images`` (N, 3, S, S) with integer ``labels`` (N,).
 
     Args:
@@ -114,7 +155,7 @@ def train_classifier(images: torch.Tensor, labels: np.ndarray, num_classes: int,
         labels: class index of each image, 0..num_classes-1.
         num_classes: number of outputs.
         seed: drives the initial weights, the batches and the augmentation.
-        recipe: the fixed recipe; only ``steps`` and ``batch`` are meant to vary.
+        recipe: the recipe (network, optimizer, steps, augmentation).
         progress: an optional callable, called with 1 after every step (a tqdm's ``update``).
 
     Returns:
@@ -125,7 +166,7 @@ def train_classifier(images: torch.Tensor, labels: np.ndarray, num_classes: int,
     labels = np.asarray(labels, dtype=np.int64)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = SmallCNN(num_classes, recipe.width, recipe.dropout)
+        net = make_network(recipe, num_classes)
     rng = torch.Generator().manual_seed(seed + 1_000_003)
     drop_rng = torch.Generator().manual_seed(seed + 2_000_003)
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
@@ -163,3 +204,11 @@ def predict_proba(net: nn.Module, images: torch.Tensor, batch: int = 512) -> np.
     net.eval()
     out = [torch.softmax(net(to_input(images[i:i + batch])), dim=1) for i in range(0, len(images), batch)]
     return torch.cat(out).numpy() if out else np.empty((0, net.head.out_features), np.float32)
+
+
+@torch.inference_mode()
+def embed(net: nn.Module, images: torch.Tensor, batch: int = 512) -> np.ndarray:
+    """The features before the head (N, D) of uint8 ``images``, in eval mode."""
+    net.eval()
+    out = [net.embed(to_input(images[i:i + batch])) for i in range(0, len(images), batch)]
+    return torch.cat(out).numpy() if out else np.empty((0, net.head.in_features), np.float32)

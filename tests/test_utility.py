@@ -77,30 +77,171 @@ def test_training_is_deterministic_per_seed(problem):
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
 
-def test_settings_share_seeds_and_real_images(problem, monkeypatch):
-    (x, y), (xt, yt) = problem
+def _spy_trainings(monkeypatch):
+    """Record (seed, images, labels, steps) of every training; train 2 steps whatever the recipe asks."""
     calls = []
     real = U.train_classifier
 
     def spy(images, labels, num_classes, seed, recipe, progress=None):
-        calls.append((seed, images, labels))
+        calls.append((seed, images, labels, recipe.steps))
         return real(images, labels, num_classes, seed, RecipeConfig(steps=2, batch=8), progress)
 
     monkeypatch.setattr(U, "train_classifier", spy)
+    return calls
+
+
+def test_v1_settings_share_seeds_real_images_and_steps(problem, monkeypatch):
+    (x, y), (xt, yt) = problem
+    calls = _spy_trainings(monkeypatch)
     test = U.TestSet("made", "made", xt, yt)
-    doc = U.run_utility(x, y, CLASSES, [test], NoiseSource(), seeds=(0, 1), recipe=RecipeConfig(steps=2, batch=8),
-                        bootstrap=20, progress=False)
+    doc = U.run_utility(x, y, CLASSES, [test], NoiseSource(), protocol=U.PROTOCOL_V1, seeds=(0, 1),
+                        recipe=RecipeConfig(steps=7, batch=8), bootstrap=20, progress=False)
     assert [c[0] for c in calls] == [0, 1] * 4  # every setting, the same seeds in the same order
-    by_setting = dict(zip(U.SETTINGS, [calls[i:i + 2] for i in range(0, 8, 2)]))
+    assert {c[3] for c in calls} == {7}  # v1: the same steps whatever the setting's size
+    by_setting = dict(zip(U.SETTINGS_V1, [calls[i:i + 2] for i in range(0, 8, 2)]))
     for s in ("real+synthetic", "real+augment"):  # the real images first, unchanged, in their order
-        for seed, images, labels in by_setting[s]:
+        for seed, images, labels, _ in by_setting[s]:
             assert torch.equal(images[:len(x)], x) and np.array_equal(labels[:len(y)], y)
     # Fill mode: every class up to the majority's count; synthetic-only: the real counts.
     counts = np.bincount(y)
     assert doc["train_counts"]["real+synthetic"] == {c: int(counts.max()) for c in CLASSES}
     assert doc["train_counts"]["synthetic"] == {c: int(n) for c, n in zip(CLASSES, counts)}
     assert doc["train_counts"]["real+augment"] == doc["train_counts"]["real+synthetic"]
-    assert doc["seeds"] == [0, 1] and set(doc["tests"][0]["results"]) == set(U.SETTINGS)
+    assert doc["seeds"] == [0, 1] and set(doc["tests"][0]["results"]) == set(U.SETTINGS_V1)
+
+
+def test_v2_exposure_matched_steps_and_uniform_share(problem, monkeypatch):
+    (x, y), (xt, yt) = problem
+    calls = _spy_trainings(monkeypatch)
+    test = U.TestSet("made", "made", xt, yt)
+    doc = U.run_utility(x, y, CLASSES, [test], NoiseSource(), seeds=(0, 1), recipe=RecipeConfig(steps=100, batch=8),
+                        synthetic_ratio=0.5, bootstrap=20, progress=False)
+    counts = np.bincount(y)  # 300 images
+    extra = {c: int(round(0.5 * n)) for c, n in zip(CLASSES, counts)}
+    n_big = len(y) + sum(extra.values())
+    want = round(100 * n_big / len(y))  # every real image seen as often as in `real`
+    assert doc["steps"] == {"real": 100, "real-long": want, "real+synthetic": want, "real+augment": want}
+    assert sorted(c[3] for c in calls) == sorted([100, 100] + [want] * 6)
+    for s in ("real+synthetic", "real+augment"):  # the same share of extra images in every class
+        assert doc["train_counts"][s] == {c: int(n) + extra[c] for c, n in zip(CLASSES, counts)}
+    assert doc["train_counts"]["real-long"] == doc["train_counts"]["real"]
+    for seed, images, labels, steps in calls:  # real-long trains on exactly the real images
+        if steps == want and len(images) == len(x):
+            assert torch.equal(images, x)
+    t = doc["tests"][0]
+    assert set(t["deltas"]) == {"real-long", "real+synthetic", "real+augment"}
+    assert set(t["pairs"]) == {"real+synthetic vs real+augment", "real+synthetic vs real-long"}
+    assert doc["interval"] == "seeds x images" and doc["exposure"] == "matched" and doc["share"] == "uniform"
+
+
+def test_setting_steps_and_dev_split_by_hand():
+    proto = U.replace(U.PROTOCOL_V2, recipe=RecipeConfig(steps=1000))
+    sizes = U.training_sizes(U.SETTINGS, 2000, {"a": 1500, "b": 500}, {"a": 750, "b": 250})
+    assert sizes == {"real": 2000, "real-long": 2000, "real+synthetic": 3000, "synthetic": 2000, "real+augment": 3000}
+    assert U.setting_steps(proto, sizes, 2000) == {"real": 1000, "real+synthetic": 1500, "synthetic": 1000,
+                                                   "real+augment": 1500, "real-long": 1500}
+    fixed = U.replace(proto, exposure="fixed")
+    assert set(U.setting_steps(fixed, sizes, 2000).values()) == {1000}
+    y = np.array([0] * 374 + [1] * 1372 + [2] * 254)
+    train, held = U.dev_split(y)
+    assert len(np.intersect1d(train, held)) == 0 and len(train) + len(held) == len(y)
+    assert np.bincount(y[held]).tolist() == [75, 274, 51]  # 20% of every class, rounded
+    again = U.dev_split(y)
+    assert np.array_equal(held, again[1]) and not np.array_equal(held, U.dev_split(y, seed=1)[1])
+
+
+def test_workers_and_cache_give_identical_results(problem, tmp_path, monkeypatch):
+    """Two worker processes give the numbers one in-process worker gives (one thread each), and a rerun
+    with the same cache folder reads every training instead of running it."""
+    (x, y), (xt, yt) = problem
+    x, y = x[:120], y[:120]
+    test = U.TestSet("made", "made", xt[:60], yt[:60])
+    kw = dict(settings=("real", "real+augment"), seeds=(0, 1), recipe=RecipeConfig(steps=6, batch=16),
+              synthetic_ratio=0.5, bootstrap=20, progress=False)
+    one = U.run_utility(x, y, CLASSES, [test], None, workers=1, cache=tmp_path / "c", **kw)
+    two = U.run_utility(x, y, CLASSES, [test], None, workers=2, **kw)
+    r1, r2 = one["tests"][0]["results"], two["tests"][0]["results"]
+    assert r1 == r2
+    assert len(list((tmp_path / "c").glob("*.npz"))) == 4
+
+    def boom(*a, **k):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(U, "train_classifier", boom)
+    again = U.run_utility(x, y, CLASSES, [test], None, workers=1, cache=tmp_path / "c", **kw)
+    assert again["tests"][0]["results"] == r1
+
+
+def test_interval_covers_seed_spread():
+    """The paired difference's interval resamples seeds as well as images: two settings whose per-seed
+    differences alternate (about -0.07 and 0) on the same images get an interval at least as wide as the
+    seeds' spread alone implies."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.5).astype(np.int64)
+    s = rng.normal(y.astype(float), 1.0)
+
+    def probs(score):
+        p = 1 / (1 + np.exp(-score))
+        return np.stack([1 - p, p], 1)  # melanoma = class 0, scored by -score
+
+    noise = rng.normal(0, 1, 400)
+    base = probs(s)
+    test = U.TestSet("made", "made", torch.zeros(0), y)
+    runs = {"real": [base] * 6, "real+synthetic": [probs(s + 1.2 * noise), probs(s)] * 3}
+    rep = U.summarize(test, runs, CLASSES, B=400, seed=3)
+    d = rep["deltas"]["real+synthetic"]["melanoma_auc"]
+    per = np.array(rep["results"]["real+synthetic"]["melanoma_auc"]["per_seed"])
+    assert per[0] < per[1] - 0.05  # the noisy seeds score lower
+    assert d["sd_seeds"] > 0.03
+    half = (d["ci95"][1] - d["ci95"][0]) / 2
+    assert half > 1.96 * d["sd_seeds"] / np.sqrt(6) * 0.9, (half, d)
+    assert rep["detectable"]["melanoma_auc"] == pytest.approx(2.8 * d["se"])
+
+
+def test_primary_outcome_readings():
+    po = U.primary_outcome
+    assert po({"mean": 0.03, "ci95": [0.01, 0.05]}, {"mean": 0.02})["outcome"] == "superior"
+    r = po({"mean": 0.005, "ci95": [-0.005, 0.015]}, {"mean": 0.01})
+    assert r["outcome"] == "non-inferior" and r["success"] and not r["stretch"]
+    assert not po({"mean": 0.005, "ci95": [-0.005, 0.015]}, {"mean": -0.01})["success"]  # below real+augment
+    assert po({"mean": -0.03, "ci95": [-0.05, -0.01]}, {"mean": 0.0})["outcome"] == "inferior"
+    assert po({"mean": -0.01, "ci95": [-0.03, 0.01]}, None)["outcome"] == "inconclusive"
+    assert po({"mean": 0.025, "ci95": [0.005, 0.04]}, {"mean": 0.01})["stretch"]
+
+
+class MadeSource:
+    """Synthetic images drawn like made_problem's real ones (indistinguishable), or marked with a bright
+    corner (a fingerprint a classifier can pick up)."""
+
+    kind = "made"
+
+    def __init__(self, marked: bool):
+        self.marked = marked
+
+    def images(self, counts: dict[str, int], seed: int):
+        xs, ys = [], []
+        for c, n in counts.items():
+            x, y = made_problem(4 * n + 8, 10_000 + seed + CLASSES.index(c))
+            keep = np.flatnonzero(y == CLASSES.index(c))[:n]
+            x = x[keep].clone()
+            if self.marked:
+                x[:, :, :3, :3] = 255
+            xs.append(x)
+            ys.append(np.full(len(keep), CLASSES.index(c), np.int64))
+        return torch.cat(xs), np.concatenate(ys)
+
+
+def test_shortcut_check_sees_a_fingerprint_and_not_its_absence(problem):
+    (x, y), (xt, yt) = problem
+    net = train_classifier(x, y, 2, seed=0, recipe=FAST)
+    test = U.TestSet("made", "made", xt, yt)
+    clean = U.shortcut_check(net, MadeSource(False), CLASSES, test, seed=0)
+    marked = U.shortcut_check(net, MadeSource(True), CLASSES, test, seed=0)
+    assert {c: v["n"] for c, v in clean["per_class"].items()} == {c: int((yt == i).sum()) for i, c in enumerate(CLASSES)}
+    assert marked["probe_auc"] > 0.95 > clean["probe_auc"] + 0.2
+    assert abs(clean["probe_auc"] - 0.5) < 0.15
+    for c, v in clean["per_class"].items():
+        assert abs(v["auc_synthetic_vs_real"] - 0.5) < 0.15 and abs(v["recall_synthetic"] - v["recall_real"]) < 0.15
 
 
 def test_pure_noise_synthetic_does_not_raise_auc(problem):
@@ -109,7 +250,8 @@ def test_pure_noise_synthetic_does_not_raise_auc(problem):
     x, y = x[:80], y[:80]
     test = U.TestSet("made", "made", xt, yt)
     doc = U.run_utility(x, y, CLASSES, [test], NoiseSource(), settings=("real", "real+synthetic"), seeds=(0, 1),
-                        recipe=RecipeConfig(steps=40, batch=32), synthetic_ratio=1.0, bootstrap=200, progress=False)
+                        recipe=RecipeConfig(steps=40, batch=32), synthetic_ratio=1.0, bootstrap=200, progress=False,
+                        protocol=U.replace(U.PROTOCOL_V2, exposure="fixed", shortcut=False))
     d = doc["tests"][0]["deltas"]["real+synthetic"]["melanoma_auc"]
     assert d["ci95"][0] <= 0.0, d  # not a measurable gain
     assert d["mean"] < 0.02
@@ -189,14 +331,30 @@ def test_cli_end_to_end_on_made_folders(tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     rc = U.main(["--real", str(tmp_path / "real"), "--synthetic", str(tmp_path / "syn"), "--test",
                  str(tmp_path / "test"), "--seeds", "2", "--steps", "3", "--bootstrap", "20", "--out", str(out),
-                 "--json"])
+                 "--json", "--workers", "1", "--threads", "1"])
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["format"] == U.FORMAT and doc["settings"] == list(U.SETTINGS) and doc["seeds"] == [0, 1]
+    assert doc["format"] == U.FORMAT and doc["settings"] == list(U.SETTINGS_V2) and doc["seeds"] == [0, 1]
     t = doc["tests"][0]
-    assert t["n"] == 30 and set(t["deltas"]) == {"real+synthetic", "synthetic", "real+augment"}
-    assert "melanoma_auc" in t["results"]["real"] and (out / "utility.md").read_text().count("| `") == 4
-    assert json.loads((out / "utility.json").read_text())["seconds_per_setting"].keys() == set(U.SETTINGS)
+    assert t["n"] == 30 and set(t["deltas"]) == {"real-long", "real+synthetic", "real+augment"}
+    # 4 rows of the results table and 4 of the shortcut table (2 classifiers x 2 classes)
+    assert "melanoma_auc" in t["results"]["real"] and (out / "utility.md").read_text().count("| `real") == 8
+    assert set(t["shortcut"]) == {"real", "real+synthetic"}  # the check runs with every synthetic source
+    assert json.loads((out / "utility.json").read_text())["seconds_per_setting"].keys() == set(U.SETTINGS_V2)
+    assert len(list((out / "trainings").glob("*.npz"))) == 8
+    assert doc["provenance"].keys() >= {"code_commit", "preregistration_commit"}
+    assert not doc["preregistered"] and "primary" not in doc  # a folder source is exploratory
+
+
+def test_cli_dev_fold_never_reads_other_tests(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LESIONGAN_CACHE", str(tmp_path / "cache"))
+    _write_imagefolder(tmp_path / "real", 25, 0)
+    rc = U.main(["--real", str(tmp_path / "real"), "--dev", "--settings", "real", "--seeds", "1", "--steps", "2",
+                 "--bootstrap", "20", "--json", "--workers", "1", "--no-save"])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["dev"] and [t["name"] for t in doc["tests"]] == ["development"]
+    assert doc["tests"][0]["n"] == 10 and doc["real"]["n"] == 40  # 20% of each class held out
 
 
 def test_cli_refuses_missing_synthetic_and_unlabelled(tmp_path, capsys, monkeypatch):
@@ -208,3 +366,18 @@ def test_cli_refuses_missing_synthetic_and_unlabelled(tmp_path, capsys, monkeypa
         Image.fromarray(lesion_images(1, 64, i)[0]).save(tmp_path / "plain" / f"{i}.png")
     assert U.main(["--real", str(tmp_path / "plain"), "--settings", "real", "--test", str(tmp_path / "plain")]) == 2
     assert "needs a labelled set" in capsys.readouterr().err
+
+
+def test_cli_refuses_one_class_and_a_file_as_out_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LESIONGAN_CACHE", str(tmp_path / "cache"))
+    _write_imagefolder(tmp_path / "real", 10, 0)
+    (tmp_path / "one" / "melanoma").mkdir(parents=True)
+    for i, img in enumerate(lesion_images(4, 64, 3)):
+        Image.fromarray(img).save(tmp_path / "one" / "melanoma" / f"{i}.png")
+    monkeypatch.setattr(U, "train_classifier", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    (tmp_path / "file").write_text("x")
+    assert U.main(["--real", str(tmp_path / "real"), "--settings", "real", "--test", str(tmp_path / "real"),
+                   "--out", str(tmp_path / "file")]) == 2
+    assert "--out" in capsys.readouterr().err and (tmp_path / "file").read_text() == "x"
+    assert U.main(["--real", str(tmp_path / "real"), "--settings", "real", "--test", str(tmp_path / "one")]) == 2
+    assert "one class only" in capsys.readouterr().err
