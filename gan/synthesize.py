@@ -18,7 +18,9 @@ Layouts:
 Always ``OUT/manifest.json`` (format id, a random run id, whether the run finished, generator file and
 its SHA-256, model and config, class and seed of every file, precision, date, package version) and
 ``OUT/README.md`` (what the images are). ``--overwrite`` deletes only the files that such a manifest
-lists: a folder with another program's ``manifest.json`` (or none) is refused untouched. Deterministic:
+lists: a folder with another program's ``manifest.json`` (or none) is refused untouched. The manifest
+is written first, marked incomplete, and again when the last image is written: an interrupted set is
+rerun with ``--overwrite``, and ``gan.data`` warns when it reads one. Deterministic:
 image ``j`` of class ``c`` is latent ``j`` of seed ``S * 1000 + index(c)`` (unconditional: of seed
 ``S``), so the same command writes byte-identical images and CSV; only the manifest's date differs.
 """
@@ -41,7 +43,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from gan.cli import entry_point, prog
-from gan.fileio import atomic_write, atomic_write_text
+from gan.fileio import atomic_write, atomic_write_text, clean_stale_temps
 
 LAYOUTS = ("isic2017", "imagefolder", "folder")
 MAX_IMAGES = 200_000  # a sane cap: 200k PNGs at 64 px are about 2 GB
@@ -178,6 +180,17 @@ def read_own_manifest(out: Path) -> dict:
     return doc
 
 
+def set_status(folder: Path) -> str | None:
+    """``"complete"`` or ``"incomplete"`` for a folder holding a set this command wrote (its manifest is
+    written first, marked incomplete, and again when the last image is written); None for any other
+    folder."""
+    try:
+        doc = read_own_manifest(folder)
+    except ValueError:
+        return None
+    return "complete" if doc.get("complete") is True else "incomplete"
+
+
 def manifest_paths(out: Path, doc: dict) -> list[str]:
     """Every path (relative to ``out``) that the run of manifest ``doc`` wrote, the manifest last."""
     rel = [f.get("file") if isinstance(f, dict) else f for f in doc["files"]] + list(doc.get("support_files", []))
@@ -201,6 +214,7 @@ def prepare_out(out: Path, overwrite: bool, new_paths: list[str] = ()) -> None:
             raise ValueError(f"--out {out}: folder is not empty (pass --overwrite to replace a set written by "
                              f"gan.synthesize)")
         old = manifest_paths(out, read_own_manifest(out))
+        clean_stale_temps(out)  # what a killed run of this command left (provably gone writers only)
         listed = set(old)
         for rel in new_paths:
             path = inside(out, rel)
@@ -347,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from gan.generator import load_generator
 
+    started = None  # the folder, once its incomplete manifest is written
     try:
         if args.n is not None and args.n < 1:
             raise ValueError(f"--n must be at least 1, got {args.n}")
@@ -363,11 +378,15 @@ def main(argv: list[str] | None = None) -> int:
         check_layout(layout, list(G.class_names), items)
         out = Path(args.out)
         prepare_out(out, args.overwrite, [*(relative_path(it, layout) for it in items), *support_files(layout)])
-        run_id = uuid.uuid4().hex
         size = args.size or G.resolution
         command = "python -m gan.synthesize " + " ".join(argv if argv is not None else sys.argv[1:])
+        # The manifest first, marked incomplete: an interrupted set is then provably this command's
+        # (--overwrite replaces it) and readers can tell it is unfinished; the complete one last.
+        m = manifest(G, Path(G.path), items, layout, size, args.seed, command, uuid.uuid4().hex, complete=False)
+        atomic_write_text(out / MANIFEST, json.dumps(m, indent=1) + "\n")
+        started = out
         synthesize(G, out, items, layout, size, args.batch, progress=not args.quiet)
-        m = manifest(G, Path(G.path), items, layout, size, args.seed, command, run_id)
+        m["complete"] = True
         atomic_write_text(out / "README.md", readme(m))
         atomic_write_text(out / MANIFEST, json.dumps(m, indent=1) + "\n")
     except ValueError as e:
@@ -377,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: writing {args.out}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: the images written so far are complete files; rerun with --overwrite", file=sys.stderr)
+        print(f"interrupted: {started}/{MANIFEST} marks the set incomplete (the images written so far are whole "
+              f"files); rerun the same command with --overwrite to write it again" if started else
+              "interrupted (Ctrl-C): nothing was written", file=sys.stderr)
         return 130
     counts = ", ".join(f"{c} {n}" for c, n in m["class_counts"].items())
     print(f"wrote {len(items)} synthetic images ({counts}; {size} px, layout {layout}) to {out}")

@@ -203,7 +203,6 @@ def test_huge_counts_are_refused_before_any_allocation(tmp_path, conditional_fil
 # -- an interrupted gan.synthesize can be rerun, and its half-written set is recognised -------------------
 
 
-@pytest.mark.xfail(strict=True, reason="the manifest is written last, so --overwrite refuses the rerun")
 def test_an_interrupted_set_is_rerun_with_overwrite_and_warned_about_when_read(tmp_path, conditional_file,
                                                                               monkeypatch, capsys):
     import gan.synthesize

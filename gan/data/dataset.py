@@ -195,6 +195,26 @@ class ImageSet:
                 f"unlabelled {unlabelled}; skipped {len(self.skipped)}; from {self.source}")
 
 
+_SYNTHETIC_NAME = re.compile(r"^SYN_\d{7}\.png$")
+
+
+def _warn_if_unfinished_synthetic_set(source: Path, listing: Listing) -> None:
+    """Warn when ``source`` is a set ``gan.synthesize`` did not finish: its manifest says so, or it holds
+    the command's ``SYN_*.png`` images in class folders without a manifest (an older writer, interrupted;
+    an isic2017 set's ground-truth CSV was written after its last image, so it needs no such guess)."""
+    from gan.synthesize import MANIFEST, set_status
+
+    status = set_status(source)
+    if status == "incomplete":
+        warnings.warn(f"{source}: its {MANIFEST} marks the set incomplete: gan.synthesize did not finish it "
+                      f"(interrupted?), so only part of its images are here; rerun gan.synthesize with --overwrite",
+                      DataWarning, stacklevel=3)
+    elif status is None and listing.layout in ("imagefolder", "folder") and not (source / MANIFEST).exists() and \
+            any(_SYNTHETIC_NAME.match(e.path.name) for e in listing.entries):
+        warnings.warn(f"{source}: holds gan.synthesize images (SYN_*.png) but no {MANIFEST}: the set may be "
+                      f"incomplete (an interrupted run)", DataWarning, stacklevel=3)
+
+
 def load_dataset(path: str | os.PathLike | DataConfig, size: int = 64, layout: str = "auto",
                  split: str | None = None, cache_dir: str | os.PathLike | None = None,
                  progress: bool = True, workers: int | None = None,
@@ -267,6 +287,7 @@ def load_dataset(path: str | os.PathLike | DataConfig, size: int = 64, layout: s
     folder = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else cache.default_cache_dir()
     cache.open_folder(folder)
     listing = scan(source, cfg.layout, cfg.split, labels_path)
+    _warn_if_unfinished_synthetic_set(source, listing)
     key = cache.cache_key(_key_doc(source, listing, cfg.size, labels_path))
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", source.name)[:40]
     cache_path = folder / f"{slug}-{listing.layout}-{listing.split or 'all'}-{cfg.size}px-{key[:16]}.safetensors"
