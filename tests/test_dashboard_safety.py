@@ -24,7 +24,7 @@ CLASSES = ["melanoma", "nevus", "seborrheic_keratosis"]
 def _utility_doc() -> dict:
     rng = np.random.default_rng(0)
     tests = []
-    for name, n in (("made-a", 120), ("made-b", 90)):
+    for name, n in (("ham10000", 120), ("made-b", 90)):
         y = rng.integers(0, 3, n)
         probs = {s: [np.abs(np.eye(3)[y] * (0.2 + 0.1 * i) + rng.random((n, 3))) for i in range(2)]
                  for s in U.SETTINGS}
@@ -32,8 +32,12 @@ def _utility_doc() -> dict:
         tests.append(U.summarize(U.TestSet(name, "made", torch.zeros(0), y), probs, CLASSES, B=50, seed=1))
     doc = {"format": U.FORMAT, "version": U.VERSION, "command": "python -m eval.utility --made", "quick": True,
            "recipe": {"steps": 10, "batch": 8}, "seeds": [0, 1], "settings": list(U.SETTINGS), "tests": tests,
-           "warnings": []}
+           "warnings": [], "steps": {s: 10 for s in U.SETTINGS}, "exposure": "matched", "share": "uniform",
+           "synthetic_ratio": 0.5, "interval": "seeds x images", "preregistered": True}
+    U.attach_primary(doc)
     doc["verdicts"] = U.verdicts(doc)
+    old = {k: v for k, v in doc.items() if k not in ("primary", "preregistered", "interval", "exposure", "share")}
+    doc["v1"] = {**old, "version": 1, "command": "python -m eval.utility --v1"}
     return doc
 
 
@@ -76,9 +80,18 @@ def test_safety_page_shows_utility_bars_privacy_aucs_and_pairs(monkeypatch, demo
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert [t.value for t in at.title] == ["Utility and privacy"]
-    assert len(at.get("plotly_chart")) == 4  # three utility metrics, one privacy figure
-    deltas = [d for d in at.dataframe if "setting" in d.value.columns]
-    assert deltas and list(deltas[0].value["setting"]) == ["real+synthetic", "synthetic", "real+augment"]
+    assert len(at.get("plotly_chart")) == 7  # three utility metrics for v2, three for v1, one privacy figure
+    deltas = [d for d in at.dataframe if "comparison" in d.value.columns]
+    assert deltas and list(deltas[0].value["comparison"]) == [
+        "real-long minus real", "real+synthetic minus real", "synthetic minus real", "real+augment minus real",
+        "real+synthetic minus real+augment", "real+synthetic minus real-long"]
+    # The pre-registered reading, in words, as a success or warning box
+    boxes = [b.value for b in (*at.success, *at.warning)]
+    assert any(b.startswith("Pre-registered comparison on ham10000") for b in boxes), boxes
+    # The shortcut check is absent from this made report; the v1 report sits in its own expander, drawn too
+    assert len(at.expander) == 1 and "earlier protocol" in at.expander[0].label
+    assert len(deltas) == 2  # one differences table per report
+    assert any("--v1" in c.value for c in at.caption) and any("steps in proportion" in c.value for c in at.caption)
     text = "\n".join(m.value for m in at.markdown)
     assert "**Distance, pixels**: " in text and "(AUC " in text  # the verdict line with its numbers
     infos = "\n".join(i.value for i in at.info)
@@ -87,7 +100,7 @@ def test_safety_page_shows_utility_bars_privacy_aucs_and_pairs(monkeypatch, demo
     assert len(pairs) == 3
     alts = [img.alt for img in pairs[0].proto.imgs]
     assert alts[0].startswith("Real training image ISIC_") and alts[1].startswith("Synthetic sample 1 of seed 0")
-    at.radio(key="sf_test").set_value("made-b").run()
+    at.radio(key="sf_test_v2").set_value("made-b").run()
     assert not at.exception and any("made-b" in m.value for m in at.markdown)
 
 

@@ -59,12 +59,96 @@ def utility_bars(test: dict, key: str, label: str) -> go.Figure | None:
         hover.append(f"Δ vs real {d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else "reference")
     fig = go.Figure(go.Bar(x=[s for s, _ in rows], y=[r["mean"] for _, r in rows],
                            error_y={"type": "data", "array": [r["sd"] for _, r in rows]},
-                           hovertext=hover, marker_color=["#4b505c"] + ["#2a7ab0"] * (len(rows) - 1)))
+                           hovertext=hover,
+                           marker_color=["#4b505c" if s in ("real", "real-long") else "#2a7ab0" for s, _ in rows]))
     if key.endswith("_auc"):
         fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
     fig.update_layout(title=f"{label} (mean ± sd over seeds)", height=320, margin={"t": 50, "b": 30, "l": 40, "r": 10},
                       yaxis={"range": [0, 1]})
     return fig
+
+
+SETTING_WORDS = {"real": "real images only", "real-long": "real images only, trained as long as the longest setting",
+                 "real+synthetic": "real + synthetic", "real+augment": "real + classical augmentation",
+                 "synthetic": "synthetic only"}
+
+
+def _ci(d: dict) -> str:
+    return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+
+
+def show_utility(util: dict, key: str = "v2") -> None:
+    """One utility report: how it was run, the pre-registered reading, bars, differences, the shortcut check."""
+    r = util.get("recipe", {})
+    steps = util.get("steps") or {}
+    seeds = util.get("seeds", [])
+    if util.get("exposure") == "matched":
+        how = (f"steps in proportion to each setting's size ({', '.join(f'{s} {n:,}' for s, n in steps.items())}), "
+               f"so every real image is seen as often in every setting")
+    else:
+        how = f"{r.get('steps')} optimizer steps in every setting"
+    share = (f"{util['synthetic_ratio']:g} synthetic image per real image of every class"
+             if util.get("share") == "uniform" else "synthetic images filling every class up to the largest")
+    interval = ("95% intervals over training seeds and test images together" if util.get("interval") == "seeds x images"
+                else "95% intervals over test images only")
+    st.caption(f"A {'ResNet-18' if r.get('arch') == 'resnet18' else 'small CNN'} trained from scratch at 64 px on "
+               f"batches of {r.get('batch')}: {how}; {share}; {len(seeds)} seeds in every setting; {interval}"
+               f"{' (a quick first look)' if util.get('quick') else ''}. Command: `{util.get('command', '')}`.")
+    prim = util.get("primary")
+    if prim:
+        text = (f"Pre-registered comparison on {prim['test']}: adding synthetic images changes melanoma AUC by "
+                f"{prim['mean']:+.3f} (95% interval {prim['ci95'][0]:+.3f} to {prim['ci95'][1]:+.3f}): "
+                f"**{prim['outcome']}** against real images alone (margin {prim['margin']:+.2f}), "
+                f"{'above' if prim['above_real_augment'] else 'not above'} classical augmentation. "
+                f"Success criterion {'met' if prim['success'] else 'not met'}.")
+        (st.success if prim["success"] else st.warning)(text)
+    for w in util.get("warnings", []):
+        st.warning(w)
+    tests = util.get("tests", [])
+    names = [t["name"] for t in tests]
+    if not names:
+        return
+    name = st.radio("Test set", names, horizontal=True, key=f"sf_test_{key}") if len(names) > 1 else names[0]
+    test = tests[names.index(name)]
+    st.markdown(f"**{name}**: {test['n']:,} images ("
+                + ", ".join(f"{c.replace('_', ' ')} {n:,}" for c, n in test["counts"].items()) + ")")
+    cols = st.columns(len(METRICS))
+    for col, (k, label) in zip(cols, METRICS):
+        fig = utility_bars(test, k, label)
+        with col:
+            if fig is None:
+                st.caption(f"{label}: not available on this test set.")
+            else:
+                widgets.plot(fig, key=f"sf_bar_{key}_{k}")
+    rows = [{"comparison": f"{s} minus real", **{label: _ci(d[k]) for k, label in METRICS if k in d}}
+            for s, d in test.get("deltas", {}).items()]
+    rows += [{"comparison": pair.replace(" vs ", " minus "), **{label: _ci(d[k]) for k, label in METRICS if k in d}}
+             for pair, d in test.get("pairs", {}).items()]
+    if rows:
+        st.markdown(f"Differences (mean over seeds, {interval}):")
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+    det = test.get("detectable", {})
+    if det:
+        st.caption("Smallest difference this run can detect (80% power, 5% two-sided): "
+                   + ", ".join(f"{label} {det[k]:.3f}" for k, label in METRICS if k in det) + ".")
+    sc = test.get("shortcut")
+    if sc:
+        st.markdown("**Shortcut check**: does the classifier treat synthetic images of a class like real ones? "
+                    "Fresh synthetic images against this test set's real images of the same class.")
+        srows = []
+        for s, res in sc.items():
+            for c, v in res["per_class"].items():
+                srows.append({"classifier trained on": SETTING_WORDS.get(s, s), "class": c.replace("_", " "),
+                              "images each": v["n"],
+                              "tells synthetic from real (AUC, 0.5 = alike)": f"{v['auc_synthetic_vs_real']['mean']:.3f}",
+                              "synthetic called this class": f"{v['recall_synthetic']['mean']:.0%}",
+                              "real called this class": f"{v['recall_real']['mean']:.0%}",
+                              "linear probe on its features (AUC)": f"{res['probe_auc']['mean']:.3f}"})
+        st.dataframe(pd.DataFrame(srows), hide_index=True)
+    for n in test.get("notes", []):
+        st.caption(f"Note: {n}.")
+    for v in util.get("verdicts", []):
+        st.markdown(f"- {v}")
 
 
 def privacy_figure(attacks: dict) -> go.Figure | None:
@@ -102,40 +186,14 @@ elif not util:
     st.info(f"No utility report for {entry.name} yet: `python -m eval.utility --real ../shared/data/isic2017 "
             f"--synthetic {weights}`.")
 else:
-    r = util.get("recipe", {})
-    st.caption(f"A small CNN trained from scratch at 64 px, {r.get('steps')} optimizer steps of {r.get('batch')} "
-               f"images, class-balanced loss; seeds {', '.join(map(str, util.get('seeds', [])))} in every setting"
-               f"{' (--quick)' if util.get('quick') else ''}. Command: `{util.get('command', '')}`.")
-    for w in util.get("warnings", []):
-        st.warning(w)
-    tests = util.get("tests", [])
-    names = [t["name"] for t in tests]
-    if names:
-        name = st.radio("Test set", names, horizontal=True, key="sf_test") if len(names) > 1 else names[0]
-        test = tests[names.index(name)]
-        st.markdown(f"**{name}**: {test['n']:,} images ("
-                    + ", ".join(f"{c.replace('_', ' ')} {n:,}" for c, n in test["counts"].items()) + ")")
-        cols = st.columns(len(METRICS))
-        for col, (key, label) in zip(cols, METRICS):
-            fig = utility_bars(test, key, label)
-            with col:
-                if fig is None:
-                    st.caption(f"{label}: not available on this test set.")
-                else:
-                    widgets.plot(fig, key=f"sf_bar_{key}")
-        rows = [{"setting": s, **{label: f"{d[k]['mean']:+.3f} [{d[k]['ci95'][0]:+.3f}, {d[k]['ci95'][1]:+.3f}]"
-                                  for k, label in METRICS if k in d}} for s, d in test.get("deltas", {}).items()]
-        if rows:
-            st.markdown("Difference from `real` (paired bootstrap over test images, 95% interval):")
-            st.dataframe(pd.DataFrame(rows), hide_index=True)
-        det = test.get("detectable", {})
-        if det:
-            st.caption("Smallest difference this configuration can detect (80% power, 5% two-sided): "
-                       + ", ".join(f"{label} {det[k]:.3f}" for k, label in METRICS if k in det) + ".")
-        for n in test.get("notes", []):
-            st.caption(f"Note: {n}.")
-    for v in util.get("verdicts", []):
-        st.markdown(f"- {v}")
+    show_utility(util)
+    if util.get("v1"):
+        with st.expander("The earlier protocol (v1), for comparison"):
+            st.caption("Protocol v1 trained every setting for the same number of steps (so adding images meant "
+                       "seeing each real image less often), filled the minority classes up to the majority's count "
+                       "with synthetic images (so 'synthetic' went with 'not a nevus'), and its intervals covered "
+                       "the test images only. Protocol v2 above removes all three.")
+            show_utility(util["v1"], key="v1")
 
 # --- privacy ---------------------------------------------------------------------------------------
 st.header("Privacy: membership-inference audit")
