@@ -4,8 +4,9 @@ the model's own layers finds it faster than fp32; otherwise fp32.
 Where bf16 is not native (:func:`gan.nets.native_bf16`: no AVX512-BF16/AMX-BF16 flag, a GPU before
 Ampere) the answer is fp32 at once, with nothing measured: emulated bf16 is slower. Where it is, the
 model's own work (its sampling forward pass, or its training step) is timed in both precisions,
-interleaved, median of 3 to 5: a second or two. The result is kept per machine (CPU model and a hash of its flags, or the
-GPU's name), torch version, thread count and model, in ``precision.json`` in the user's cache folder:
+interleaved, median of 3 to 5: a second or two. The result is kept per machine (CPU model and a hash
+of its flags, or the GPU's name), torch version, thread count and model, in ``precision.json`` in the
+user's cache folder:
 ``$LESIONGAN_CACHE``, else ``$XDG_CACHE_HOME/lesiongan``, else ``~/.cache/lesiongan``. The file is
 written atomically; one that cannot be read is ignored and rewritten; one that cannot be written only
 means measuring again in the next process.
