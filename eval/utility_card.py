@@ -23,18 +23,59 @@ def reproducing(command: str) -> str:
     return " ".join(out)
 
 
+def _ci(d: dict) -> str:
+    return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+
+
 def utility_table(util: dict, key: str = "melanoma_auc") -> list[str]:
-    """Markdown: one row per test set and setting, ``key``'s mean ± sd and its paired difference from real."""
+    """Markdown: one row per test set and setting, ``key``'s mean ± sd and its difference from real."""
     lines = ["| test set | setting | melanoma AUC | Δ vs real [95% CI] | SK AUC | balanced acc. |",
              "| --- | --- | --- | --- | --- | --- |"]
     for t in util.get("tests", []):
         for s, r in t["results"].items():
             d = t["deltas"].get(s, {}).get(key)
-            delta = f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else "(reference)"
             cells = [f"{r[k]['mean']:.3f} ± {r[k]['sd']:.3f}" if k in r else "n/a"
                      for k in (key, "sk_auc", "balanced_accuracy")]
-            lines.append(f"| {t['name']} ({t['n']:,}) | `{s}` | {cells[0]} | {delta} | {cells[1]} | {cells[2]} |")
+            lines.append(f"| {t['name']} ({t['n']:,}) | `{s}` | {cells[0]} | {_ci(d) if d else '(reference)'} | "
+                         f"{cells[1]} | {cells[2]} |")
     return lines
+
+
+def protocol_words(util: dict) -> str:
+    """How a utility report was made, in one sentence."""
+    r = util.get("recipe", {})
+    arch = "ResNet-18" if r.get("arch") == "resnet18" else "small CNN"
+    seeds = f"{len(util.get('seeds', []))} seeds{' (`--quick`)' if util.get('quick') else ''}"
+    if util.get("version", 1) >= 2 and util.get("exposure"):
+        steps = util.get("steps", {})
+        share = (f"{util['synthetic_ratio']:g} synthetic image per real image of every class" if util.get("share") == "uniform"
+                 else "minority classes filled up to the majority's count")
+        return (f"protocol v2: a {arch} trained from scratch at 64 px on real, real trained as long as the longest "
+                f"setting (`real-long`), real + synthetic ({share}) and real + as many classically augmented "
+                f"images, each setting's steps in proportion to its size ({', '.join(f'{s} {n:,}' for s, n in steps.items())}); "
+                f"{seeds}; 95% intervals from a bootstrap over training seeds and test images together")
+    return (f"protocol v1: a {arch} trained from scratch at 64 px for {r.get('steps', 0):,} steps in every setting on "
+            "real, real + synthetic (minority classes filled up to the majority's count), synthetic only and real + "
+            f"as many classically augmented images; {seeds}; 95% intervals over the test images only")
+
+
+def shortcut_lines(util: dict) -> list[str]:
+    """The shortcut check's rows (the classifier trained with synthetic images), one per test set and class."""
+    lines = []
+    for t in util.get("tests", []):
+        sc = (t.get("shortcut") or {}).get("real+synthetic")
+        if not sc:
+            continue
+        if not lines:
+            lines = ["Shortcut check (the `real+synthetic` classifier on fresh synthetic images against real test images "
+                     "of the same class; AUC 0.5: it treats them alike):", "",
+                     "| test set | class | AUC synthetic vs real | called that class: synthetic | real | linear probe AUC |",
+                     "| --- | --- | --- | --- | --- | --- |"]
+        for c, v in sc["per_class"].items():
+            lines.append(f"| {t['name']} | {c.replace('_', ' ')} | {v['auc_synthetic_vs_real']['mean']:.3f} | "
+                         f"{v['recall_synthetic']['mean']:.0%} | {v['recall_real']['mean']:.0%} | "
+                         f"{sc['probe_auc']['mean']:.3f} |")
+    return lines + [""] if lines else []
 
 
 def privacy_table(priv: dict) -> list[str]:
@@ -54,20 +95,29 @@ def card_lines(doc: dict, name: str, conditional: bool | None = None) -> list[st
     util, priv = doc.get("utility"), doc.get("privacy")
     lines = ["## Utility and privacy", ""]
     if util:
-        r = util.get("recipe", {})
-        lines += [f"Downstream utility (`{reproducing(util.get('command', 'python -m eval.utility'))}`): a small CNN trained from "
-                  f"scratch at 64 px ({r.get('steps', 0):,} steps of {r.get('batch')}, class-balanced loss) on real, "
-                  "real + synthetic (minority classes filled up to the majority's count), synthetic only, and real + "
-                  "as many classically augmented images; mean ± sd over seeds "
-                  f"{', '.join(map(str, util.get('seeds', [])))}"
-                  f"{' (`--quick`)' if util.get('quick') else ''}; differences from `real` with 95% intervals from a "
-                  "paired bootstrap over the test images.", "", *utility_table(util), ""]
+        lines += [f"Downstream utility (`{reproducing(util.get('command', 'python -m eval.utility'))}`), "
+                  f"{protocol_words(util)}.", ""]
+        p = util.get("primary")
+        if p:
+            lines += [f"**Pre-registered result** ({p['test']}, `real+synthetic` minus `real`, melanoma AUC): "
+                      f"{p['mean']:+.3f}, 95% CI [{p['ci95'][0]:+.3f}, {p['ci95'][1]:+.3f}]: {p['outcome']} at the "
+                      f"{p['margin']:+.2f} margin, {'above' if p['above_real_augment'] else 'not above'} `real+augment`; "
+                      f"success criterion {'met' if p['success'] else 'not met'}.", ""]
+        lines += [*utility_table(util), ""]
         for t in util.get("tests", []):
             det = t.get("detectable", {}).get("melanoma_auc")
             if det is not None:
                 lines.append(f"- {t['name']}: the smallest melanoma-AUC difference this run can detect is about {det:.3f}.")
-        lines += [f"- {v}" for v in util.get("verdicts", [])] + [f"- **Warning**: {w}" for w in util.get("warnings", [])]
+        lines += [f"- {v}" for v in util.get("verdicts", []) if not v.startswith("Primary comparison")]
+        lines += [f"- **Warning**: {w}" for w in util.get("warnings", [])]
         lines.append("")
+        lines += shortcut_lines(util)
+        v1 = util.get("v1")
+        if v1:
+            lines += [f"The earlier protocol, for comparison (`{reproducing(v1.get('command', ''))}`), {protocol_words(v1)}. "
+                      "Its settings that add images also trained on each real image less often, its synthetic images "
+                      "all belonged to the minority classes, and its intervals left out the seeds' spread:", "",
+                      *utility_table(v1), ""]
     else:
         why = ("an unconditional generator gives no labelled images to train a classifier on"
                if conditional is False else "not measured yet")

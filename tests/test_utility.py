@@ -381,3 +381,32 @@ def test_cli_refuses_one_class_and_a_file_as_out_before_any_work(tmp_path, capsy
     assert "--out" in capsys.readouterr().err and (tmp_path / "file").read_text() == "x"
     assert U.main(["--real", str(tmp_path / "real"), "--settings", "real", "--test", str(tmp_path / "one")]) == 2
     assert "one class only" in capsys.readouterr().err
+
+
+def test_model_card_shows_v2_primary_shortcut_and_v1_beside_it():
+    from eval.utility_card import card_lines
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    probs = {s: [np.abs(np.eye(2)[y] * 0.3 + rng.random((200, 2))) for _ in range(2)] for s in U.SETTINGS_V2}
+    probs = {s: [p / p.sum(1, keepdims=True) for p in ps] for s, ps in probs.items()}
+    t = U.summarize(U.TestSet("ham10000", "made", torch.zeros(0), y), probs, CLASSES, B=50, seed=1)
+    cell = {"mean": 0.6, "sd": 0.01}
+    t["shortcut"] = {"real+synthetic": {"per_class": {c: {"n": 9, "auc_synthetic_vs_real": cell, "recall_synthetic": cell,
+                                                          "recall_real": {"mean": 0.2, "sd": 0}} for c in CLASSES},
+                                        "probe_auc": {"mean": 0.93, "sd": 0.01}}}
+    v2 = {"version": 2, "command": "python -m eval.utility --real R --synthetic G --out X", "recipe": {"steps": 10, "batch": 8},
+          "seeds": [0, 1], "tests": [t], "exposure": "matched", "share": "uniform", "synthetic_ratio": 0.5,
+          "steps": {"real": 10, "real-long": 15, "real+synthetic": 15, "real+augment": 15}, "preregistered": True}
+    U.attach_primary(v2)
+    v2["verdicts"] = U.verdicts(v2)
+    v1 = {"version": 1, "command": "python -m eval.utility --v1", "recipe": {"steps": 1000, "batch": 64}, "seeds": [0],
+          "tests": [U.summarize(U.TestSet("ham10000", "made", torch.zeros(0), y), {"real": probs["real"][:1]},
+                                CLASSES, B=20, seed=1)]}
+    text = "\n".join(card_lines({"utility": {**v2, "v1": v1}}, "dcgan-cond"))
+    p = v2["primary"]
+    assert f"**Pre-registered result** (ham10000, `real+synthetic` minus `real`, melanoma AUC): {p['mean']:+.3f}" in text
+    assert "protocol v2:" in text and "real 10, real-long 15" in text and "--out" not in text
+    assert text.count("| ham10000 | melanoma | 0.600 | 60% | 20% | 0.930 |") == 1
+    assert "protocol v1: a small CNN trained from scratch at 64 px for 1,000 steps" in text
+    assert text.count("| ham10000 (200) | `real` |") == 2  # the v2 table and the v1 table
