@@ -17,15 +17,20 @@ def entry_point(main: Callable[[list[str] | None], int]) -> Callable[[list[str] 
     """Wrap a command's ``main(argv) -> exit code``: Ctrl-C before the command's own handling of
     it (while torch loads, data decode, a checkpoint opens) ends with one line and exit code 130,
     not a KeyboardInterrupt traceback; data warnings (skipped files...) print as one plain
-    ``warning: ...`` line each, not Python's warning format with a source line."""
+    ``warning: ...`` line each, not Python's warning format with a source line; the folder locks
+    (:func:`gan.fileio.lock_folder`) the command took are released when it returns."""
     @functools.wraps(main)
     def run(argv: list[str] | None = None) -> int:
         from gan.data import show_warnings_plainly  # deferred: gan.data imports torch
+        from gan.fileio import held_locks, release_locks_taken_since
 
+        before = set(held_locks())
         try:
             with show_warnings_plainly():
                 return main(argv)
         except KeyboardInterrupt:
             print("interrupted (Ctrl-C)", file=sys.stderr)
             return 130
+        finally:  # the folder locks the command took (a run folder's) end with it
+            release_locks_taken_since(before)
     return run

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import re
 import socket
@@ -152,8 +153,9 @@ def clean_stale_temps(folder: str | os.PathLike, recursive: bool = True) -> list
 
 
 def prepare_output(path: str | os.PathLike, flag: str, kind: str = "folder") -> Path:
-    """Check, before any work, that a command can write ``path``, and remove the temp files that
-    killed writers left where it writes (:func:`clean_stale_temps`, that folder only). Creates nothing.
+    """Check, before any work, that a command can write ``path`` and that no other live process holds
+    its folder's lock (:func:`lock_folder`), and remove the temp files that killed writers left where
+    it writes (:func:`clean_stale_temps`, that folder only). Creates nothing.
 
     Args:
         path: the output folder (``kind="folder"``) or file (``kind="file"``).
@@ -163,7 +165,8 @@ def prepare_output(path: str | os.PathLike, flag: str, kind: str = "folder") -> 
     Raises:
         ValueError: ``FLAG PATH: why`` when the path is a file where a folder is wanted (or the other
             way round), lies under a regular file or a broken link, or its nearest existing folder
-            is read-only or not writable.
+            is read-only or not writable; :class:`FolderInUse` (a ValueError) naming the holder when
+            another process holds the folder's lock.
     """
     if kind not in ("folder", "file"):
         raise ValueError(f"kind must be 'folder' or 'file', got {kind!r}")
@@ -184,5 +187,203 @@ def prepare_output(path: str | os.PathLike, flag: str, kind: str = "folder") -> 
         read_only = hasattr(os, "statvfs") and os.statvfs(existing).f_flag & os.ST_RDONLY
         raise ValueError(f"{flag} {path}: {existing} is " + ("on a read-only file system" if read_only else
                                                               "not writable (permission denied)"))
+    holder = lock_holder(folder) if folder.is_dir() and held_lock(folder) is None else None
+    if holder is not None:
+        raise FolderInUse(f"{flag} {path}", holder)
     clean_stale_temps(folder, recursive=False)
     return path
+
+
+# -- advisory folder locks ----------------------------------------------------------------------
+
+LOCK_NAME = "run.lock"
+LOCK_FORMAT = "lesiongan-lock"
+_HELD: dict[Path, "FolderLock"] = {}  # the locks this process holds, by resolved folder
+
+
+class FolderInUse(ValueError):
+    """Another live process holds a folder's lock.
+
+    Attributes:
+        holder: its record (``pid``, ``host``, ``started``, ``heartbeat``; empty when unreadable).
+    """
+
+    def __init__(self, where: str, holder: dict):
+        super().__init__(f"{where}: in use by {describe_holder(holder)}: one writer at a time; wait for it to end, "
+                         f"or stop it")
+        self.holder = holder
+
+
+def describe_holder(record: dict | None) -> str:
+    """``PID 123 on host since 2024-05-01T10:00:00+00:00 (last heartbeat ...)`` for a lock record."""
+    if not record or not record.get("pid"):
+        return "another process (its lock file names none)"
+    return (f"PID {record['pid']} on {record.get('host', 'an unknown host')} since {record.get('started', '?')} "
+            f"(last heartbeat {record.get('heartbeat', '?')})")
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _read_record(fd: int) -> dict:
+    try:
+        doc = json.loads(os.pread(fd, 1 << 16, 0).decode("utf-8").strip() or "{}")
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+class FolderLock:
+    """An advisory lock on a folder (``fcntl.flock`` on ``FOLDER/run.lock``), held by one process at a
+    time; the file holds the holder's record as JSON: ``pid``, ``host`` (name), ``host_id``
+    (:func:`host_id`), ``started`` and ``heartbeat`` (UTC, ISO 8601), ``command``.
+
+    Taken with :func:`lock_folder`; a ``with`` block releases it. The kernel releases it when its
+    process ends, however it ends (``kill -9`` included): a lock file whose lock nobody holds is a
+    record of a finished writer, never a claim. Locks are advisory: they keep LesionGAN's writers
+    apart, on a local file system (network file systems may not honour ``flock``).
+
+    Attributes:
+        folder: the locked folder.
+        record: the holder's record (this process).
+    """
+
+    def __init__(self, folder: Path, fd: int, record: dict):
+        self.folder, self.path, self._fd, self.record = folder, folder / LOCK_NAME, fd, record
+        self._count = 1
+        self.on_release: list[Callable[[FolderLock], None]] = []  # called while still held, before the file goes
+        self.remove_folder = False  # set by a callback: remove the folder too when the lock file leaves it empty
+
+    def heartbeat(self) -> None:
+        """Refresh the record's ``heartbeat`` (writers call it as they make progress)."""
+        if self._fd is None:
+            return
+        self.record["heartbeat"] = _now()
+        data = json.dumps(self.record).encode("utf-8")
+        try:  # one write of a few hundred bytes over the old record; the padding keeps it valid JSON
+            os.pwrite(self._fd, data + b" " * max(0, os.fstat(self._fd).st_size - len(data)), 0)
+        except OSError:  # a full disk costs the heartbeat, never the writer
+            pass
+
+    def release(self) -> None:
+        """Give the lock up (after as many releases as it was taken, :func:`lock_folder` being
+        re-entrant) and remove its file."""
+        self._count -= 1
+        if self._count > 0 or self._fd is None:
+            return
+        for callback in self.on_release:
+            callback(self)
+        _HELD.pop(self.folder.resolve(), None)
+        try:
+            if os.path.samestat(os.stat(self.path), os.fstat(self._fd)):
+                self.path.unlink()
+        except OSError:
+            pass
+        os.close(self._fd)  # closing the descriptor releases the flock
+        self._fd = None
+        if self.remove_folder:
+            try:
+                self.folder.rmdir()  # only when empty
+            except OSError:
+                pass
+
+    def __enter__(self) -> "FolderLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def lock_folder(folder: str | os.PathLike, wait_s: float = 1.0) -> FolderLock:
+    """Take the advisory lock of ``folder`` (which must exist) for this process; re-entrant.
+
+    Args:
+        folder: the folder to lock.
+        wait_s: how long to retry while another process holds it (a reader's brief check included).
+
+    Raises:
+        FolderInUse: another live process holds it: the message names the folder and the holder.
+    """
+    import fcntl
+    import sys
+    import time
+
+    folder = Path(folder)
+    key = folder.resolve()
+    held = _HELD.get(key)
+    if held is not None:
+        held._count += 1
+        return held
+    path = folder / LOCK_NAME
+    deadline = time.monotonic() + wait_s
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            record = _read_record(fd)
+            os.close(fd)
+            if time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            raise FolderInUse(str(folder), record) from None
+        try:  # a holder that was releasing may have removed the file between our open and our flock
+            same = os.path.samestat(os.stat(path), os.fstat(fd))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    now = _now()
+    lock = FolderLock(folder, fd, {"format": LOCK_FORMAT, "pid": os.getpid(), "host": socket.gethostname(),
+                                   "host_id": host_id(), "started": now, "heartbeat": now,
+                                   "command": " ".join(sys.argv)[:500]})
+    os.ftruncate(fd, 0)
+    lock.heartbeat()
+    _HELD[key] = lock
+    return lock
+
+
+def held_lock(folder: str | os.PathLike) -> FolderLock | None:
+    """The lock this process holds on ``folder``, if any."""
+    return _HELD.get(Path(folder).resolve())
+
+
+def lock_holder(folder: str | os.PathLike) -> dict | None:
+    """The record of the live process holding ``folder``'s lock (this one included), or None when no
+    process holds it (no lock file, or one left by a writer that ended). Reads only."""
+    import fcntl
+
+    held = held_lock(folder)
+    if held is not None:
+        return dict(held.record)
+    try:
+        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_record(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def release_locks_taken_since(before: set[Path]) -> None:
+    """Release every lock this process took since ``set(held_locks())`` was ``before`` (a command's
+    locks, when it returns)."""
+    for key in [k for k in _HELD if k not in before]:
+        lock = _HELD[key]
+        lock._count = 1
+        lock.release()
+
+
+def held_locks() -> list[Path]:
+    """The folders (resolved) whose locks this process holds."""
+    return list(_HELD)

@@ -24,6 +24,7 @@ methods below):
 ``results.json``      this model's scores from ``python -m eval.run`` (and utility, privacy sections)
 ``MODEL_CARD.md``     the model card (``tools/ship.py --cards``)
 ``previous/``         a shipped model's earlier version (config, stats, results, card, grids; no weights)
+``run.lock``          the writer's advisory lock while one writes the folder (below); gone when it ends
 ====================  =========================================================================
 
 A folder of run folders (``runs/``, ``checkpoints/``) holds the collection's ``results.json`` and
@@ -31,6 +32,20 @@ A folder of run folders (``runs/``, ``checkpoints/``) holds the collection's ``r
 
 Every write is atomic (:mod:`gan.fileio`); temp files carry the writer's host id and PID, and
 :meth:`RunDir.open_for_writing` removes the ones whose writer died.
+
+One writer at a time: a process that writes a run folder holds its lock (:meth:`RunDir.lock`, an
+``fcntl.flock`` on ``run.lock``, whose JSON names the holder's PID, host, start time and a heartbeat
+that the writer refreshes with every stats line, metrics line and checkpoint). Training takes it when
+it makes the folder (:meth:`RunDir.create`) or opens it (:meth:`RunDir.open_for_writing`) and keeps it
+until the command returns; a second writer (``--resume`` of the same folder, ``tools/ship.py`` into a
+model folder being written) is refused with one line naming the holder. Readers ask without taking
+it: :meth:`RunDir.writer_alive` (is a run running?) and :meth:`RunDir.holder` (who, since when).
+
+A run folder whose first checkpoint never came: when the command that made it ends (an error, a bad
+``--metrics-ref``, Ctrl-C before the first snapshot) while the folder holds nothing but its
+``config.json``, the folder is removed; when the process was killed (``kill -9``, power loss), the
+bare folder stays, but :meth:`RunDir.is_run` does not count a folder with only a config and no live
+writer, so it never shows as a run.
 """
 from __future__ import annotations
 
@@ -41,7 +56,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gan.fileio import atomic_write, atomic_write_text, clean_stale_temps
+from gan.fileio import (LOCK_NAME, FolderLock, atomic_write, atomic_write_text, clean_stale_temps, held_lock,
+                        lock_folder, lock_holder)
 
 RESULTS_FORMAT = "lesiongan-results"
 RESULTS_VERSION = 2  # 2: ``unavailable`` is a {metric: reason} object in every row
@@ -88,6 +104,8 @@ FILES: dict[str, RunFile] = {f.name: f for f in (
     RunFile("MODEL_CARD.md", "the model card", "tools/ship.py --cards"),
     RunFile("previous", "the shipped version this model replaced, itself a run folder without weights: config, "
             "stats, results, card, grids", "tools/ship.py"),
+    RunFile(LOCK_NAME, "the writer's advisory lock (fcntl.flock) and record: PID, host, start time, heartbeat; "
+            "removed when the writer ends", "gan.rundir (training, tools/ship.py)"),
 )}
 CONFIG, STATS, GRIDS, CHECKPOINT, GENERATOR = "config.json", "stats.jsonl", "grids", "checkpoint.pt", "generator.pt"
 METRICS, GENERATOR_BEST, DISCRIMINATOR = "metrics.jsonl", "generator-best.pt", "discriminator.pt"
@@ -153,13 +171,50 @@ class RunDir:
                 path.mkdir()
             except FileExistsError:
                 continue
+            # Ours from its first moment: locked until the command ends, and removed then if it still
+            # holds no more than its config (the run failed before its first checkpoint).
+            lock_folder(path).on_release.append(_drop_if_bare)
             return cls(path)
 
     def open_for_writing(self) -> RunDir:
-        """Make sure the folder exists and remove temp files left by writers that died."""
+        """Make sure the folder exists, take its lock for as long as this command runs (released when
+        a command's ``main`` returns, or by the kernel when the process ends), and remove temp files
+        left by writers that died.
+
+        Raises:
+            gan.fileio.FolderInUse: another live process holds the lock (a ValueError naming it).
+        """
         self.path.mkdir(parents=True, exist_ok=True)
+        lock_folder(self.path)
         clean_stale_temps(self.path)
         return self
+
+    # -- the writer's lock -----------------------------------------------------------------
+
+    def lock(self) -> FolderLock:
+        """Take the folder's advisory lock (making the folder); ``with run.lock(): ...`` releases it.
+        Re-entrant within a process.
+
+        Raises:
+            gan.fileio.FolderInUse: another live process holds it; the message names the folder and the
+                holder (PID, host, since when, last heartbeat).
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        return lock_folder(self.path)
+
+    def holder(self) -> dict | None:
+        """The record of the live process writing this folder (``pid``, ``host``, ``started``,
+        ``heartbeat``, ``command``), or None when none is. Takes nothing."""
+        return lock_holder(self.path)
+
+    def writer_alive(self) -> bool:
+        """Whether a live process holds this folder's lock: a training run that is running now."""
+        return self.holder() is not None
+
+    def _heartbeat(self) -> None:
+        lock = held_lock(self.path)
+        if lock is not None:
+            lock.heartbeat()
 
     # -- config.json -----------------------------------------------------------------------
 
@@ -209,8 +264,9 @@ class RunDir:
         return _read_jsonl_by_nimg(self.stats_path)
 
     def append_stats(self, row: dict) -> None:
-        """Append one line (flushed, so a live dashboard sees it)."""
+        """Append one line (flushed, so a live dashboard sees it); refreshes the lock's heartbeat."""
         _append_jsonl(self.path / STATS, row)
+        self._heartbeat()
 
     def write_stats(self, rows: list[dict]) -> Path:
         """Replace ``stats.jsonl`` by ``rows`` (atomically), e.g. a shipped copy of a run's rows."""
@@ -236,6 +292,7 @@ class RunDir:
 
     def append_metrics(self, row: dict) -> None:
         _append_jsonl(self.path / METRICS, row)
+        self._heartbeat()
 
     def write_metrics(self, rows: list[dict]) -> Path:
         p = self.path / METRICS
@@ -296,6 +353,7 @@ class RunDir:
 
         p = self.file(CHECKPOINT)
         ckpt_io.save(ckpt, p)
+        self._heartbeat()
         return p
 
     def load_checkpoint(self, map_location: Any = "cpu") -> dict:
@@ -390,9 +448,13 @@ class RunDir:
     # -- what the folder holds -------------------------------------------------------------
 
     def is_run(self) -> bool:
-        """Whether the folder holds a model: weights, stats or a config."""
-        return self.path.is_dir() and any((self.path / n).is_file() for n in (*WEIGHT_FILES, STATS, CONFIG,
-                                                                               LEGACY_CONFIG))
+        """Whether the folder holds a model: weights or stats, or a config that a live writer is
+        training from (a config alone, with no writer, is a start that never came to anything)."""
+        if not self.path.is_dir():
+            return False
+        if any((self.path / n).is_file() for n in (*WEIGHT_FILES, STATS)):
+            return True
+        return (self.path / LEGACY_CONFIG).is_file() or ((self.path / CONFIG).is_file() and self.writer_alive())
 
     def stamp(self) -> tuple[float, int]:
         """(newest modification time, file count) over what a live view shows: stats, weights, grids,
@@ -408,6 +470,22 @@ class RunDir:
             except OSError:
                 pass
         return newest, count
+
+
+def _drop_if_bare(lock: FolderLock) -> None:
+    """Remove a run folder this process made when it holds nothing but its config (and an empty grids
+    folder): the run ended before it logged a line or saved a checkpoint. Called while still locked."""
+    path, grids = lock.folder, lock.folder / GRIDS
+    try:
+        names = {p.name for p in path.iterdir()} - {LOCK_NAME}
+        if not names <= {CONFIG, GRIDS} or (grids.exists() and (not grids.is_dir() or any(grids.iterdir()))):
+            return
+        (path / CONFIG).unlink(missing_ok=True)
+        if grids.is_dir():
+            grids.rmdir()
+    except OSError:
+        return
+    lock.remove_folder = True
 
 
 # -- finding run folders and weights -------------------------------------------------------

@@ -285,7 +285,6 @@ def without_lock(files: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in files.items() if not k.endswith("run.lock")}
 
 
-@pytest.mark.xfail(strict=True, reason="no run-folder lock: two --resume of one folder both run")
 def test_a_second_resume_of_a_run_folder_is_refused_naming_the_holder(run_copy, tmp_path, capsys):
     saved = snapshot(run_copy)
     with held_by_another_process(run_copy) as pid:
@@ -297,7 +296,6 @@ def test_a_second_resume_of_a_run_folder_is_refused_naming_the_holder(run_copy, 
     assert not RunDir(run_copy).writer_alive() and RunDir(run_copy).holder() is None
 
 
-@pytest.mark.xfail(strict=True, reason="a run that fails before its first checkpoint leaves a bare config.json")
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(data, tmp_path, capsys):
     bad = tmp_path / "ref.npz"
     bad.write_bytes(os.urandom(512))

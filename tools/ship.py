@@ -23,7 +23,7 @@ from eval import KEY_JS_RGB, KEY_WASSERSTEIN_RGB
 from eval.registry import QUALITY_BAR, catalogue, describe_quality_bar, get_label, meets_quality_bar
 from eval.utility_card import card_lines as utility_privacy_lines
 from gan.config import RunConfig, to_dict
-from gan.fileio import atomic_write_text
+from gan.fileio import atomic_write_text, clean_stale_temps
 from gan.rundir import RunDir, discover
 
 CKPTS = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -73,22 +73,25 @@ def ship(run_dir: Path, name: str | None, n_grids: int, snapshot: str = "best") 
                          f"{MAX_MB} MB limit for shipped weights")
     names = load_fingerprint(CKPTS / FINGERPRINTS["train"]).names
     stats, metrics, grids = src.read_stats(), src.read_metrics(), src.list_grids()
-    out = RunDir(CKPTS / (name or cfg.model)).open_for_writing()
-    keep_previous(out, src)
-    gen = ckpt_io.export_generator(chosen, out.file("generator.pt")) if best is not None else \
-        out.save_generator(ckpt)
-    size_mb = gen.stat().st_size / 1e6
-    out.write_config(ckpt["config"])  # what the weights were trained with (a resume may have changed kimg)
-    out.write_stats(stats)
-    if metrics:
-        out.write_metrics(metrics)
-    out.update_results("best_snapshot", snapshot_record(chosen, ckpt, metrics, best is not None))
-    pick = sorted({grids[round(i * (len(grids) - 1) / max(n_grids - 1, 1))] for i in range(n_grids)}) if grids else []
-    out.clear_grids()
-    for nimg, path in pick:
-        out.copy_grid(path, nimg)
-    for split, target in FINGERPRINTS.items():
-        out.link_fingerprint(CKPTS / target, split)
+    out = RunDir(CKPTS / (name or cfg.model))
+    with out.lock():  # one writer at a time: a second ship into this folder is refused, naming this one
+        clean_stale_temps(out.path)
+        keep_previous(out, src)
+        gen = ckpt_io.export_generator(chosen, out.file("generator.pt")) if best is not None else \
+            out.save_generator(ckpt)
+        size_mb = gen.stat().st_size / 1e6
+        out.write_config(ckpt["config"])  # what the weights were trained with (a resume may have changed kimg)
+        out.write_stats(stats)
+        if metrics:
+            out.write_metrics(metrics)
+        out.update_results("best_snapshot", snapshot_record(chosen, ckpt, metrics, best is not None))
+        pick = sorted({grids[round(i * (len(grids) - 1) / max(n_grids - 1, 1))] for i in range(n_grids)}) \
+            if grids else []
+        out.clear_grids()
+        for nimg, path in pick:
+            out.copy_grid(path, nimg)
+        for split, target in FINGERPRINTS.items():
+            out.link_fingerprint(CKPTS / target, split)
     atomic_write_text(CKPTS / IDS, "\n".join(names) + "\n")
     print(f"{out.name}: {gen} ({size_mb:.1f} MB, snapshot at {chosen['info'].get('nimg', ckpt['nimg'])} of "
           f"{ckpt['nimg']} images seen), {len(pick)} grids")
