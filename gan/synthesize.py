@@ -47,6 +47,7 @@ from gan.fileio import atomic_write, atomic_write_text, clean_stale_temps
 
 LAYOUTS = ("isic2017", "imagefolder", "folder")
 MAX_IMAGES = 200_000  # a sane cap: 200k PNGs at 64 px are about 2 GB
+CHUNK = 256  # latents per forward pass, whatever --batch says (see synthesize); G.generate's default too
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "lesiongan-synthetic-set"
 MANIFEST_VERSION = 2  # 2: a random run id, "complete" and "support_files"; --overwrite trusts nothing older
@@ -262,20 +263,25 @@ def ground_truth_csv(items: list[Item]) -> str:
     return buf.getvalue()
 
 
-def synthesize(G, out: Path, items: list[Item], layout: str, size: int, batch: int = 256,
-               progress: bool = True) -> None:
+def synthesize(G, out: Path, items: list[Item], layout: str, size: int, progress: bool = True) -> None:
     """Generate ``items`` with the loaded generator ``G`` and write them (atomically, each PNG) into
-    ``out`` in ``layout``."""
+    ``out`` in ``layout``.
+
+    Every forward pass draws exactly ``CHUNK`` latents (the last of a class padded with zeros), and
+    image ``j`` of a class is always row ``j % CHUNK`` of its pass: the CPU and GPU kernels round
+    differently for different batch sizes, so a pass size that followed ``--batch`` or the count
+    would change pixels by a grey level."""
     groups: dict[tuple[str | None, int], list[Item]] = {}
     for it in items:
         groups.setdefault((it.label, it.seed), []).append(it)
     bar = tqdm(total=len(items), unit="img", desc="synthesizing", file=sys.stderr, disable=not progress)
     for (label, seed), group in groups.items():
         z = G.latents(max(it.index for it in group) + 1, seed)
-        for i in range(0, len(group), batch):
-            part = group[i:i + batch]
-            idx = [it.index for it in part]
-            images = G.synthesize(z[idx], labels=label) if label is not None else G.synthesize(z[idx])
+        for i in range(0, len(group), CHUNK):
+            part = group[i:i + CHUNK]
+            chunk = z.new_zeros((CHUNK, z.shape[1]))
+            chunk[:len(part)] = z[[it.index for it in part]]
+            images = G.synthesize(chunk, batch_size=CHUNK, **({"labels": label} if label is not None else {}))
             for it, img in zip(part, images):
                 data = png_bytes(img, size)
                 atomic_write(inside(out, relative_path(it, layout)), lambda f, d=data: f.write(d))
@@ -354,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
                    "(default fp32, exact); bf16: within a few grey levels, faster only where the device runs it "
                    "natively (CPU: AVX512-BF16/AMX; GPU: Ampere+), slower where emulated; auto: bf16 only there "
                    "and only if a one-off measurement of this model finds it faster (cached), else fp32")
-    p.add_argument("--batch", type=int, default=256, help="images per forward pass (does not change the images)")
+    p.add_argument("--batch", type=int, default=256, help=f"kept for older command lines; changes nothing: images "
+                                                          f"are drawn {CHUNK} latents per pass, so every --batch "
+                                                          f"writes the same bytes")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--overwrite", action="store_true", help="replace a set gan.synthesize wrote earlier in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -385,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         m = manifest(G, Path(G.path), items, layout, size, args.seed, command, uuid.uuid4().hex, complete=False)
         atomic_write_text(out / MANIFEST, json.dumps(m, indent=1) + "\n")
         started = out
-        synthesize(G, out, items, layout, size, args.batch, progress=not args.quiet)
+        synthesize(G, out, items, layout, size, progress=not args.quiet)
         m["complete"] = True
         atomic_write_text(out / "README.md", readme(m))
         atomic_write_text(out / MANIFEST, json.dumps(m, indent=1) + "\n")
