@@ -326,3 +326,59 @@ def test_synthesize_writes_the_same_bytes_for_every_batch(tmp_path):
         assert synth(gen, out, "--n", "16", "--batch", str(batch)) == 0
         sets[batch] = {p.name: p.read_bytes() for p in sorted((out / "images").iterdir())}
     assert len(sets[256]) == 16 and sets[1] == sets[256]
+
+
+# -- the last tracebacks and leaked advice -------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="--set ngf=abc ends in a TypeError traceback")
+def test_a_model_setting_of_the_wrong_type_is_one_line(data, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert train_main(["--model", "dcgan", "--data", str(data), "--out", str(out), "--set", "ngf=abc", "--dry-run"]) == 2
+    one_line(capsys.readouterr().err, "--set ngf=abc", "ngf", "integer")
+    assert not out.exists()
+
+
+@pytest.mark.xfail(strict=True, reason="a deeply nested metadata JSON ends in RecursionError")
+def test_isic_metadata_nested_too_deep_skips_that_image(tmp_path, capsys):
+    root = tmp_path / "archive"
+    root.mkdir()
+    for name in ("ISIC_0000000", "ISIC_0000001"):
+        Image.new("RGB", (32, 32), "brown").save(root / f"{name}.jpg")
+    (root / "ISIC_0000000.json").write_text(json.dumps({"meta": {"clinical": {"diagnosis": "nevus"}}}))
+    (root / "ISIC_0000001.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert data_main([str(root), "--json", "--no-progress", "--size", "16", "--cache-dir", str(tmp_path / "c")]) == 0
+    res = capsys.readouterr()
+    assert "Traceback" not in res.err
+    skipped = json.loads(res.out)["skipped"]
+    assert [s["name"] for s in skipped] == ["ISIC_0000001"] and "nested" in skipped[0]["reason"]
+
+
+@pytest.mark.xfail(strict=True, reason="a blocked module's global gives an empty reason")
+def test_a_pickle_calling_a_blocked_module_is_refused_with_its_name(tmp_path, capsys):
+    import pickle
+
+    class Shell:
+        def __reduce__(self):
+            return (os.system, ("touch ran",))
+
+    path = tmp_path / "shell.pt"
+    torch.save({"kind": "lesiongan-generator", "payload": Shell()}, path, pickle_module=pickle)
+    assert sample_main(["--checkpoint", str(path), "--out", str(tmp_path / "o")]) == 2
+    line = one_line(capsys.readouterr().err, str(path), "refused to load, for safety", "system")
+    assert not line.rstrip().endswith(":") and not (tmp_path / "o").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="a pickled --metrics-ref quotes numpy's allow_pickle advice")
+def test_a_pickled_metrics_reference_is_refused_without_numpys_advice(data, tmp_path, capsys):
+    import numpy as np
+
+    bad = tmp_path / "ref.npz"
+    np.savez(bad, meta=np.array([{"a": 1}], dtype=object))
+    out = tmp_path / "runs"
+    assert train_main([*TINY, "--data", str(data), "--out", str(out), "--kimg", "0.032", "--metrics", "hist_js",
+                       "--metrics-ref", str(bad), "--cache-dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("error")]
+    assert str(bad) in line and "allow_pickle" not in line and "Traceback" not in err
+    assert list(out.iterdir()) == []
