@@ -248,23 +248,28 @@ def _check(cond: bool, path, what: str) -> None:
         raise ValueError(f"{path}: not a valid fingerprint ({what})")
 
 
+def _numpy_reason(e: Exception) -> str:
+    """numpy's error, without its advice to load a file of pickled objects with ``allow_pickle=True``."""
+    return "it holds pickled Python objects, refused unread, for safety" if "allow_pickle" in str(e) else str(e)
+
+
 def load_fingerprint(path: str | os.PathLike) -> Fingerprint:
     """Read a fingerprint written by ``save_fingerprint`` (never unpickles anything)."""
     path = Path(path)
     try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a fingerprint file ({e})") from e
+        raise ValueError(f"{path}: not a fingerprint file ({_numpy_reason(e)})") from e
     with z:
         _check("meta" in z.files, path, "no meta")
         try:
             meta = json.loads(str(z["meta"]))
-        except (ValueError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}: not a valid fingerprint (meta is not JSON: {e})") from e
+            arr = {k: z[k] for k in z.files if k != "meta"}
+        except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError; so is an object array
+            raise ValueError(f"{path}: not a valid fingerprint ({_numpy_reason(e)})") from None
         _check(isinstance(meta, dict) and meta.get("format") == FORMAT, path, f"format is not {FORMAT}")
         _check(int(meta.get("version", 0)) <= VERSION, path,
                f"version {meta.get('version')} is newer than this code reads ({VERSION})")
-        arr = {k: z[k] for k in z.files if k != "meta"}
     for k in ("hist_rgb256", "hist_hsv256"):
         _check(k in arr and arr[k].shape == (3, 256), path, f"{k} missing or not (3, 256)")
     for k in ("nn_bank", "thumbs"):

@@ -83,7 +83,9 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - a damaged file can fail anywhere inside the unpickler
         msg = str(e)
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", msg)
+        # "Unsupported global: GLOBAL x.y", or for a blocked module (os, subprocess...) "Trying to load
+        # unsupported GLOBAL posix.system whose module posix is blocked."
+        found = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", msg, re.IGNORECASE)
         if isinstance(e, pickle.UnpicklingError) and found:
             raise ValueError(f"{path}: refused to load, for safety: it holds {found.group(1)}, not only tensors "
                              f"and plain values (a pickle that can run code); only LesionGAN checkpoints are "
@@ -193,5 +195,6 @@ def torch_load_reason(e: BaseException) -> str:
         reason = msg.split("WeightsUnpickler error:", 1)[1]
         reason = reason.split("Check the documentation of torch.load", 1)[0]
         return " ".join(reason.split()) or type(e).__name__
-    lines = [ln for ln in msg.strip().splitlines() if "weights_only" not in ln]
-    return lines[0].strip() if lines else type(e).__name__
+    lines = [ln.strip() for ln in msg.splitlines() if ln.strip() and "weights_only" not in ln
+             and not ln.strip().startswith(("Weights only load failed", "Check the documentation of torch.load"))]
+    return lines[0] if lines else type(e).__name__

@@ -231,7 +231,7 @@ def _now() -> str:
 def _read_record(fd: int) -> dict:
     try:
         doc = json.loads(os.pread(fd, 1 << 16, 0).decode("utf-8").strip() or "{}")
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
 

@@ -602,7 +602,7 @@ def _read_json(p: Path) -> dict | None:
         return None
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: nested too deep
         raise ValueError(f"{p}: not readable JSON ({e})") from None
     if not isinstance(doc, dict):
         raise ValueError(f"{p}: expected a JSON object")

@@ -357,7 +357,10 @@ def _archive_label(diagnosis: str | None, benign_malignant: str | None) -> Label
 def _json_label(path: Path) -> Label:
     """(label, code) from ``meta.clinical.diagnosis`` and ``meta.clinical.benign_malignant`` of an
     ISIC archive JSON file (None when absent or null)."""
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ValueError("its JSON is nested too deep to read") from None
     try:
         clinical = doc.get("meta", {}).get("clinical", {})
         diagnosis, bm = clinical.get("diagnosis"), clinical.get("benign_malignant")
