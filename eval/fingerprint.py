@@ -265,7 +265,9 @@ def load_fingerprint(path: str | os.PathLike) -> Fingerprint:
         try:
             meta = json.loads(str(z["meta"]))
             arr = {k: z[k] for k in z.files if k != "meta"}
-        except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError; so is an object array
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not a valid fingerprint (meta is not JSON: {e})") from None
+        except (ValueError, RecursionError) as e:  # an object array: numpy refuses to unpickle it
             raise ValueError(f"{path}: not a valid fingerprint ({_numpy_reason(e)})") from None
         _check(isinstance(meta, dict) and meta.get("format") == FORMAT, path, f"format is not {FORMAT}")
         _check(int(meta.get("version", 0)) <= VERSION, path,
