@@ -184,6 +184,9 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
         try:
             from eval.fingerprint import load_fingerprint
 
+            # Taken before sampling: the scores name the file they came from, even if training
+            # writes a newer generator.pt meanwhile.
+            snapshot = rundir.snapshot_of(weights)
             ref = load_fingerprint(fp)
             # Against the validation split there is no other held-out set: memorization says so.
             refs = [("train", ref, fp_val)] + ([("validation", fp_val, None)] if fp_val is not None else [])
@@ -201,9 +204,11 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
                         print(f"{name}: scoring against {ref_name} (seed {s})", file=sys.stderr)
                     res = evaluate(real, fake, metrics, heldout=heldout, cache=cache, seed=s, **kw)
                     res[KEY_SECONDS] = round(res[KEY_SECONDS] + (gen_s if ref_name == "train" else 0.0), 3)
+                    res["snapshot"] = snapshot
                     if s == seed:
                         full[run][ref_name] = res
-                    per_ref[ref_name].append(result_row(res, model=name, reference=ref_name, generator=str(weights)))
+                    per_ref[ref_name].append(result_row(res, model=name, reference=ref_name, generator=str(weights),
+                                                        snapshot=snapshot))
             for ref_name, seed_rows in per_ref.items():
                 row = spread_row(seed_rows)
                 rows.append(row)

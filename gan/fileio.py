@@ -110,6 +110,15 @@ def temp_name(path: str | os.PathLike, pid: int | None = None, token: str = "000
     return path.parent / f".{path.name}.{TEMP_TAG}-{host or host_id()}-{os.getpid() if pid is None else pid}-{token}.tmp"
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as hex (read in 1 MB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def temp_owner(path: str | os.PathLike) -> int | None:
     """The PID of the writer of an :func:`atomic_write` temp file of this host and PID namespace, or
     None for any other name (another program's file, or a writer whose PID means nothing here)."""

@@ -21,7 +21,8 @@ methods below):
 ``metrics.jsonl``     metrics of G_ema scored during training (``--metrics``), one line per scoring
 ``generator-best.pt`` G_ema of the best-scoring snapshot so far (``--keep-best``)
 ``discriminator.pt``  D of the shipped snapshot, for the white-box membership audit (``eval.privacy``)
-``results.json``      this model's scores from ``python -m eval.run`` (and utility, privacy sections)
+``results.json``      this model's scores from ``python -m eval.run``, each naming the snapshot it scored
+                      (file, SHA-256, images seen), and utility, privacy sections
 ``MODEL_CARD.md``     the model card (``tools/ship.py --cards``)
 ``previous/``         a shipped model's earlier version (config, stats, results, card, grids; no weights)
 ``run.lock``          the writer's advisory lock while one writes the folder (below); gone when it ends
@@ -57,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from gan.fileio import (LOCK_NAME, FolderLock, atomic_write, atomic_write_text, clean_stale_temps, held_lock,
-                        lock_folder, lock_holder)
+                        lock_folder, lock_holder, sha256_file)
 
 RESULTS_FORMAT = "lesiongan-results"
 RESULTS_VERSION = 2  # 2: ``unavailable`` is a {metric: reason} object in every row
@@ -100,7 +101,8 @@ FILES: dict[str, RunFile] = {f.name: f for f in (
             "eval.training_metrics (a gan.loop hook)"),
     RunFile("discriminator.pt", "D of the shipped snapshot and its config, for the white-box membership audit",
             "tools/ship.py"),
-    RunFile("results.json", "this model's scores against each reference set", "eval.run"),
+    RunFile("results.json", "this model's scores against each reference set, each naming the snapshot it scored "
+            "(file, SHA-256, images seen)", "eval.run"),
     RunFile("MODEL_CARD.md", "the model card", "tools/ship.py --cards"),
     RunFile("previous", "the shipped version this model replaced, itself a run folder without weights: config, "
             "stats, results, card, grids", "tools/ship.py"),
@@ -517,6 +519,22 @@ def find_weights(path: str | os.PathLike) -> Path:
     if not path.exists():
         raise ValueError(f"{path}: no such file or folder")
     return path
+
+
+def snapshot_of(path: str | os.PathLike) -> dict:
+    """Which snapshot a weights file holds, for the scores taken from it: ``{"file": name, "sha256": hex,
+    "nimg": images seen}`` (``nimg`` from the file's info block, else a training checkpoint's own).
+
+    Raises:
+        ValueError: naming the file, when it is not a readable LesionGAN checkpoint.
+    """
+    from gan import checkpoint as ckpt_io
+
+    path = Path(path)
+    digest = sha256_file(path) if path.is_file() else None
+    ckpt = ckpt_io.load(path)
+    nimg = ckpt["info"].get("nimg", ckpt.get("nimg"))
+    return {"file": path.name, "sha256": digest, "nimg": int(nimg) if isinstance(nimg, (int, float)) else None}
 
 
 def is_weights_source(path: str | os.PathLike) -> bool:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 import re
@@ -43,7 +42,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from gan.cli import entry_point, prog
-from gan.fileio import atomic_write, atomic_write_text, clean_stale_temps
+from gan.fileio import atomic_write, atomic_write_text, clean_stale_temps, sha256_file
 
 LAYOUTS = ("isic2017", "imagefolder", "folder")
 MAX_IMAGES = 200_000  # a sane cap: 200k PNGs at 64 px are about 2 GB
@@ -234,14 +233,6 @@ def prepare_out(out: Path, overwrite: bool, new_paths: list[str] = ()) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def png_bytes(image: np.ndarray, size: int) -> bytes:
     img = Image.fromarray(image)
     if img.size != (size, size):
@@ -312,7 +303,7 @@ def manifest(G, checkpoint: Path, items: list[Item], layout: str, size: int, see
     return {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "run_id": run_id, "complete": complete,
         "synthetic": True,
-        "generator": {"file": str(checkpoint.resolve()), "sha256": sha256(checkpoint), "model": G.model_name,
+        "generator": {"file": str(checkpoint.resolve()), "sha256": sha256_file(checkpoint), "model": G.model_name,
                       "resolution": G.resolution, "images_seen": G.info.get("nimg"), "config": G.config.to_dict()},
         "layout": layout, "size": size, "seed": seed, "precision": G.precision, "count": len(items),
         "class_counts": counts, "seed_rule": "image j of class c is latent j of seed S*1000+index(c) (unconditional: "

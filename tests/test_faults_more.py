@@ -383,7 +383,6 @@ def test_a_pickled_metrics_reference_is_refused_without_numpys_advice(data, tmp_
 # -- scores say which snapshot they belong to ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="results.json rows do not name the snapshot they scored")
 def test_results_rows_name_the_snapshot_they_scored(tmp_path, capsys):
     import hashlib
 
