@@ -209,18 +209,20 @@ def prepare_out(out: Path, overwrite: bool, new_paths: list[str] = ()) -> None:
     for parent in out.parents:
         if parent.exists() and not parent.is_dir():
             raise ValueError(f"--out {out}: {parent} is a file, not a folder")
+    if out.is_dir():
+        clean_stale_temps(out, recursive=False)  # a run killed before its manifest leaves only a temp file
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise ValueError(f"--out {out}: folder is not empty (pass --overwrite to replace a set written by "
                              f"gan.synthesize)")
         old = manifest_paths(out, read_own_manifest(out))
-        clean_stale_temps(out)  # what a killed run of this command left (provably gone writers only)
         listed = set(old)
         for rel in new_paths:
             path = inside(out, rel)
             if rel not in listed and (path.exists() or path.is_symlink()):
                 raise ValueError(f"--out {out}: {rel} is not listed in its {MANIFEST}, and the new set would "
                                  f"replace it; refusing to overwrite")
+        clean_stale_temps(out)  # what a killed run of this command left (provably gone writers only)
         folders = set()
         for rel in old:
             path = out / rel
