@@ -253,7 +253,8 @@ class FolderLock:
     Taken with :func:`lock_folder`; a ``with`` block releases it. The kernel releases it when its
     process ends, however it ends (``kill -9`` included): a lock file whose lock nobody holds is a
     record of a finished writer, never a claim. Locks are advisory: they keep LesionGAN's writers
-    apart, on a local file system (network file systems may not honour ``flock``).
+    apart, on a local file system; where the file system refuses ``flock`` (some network mounts), the
+    writer goes on with its record written but nothing enforced.
 
     Attributes:
         folder: the locked folder.
@@ -339,6 +340,8 @@ def lock_folder(folder: str | os.PathLike, wait_s: float = 1.0) -> FolderLock:
                 time.sleep(0.05)
                 continue
             raise FolderInUse(str(folder), record) from None
+        except OSError:  # a file system without flock (some network mounts): the writer goes on unlocked
+            break
         try:  # a holder that was releasing may have removed the file between our open and our flock
             same = os.path.samestat(os.stat(path), os.fstat(fd))
         except FileNotFoundError:
@@ -378,6 +381,8 @@ def lock_holder(folder: str | os.PathLike) -> dict | None:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return _read_record(fd)
+        except OSError:  # no flock on this file system: nobody can be shown to hold it
+            return None
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
