@@ -105,12 +105,14 @@ def test_verdict_thresholds():
     assert v(0.40, 0.48).startswith("no membership leak of this kind")
 
 
-def _tiny_training_checkpoint(path):
-    """A training checkpoint of a tiny DCGAN (the fields gan.checkpoint.load checks), with a random D."""
+def tiny_training_checkpoint(path, **model_cfg):
+    """A training checkpoint of a tiny DCGAN (the fields gan.checkpoint.load checks), with a random D;
+    ``model_cfg`` changes its model config (``class_names=[...]``: a conditional one)."""
     from gan import checkpoint as ckpt_io
     from gan.config import FORMAT_VERSION, RunConfig
 
-    cfg = RunConfig.from_dict({"model": "dcgan", "model_cfg": {"resolution": 32, "z_dim": 8, "ngf": 4, "ndf": 4}})
+    cfg = RunConfig.from_dict({"model": "dcgan", "model_cfg": {"resolution": 32, "z_dim": 8, "ngf": 4, "ndf": 4,
+                                                               **model_cfg}})
     torch.manual_seed(0)
     G, D = cfg.spec.build(cfg.model_cfg)[:2]
     ckpt = {"kind": ckpt_io.KIND_TRAIN, "version": FORMAT_VERSION, "model": "dcgan", "config": cfg.to_json(),
@@ -122,7 +124,7 @@ def _tiny_training_checkpoint(path):
 
 
 def test_discriminator_file_round_trip_and_refusal(tmp_path):
-    D = _tiny_training_checkpoint(tmp_path / "checkpoint.pt")
+    D = tiny_training_checkpoint(tmp_path / "checkpoint.pt")
     out = P.save_discriminator(tmp_path / "checkpoint.pt", tmp_path / "discriminator.pt")
     doc = torch.load(out, weights_only=True)  # code-free by construction
     assert doc["kind"] == P.KIND_DISCRIMINATOR and json.loads(doc["info"])["nimg"] == 1234
