@@ -18,13 +18,20 @@ members from non-members:
 * **white-box discriminator** (LOGAN, Hayes et al. 2019): D's probability that an image is real, as the
   membership score; D from ``--discriminator``, the run folder's ``discriminator.pt`` or a training
   ``checkpoint.pt`` (a conditional D is given each image's own class; BatchNorm in eval mode). Where no D
-  exists the report says so.
+  exists the report says so; where a conditional D cannot be given the images' classes (fewer than
+  :data:`MIN_IMAGES` members or non-members carry one of the model's classes: an unlabelled folder), the
+  black-box attacks run and the D row says why it did not.
 
 Also the closest synthetic/training pairs (pixel and feature space) for a person to look at; their
 images go to ``--out`` as ``closest-pairs.png`` and the report names the sample (seed, index, class) so
 that any tool can regenerate it. Each attack ends in a verdict line from fixed thresholds
 (:data:`VERDICTS`); none is a claim of formal privacy. The report goes into the model's
 ``results.json`` (section ``privacy``, through ``gan.rundir``) unless ``--no-save``.
+
+Checked before the work: ``--out`` can be written (``gan.fileio.prepare_output``), members and
+non-members hold at least :data:`MIN_IMAGES` images each, and the non-members are not the members
+themselves; each is refused in one line naming the flag. The files in ``--out`` are written atomically:
+a full disk leaves the previous file or none, never half of one.
 
 ``save_discriminator(checkpoint, out)`` writes a run's D (state dict and config, no code) as
 ``discriminator.pt``; ``load_discriminator(path)`` reads one (``torch.load(weights_only=True)``).
@@ -50,6 +57,7 @@ VERSION = 1
 KIND_DISCRIMINATOR = "lesiongan-discriminator"
 DISCRIMINATOR_VERSION = 1
 DEFAULT_N = 10_000
+MIN_IMAGES = 10  # members and non-members each: with fewer, an AUC's 95% interval spans almost [0, 1]
 SAMPLE_BATCH = 256  # generate()'s batch: sample j is remade bit for bit inside its own batch of this size
 # The verdict thresholds on the attack AUC and its 95% interval, in the order they are tested.
 VERDICTS = (
@@ -218,6 +226,32 @@ def closest_pairs(d: np.ndarray, nn: np.ndarray, names: list[str], k: int, space
             for i in order]
 
 
+def check_sets(members, nonmembers, what: tuple[str, str] = ("members", "non-members")) -> None:
+    """Refuse sets a membership attack cannot score: fewer than :data:`MIN_IMAGES` members or non-members.
+
+    Args:
+        members, nonmembers: the two sets (``images`` uint8 NCHW).
+        what: how messages name them (the command line: ``--real PATH``, ``--heldout PATH``).
+
+    Raises:
+        ValueError: naming the set that is too small.
+    """
+    for name, ds in zip(what, (members, nonmembers)):
+        n = len(ds.images)
+        if n < MIN_IMAGES:
+            raise ValueError(f"{name}: {n} image{'' if n == 1 else 's'}; a membership attack needs at least "
+                             f"{MIN_IMAGES} members and {MIN_IMAGES} non-members")
+
+
+def labelled_subset(ds, class_names: list[str]) -> tuple[torch.Tensor | None, np.ndarray]:
+    """(class indices, positions) of the images of ``ds`` whose label is one of ``class_names``: what a
+    conditional D can be given; (None, all positions) for an unconditional model."""
+    if not class_names:
+        return None, np.arange(len(ds.images))
+    keep = np.array([i for i, c in enumerate(ds.labels) if c in class_names], np.int64)
+    return torch.tensor([class_names.index(ds.labels[i]) for i in keep], dtype=torch.long), keep
+
+
 def audit(G, members, nonmembers, *, n: int = DEFAULT_N, seed: int = 0, encoder=None, D=None, d_info=None,
           bootstrap: int = 1000, pairs: int = 8, progress: bool = True) -> tuple[dict, dict]:
     """Run both attacks. ``members`` / ``nonmembers`` are ``gan.data.ImageSet``s (or objects with
@@ -226,9 +260,14 @@ def audit(G, members, nonmembers, *, n: int = DEFAULT_N, seed: int = 0, encoder=
     skipped); ``D`` a discriminator (None: the white-box row says why).
 
     Returns (report, extras): the JSON-ready report and {"samples": uint8 NHWC, "member_images": ...} for
-    pictures of the pairs."""
+    pictures of the pairs.
+
+    Raises:
+        ValueError: fewer than :data:`MIN_IMAGES` members or non-members (:func:`check_sets`).
+    """
     from tqdm import tqdm
 
+    check_sets(members, nonmembers)
     t0 = time.time()
     bar = tqdm(total=4, desc="privacy", file=sys.stderr, disable=not progress)
     bar.set_postfix_str(f"sampling {n}")
@@ -277,17 +316,16 @@ def audit(G, members, nonmembers, *, n: int = DEFAULT_N, seed: int = 0, encoder=
         report["attacks"]["distance_derm"] = {"unavailable": "no dermoscopy encoder"}
     bar.update(1)
     bar.set_postfix_str("discriminator")
+    lm, km = labelled_subset(members, class_names)
+    ln, kn = labelled_subset(nonmembers, class_names)
+    if D is not None and min(len(km), len(kn)) < MIN_IMAGES:  # a conditional D and (mostly) unlabelled images
+        D, d_info = None, (f"skipped: the conditional discriminator is given each image's class, and {len(km)} of "
+                           f"{len(members.images)} members and {len(kn)} of {len(nonmembers.images)} non-members carry "
+                           f"one of the model's classes ({', '.join(class_names)}); it needs at least {MIN_IMAGES} of "
+                           f"each (a labelled layout: isic2017, ham10000, isic-archive, imagefolder)")
     if D is None:
         report["attacks"]["discriminator"] = {"unavailable": d_info or "no discriminator"}
     else:
-        def labels_of(ds):
-            if not class_names:
-                return None, np.arange(len(ds.names))
-            keep = np.array([i for i, c in enumerate(ds.labels) if c in class_names], np.int64)
-            return torch.tensor([class_names.index(ds.labels[i]) for i in keep]), keep
-
-        lm, km = labels_of(members)
-        ln, kn = labels_of(nonmembers)
         sm = discriminator_scores(D, members.images[km], lm)
         sn = discriminator_scores(D, nonmembers.images[kn], ln)
         res = attack_auc(sm, sn, bootstrap, seed=303)
@@ -306,8 +344,11 @@ def audit(G, members, nonmembers, *, n: int = DEFAULT_N, seed: int = 0, encoder=
 
 
 def pairs_figure(extras: dict, report: dict, path: Path) -> Path:
-    """A PNG: each closest pair side by side (training image left, synthetic right), one row per pair."""
+    """A PNG: each closest pair side by side (training image left, synthetic right), one row per pair;
+    written atomically (``gan.fileio.atomic_write``)."""
     from PIL import Image
+
+    from gan.fileio import atomic_write
 
     mem, syn = extras["members"], extras["samples"]
     if not len(mem):
@@ -318,7 +359,7 @@ def pairs_figure(extras: dict, report: dict, path: Path) -> Path:
         y = i * (s + 4)
         canvas[y:y + s, :s] = a
         canvas[y:y + s, s + 12:] = b
-    Image.fromarray(canvas).save(path)
+    atomic_write(path, lambda f: Image.fromarray(canvas).save(f, format="PNG"))
     return path
 
 
@@ -365,9 +406,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     from gan import load_generator
     from gan.data import SIZES, load_dataset
+    from gan.fileio import prepare_output
 
     tty = sys.stderr.isatty()
     try:
+        out = prepare_output(args.out, "--out") if args.out else None  # before any work
         G = load_generator(args.checkpoint)
         members = load_dataset(args.real, size=G.resolution if G.resolution in SIZES else 64,
                                split=args.split, progress=tty)
@@ -378,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
             nonmembers = load_dataset(args.real, size=members.size, split="validation", progress=tty)
         else:
             p.error("--heldout is required unless --real is an ISIC 2017 folder (whose validation split is the default)")
+        held_flag = f"--heldout {nonmembers.source}" if args.heldout else f"the default --heldout {nonmembers.source}"
+        check_sets(members, nonmembers, (f"--real {members.source}", held_flag))
+        if (nonmembers.source, nonmembers.split) == (members.source, members.split):
+            raise ValueError(f"{held_flag}: these are the members themselves (--real); non-members must be images "
+                             f"the generator was not trained on")
         encoder = None
         if args.derm_encoder.lower() != "none":
             from eval.encoder import load_encoder
@@ -397,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
                           "generator_nimg": G.info.get("nimg")}
                 if dcfg.model != G.model_name:
                     raise ValueError(f"{dpath}: a {dcfg.model} discriminator for a {G.model_name} generator")
-    except ValueError as e:
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     t0 = time.time()
@@ -413,19 +461,24 @@ def main(argv: list[str] | None = None) -> int:
            "thresholds": [{"rule": r, "verdict": v} for r, v in VERDICTS], **report,
            "wall_seconds": time.time() - t0}
     text = markdown(doc)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "privacy.json").write_text(json.dumps(doc, indent=1) + "\n")
-        (out / "privacy.md").write_text(text)
-        pairs_figure(extras, doc, out / "closest-pairs.png")
-    if not args.no_save:
-        from gan.rundir import RunDir
+    try:  # each file whole or not at all: gan.fileio.WriteError names the file that a full disk refused
+        if out is not None:
+            from gan.fileio import atomic_write_text
 
-        cp = Path(args.checkpoint)
-        run = RunDir(cp if cp.is_dir() else cp.parent)
-        if run.is_run():
-            print(f"wrote {run.update_results('privacy', doc)}", file=sys.stderr)
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / "privacy.json", json.dumps(doc, indent=1) + "\n")
+            atomic_write_text(out / "privacy.md", text)
+            pairs_figure(extras, doc, out / "closest-pairs.png")
+        if not args.no_save:
+            from gan.rundir import RunDir
+
+            cp = Path(args.checkpoint)
+            run = RunDir(cp if cp.is_dir() else cp.parent)
+            if run.is_run():
+                print(f"wrote {run.update_results('privacy', doc)}", file=sys.stderr)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(doc, indent=1) if args.json else text)
     return 0
 
