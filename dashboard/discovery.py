@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gan.assets import checkpoints_dir
 from gan.rundir import WEIGHT_FILES, RunDir, discover
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINTS = REPO_ROOT / "checkpoints"
+DEFAULT_CHECKPOINTS = checkpoints_dir()
 DEFAULT_RUNS = REPO_ROOT / "runs"
 ENV_CHECKPOINTS = "LESIONGAN_CHECKPOINTS"
 WEIGHTS_HINT = " or ".join(WEIGHT_FILES)  # for messages: "generator.pt or checkpoint.pt"

@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         p = argparse.ArgumentParser(prog=prog("eval.consistency", "lesiongan-consistency"),
                                     description=__doc__.split("\n\n")[0])
         p.add_argument("--checkpoint", required=True, help="a conditional generator (file or run folder)")
-        p.add_argument("--encoder", default="checkpoints/derm-encoder", help="the dermoscopy encoder "
-                       "(default checkpoints/derm-encoder)")
+        p.add_argument("--encoder", help="the dermoscopy encoder (default: $LESIONGAN_DERM_ENCODER, else the shipped "
+                                         "checkpoints/derm-encoder, found from any folder)")
         p.add_argument("--real", help="labelled real images for the encoder's own share (e.g. the ISIC 2017 "
                                       "validation split)")
         p.add_argument("--n", type=int, default=500, help="samples per class (default 500)")
@@ -125,11 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--json", action="store_true", help="JSON on stdout")
         a = p.parse_args(argv)
         from eval.encoder import load_encoder
+        from eval.metrics.derm import encoder_for_flag
         from gan import load_generator
         from gan.data import load_dataset
 
         try:
-            enc = load_encoder(a.encoder)
+            enc = load_encoder(encoder_for_flag(a.encoder, "--encoder"))
             G = load_generator(a.checkpoint)
             real = load_dataset(a.real, size=enc.config.size, progress=False) if a.real else None
             res = class_consistency(enc, G, a.n, a.seed, real)

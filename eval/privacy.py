@@ -393,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
     p.add_argument("--discriminator", default=None, help="D for the white-box attack (default: found beside the checkpoint)")
     p.add_argument("--no-white-box", action="store_true", help="skip the discriminator attack")
-    p.add_argument("--derm-encoder", default="checkpoints/derm-encoder", help="the dermoscopy encoder (or 'none')")
+    p.add_argument("--derm-encoder", help="the dermoscopy encoder (default: $LESIONGAN_DERM_ENCODER, else the shipped "
+                                          "checkpoints/derm-encoder, found from any folder), or 'none'")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--pairs", type=int, default=8, help="closest pairs to keep per space (default 8)")
     p.add_argument("--out", help="folder for privacy.json, privacy.md and closest-pairs.png")
@@ -411,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     tty = sys.stderr.isatty()
     try:
         out = prepare_output(args.out, "--out") if args.out else None  # before any work
+        encoder_path = None
+        if (args.derm_encoder or "").lower() != "none":
+            from eval.metrics.derm import encoder_for_flag
+
+            encoder_path = encoder_for_flag(args.derm_encoder, "--derm-encoder",
+                                            "; give --derm-encoder PATH, or 'none' to skip the feature-space attack")
         G = load_generator(args.checkpoint)
         members = load_dataset(args.real, size=G.resolution if G.resolution in SIZES else 64,
                                split=args.split, progress=tty)
@@ -427,10 +434,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{held_flag}: these are the members themselves (--real); non-members must be images "
                              f"the generator was not trained on")
         encoder = None
-        if args.derm_encoder.lower() != "none":
+        if encoder_path is not None:
             from eval.encoder import load_encoder
 
-            encoder = load_encoder(args.derm_encoder)
+            encoder = load_encoder(encoder_path)
         D, d_info = None, None
         if args.no_white_box:
             d_info = "skipped (--no-white-box)"

@@ -15,6 +15,15 @@
         kept as they were, so the sample count and seeds must be those the collection was scored with.
         The collection records which command scored which model (``commands``).
 
+    python -m eval.run --merge --metrics c2st_derm c2st_pixel [--model NAME ...] [--seeds 3]
+                       [--heldout DATA/ISIC-2017_Validation_Data]
+        Add (or rescore) only these metrics on unchanged weights: their keys and unavailable reasons
+        replace the old ones in each model's existing rows and results.json, every other key is kept
+        as it was (the settings must be the collection's, as with --model). The files record which
+        command scored which metric (``metric_commands``). With checkpoints, ``--heldout PATH`` is
+        the train rows' held-out set in place of ``fingerprint-val.npz`` (metrics that need held-out
+        images, such as c2st_pixel, read them there).
+
     python -m eval.run --real PATH_OR_FINGERPRINT --fake PATH_OR_GENERATOR [--heldout PATH]
                        [--n 2000] [--seed 0] [--metrics hist_js wasserstein ...] [--json]
                        [--inception-weights PATH] [--bins 64] [--size S] [--resize lanczos]
@@ -22,9 +31,9 @@
         Without ``--heldout``, the ISIC 2017 training split read from its folder takes that folder's
         validation split as its held-out set (memorization needs one).
 
-    Both forms take ``--offline`` (or ``LESIONGAN_OFFLINE=1``): no download. Otherwise FID/KID fetch
-    torch-fidelity's Inception-v3 weights into its cache when they are missing, with a timeout; when
-    that fails FID/KID are unavailable and every other metric goes on. ``--derm-encoder PATH`` picks the
+    Every form takes ``--threads N`` (torch CPU threads) and ``--offline`` (or ``LESIONGAN_OFFLINE=1``):
+    no download. Otherwise FID/KID fetch torch-fidelity's Inception-v3 weights into its cache when they
+    are missing, with a timeout; when that fails FID/KID are unavailable and every other metric goes on. ``--derm-encoder PATH`` picks the
     dermoscopy encoder of the ``*_derm`` metrics (default ``checkpoints/derm-encoder``).
 """
 from __future__ import annotations
@@ -45,8 +54,9 @@ from eval.evaluate import DEFAULT_METRICS, EvalConfig, Result, evaluate
 from eval.images import DEFAULT_RESIZE, RESIZE_MODES
 from eval.keys import (DEFAULT_BINS, KEY_N_FAKE, KEY_N_REAL, KEY_RESIZE, KEY_RESOLUTION, KEY_SECONDS, KEY_SEED,
                        KEY_UNAVAILABLE)
-from eval.registry import catalogue, list_metrics
+from eval.registry import catalogue, get_metric, list_metrics
 from gan import rundir
+from gan.assets import checkpoints_dir
 from gan.cli import entry_point, prog
 
 ROW_FIRST = ("model", "reference", KEY_N_FAKE, KEY_N_REAL, KEY_RESOLUTION, KEY_SEED)  # the table's first columns
@@ -146,7 +156,7 @@ def spread_row(rows: list[dict]) -> dict:
 def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | None, bins: int,
                       inception_weights: str | None, resize: str, batch_size: int, progress: bool,
                       offline: bool | None = None, derm_encoder: str | None = None, seeds: int = 1,
-                      models: list[str] | None = None
+                      models: list[str] | None = None, heldout: str | None = None
                       ) -> tuple[list[dict], dict[rundir.RunDir, dict[str, Result]]]:
     """Score every run folder in ``root`` that has weights (only those named in ``models`` when given);
     returns (rows, {run: {reference: Result}}).
@@ -154,7 +164,8 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
     With ``seeds`` > 1 each model is scored with the sample seeds ``seed .. seed + seeds - 1`` (new
     latents, MS-SSIM pairs and KID subsets each time) and every row holds the mean and ``<key>_sd``
     over them (:func:`spread_row`); the models' results.json keep the first seed's full result with
-    the spread beside it."""
+    the spread beside it. ``heldout`` (images, a data set or a fingerprint) is the training rows' held-out
+    set in place of each model's validation fingerprint."""
     runs = [run for run in rundir.discover(root) if run.weights() is not None]
     if models is not None:
         names = {run.name for run in runs}
@@ -189,7 +200,8 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
             snapshot = rundir.snapshot_of(weights)
             ref = load_fingerprint(fp)
             # Against the validation split there is no other held-out set: memorization says so.
-            refs = [("train", ref, fp_val)] + ([("validation", fp_val, None)] if fp_val is not None else [])
+            held = fp_val if heldout is None else sources.resolve(heldout, "heldout", size=ref.size, resize=resize)
+            refs = [("train", ref, held)] + ([("validation", fp_val, None)] if fp_val is not None else [])
             per_ref: dict[str, list[dict]] = {r: [] for r, _, _ in refs}
             for s in range(seed, seed + seeds):
                 t0 = time.perf_counter()
@@ -251,19 +263,92 @@ def merge_rows(previous: dict | None, rows: list[dict], meta: dict, models: list
     for m in old_models + [m for m in models if m not in old_models]:
         merged += [r for r in rows if r.get("model") == m] if m in models else \
                   [r for r in previous["rows"] if r.get("model") == m]
-    return merged, meta | {"commands": commands | {m: meta["command"] for m in models}}
+    extra = {m: c for m, c in (previous.get("metric_commands") or {}).items() if m not in models}
+    return merged, meta | {"commands": commands | {m: meta["command"] for m in models}} | \
+        ({"metric_commands": extra} if extra else {})
+
+
+# A row's columns that are not a metric's (kept from the old row when metrics are merged in).
+_ROW_FACTS = {"model", "reference", "generator", "error", "seeds", KEY_N_FAKE, KEY_N_REAL, KEY_RESOLUTION, KEY_SEED,
+              KEY_SECONDS, KEY_RESIZE, KEY_UNAVAILABLE}
+_RESULT_PARTS = ("config", "details", "timing", KEY_UNAVAILABLE)  # a result's {metric name: ...} sections
+
+
+def _metric_owns(metrics: list[str], key: str) -> bool:
+    """Whether a result key (or a metric part's name in ``unavailable``) belongs to one of ``metrics``: one
+    of their names or registered keys, or such a name or key followed by ``_`` (per-channel, sd, interval,
+    floor)."""
+    heads = {*metrics, *(k for m in metrics for k in get_metric(m).keys)}
+    return any(key == h or key.startswith(h + "_") for h in heads)
+
+
+def merge_metric_values(old: dict, new: dict, metrics: list[str]) -> dict:
+    """``old`` (a results row, or one reference's result in a model's results.json) with the keys of
+    ``metrics`` taken from ``new`` (scored on the same weights and settings): their old keys, reasons,
+    config, details and timing are replaced, every other key is kept as it was."""
+    out = {k: v for k, v in old.items() if not _metric_owns(metrics, k)}
+    for k, v in new.items():
+        if k in _RESULT_PARTS or k == "spread":
+            kept = {n: x for n, x in (old.get(k) or {}).items() if not _metric_owns(metrics, n)}
+            out[k] = {**v, **kept} if k == "spread" else {**kept, **v}  # spread: the old seeds stay
+        elif k not in _ROW_FACTS and isinstance(v, (int, float, str, type(None))):
+            out[k] = v
+    return out
+
+
+def _metric_commands(previous: dict | None, models: list[str], metrics: list[str], command: str) -> dict:
+    """``metric_commands`` after ``command`` scored ``metrics`` on ``models``: {model: {metric: command}}."""
+    out = dict((previous or {}).get("metric_commands") or {})
+    for m in models:
+        out[m] = {**out.get(m, {}), **{name: command for name in metrics}}
+    return out
+
+
+def merge_metrics(previous: dict | None, rows: list[dict], meta: dict, metrics: list[str]) -> tuple[list[dict], dict]:
+    """The collection after scoring only ``metrics`` (``--merge``): each previous row of a scored model and
+    reference gets those metrics' keys from ``rows`` (:func:`merge_metric_values`); rows it did not have
+    are added, a model that failed keeps its old rows. ``commands`` is kept and ``metric_commands``
+    records this command for these metrics.
+
+    Raises:
+        ValueError: when ``previous`` was scored with other settings (the rows would not compare).
+    """
+    scored = list(dict.fromkeys(r.get("model") for r in rows if "error" not in r))
+    if previous is None:
+        return rows, meta | {"metric_commands": _metric_commands(None, scored, metrics, meta["command"])}
+    check_collection_settings(previous, meta)
+    new = {(r.get("model"), r.get("reference")): r for r in rows if "error" not in r}
+    merged = [merge_metric_values(r, new.pop((r.get("model"), r.get("reference"))), metrics)
+              if (r.get("model"), r.get("reference")) in new and "error" not in r else r for r in previous["rows"]]
+    merged += list(new.values())
+    old_models = list(dict.fromkeys(r.get("model") for r in previous["rows"]))
+    commands = previous.get("commands") or {m: previous.get("command") for m in old_models}
+    return merged, meta | {"commands": commands,
+                           "metric_commands": _metric_commands(previous, scored, metrics, meta["command"])}
 
 
 def _write_results(root: Path, rows: list[dict], full: dict[rundir.RunDir, dict[str, Result]],
-                   meta: dict, models: list[str] | None = None) -> list[Path]:
+                   meta: dict, models: list[str] | None = None, merge: list[str] | None = None) -> list[Path]:
     """Each model's ``results.json`` and, unless ``root`` is itself a run folder, the collection's
-    ``results.json`` and ``results.csv`` (with ``models``, merged into the collection there);
+    ``results.json`` and ``results.csv`` (with ``models``, merged into the collection there; with
+    ``merge``, the metrics named there merged into the existing rows and files, :func:`merge_metrics`);
     returns the collection files written."""
     collection_meta = meta
-    if models is not None:  # checked before any file is written
+    if merge:  # checked before any file is written
+        rows, collection_meta = merge_metrics(rundir.read_collection_results(root), rows, meta, merge)
+    elif models is not None:
         rows, collection_meta = merge_rows(rundir.read_collection_results(root), rows, meta, models)
     for run, per_ref in full.items():
-        if per_ref:
+        if per_ref and merge:
+            old = run.read_results() or {}
+            run_meta = {k: old[k] for k in ("created", "command", "n", "seed", "bins", "seeds") if k in old} or meta
+            run_meta = run_meta | {"metric_commands": {**(old.get("metric_commands") or {}),
+                                                       **{name: meta["command"] for name in merge}}}
+            old_res = old.get("results") or {}
+            per_ref = {**old_res, **{ref: merge_metric_values(old_res.get(ref) or {}, res, merge)
+                                     for ref, res in per_ref.items()}}
+            run.write_results(per_ref, run_meta)
+        elif per_ref:
             run.write_results(per_ref, meta)
     if full and all(run.path == root for run in full):
         return []  # one run folder: its results.json is the model's own
@@ -276,9 +361,10 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--real", help="reference: folder, data set, gan.data cache (.safetensors) or fingerprint (.npz)")
     p.add_argument("--fake", help="folder of samples, generator file (.pt) or any --real kind")
-    p.add_argument("--heldout", help="held-out real images for memorization (same kinds as --real)")
-    p.add_argument("--checkpoints", default="checkpoints",
-                   help="folder of run folders (or one run folder) scored with no --real/--fake (default checkpoints)")
+    p.add_argument("--heldout", help="held-out real images for memorization and the C2STs (same kinds as --real); "
+                                     "with checkpoints: the train rows' held-out set in place of fingerprint-val.npz")
+    p.add_argument("--checkpoints", help="folder of run folders (or one run folder) scored with no --real/--fake "
+                                         "(default: the shipped checkpoints/, found from any folder)")
     p.add_argument("--n", type=int, default=2000, help="samples drawn from a generator (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="latent seed; also MS-SSIM pairs and KID subsets (default 0)")
     p.add_argument("--seeds", type=int, default=1,
@@ -304,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", dest="models", action="append", metavar="NAME",
                    help="checkpoint scoring: rescore only this model folder (repeatable); the collection's other "
                         "rows are kept")
+    p.add_argument("--merge", action="store_true",
+                   help="checkpoint scoring with --metrics: put only these metrics' keys into the models' existing rows "
+                        "and results.json, keeping every other key (a new metric on unchanged weights)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
 
@@ -315,6 +405,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--bins must be in 1..256, got {a.bins}")
     if a.batch_size < 1:
         p.error(f"--batch-size must be positive, got {a.batch_size}")
+    if a.threads is not None:
+        if a.threads < 1:
+            p.error(f"--threads must be at least 1, got {a.threads}")
+        import torch
+
+        torch.set_num_threads(a.threads)
+    if a.merge and (a.real is not None or not a.metrics):
+        p.error("--merge goes with checkpoint scoring and --metrics (the metrics to put into the existing rows)")
     progress = not a.quiet
     try:
         metrics = _parse_metrics(a.metrics)
@@ -332,20 +430,21 @@ def main(argv: list[str] | None = None) -> int:
                 for m, why in row[KEY_UNAVAILABLE].items():
                     print(f"{m}: unavailable: {why}")
             return 0
-        root = Path(a.checkpoints)
+        root = Path(a.checkpoints) if a.checkpoints else checkpoints_dir()
         if a.label is not None:
             p.error("--class applies to --real/--fake (per-class scores need the labelled real images)")
         if a.size is not None:
             p.error("--size applies to --real/--fake; checkpoints are scored at their fingerprint's size")
         if a.models and rundir.RunDir(root).is_run():
             p.error(f"--model picks models in a folder of run folders; {root} is itself one")
-        if a.models:  # settings checked before minutes of scoring
+        if a.models or a.merge:  # settings checked before minutes of scoring
             check_collection_settings(rundir.read_collection_results(root),
                                       {"n": a.n, "seed": a.seed, "seeds": a.seeds, "bins": a.bins})
         rows, full = score_checkpoints(root, n=a.n, seed=a.seed, metrics=metrics, bins=a.bins,
                                        inception_weights=a.inception_weights, resize=a.resize,
                                        batch_size=a.batch_size, progress=progress, offline=a.offline,
-                                       derm_encoder=a.derm_encoder, seeds=a.seeds, models=a.models)
+                                       derm_encoder=a.derm_encoder, seeds=a.seeds, models=a.models,
+                                       heldout=a.heldout)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -353,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python -m eval.run " + " ".join(argv if argv is not None else sys.argv[1:]),
             "n": a.n, "seed": a.seed, "bins": a.bins, "seeds": a.seeds}
     try:
-        written = _write_results(root, rows, full, meta, a.models)
+        written = _write_results(root, rows, full, meta, a.models, metrics if a.merge else None)
     except (OSError, ValueError) as e:  # gan.fileio.WriteError names the file
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -524,7 +524,6 @@ def test_privacy_with_a_conditional_d_and_unlabelled_images_says_why_d_is_skippe
     assert "class" in why and "0 of 12 members" in why and "0 of 12 non-members" in why
 
 
-@pytest.mark.xfail(strict=True, reason="the default encoder path is relative to the current folder")
 def test_the_shipped_encoder_is_found_from_any_folder(audit_inputs, conditional_file, tmp_path, privacy_env,
                                                       monkeypatch, capsys):
     from eval.consistency import main as consistency_main

@@ -68,9 +68,10 @@ from eval.keys import (KEY_COPY_RATE_DERM, KEY_COVERAGE_DERM, KEY_DENSITY_DERM, 
 from eval.metrics import kid as _kid
 from eval.metrics import memorization as _mem
 from eval.registry import MetricUnavailable, register_metric
+from gan.assets import checkpoints_dir
 
 ENV_ENCODER = "LESIONGAN_DERM_ENCODER"
-DEFAULT_ENCODER = Path(__file__).resolve().parents[2] / "checkpoints" / "derm-encoder" / "encoder.pt"
+DEFAULT_ENCODER = checkpoints_dir() / "derm-encoder" / "encoder.pt"
 MIN_IMAGES = 10   # per set: below this the covariance and the k-NN balls are noise
 PRC_K = 3         # Kynkäänniemi et al.'s k (torch-fidelity's prc_neighborhood default)
 DC_K = 5          # Naeem et al.'s k for density and coverage
@@ -88,6 +89,25 @@ def encoder_file(path: str | os.PathLike | None = None) -> Path:
     ``$LESIONGAN_DERM_ENCODER``, else the shipped one. It may not exist (see :func:`require_encoder`)."""
     p = Path(path if path is not None else os.environ.get(ENV_ENCODER) or DEFAULT_ENCODER)
     return p / "encoder.pt" if p.is_dir() else p
+
+
+def encoder_for_flag(value: str | None, flag: str, hint: str = "") -> Path:
+    """The encoder file a command-line flag names (None: the default of :func:`encoder_file`), checked
+    to exist.
+
+    Args:
+        value: the flag's value, or None when it was not given.
+        flag: the flag, for the message (``"--derm-encoder"``).
+        hint: what else the user can do, added to the message.
+
+    Raises:
+        ValueError: ``FLAG PATH: no such encoder file``, the default named as such.
+    """
+    path = encoder_file(value)
+    if not path.is_file():
+        default = "" if value is not None else f" (the default: ${ENV_ENCODER}, else the shipped encoder)"
+        raise ValueError(f"{flag} {path}: no such encoder file{default}{hint}")
+    return path
 
 
 @lru_cache(maxsize=2)
