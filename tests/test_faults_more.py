@@ -536,3 +536,24 @@ def test_the_shipped_encoder_is_found_from_any_folder(audit_inputs, conditional_
     missing = tmp_path / "nowhere"
     assert privacy(audit_inputs, encoder=str(missing)) == 2
     one_line(capsys.readouterr().err, "--derm-encoder", str(missing), "'none'")
+
+
+# -- an imagefolder's class folders each read their own images ------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="a class folder linked to the root or to another class is read as a class")
+@pytest.mark.parametrize("link, target, names", [
+    ("all", ".", ["'all'", "the data root"]),
+    ("copy", "melanoma", ["'copy'", "'melanoma'"]),
+    ("melanoma/more", "../nevus", ["'melanoma/more'", "'nevus'"]),
+    ("melanoma/up", "..", ["'melanoma/up'", "the data root"]),
+], ids=["class-to-root", "class-to-class", "inside-class-to-class", "inside-class-to-root"])
+def test_a_class_folder_that_leads_to_the_root_or_another_class_is_refused(tmp_path, capsys, link, target, names):
+    root = tmp_path / "data"
+    for c in ("melanoma", "nevus"):
+        (root / c).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (16, 16), (40 * i, 90, 60)).save(root / c / f"{c}{i}.png")
+    os.symlink(target, root / link)
+    assert data_main([str(root), "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--size", "16"]) == 2
+    one_line(capsys.readouterr().err, str(root), *names, "two classes")
