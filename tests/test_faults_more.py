@@ -541,7 +541,6 @@ def test_the_shipped_encoder_is_found_from_any_folder(audit_inputs, conditional_
 # -- an imagefolder's class folders each read their own images ------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="a class folder linked to the root or to another class is read as a class")
 @pytest.mark.parametrize("link, target, names", [
     ("all", ".", ["'all'", "the data root"]),
     ("copy", "melanoma", ["'copy'", "'melanoma'"]),

@@ -154,10 +154,25 @@ def _has_image(folder: Path) -> bool:
     return any(_is_image_name(f) for _, _, files in os.walk(folder, followlinks=True) for f in files)
 
 
-def _walk_images(root: Path, base: Path, skipped: list[tuple[str, str]]) -> list[tuple[str, Path]]:
+def _folder_id(folder: Path) -> tuple[int, int] | None:
+    """The real folder a path leads to (device, inode), or None when it cannot be stat-ed."""
+    try:
+        st = folder.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _walk_images(root: Path, base: Path, skipped: list[tuple[str, str]],
+                 claimed: dict[tuple[int, int], tuple[str, str]] | None = None,
+                 owner: str = "") -> list[tuple[str, Path]]:
     """(name, file) of every image below ``root``, names relative to ``base``, following symlinked
     folders (as torchvision's ImageFolder does) but reading each real folder once: a symlink back
-    to a folder already read (a loop) is skipped with the reason."""
+    to a folder already read (a loop) is skipped with the reason.
+
+    ``claimed`` maps real folders (:func:`_folder_id`) to (owner, what it is: ``"the data root"``,
+    ``"the class folder 'nevus'"``); a folder reached here that another owner claimed is refused (its
+    images would be filed under two classes), and each folder read is claimed for ``owner``."""
     found, seen = [], set()
     for root_dir, dirs, files in os.walk(root, followlinks=True):
         here = Path(root_dir)
@@ -171,6 +186,12 @@ def _walk_images(root: Path, base: Path, skipped: list[tuple[str, str]]) -> list
             skipped.append((here.relative_to(base).as_posix(), "symlink loop: a folder already read"))
             dirs[:] = []
             continue
+        if claimed is not None:
+            name = here.relative_to(base).as_posix()
+            other, what = claimed.setdefault((st.st_dev, st.st_ino), (owner, repr(name)))
+            if other != owner:
+                raise ValueError(f"{base}: {name!r} and {what} are the same folder (a link), so its images would be "
+                                 f"filed under two classes; remove or replace the link")
         seen.add((st.st_dev, st.st_ino))
         dirs[:] = sorted(d for d in dirs if not _hidden(d))
         found += [((here / f).relative_to(base).as_posix(), here / f) for f in sorted(files) if _is_image_name(f)]
@@ -403,12 +424,20 @@ def _list_isic_archive(path: Path, split: str | None) -> Listing:
 def _list_imagefolder(path: Path, split: str | None) -> Listing:
     entries: list[Entry] = []
     skipped: list[tuple[str, str]] = []
-    for folder in _class_folders(path):
+    folders = _class_folders(path)
+    # Each real folder belongs to one class: a link to the root or to another class (or inside one, to
+    # either) would file the same images under several classes. Real class folders claim theirs first,
+    # so that the message names the link.
+    claimed = {_folder_id(path): ("", "the data root")}
+    for folder in sorted(folders, key=lambda f: f.is_symlink()):
         why = class_name_problem(folder.name)
         if why is not None:
             raise ValueError(f"{path}: the class folder {folder.name!r} cannot be a class name: it {why}; rename it")
+        claimed.setdefault(_folder_id(folder), (folder.name, f"the class folder {folder.name!r}"))
+    for folder in folders:
         label = canonical(folder.name) or folder.name
-        entries += [Entry(name, p, label, folder.name) for name, p in _walk_images(folder, path, skipped)]
+        found = _walk_images(folder, path, skipped, claimed, folder.name)
+        entries += [Entry(name, p, label, folder.name) for name, p in found]
     return Listing("imagefolder", split, entries, skipped, [], "class folder (in the vocabulary)", "class folder")
 
 
