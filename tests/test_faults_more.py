@@ -556,3 +556,43 @@ def test_a_class_folder_that_leads_to_the_root_or_another_class_is_refused(tmp_p
     os.symlink(target, root / link)
     assert data_main([str(root), "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--size", "16"]) == 2
     one_line(capsys.readouterr().err, str(root), *names, "two classes")
+
+
+# -- Ctrl-C while the command is still importing torch ---------------------------------------------------
+
+# A child that gets Ctrl-C the moment something imports torch (the first seconds of any command), then
+# runs gan.train the way `python -m gan.train` (runpy) or the `lesiongan-train` script (an import of
+# main) does. Python's own SIGINT handler is put back first, as in test_faults' Ctrl-C test: a test run
+# started in the background inherits SIGINT ignored.
+CTRL_C_AT_TORCH = """
+import runpy, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+class CtrlCWhileTorchLoads:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            signal.raise_signal(signal.SIGINT)
+        return None
+
+
+sys.meta_path.insert(0, CtrlCWhileTorchLoads())
+if sys.argv[1] == "module":
+    sys.argv[1:2] = []
+    runpy.run_module("gan.train", run_name="__main__", alter_sys=True)
+else:
+    from gan.train import main
+    sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="gan.train imports torch before main() can catch Ctrl-C")
+@pytest.mark.parametrize("how", ["module", "script"])
+def test_ctrl_c_while_torch_loads_is_one_line_and_exit_130(data, tmp_path, how):
+    out = tmp_path / "runs"
+    res = subprocess.run([sys.executable, "-c", CTRL_C_AT_TORCH, how, *TINY, "--data", str(data), "--out", str(out)],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 130, res.stderr
+    one_line(res.stderr, "interrupted")
+    assert list(tmp_path.iterdir()) == [] and res.stdout == ""
