@@ -18,14 +18,17 @@ def entry_point(main: Callable[[list[str] | None], int]) -> Callable[[list[str] 
     it (while torch loads, data decode, a checkpoint opens) ends with one line and exit code 130,
     not a KeyboardInterrupt traceback; data warnings (skipped files...) print as one plain
     ``warning: ...`` line each, not Python's warning format with a source line; the folder locks
-    (:func:`gan.fileio.lock_folder`) the command took are released when it returns."""
+    (:func:`gan.fileio.lock_folder`) the command took are released when it returns. A command module
+    whose import is light (torch imported inside ``main``, as :mod:`gan.train` does) is covered from its
+    first moment; one that imports torch at its top can still be interrupted while that import runs."""
     @functools.wraps(main)
     def run(argv: list[str] | None = None) -> int:
-        from gan.data import show_warnings_plainly  # deferred: gan.data imports torch
-        from gan.fileio import held_locks, release_locks_taken_since
+        from gan.fileio import held_locks, release_locks_taken_since  # the standard library only
 
         before = set(held_locks())
         try:
+            from gan.data import show_warnings_plainly  # imports torch: seconds in which Ctrl-C may come
+
             with show_warnings_plainly():
                 return main(argv)
         except KeyboardInterrupt:

@@ -6,6 +6,9 @@ before step one, ``stats.jsonl``, fixed-noise grids, ``checkpoint.pt`` and, at t
 
 Several GPUs (or CPU processes): ``torchrun --nproc_per_node=N -m gan.train ...`` trains with DDP;
 the batch is the global batch, split over the N processes (docs/distributed.md).
+
+Importing this module loads no torch: every function imports what it needs, so that Ctrl-C in the
+first seconds (torch loading) is one line and exit code 130 (:func:`gan.cli.entry_point`).
 """
 from __future__ import annotations
 
@@ -14,16 +17,13 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gan import checkpoint as ckpt_io
-from gan import dist
 from gan.cli import entry_point, prog
-from gan.config import RunConfig, TrainConfig, to_dict
-from gan.data.dataset import DataConfig
-from gan.fileio import prepare_output
-from gan.models import get_model, model_names
-from gan.models.base import count_params
-from gan.rundir import RunDir
+
+if TYPE_CHECKING:
+    from gan.config import RunConfig
+    from gan.data.dataset import DataConfig
 
 # CLI flags that map onto model-config fields, when the model has that field.
 _MODEL_FLAGS = {"size": "resolution", "batch": "batch", "lr": "lr"}
@@ -39,6 +39,8 @@ _RESUME_FLAGS = ("kimg", "threads", "device", "sync_bn", "data", "metrics", "met
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gan.models import model_names
+
     p = argparse.ArgumentParser(prog=prog("gan.train", "lesiongan-train"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     # Defaults are None so that we can tell which flags the user gave (resume refuses changes).
@@ -128,6 +130,10 @@ def _metric_list(text: str) -> tuple[str, ...]:
 
 def resolve_config(args: argparse.Namespace) -> RunConfig:
     """Fill the typed configs from the CLI, checking each flag against the chosen model."""
+    from gan.config import RunConfig, TrainConfig, to_dict
+    from gan.data.dataset import DataConfig
+    from gan.models import get_model
+
     spec = get_model(args.model or "dcgan")
     fields = {f.name for f in dataclasses.fields(spec.Config)}
     overrides = {}
@@ -190,6 +196,7 @@ def resume_config(saved: RunConfig, args: argparse.Namespace) -> RunConfig:
 
 def check_execution(cfg: RunConfig) -> None:
     """What can be checked before anything is written: the device exists, bf16 runs natively on it."""
+    from gan import dist
     from gan.generator import check_device
     from gan.nets import check_bf16
 
@@ -208,6 +215,7 @@ def check_execution(cfg: RunConfig) -> None:
 def decide_precision(cfg: RunConfig) -> RunConfig:
     """``cfg`` with ``--precision auto`` resolved to fp32 or bf16 (:func:`gan.loop.training_precision`):
     process 0 decides for every process and says on stderr what it chose and why."""
+    from gan import dist
     from gan.loop import training_precision
 
     if cfg.train.precision != "auto":
@@ -261,6 +269,8 @@ def class_labels(ds, cfg: RunConfig, cond: bool, report: bool = True):
 
 
 def print_dry_run(cfg: RunConfig) -> None:
+    from gan.models.base import count_params
+
     spec, mcfg = cfg.spec, cfg.model_cfg
     G, D = spec.build(mcfg)
     print(cfg.to_json(indent=2))
@@ -288,8 +298,13 @@ def _load_data(data: DataConfig, progress: bool, report: bool = True):
 @entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # deferred: keep --help fast
+    # deferred: keep --help fast, and torch's import inside entry_point's Ctrl-C handling
+    from gan import checkpoint as ckpt_io
+    from gan import dist
+    from gan.fileio import prepare_output
     from gan.loop import check_processes, training_loop
+    from gan.rundir import RunDir
+
     created_group = False
     main_process = True
     try:

@@ -587,7 +587,6 @@ else:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="gan.train imports torch before main() can catch Ctrl-C")
 @pytest.mark.parametrize("how", ["module", "script"])
 def test_ctrl_c_while_torch_loads_is_one_line_and_exit_130(data, tmp_path, how):
     out = tmp_path / "runs"
