@@ -595,3 +595,66 @@ def test_ctrl_c_while_torch_loads_is_one_line_and_exit_130(data, tmp_path, how):
     assert res.returncode == 130, res.stderr
     one_line(res.stderr, "interrupted")
     assert list(tmp_path.iterdir()) == [] and res.stdout == ""
+
+
+# -- the run lock covers all of a --resume, and a library caller's training only --------------------------
+
+# Another process trying the run lock, in plain Python so that it answers in milliseconds.
+FLOCK_PROBE = """
+import fcntl, sys
+f = open(sys.argv[1], "a+")
+try:
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("free")
+except BlockingIOError:
+    print("held")
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="--resume takes the run lock only when training starts")
+def test_resume_holds_the_run_lock_before_it_reads_data_or_rewrites_the_config(run_copy, tmp_path, monkeypatch,
+                                                                              capsys):
+    """Two --resume started in the same second: whichever takes the lock first keeps the other out
+    before either decodes the data or rewrites config.json."""
+    import gan.train
+    from gan.fileio import held_lock
+
+    seen, real_load, real_write = [], gan.train._load_data, RunDir.write_config
+
+    def load_data(*args, **kwargs):
+        probe = subprocess.run([sys.executable, "-c", FLOCK_PROBE, str(run_copy / "run.lock")], capture_output=True,
+                               text=True, timeout=60)
+        seen.append(("data", probe.stdout.strip()))
+        return real_load(*args, **kwargs)
+
+    def write_config(self, cfg):
+        seen.append(("config", "held" if held_lock(self.path) else "free"))
+        return real_write(self, cfg)
+
+    monkeypatch.setattr(gan.train, "_load_data", load_data)
+    monkeypatch.setattr(RunDir, "write_config", write_config)
+    assert train_main(["--resume", str(run_copy), "--kimg", "0.048", "--no-progress", "--threads", "1",
+                       "--cache-dir", str(tmp_path / "cache")]) == 0
+    capsys.readouterr()
+    assert seen == [("data", "held"), ("config", "held")]
+    assert not RunDir(run_copy).writer_alive()
+
+
+@pytest.mark.xfail(strict=True, reason="training_loop keeps the run lock until the process ends")
+def test_training_loop_holds_the_run_lock_while_it_trains_and_only_then(tmp_path):
+    from gan.loop import TrainingHook, training_loop
+    from test_train import run_config
+
+    cfg = run_config(0.032, width=4)
+    run = RunDir(tmp_path / "run")
+    run.write_config(cfg)
+    holders = []
+
+    class Watch(TrainingHook):
+        def on_step(self, nimg, stage, stats):
+            holders.append(run.holder())
+
+    images = torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert training_loop(run, cfg, images, progress=False, hooks=[Watch()]).status == "done"
+    assert holders and all(h["pid"] == os.getpid() for h in holders)
+    assert run.holder() is None and not (run.path / "run.lock").exists()
