@@ -172,6 +172,8 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
             res["details"][spec.name] = out.pop("_details")
         if "_extras" in out:
             res.extras[spec.name] = out.pop("_extras")
+        # A part the metric could not give (a C2ST's floor), with its reason; the rest of it stands.
+        res[KEY_UNAVAILABLE].update(out.pop("_unavailable", {}))
         res.update(out)
     res[KEY_SECONDS] = round(time.perf_counter() - t0, 3)
     return res

@@ -59,6 +59,25 @@ KEY_NN_FAKE_MEDIAN_DERM = "memorization_derm_nn_fake_median"
 KEY_NN_HELDOUT_MEDIAN_DERM = "memorization_derm_nn_heldout_median"
 KEY_NN_THRESHOLD_DERM = "memorization_derm_nn_threshold_p1"
 
+# Classifier two-sample tests (Lopez-Paz & Oquab 2017): held-out accuracy of a classifier told to pick the
+# generated images out of a mix with as many held-out real ones (0.5: it cannot; 1: always), its AUC and
+# the accuracy's 95% interval, beside the real-vs-real floor (the same test with real reference images in
+# place of the generated ones: what "cannot tell" reads at this n). Form "derm": an MLP on the encoder's
+# 128-d features; "pixel": a small CNN on 64 px pixels.
+C2ST_PARTS = ("auc", "lo95", "hi95")
+
+
+def key_c2st(form: str, part: str | None = None, floor: bool = False) -> str:
+    """Key of a C2ST number: ``c2st_derm`` (accuracy), ``c2st_derm_auc``, ``c2st_derm_lo95`` / ``_hi95``
+    (95% interval of the accuracy); ``floor=True``: the real-vs-real floor's, e.g. ``c2st_pixel_floor_lo95``."""
+    return "_".join(["c2st", form, *(["floor"] if floor else []), *([part] if part else [])])
+
+
+KEY_C2ST_DERM = key_c2st("derm")                 # "c2st_derm"
+KEY_C2ST_DERM_FLOOR = key_c2st("derm", floor=True)
+KEY_C2ST_PIXEL = key_c2st("pixel")               # "c2st_pixel"
+KEY_C2ST_PIXEL_FLOOR = key_c2st("pixel", floor=True)
+
 # Provenance keys every result carries
 KEY_N_REAL = "n_real"
 KEY_N_FAKE = "n_fake"

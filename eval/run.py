@@ -33,8 +33,9 @@
 
     Every form takes ``--threads N`` (torch CPU threads) and ``--offline`` (or ``LESIONGAN_OFFLINE=1``):
     no download. Otherwise FID/KID fetch torch-fidelity's Inception-v3 weights into its cache when they
-    are missing, with a timeout; when that fails FID/KID are unavailable and every other metric goes on. ``--derm-encoder PATH`` picks the
-    dermoscopy encoder of the ``*_derm`` metrics (default ``checkpoints/derm-encoder``).
+    are missing, with a timeout; when that fails FID/KID are unavailable and every other metric goes on.
+    ``--derm-encoder PATH`` picks the dermoscopy encoder of the ``*_derm`` metrics (default
+    ``checkpoints/derm-encoder``).
 """
 from __future__ import annotations
 
@@ -211,10 +212,10 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
                                        batch_size=batch_size, progress=progress)
                 cache = sources.FeatureCache()
                 gen_s = time.perf_counter() - t0
-                for ref_name, real, heldout in refs:
+                for ref_name, real, held_set in refs:
                     if progress:
                         print(f"{name}: scoring against {ref_name} (seed {s})", file=sys.stderr)
-                    res = evaluate(real, fake, metrics, heldout=heldout, cache=cache, seed=s, **kw)
+                    res = evaluate(real, fake, metrics, heldout=held_set, cache=cache, seed=s, **kw)
                     res[KEY_SECONDS] = round(res[KEY_SECONDS] + (gen_s if ref_name == "train" else 0.0), 3)
                     res["snapshot"] = snapshot
                     if s == seed:
@@ -269,8 +270,8 @@ def merge_rows(previous: dict | None, rows: list[dict], meta: dict, models: list
 
 
 # A row's columns that are not a metric's (kept from the old row when metrics are merged in).
-_ROW_FACTS = {"model", "reference", "generator", "error", "seeds", KEY_N_FAKE, KEY_N_REAL, KEY_RESOLUTION, KEY_SEED,
-              KEY_SECONDS, KEY_RESIZE, KEY_UNAVAILABLE}
+_ROW_FACTS = {"model", "reference", "generator", "snapshot", "error", "seeds", KEY_N_FAKE, KEY_N_REAL, KEY_RESOLUTION,
+              KEY_SEED, KEY_SECONDS, KEY_RESIZE, KEY_UNAVAILABLE}
 _RESULT_PARTS = ("config", "details", "timing", KEY_UNAVAILABLE)  # a result's {metric name: ...} sections
 
 
@@ -311,15 +312,22 @@ def merge_metrics(previous: dict | None, rows: list[dict], meta: dict, metrics: 
     records this command for these metrics.
 
     Raises:
-        ValueError: when ``previous`` was scored with other settings (the rows would not compare).
+        ValueError: when ``previous`` was scored with other settings (the rows would not compare), or a
+            row names other weights (snapshot SHA-256) than those just scored.
     """
     scored = list(dict.fromkeys(r.get("model") for r in rows if "error" not in r))
     if previous is None:
         return rows, meta | {"metric_commands": _metric_commands(None, scored, metrics, meta["command"])}
     check_collection_settings(previous, meta)
     new = {(r.get("model"), r.get("reference")): r for r in rows if "error" not in r}
-    merged = [merge_metric_values(r, new.pop((r.get("model"), r.get("reference"))), metrics)
-              if (r.get("model"), r.get("reference")) in new and "error" not in r else r for r in previous["rows"]]
+    merged = []
+    for r in previous["rows"]:
+        now = new.pop((r.get("model"), r.get("reference")), None)
+        was_sha, now_sha = (((row or {}).get("snapshot") or {}).get("sha256") for row in (r, now))
+        if was_sha and now_sha and was_sha != now_sha:
+            raise ValueError(f"--merge: {r.get('model')}'s weights changed since its row was scored (sha256 "
+                             f"{was_sha[:12]} -> {now_sha[:12]}); rescore it in full (--model, no --merge)")
+        merged.append(r if now is None else now if "error" in r else merge_metric_values(r, now, metrics))
     merged += list(new.values())
     old_models = list(dict.fromkeys(r.get("model") for r in previous["rows"]))
     commands = previous.get("commands") or {m: previous.get("command") for m in old_models}
