@@ -4,6 +4,7 @@ every file it writes goes through :mod:`gan.rundir`, and periodic evaluation plu
 :class:`TrainingHook`. Under torchrun the same loop runs on every process (see :mod:`gan.dist`)."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -27,6 +28,7 @@ from gan import checkpoint as ckpt_io
 from gan import dist
 from gan.config import RunConfig, to_dict
 from gan.daug import AdaState, AugmentedD
+from gan.fileio import clean_stale_temps
 from gan.data.augmentation import augment
 from gan.imageutil import image_grid, to_uint8_hwc
 from gan.models.base import BatchRNG, Loss, Stage, count_params
@@ -232,8 +234,12 @@ def training_loop(run: RunDir | str | os.PathLike, config: RunConfig | dict, ima
     The caller's torch state is left as it was: the global random generator (forked for the run)
     and the number of threads (``train.threads``, restored on return).
 
+    Process 0 holds the run folder's lock (:meth:`RunDir.lock`) while it trains, and gives it up on return
+    unless the caller holds it too (``gan.train`` does until its command ends).
+
     Returns:
-        A :class:`RunResult`. Raises :class:`TrainingDiverged` on a NaN/inf loss.
+        A :class:`RunResult`. Raises :class:`TrainingDiverged` on a NaN/inf loss, and
+        :class:`gan.fileio.FolderInUse` (a ValueError naming the holder) when another process writes the run.
     """
     run = run if isinstance(run, RunDir) else RunDir(run)
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
@@ -252,13 +258,16 @@ def training_loop(run: RunDir | str | os.PathLike, config: RunConfig | dict, ima
     check_processes(cfg, int(resume["nimg"]) if resume is not None else 0)
     threads = torch.get_num_threads()
     rng_devices = [device.index or 0] if device.type == "cuda" else []
-    try:
-        with torch.random.fork_rng(devices=rng_devices):
-            if tcfg.threads:
-                torch.set_num_threads(tcfg.threads)
-            return _train(run, cfg, device, images, labels, resume, progress, list(hooks))
-    finally:
-        torch.set_num_threads(threads)
+    # The loop owns the run folder while it trains: process 0 holds its lock (re-entrant: gan.train took
+    # it already) and gives it up when training ends, for a library caller too.
+    with run.lock() if dist.is_main() else contextlib.nullcontext():
+        try:
+            with torch.random.fork_rng(devices=rng_devices):
+                if tcfg.threads:
+                    torch.set_num_threads(tcfg.threads)
+                return _train(run, cfg, device, images, labels, resume, progress, list(hooks))
+        finally:
+            torch.set_num_threads(threads)
 
 
 def _check_labels(cfg: RunConfig, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
@@ -285,8 +294,8 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
     total_nimg = int(round(tcfg.kimg * 1000))
     memory_format = torch.channels_last if tcfg.channels_last else torch.contiguous_format
     main = dist.is_main()
-    if main:
-        run.open_for_writing()  # also removes temp files of an earlier process that was killed
+    if main:  # under the lock training_loop holds: temp files of an earlier writer that was killed
+        clean_stale_temps(run.path)
 
     # Weights from the seed; every later random draw from a generator whose state is checkpointed.
     # With several processes these generators are shared: each draws for the global batch and keeps

@@ -36,9 +36,10 @@ Every write is atomic (:mod:`gan.fileio`); temp files carry the writer's host id
 
 One writer at a time: a process that writes a run folder holds its lock (:meth:`RunDir.lock`, an
 ``fcntl.flock`` on ``run.lock``, whose JSON names the holder's PID, host, start time and a heartbeat
-that the writer refreshes with every stats line, metrics line and checkpoint). Training takes it when
-it makes the folder (:meth:`RunDir.create`) or opens it (:meth:`RunDir.open_for_writing`) and keeps it
-until the command returns; a second writer (``--resume`` of the same folder, ``tools/ship.py`` into a
+that the writer refreshes with every stats line, metrics line and checkpoint). ``gan.train`` takes it
+when it makes the folder (:meth:`RunDir.create`), or on ``--resume`` before it decodes the data or
+rewrites ``config.json``, and keeps it until the command returns; ``gan.loop.training_loop`` holds it
+while it trains (for a library caller, only then); a second writer (``--resume`` of the same folder, ``tools/ship.py`` into a
 model folder being written) is refused with one line naming the holder. Readers ask without taking
 it: :meth:`RunDir.writer_alive` (is a run running?) and :meth:`RunDir.holder` (who, since when).
 

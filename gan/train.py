@@ -332,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
             prepare_output(args.out, "--out")
         created_group = dist.init(cfg.train.device)  # under torchrun; else nothing
         main_process = dist.is_main()
+        if resume is not None and main_process:
+            # One writer from here on (process 0 writes for all): of two --resume started together, the
+            # second is refused, naming the first, before it decodes the data or rewrites config.json.
+            run.lock()
         check_processes(cfg, int(resume["nimg"]) if resume is not None else 0)
         # Process 0 decodes and caches the data first; the others then read the cache.
         if not main_process:

@@ -611,7 +611,6 @@ except BlockingIOError:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="--resume takes the run lock only when training starts")
 def test_resume_holds_the_run_lock_before_it_reads_data_or_rewrites_the_config(run_copy, tmp_path, monkeypatch,
                                                                               capsys):
     """Two --resume started in the same second: whichever takes the lock first keeps the other out
@@ -640,7 +639,6 @@ def test_resume_holds_the_run_lock_before_it_reads_data_or_rewrites_the_config(r
     assert not RunDir(run_copy).writer_alive()
 
 
-@pytest.mark.xfail(strict=True, reason="training_loop keeps the run lock until the process ends")
 def test_training_loop_holds_the_run_lock_while_it_trains_and_only_then(tmp_path):
     from gan.loop import TrainingHook, training_loop
     from test_train import run_config
