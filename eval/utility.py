@@ -651,8 +651,13 @@ def _worker_run(task: dict) -> dict:
 
 
 def _cache_path(folder: Path, task: dict) -> Path:
+    """``ARCH-SETTING[-rRATIO]-sSEED-KEY.npz``: the ratio only for settings that depend on it. A training is
+    found again by its key (a hash of everything that changes it), whatever run named the file."""
     r = task["ratio"]
-    return folder / f"{task['arch']}-{task['setting']}-r{'fill' if r is None else f'{r:g}'}-s{task['seed']}-{task['key'][:12]}.npz"
+    ratio = f"-r{'fill' if r is None else f'{r:g}'}" if task["setting"] in ("real+synthetic", "real+augment") else ""
+    name = f"{task['arch']}-{task['setting']}{ratio}-s{task['seed']}-{task['key'][:12]}.npz"
+    found = sorted(folder.glob(f"*-s{task['seed']}-{task['key'][:12]}.npz")) if folder.is_dir() else []
+    return found[0] if found else folder / name
 
 
 def _save_training(path: Path, res: dict) -> None:

@@ -170,6 +170,10 @@ def test_workers_and_cache_give_identical_results(problem, tmp_path, monkeypatch
     monkeypatch.setattr(U, "train_classifier", boom)
     again = U.run_utility(x, y, CLASSES, [test], None, workers=1, cache=tmp_path / "c", **kw)
     assert again["tests"][0]["results"] == r1
+    # `real` does not depend on the synthetic ratio: a run at another ratio reads it too
+    kw.update(settings=("real",), synthetic_ratio=1.0)
+    other = U.run_utility(x, y, CLASSES, [test], None, workers=1, cache=tmp_path / "c", **kw)
+    assert other["tests"][0]["results"]["real"] == r1["real"]
 
 
 def test_interval_covers_seed_spread():
