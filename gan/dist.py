@@ -41,6 +41,12 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def launched_as_main() -> bool:
+    """Whether this is process 0 as torchrun launched it (``RANK``), also before :func:`init`: the one
+    that takes a run folder's lock for all."""
+    return is_main() if is_initialized() else int(os.environ.get("RANK", "0")) == 0
+
+
 def _launched_world_size() -> int:
     """The number of processes torchrun started (before or after :func:`init`)."""
     return int(os.environ.get("WORLD_SIZE", "1"))

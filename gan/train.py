@@ -327,15 +327,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if resume is not None:
             ckpt_io.check_resumable(resume, resume_file)
-            prepare_output(run.path, "--resume")
+            if dist.launched_as_main():  # process 0 writes for all
+                prepare_output(run.path, "--resume")
+                # One writer from here on: of two --resume started together, the second is refused, naming
+                # the first, before it decodes the data or rewrites config.json.
+                run.lock()
         else:
             prepare_output(args.out, "--out")
         created_group = dist.init(cfg.train.device)  # under torchrun; else nothing
         main_process = dist.is_main()
-        if resume is not None and main_process:
-            # One writer from here on (process 0 writes for all): of two --resume started together, the
-            # second is refused, naming the first, before it decodes the data or rewrites config.json.
-            run.lock()
         check_processes(cfg, int(resume["nimg"]) if resume is not None else 0)
         # Process 0 decodes and caches the data first; the others then read the cache.
         if not main_process:
