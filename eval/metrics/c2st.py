@@ -195,10 +195,30 @@ def two_sample_test(real: np.ndarray, other: np.ndarray, fit_predict: FitPredict
 
 # -- the two classifiers ---------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run torch on one thread: the MLP's matrices are tiny (240 x 128), and threads waiting for a core on
+    a busy CPU made it five times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def mlp_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int) -> np.ndarray:
     """c2st_derm's classifier (:data:`MLP`): features standardised by the training fold's mean and sd, one
     hidden layer of ReLU units, logistic loss plus scikit-learn's L2 penalty ``alpha / (2 n) * sum(W**2)``,
-    full-batch Adam; Glorot-uniform initial weights drawn from ``seed``. P(label 1) of ``x_test``."""
+    full-batch Adam; Glorot-uniform initial weights drawn from ``seed``. P(label 1) of ``x_test``; on one
+    torch thread."""
+    with one_torch_thread():
+        return _mlp(x_train, y_train, x_test, seed)
+
+
+def _mlp(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int) -> np.ndarray:
     import torch
 
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-8
@@ -222,20 +242,6 @@ def mlp_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray
     with torch.no_grad():
         x_test = torch.from_numpy(((x_test - mu) / sd).astype(np.float32))
         return torch.sigmoid(net(x_test)[:, 0]).double().numpy()
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    """Run torch on one thread: the MLP's matrices are tiny (240 x 128), and threads waiting for a core on
-    a busy CPU made it five times slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def cnn_fit_predict(recipe: RecipeConfig) -> FitPredict:
@@ -317,7 +323,7 @@ def c2st_derm(real, fake, cfg) -> dict:
     enc = derm.require_encoder(cfg)
     f_held, f_fake = derm.set_features(held, enc, cfg), derm.set_features(fake, enc, cfg)
     out: dict = {}
-    with derm.one_blas_thread(), one_torch_thread():
+    with derm.one_blas_thread():
         value = two_sample_test(f_held, f_fake, mlp_fit_predict, seed=cfg.seed, draws=DERM_DRAWS)
         out.update(value.keys("derm"))
         try:
