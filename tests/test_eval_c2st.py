@@ -170,3 +170,59 @@ def test_the_pixel_cnn_tells_noise_from_lesions(made):
     held, fake = resize_images(held, 32), resize_images(fake, 32)
     r = c2st.two_sample_test(held, fake, c2st.cnn_fit_predict(RecipeConfig(steps=60, batch=16, width=4)), seed=0)
     assert r.accuracy > 0.9 and r.auc > 0.95, r
+
+
+# -- eval.run: the C2STs merged into scored rows, held-out images from a data set ----------------
+
+def _isic2017(root, n_train: int = 30, n_val: int = 24):
+    """A made ISIC 2017 folder (the challenge's layout, 64 px PNGs, all nevus)."""
+    from PIL import Image
+
+    for part, n, first in (("Training", n_train, 0), ("Validation", n_val, 500)):
+        folder = root / f"ISIC-2017_{part}_Data"
+        folder.mkdir(parents=True)
+        names = [f"ISIC_{first + i:07d}" for i in range(n)]
+        for name, img in zip(names, lesion_images(n, 64, seed=first)):
+            Image.fromarray(img).save(folder / f"{name}.png")
+        (root / f"ISIC-2017_{part}_Part3_GroundTruth.csv").write_text(
+            "image_id,melanoma,seborrheic_keratosis\n" + "".join(f"{name},0.0,0.0\n" for name in names))
+    return root
+
+
+def test_eval_run_merges_the_c2sts_into_scored_rows_and_keeps_every_other_key(tmp_path, monkeypatch, small_cnn):
+    import json
+
+    from eval.fingerprint import save_fingerprint
+    from eval.run import main as run_main
+    from eval.testing import write_tiny_generator
+
+    monkeypatch.setenv("LESIONGAN_CACHE", str(tmp_path / "cache"))
+    data = _isic2017(tmp_path / "isic2017")
+    ck = tmp_path / "checkpoints"
+    (ck / "m").mkdir(parents=True)
+    write_tiny_generator(ck / "m" / "generator.pt", resolution=32)
+    for split, name in (("train", "fingerprint.npz"), ("validation", "fingerprint-val.npz")):
+        save_fingerprint(make_fingerprint(str(data), size=64, split=split, bank_size=16), ck / "m" / name)
+    base = ["--checkpoints", str(ck), "--n", "40", "--quiet"]
+    assert run_main(base + ["--metrics", "hist_js"]) == 0
+    before = json.loads((ck / "results.json").read_text())
+    merge = base + ["--merge", "--metrics", "c2st_derm,c2st_pixel", "--heldout",
+                    str(data / "ISIC-2017_Validation_Data"), "--threads", "1"]
+    assert run_main(merge) == 0
+    after = json.loads((ck / "results.json").read_text())
+    (tr0, va0), (tr, va) = before["rows"], after["rows"]
+    for old, new in ((tr0, tr), (va0, va)):  # every key scored before is as it was
+        assert {k: new[k] for k in old if k != "unavailable"} == {k: v for k, v in old.items() if k != "unavailable"}
+    for key in (KEY_C2ST_DERM, KEY_C2ST_DERM_FLOOR, KEY_C2ST_PIXEL, KEY_C2ST_PIXEL_FLOOR):
+        assert 0 <= tr[key] <= 1 and key not in va
+    # The pixel floor's training images: the split beside the held-out folder, names as the fingerprint's.
+    assert tr["unavailable"] == {} and "held-out" in va["unavailable"]["c2st_pixel"]
+    assert after["commands"] == {"m": before["command"]}  # who scored the rest
+    assert set(after["metric_commands"]["m"]) == {"c2st_derm", "c2st_pixel"} and "--merge" in after["command"]
+    own = json.loads((ck / "m" / "results.json").read_text())
+    assert own["command"] == before["command"] and own["metric_commands"]["c2st_pixel"].endswith("--threads 1")
+    assert {"hist_js", "c2st_derm", "c2st_pixel"} <= set(own["results"]["train"]["config"])
+    assert "names match" in own["results"]["train"]["config"]["c2st_pixel"]["floor"]["other"]
+    # Other settings than the collection's: one line, nothing written.
+    assert run_main(base[:3] + ["50", "--merge", "--metrics", "c2st_derm"]) == 2
+    assert json.loads((ck / "results.json").read_text()) == after
