@@ -399,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="checkpoint scoring: rescore only this model folder (repeatable); the collection's other "
                         "rows are kept")
     p.add_argument("--merge", action="store_true",
-                   help="checkpoint scoring with --metrics: put only these metrics' keys into the models' existing rows "
-                        "and results.json, keeping every other key (a new metric on unchanged weights)")
+                   help="checkpoint scoring with --metrics: put only these metrics' keys into the models' existing "
+                        "rows and results.json, keeping every other key (a new metric on unchanged weights)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args(argv)

@@ -67,6 +67,23 @@ def test_the_bootstrap_interval_is_as_wide_as_the_binomial_one():
     assert hi3 - lo3 == pytest.approx(2 * 1.96 * (0.25 * (1 / 150 + 1 / 450) / 4) ** 0.5, rel=0.15)
 
 
+def test_a_test_on_the_same_data_is_trained_once():
+    calls = []
+
+    def fit_predict(x_train, y_train, x_test, seed):
+        calls.append(seed)
+        return np.full(len(x_test), 0.25)
+
+    a, b = _gauss(30, 0), _gauss(30, 1)
+    first = c2st.kept_test(a, b, fit_predict, "constant", seed=0, draws=1)
+    assert len(calls) == 5 and first.accuracy == 0.5  # every image called real: half right
+    assert c2st.kept_test(a.copy(), b.copy(), fit_predict, "constant", seed=0, draws=1) == first and len(calls) == 5
+    c2st.kept_test(a, b, fit_predict, "constant", seed=1, draws=1)  # another seed, another classifier, other data
+    c2st.kept_test(a, b, fit_predict, "other", seed=0, draws=1)
+    c2st.kept_test(a, b + 1, fit_predict, "constant", seed=0, draws=1)
+    assert len(calls) == 20
+
+
 # -- the MLP test on features (c2st_derm's classifier) -------------------------------------------
 
 def test_one_distribution_reads_chance_and_its_interval_covers_half():
@@ -113,6 +130,7 @@ def small_cnn(monkeypatch):
 def test_c2st_derm_gives_value_and_floor_and_repeats_exactly(made):
     train, held, fake = made
     r1 = evaluate(train, fake, ["c2st_derm"], heldout=held, seed=0)
+    c2st._TESTS.clear()  # trained again, not read from the first call
     r2 = evaluate(train, fake, ["c2st_derm"], heldout=held, seed=0)
     assert r1[KEY_UNAVAILABLE] == {}
     keys = [key_c2st("derm", part, floor) for floor in (False, True) for part in (None, "auc", "lo95", "hi95")]
@@ -147,7 +165,7 @@ def test_c2st_pixel_says_why_without_held_out_images(made):
 def test_c2st_pixel_value_and_floor_repeat_exactly_and_the_floor_needs_training_pixels(made, small_cnn):
     train, held, fake = made
     r1 = evaluate(train, fake, ["c2st_pixel"], heldout=held, seed=0)
-    c2st._FLOORS.clear()  # the second floor is trained again, not read from the first
+    c2st._TESTS.clear()  # trained again, not read from the first call
     r2 = evaluate(train, fake, ["c2st_pixel"], heldout=held, seed=0)
     keys = [key_c2st("pixel", part, floor) for floor in (False, True) for part in (None, "auc", "lo95", "hi95")]
     assert r1[KEY_UNAVAILABLE] == {} and {k: r1[k] for k in keys} == {k: r2[k] for k in keys}

@@ -193,6 +193,32 @@ def two_sample_test(real: np.ndarray, other: np.ndarray, fit_predict: FitPredict
                       lo95=lo, hi95=hi, n=len(ri), draws=len(oi))
 
 
+# Tests kept per process by the content of both sides, the classifier, the seed and the draws: a floor
+# (the same two real sets for every model scored with a seed, every row of the validity table) is
+# trained once.
+_TESTS: dict[tuple, C2STResult] = {}
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(f"{a.shape} {a.dtype}".encode())
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+
+def kept_test(real: np.ndarray, other: np.ndarray, fit_predict: FitPredict, classifier: str, *, seed: int,
+              draws: int) -> C2STResult:
+    """:func:`two_sample_test`, or its result from an earlier call on the same data (``classifier`` names
+    the classifier and its settings)."""
+    key = (_digest(real, other), classifier, seed, draws, K_FOLDS, BOOTSTRAP)
+    if key not in _TESTS:
+        if len(_TESTS) >= 64:
+            _TESTS.clear()
+        _TESTS[key] = two_sample_test(real, other, fit_predict, seed=seed, draws=draws)
+    return _TESTS[key]
+
+
 # -- the two classifiers ---------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -324,11 +350,11 @@ def c2st_derm(real, fake, cfg) -> dict:
     f_held, f_fake = derm.set_features(held, enc, cfg), derm.set_features(fake, enc, cfg)
     out: dict = {}
     with derm.one_blas_thread():
-        value = two_sample_test(f_held, f_fake, mlp_fit_predict, seed=cfg.seed, draws=DERM_DRAWS)
+        value = kept_test(f_held, f_fake, mlp_fit_predict, repr(MLP), seed=cfg.seed, draws=DERM_DRAWS)
         out.update(value.keys("derm"))
         try:
-            floor = two_sample_test(f_held, derm.set_features(real, enc, cfg), mlp_fit_predict, seed=cfg.seed,
-                                    draws=DERM_DRAWS)
+            floor = kept_test(f_held, derm.set_features(real, enc, cfg), mlp_fit_predict, repr(MLP), seed=cfg.seed,
+                              draws=DERM_DRAWS)
             out.update(floor.keys("derm", floor=True))
             floor_info = {"n_per_side": floor.n, "draws": floor.draws, "other": _name(real)}
         except MetricUnavailable as e:
@@ -338,19 +364,6 @@ def c2st_derm(real, fake, cfg) -> dict:
                                metric_version=enc.metric_version, encoder_sha256=enc.sha256,
                                heldout=_name(held), floor=floor_info)
     return out
-
-
-# The floor depends on the two real sets, the seed and the recipe only: kept per process, so that
-# scoring several models (eval.run --model a --model b) trains its classifiers once.
-_FLOORS: dict[tuple, C2STResult] = {}
-
-
-def _digest(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(str(a.shape).encode())
-        h.update(np.ascontiguousarray(a).data)
-    return h.hexdigest()
 
 
 def training_pixels(real, held, cfg) -> tuple[np.ndarray, str]:
@@ -407,19 +420,14 @@ def c2st_pixel(real, fake, cfg) -> dict:
     x_held = _at_pixel_size(held.images, cfg.resize)
     x_fake = _at_pixel_size(fake.require_images("c2st_pixel"), cfg.resize)
     recipe = PIXEL_RECIPE
-    fit = cnn_fit_predict(recipe)
-    value = two_sample_test(x_held, x_fake, fit, seed=cfg.seed, draws=PIXEL_DRAWS)
+    fit, classifier = cnn_fit_predict(recipe), f"SmallCNN {recipe!r}"
+    value = kept_test(x_held, x_fake, fit, classifier, seed=cfg.seed, draws=PIXEL_DRAWS)
     out: dict = value.keys("pixel")
     floor_info = None
     try:
         x_real, where = training_pixels(real, held, cfg)
-        x_real = _at_pixel_size(x_real, cfg.resize)
-        memo = (_digest(x_held, x_real), cfg.seed, K_FOLDS, PIXEL_DRAWS, BOOTSTRAP, repr(recipe))
-        if memo not in _FLOORS:
-            if len(_FLOORS) >= 16:
-                _FLOORS.clear()
-            _FLOORS[memo] = two_sample_test(x_held, x_real, fit, seed=cfg.seed, draws=PIXEL_DRAWS)
-        floor = _FLOORS[memo]
+        floor = kept_test(x_held, _at_pixel_size(x_real, cfg.resize), fit, classifier, seed=cfg.seed,
+                          draws=PIXEL_DRAWS)
         out.update(floor.keys("pixel", floor=True))
         floor_info = {"n_per_side": floor.n, "draws": floor.draws, "other": where}
     except MetricUnavailable as e:
