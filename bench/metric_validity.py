@@ -1,7 +1,8 @@
 """Do the metrics see what they claim? Real images scored clean and degraded (issue 13, section 3).
 
     python bench/metric_validity.py [--data ../shared/data/isic2017] [--split validation] \
-        [--fingerprint checkpoints/fingerprints/isic2017-train-64.npz] [--seed 0] [--json]
+        [--fingerprint checkpoints/fingerprints/isic2017-train-64.npz] [--seed 0] [--no-c2st-pixel] \
+        [--threads N] [--json]
 
 The ISIC 2017 validation images (150, read by ``gan.data.load_dataset`` at 64 px, the evaluation
 size) are scored against the training split's fingerprint, first as they are, then degraded at 64 px
@@ -16,9 +17,16 @@ issue's wording before any result was seen, and are not tuned to make a row pass
     checker-8         an 8 px checkerboard (4 px squares) added at +-0.03 on [0, 1]: low contrast
     collapsed         10 images (a seeded choice) each repeated 15 times: as many images as clean
 
+The classifier two-sample tests (``c2st_derm``, ``c2st_pixel``; ``eval.metrics.c2st``) need a real
+side other than the images degraded, so for them the roles turn: the degraded validation images stand
+in for samples and the real side is 150 training images (a seeded choice, read from ``--data``; their
+derm features from the pixels). The clean row is then exactly the real-vs-real floor (training vs
+validation images) that ``eval.run`` reports beside each model's value.
+
 Expectations checked (``EXPECTATIONS``; every row is published, pass or fail): ``fd_derm`` worse than
 clean for every degradation, and blur-2 > blur-1, noise-0.1 > noise-0.05; ``precision_derm`` below
-clean for blur and noise; ``recall_derm`` and ``coverage_derm`` below clean for the collapsed set.
+clean for blur and noise; ``recall_derm`` and ``coverage_derm`` below clean for the collapsed set;
+``c2st_derm`` and ``c2st_pixel`` above the clean floor for every degradation.
 
 Also printed: each metric's time per condition (``evaluate``'s ``timing``), as the issue asks for the
 cost of each metric. Progress on stderr (tqdm), the table (Markdown, or ``--json``) on stdout.
@@ -51,6 +59,9 @@ COLUMNS = (
 )
 DERM_KEYS = tuple(k for k, _ in COLUMNS if k.endswith("_derm"))
 OTHER_METRICS = ("hist_js", "wasserstein", "diversity")
+# The C2STs (metric name = headline key): scored against the training images as their real side.
+C2ST_COLUMNS = (("c2st_derm", "C2ST derm"), ("c2st_pixel", "C2ST pixel"))
+C2ST_SIDE = 150  # training images on the C2STs' real side (as many as the validation split)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -179,6 +190,9 @@ def _expectations() -> list[tuple[str, str, Callable[[dict], bool | None]]]:
         out.append((n, "precision < clean", lambda r, n=n: _lt(r, n, "clean", "precision_derm")))
     out.append(("collapsed", "recall < clean", lambda r: _lt(r, "collapsed", "clean", "recall_derm")))
     out.append(("collapsed", "coverage < clean", lambda r: _lt(r, "collapsed", "clean", "coverage_derm")))
+    for key, title in C2ST_COLUMNS:
+        for c in CONDITIONS[1:]:
+            out.append((c.name, f"{title} > clean", lambda r, n=c.name, k=key: _lt(r, "clean", n, k)))
     return out
 
 
@@ -219,9 +233,14 @@ def load_images(data: str, split: str, size: int = SIZE) -> tuple[np.ndarray, li
 
 
 def run(images: np.ndarray, real, seed: int = 0, conditions=CONDITIONS, metrics: list[str] | None = None,
-        progress: bool = True) -> dict:
+        progress: bool = True, c2st_real: np.ndarray | None = None, c2st: tuple[str, ...] = ("c2st_derm", "c2st_pixel")
+        ) -> dict:
     """Score ``images`` clean and under each condition against ``real`` (a fingerprint path or anything
     ``eval.evaluate`` takes as the real set).
+
+    With ``c2st_real`` (uint8 real images other than ``images``: training images), the metrics named in
+    ``c2st`` score each condition against them as the real side, with the clean ``images`` as the
+    reference: their clean row is the real-vs-real floor.
 
     Returns:
         {"rows": {condition: {key: value, "timing": {metric: s}, "degrade_s": s, "unavailable": {...}}},
@@ -236,6 +255,10 @@ def run(images: np.ndarray, real, seed: int = 0, conditions=CONDITIONS, metrics:
     metrics = list(metrics) if metrics is not None else [*derm_metric_names(), *OTHER_METRICS]
     cache = FeatureCache()  # the real set's statistics are computed once for all rows
     real_set = resolve(real, "real", size=images.shape[1])
+    c2st = list(c2st) if c2st_real is not None else []
+    if c2st:  # resolved once: their features are computed once for all rows
+        c2st_sides = {"real": resolve(images, "real", size=images.shape[1]),
+                      "heldout": resolve(c2st_real, "heldout", size=images.shape[1])}
     rows: dict[str, dict] = {}
     encoder = None
     for c in tqdm(conditions, desc="conditions", unit="row", disable=not progress):
@@ -243,9 +266,15 @@ def run(images: np.ndarray, real, seed: int = 0, conditions=CONDITIONS, metrics:
         x = c.apply(images, seed)
         degrade_s = time.perf_counter() - t
         res = evaluate(real_set, x, metrics, seed=seed, cache=cache)
-        row = {k: res[k] for k, _ in COLUMNS if k in res}
+        if c2st:
+            more = evaluate(c2st_sides["real"], x, c2st, heldout=c2st_sides["heldout"], seed=seed, cache=cache)
+            res = {**res, **{k: v for k, v in more.items() if k.startswith("c2st_")},
+                   "timing": {**res["timing"], **more["timing"]},
+                   "unavailable": {**res["unavailable"], **more["unavailable"]}}
+        row = {k: res[k] for k, _ in (*COLUMNS, *C2ST_COLUMNS) if k in res}
         row.update({"n_fake": res["n_fake"], "n_real": res["n_real"], "timing": res["timing"],
                     "degrade_s": round(degrade_s, 3), "unavailable": res["unavailable"], "what": c.what})
+        row.update({k: v for k, v in res.items() if k.startswith("c2st_")})  # AUC, intervals, the floor
         rows[c.name] = row
         derm = next((cfg for cfg in res["config"].values() if "encoder_sha256" in cfg), None)
         encoder = encoder or (derm and {k: derm[k] for k in ("metric_version", "encoder_sha256", "real_features")})
@@ -258,6 +287,14 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
 
 
+def _cell(row: dict, key: str) -> str:
+    """A table cell: the value, with its 95% interval for a C2ST."""
+    lo, hi = row.get(f"{key}_lo95"), row.get(f"{key}_hi95")
+    if key.startswith("c2st_") and isinstance(lo, float) and isinstance(hi, float):
+        return f"{_fmt(row.get(key))} [{lo:.2f}, {hi:.2f}]"
+    return _fmt(row.get(key))
+
+
 def verdict(checks: list[dict]) -> str:
     """One cell: each check with pass / FAIL / n/a."""
     if not checks:
@@ -268,10 +305,11 @@ def verdict(checks: list[dict]) -> str:
 
 def markdown(out: dict, command: str) -> str:
     """The table as Markdown: one row per condition, the metric columns, the checks."""
-    head = ["condition", *(t for _, t in COLUMNS), "expectations"]
+    columns = [*COLUMNS, *(c for c in C2ST_COLUMNS if any(c[0] in r for r in out["rows"].values()))]
+    head = ["condition", *(t for _, t in columns), "expectations"]
     lines = [f"`{command}`", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for name, row in out["rows"].items():
-        cells = [f"{name} ({row['what']})", *(_fmt(row.get(k)) for k, _ in COLUMNS), verdict(out["checks"][name])]
+        cells = [f"{name} ({row['what']})", *(_cell(row, k) for k, _ in columns), verdict(out["checks"][name])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -295,20 +333,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fingerprint", default=DEFAULT_FINGERPRINT,
                    help=f"reference: the training split's fingerprint (default {DEFAULT_FINGERPRINT})")
     p.add_argument("--seed", type=int, default=0, help="noise, the collapsed set's choice, KID subsets, MS-SSIM pairs")
+    p.add_argument("--no-c2st-pixel", action="store_true",
+                   help="leave out c2st_pixel (a small CNN trained 5 times per row: most of the table's time)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     a = p.parse_args(argv)
     for flag, path in (("--data", a.data), ("--fingerprint", a.fingerprint)):
         if not Path(path).exists():
             p.error(f"{flag} {path}: no such file or folder")
+    if a.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, a.threads))
     t0 = time.perf_counter()
     images, _ = load_images(a.data, a.split)
     if len(images) % 10:
         p.error(f"--split {a.split}: {len(images)} images, not a multiple of 10 (the collapsed set)")
-    out = run(images, a.fingerprint, a.seed)
+    train, _ = load_images(a.data, "train")
+    side = train[np.sort(np.random.default_rng(a.seed).choice(len(train), min(C2ST_SIDE, len(train)), replace=False))]
+    out = run(images, a.fingerprint, a.seed, c2st_real=side,
+              c2st=("c2st_derm",) if a.no_c2st_pixel else ("c2st_derm", "c2st_pixel"))
     total = time.perf_counter() - t0
     command = "python bench/metric_validity.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     out.update({"command": command, "seconds": round(total, 1), "n_images": int(len(images)), "split": a.split,
-                "data": a.data, "fingerprint": a.fingerprint, "size": SIZE, "seed": a.seed,
+                "data": a.data, "fingerprint": a.fingerprint, "size": SIZE, "seed": a.seed, "c2st_real": len(side),
                 "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"})
     if a.json:
         print(json.dumps(out, indent=1))
@@ -318,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         print(timing_table(out))
         failed = [(n, c["check"]) for n, cs in out["checks"].items() for c in cs if c["passed"] is False]
         enc = out["encoder"] or {}
-        print(f"\n{len(images)} {a.split} images vs {a.fingerprint} at {SIZE} px, seed {a.seed}; encoder "
+        print(f"\n{len(images)} {a.split} images vs {a.fingerprint} at {SIZE} px (the C2STs: vs {len(side)} training "
+              f"images), seed {a.seed}; encoder "
               f"{enc.get('metric_version')} (sha256 {str(enc.get('encoder_sha256'))[:12]}, real features from the "
               f"{enc.get('real_features')}); {total:.0f} s; failed: {failed or 'none'}")
     return 0

@@ -133,14 +133,20 @@ def test_expectations_and_table_from_made_rows():
     for name in ("blur-1", "blur-2", "noise-0.05", "noise-0.1"):
         rows[name]["precision_derm"] = 0.5
     rows["collapsed"].update(recall_derm=0.2, coverage_derm=0.3)
+    for name in rows:  # the C2STs: every degradation above the clean floor but the checkerboard's pixel one
+        rows[name].update(c2st_derm=0.55 if name == "clean" else 0.8, c2st_pixel=0.55 if name == "clean" else 0.9)
+    rows["checker-8"]["c2st_pixel"] = 0.55
+    rows["blur-1"].update(c2st_pixel_lo95=0.85, c2st_pixel_hi95=0.95)
     checks = mv.check(rows)
     failed = [(n, c["check"]) for n, cs in checks.items() for c in cs if c["passed"] is False]
-    assert failed == [("noise-0.1", "FD > noise-0.05")]
+    assert failed == [("noise-0.1", "FD > noise-0.05"), ("checker-8", "C2ST pixel > clean")]
     assert checks["clean"] == []
+    assert len(checks["jpeg-10"]) == 3  # FD, C2ST derm, C2ST pixel
     del rows["jpeg-10"]["fd_derm"]
-    assert mv.check(rows)["jpeg-10"] == [{"check": "FD > clean", "passed": None}]  # missing: n/a, not a pass
+    assert mv.check(rows)["jpeg-10"][0] == {"check": "FD > clean", "passed": None}  # missing: n/a, not a pass
     table = mv.markdown({"rows": rows, "checks": mv.check(rows)}, "python bench/metric_validity.py")
     assert table.count("\n| ") == len(mv.CONDITIONS) + 2  # header, rule, rows and "**FAIL**" in table and "n/a" in table
+    assert "| C2ST derm | C2ST pixel |" in table and "| 0.9 [0.85, 0.95] |" in table  # a C2ST with its interval
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,3 +249,32 @@ def test_the_harness_on_made_lesions_ranks_blur_noise_and_collapse_through_the_s
     assert False not in verdicts.values(), verdicts  # None: a check against noise-0.05, not run here
     assert list(verdicts.values()).count(True) == 10
     assert out["encoder"]["metric_version"] == "derm1" and out["encoder"]["real_features"] == "images"
+
+
+def test_the_harness_puts_every_degradation_above_the_clean_c2st_floor(monkeypatch):
+    # The C2STs' own path through the table: the degraded images against other real images, the clean
+    # row being the real-vs-real floor. c2st_derm through the shipped encoder; c2st_pixel with a small
+    # CNN at 32 px, on the degradation made lesions show best.
+    from eval.classifier import RecipeConfig
+    from eval.metrics import c2st
+
+    monkeypatch.setattr(c2st, "PIXEL_SIZE", 32)
+    monkeypatch.setattr(c2st, "PIXEL_RECIPE", RecipeConfig(steps=60, batch=16, width=4))
+    images, side = lesion_images(60, 64, seed=11), lesion_images(60, 64, seed=12)
+    with c2st.one_torch_thread():  # small networks: faster on one thread of a busy CPU
+        _c2st_rows_above_the_floor(images, side)
+
+
+def _c2st_rows_above_the_floor(images, side):
+    for metric, names in (("c2st_derm", ("clean", "blur-2", "noise-0.1", "collapsed")),
+                          ("c2st_pixel", ("clean", "noise-0.1"))):
+        out = mv.run(images, side, seed=0, conditions=[c for c in mv.CONDITIONS if c.name in names], metrics=[],
+                     progress=False, c2st_real=side, c2st=(metric,))
+        rows = out["rows"]
+        assert all(not r["unavailable"] for r in rows.values()), {n: r["unavailable"] for n, r in rows.items()}
+        assert rows["clean"][metric] == rows["clean"][f"{metric}_floor"] < 0.7  # clean: two real sets
+        for name in names[1:]:
+            assert rows[name][metric] > rows["clean"][f"{metric}_hi95"], (metric, name, rows[name][metric])
+            assert rows[name][f"{metric}_floor"] == rows["clean"][metric]
+        verdicts = [c["passed"] for n in names[1:] for c in out["checks"][n] if c["check"].startswith("C2ST")]
+        assert verdicts.count(True) == len(names) - 1 and False not in verdicts
