@@ -129,10 +129,10 @@ class Protocol:
 
 PROTOCOL_V1 = Protocol(1, SETTINGS_V1, "fixed", "majority", None, 5, RecipeConfig(steps=1000), shortcut=False)
 # Every v2 choice below was made on the development fold (eval/README.md, "Utility protocol v2").
-RECIPE_V2 = RecipeConfig(steps=1000)
-PROTOCOL_V2 = Protocol(2, SETTINGS_V2, "matched", "uniform", 0.5, 8, RECIPE_V2)
+RECIPE_V2 = RecipeConfig(steps=2000)
+PROTOCOL_V2 = Protocol(2, SETTINGS_V2, "matched", "uniform", 1.0, 5, RECIPE_V2)
 PROTOCOLS = {"v1": PROTOCOL_V1, "v2": PROTOCOL_V2}
-QUICK = {"seeds": 2, "steps": 300, "bootstrap": 200}
+QUICK = {"seeds": 2, "steps": 400, "bootstrap": 200}
 
 
 @dataclass
@@ -950,7 +950,7 @@ def main(argv: list[str] | None = None) -> int:
                                                             "(default: the protocol's)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps of the real setting (default: the protocol's)")
     p.add_argument("--synthetic-ratio", type=_ratios, default=None, metavar="R[,R...]",
-                   help="synthetic (and augmented) images per real image of every class (v2 default 0.5); a "
+                   help="synthetic (and augmented) images per real image of every class (v2 default 1); a "
                         "comma-separated list runs an exploratory sweep")
     p.add_argument("--share", choices=("uniform", "majority"), default=None,
                    help="uniform: --synthetic-ratio per real image of every class (v2); majority: fill every "
