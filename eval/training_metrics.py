@@ -10,6 +10,10 @@ latents every time, so that snapshots are compared on equal terms), scores them 
 (:meth:`gan.rundir.RunDir.append_metrics`). With ``keep_best`` it writes ``generator-best.pt`` whenever
 a snapshot beats every earlier one on that metric (its direction from the catalogue).
 
+``gan.train`` finds this module through the ``lesiongan.training_hooks`` entry point that
+``pyproject.toml`` declares (:mod:`gan.hooks`): the module is the provider, :func:`metric_names` and
+:func:`training_hooks` its two functions.
+
 Selecting the best of several snapshots on the training fingerprint favours that fingerprint and that
 sample seed: claims about the chosen snapshot are re-scored with a fresh seed and against the
 held-out split (``python -m eval.run``), which ``tools/ship.py`` records.
@@ -191,3 +195,17 @@ def reference_fingerprint(config: RunConfig, run: RunDir, images: torch.Tensor, 
     arr = images.permute(0, 2, 3, 1).contiguous().numpy()
     fp = make_fingerprint(arr, size=config.model_cfg.resolution, derm_encoder=None, progress=progress)
     return load_fingerprint(save_fingerprint(fp, run.file("fingerprint.npz")))
+
+
+def metric_names() -> list[str]:
+    """What ``--metrics`` accepts: every registered metric (the provider's half for argument checking)."""
+    from eval.registry import list_metrics
+
+    return list_metrics()
+
+
+def training_hooks(config: RunConfig, run: RunDir, images: torch.Tensor, progress: bool = True) -> list[TrainingHook]:
+    """The hooks ``gan.train`` runs for ``config.train.metrics``: one :class:`MetricsHook` scoring against
+    :func:`reference_fingerprint` (made now when the run folder has none)."""
+    reference = reference_fingerprint(config, run, images, progress=progress)
+    return [MetricsHook(config, reference, progress=progress)]

@@ -2,7 +2,9 @@
 
 Every model runs in the same loop (:mod:`gan.loop`). A run folder gets the resolved ``config.json``
 before step one, ``stats.jsonl``, fixed-noise grids, ``checkpoint.pt`` and, at the end,
-``generator.pt``. ``--resume RUN_DIR`` continues exactly where the checkpoint stopped.
+``generator.pt``. ``--resume RUN_DIR`` continues exactly where the checkpoint stopped. ``--metrics``
+scores G_ema during training with the hooks that the eval package provides (:mod:`gan.hooks`: ``gan``
+imports no ``eval`` module).
 
 Several GPUs (or CPU processes): ``torchrun --nproc_per_node=N -m gan.train ...`` trains with DDP;
 the batch is the global batch, split over the N processes (docs/distributed.md).
@@ -82,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ada-ops", metavar="GROUPS", help="ADA's pipeline: bgc (blit, geometry, colour; default) or a "
                                                        "subset, e.g. bg to leave colours alone")
     p.add_argument("--metrics", type=_metric_list, metavar="NAMES",
-                   help="score G_ema during training, e.g. fd_derm,precision_derm,recall_derm (eval.list_metrics()); "
-                        "rows go to metrics.jsonl")
+                   help="score G_ema during training, e.g. fd_derm,precision_derm,recall_derm (the metrics of "
+                        "the eval package, which gan.hooks loads); rows go to metrics.jsonl")
     p.add_argument("--metrics-kimg", type=float, help="score every this many kimg (default 10; at the next snapshot)")
     p.add_argument("--metrics-n", type=int, help="samples per scoring (default 1000)")
     p.add_argument("--metrics-ref", metavar="NPZ", help="reference fingerprint (default: the run folder's "
@@ -118,13 +120,17 @@ def _policy(text: str) -> tuple[str, ...]:
 
 
 def _metric_list(text: str) -> tuple[str, ...]:
-    from eval import list_metrics
+    from gan import hooks
 
+    try:
+        known = list(hooks.provider(hooks.METRICS, "--metrics").metric_names())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--metrics: ")) from None
     names = tuple(m.strip() for m in text.split(",") if m.strip())
-    unknown = [m for m in names if m not in list_metrics()]
+    unknown = [m for m in names if m not in known]
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; known: "
-                                         f"{', '.join(list_metrics())}")
+                                         f"{', '.join(known)}")
     return names
 
 
@@ -359,11 +365,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run folder: {run.path}" + (f" ({dist.world_size()} processes)" if dist.world_size() > 1 else ""),
                   file=sys.stderr)
         hooks = []
-        if cfg.train.metrics and main_process:
-            from eval.training_metrics import MetricsHook, reference_fingerprint
+        if cfg.train.metrics and main_process:  # scored by the provider the eval package declares (gan.hooks)
+            from gan.hooks import METRICS, provider
 
-            reference = reference_fingerprint(cfg, run, images, progress=not args.no_progress)
-            hooks.append(MetricsHook(cfg, reference, progress=not args.no_progress))
+            hooks = provider(METRICS, "--metrics").training_hooks(cfg, run, images, progress=not args.no_progress)
         result = training_loop(run, cfg, images, resume=resume, progress=not args.no_progress, labels=labels,
                                hooks=hooks)
     except (ValueError, OSError) as e:  # OSError: gan.fileio.WriteError (a full disk...) names its file

@@ -235,6 +235,22 @@ def test_train_cli_takes_the_flags_and_refuses_bad_ones(tmp_path, capsys):
     assert "--keep-best fd_derm needs --metrics" in capsys.readouterr().err
 
 
+def test_train_finds_the_metrics_provider_by_its_entry_point_and_says_when_there_is_none(monkeypatch, capsys):
+    import importlib.metadata
+
+    from gan import hooks
+    from gan.train import main
+
+    monkeypatch.setattr(hooks, "_REGISTERED", {})
+    assert hooks.provider(hooks.METRICS, "--metrics").__name__ == "eval.training_metrics"  # from pyproject.toml
+    monkeypatch.setattr(hooks, "_REGISTERED", {})
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda: [])
+    with pytest.raises(SystemExit):
+        main(["--model", "dcgan", "--metrics", "fd_derm", "--dry-run"])
+    err = capsys.readouterr().err
+    assert hooks.GROUP in err and "Traceback" not in err
+
+
 def test_old_configs_and_checkpoints_without_the_fields_still_load():
     # A config written before these fields existed (the previous shipped dcgan's, kept in previous/).
     d = json.loads(_config(64).to_json())
