@@ -12,11 +12,52 @@ import pandas as pd
 
 from dashboard.discovery import ModelEntry
 from dashboard.formatting import format_count, format_duration
-from dashboard.results import Results, metric_note, metric_value, metrics
+from dashboard.results import Results, metric_note, metric_value, metrics, unavailable_reasons
 from dashboard.stats import BCE, last_value, loss_type, tail_summary
-from eval.registry import meets_quality_bar
+from eval.registry import MetricSpec, get_metric, list_metrics, meets_quality_bar
 
 QUALITY_BAR_COLUMN = "quality bar"
+FLOOR = " floor"  # the column of a metric's real-vs-real floor (the C2STs), beside its value
+
+
+def scored_metrics(results: Results | None) -> tuple[MetricSpec, ...]:
+    """The metrics to list: the catalogue ``eval.run`` computes by default, then every other registered
+    metric (the classifier two-sample tests, ``swd``...) whose headline key a row of ``results`` holds."""
+    default = metrics()
+    names = {m.name for m in default}
+    rows = results.rows if results is not None else []
+    return default + tuple(m for m in map(get_metric, list_metrics())
+                           if m.name not in names and any(m.key in r for r in rows))
+
+
+def floor_key(spec: MetricSpec) -> str | None:
+    """The key of a metric's real-vs-real floor, registered beside its headline (``<key>_floor``), or None."""
+    key = f"{spec.key}_floor"
+    return key if key in spec.keys else None
+
+
+def floor_caption(row: dict | None, spec: MetricSpec) -> str | None:
+    """For a metric with a floor (the C2STs): its 95% interval and the floor beside it, or why there is no
+    floor; None for other metrics or when the row has no value."""
+    fk = floor_key(spec)
+    if fk is None or metric_value(row, spec.key) is None:
+        return None
+    lo, hi = metric_value(row, f"{spec.key}_lo95"), metric_value(row, f"{spec.key}_hi95")
+    text = f"95% [{fmt_number(lo, 2)}, {fmt_number(hi, 2)}]; " if lo is not None and hi is not None else ""
+    floor = metric_value(row, fk)
+    if floor is None:
+        return text + unavailable_reasons(row).get(fk, "no real-vs-real floor in results.json")
+    return text + f"real-vs-real floor {fmt_mean_sd(floor, metric_value(row, f'{fk}_sd'))}"
+
+
+def _metric_note(res_row: dict, spec: MetricSpec, results: Results | None, reference: str) -> str:
+    """Why ``spec`` has no value in ``res_row``; a held-out test (the C2STs) scored in the train row
+    says so when another reference is shown."""
+    train = results.train_row(str(res_row.get("model"))) if results is not None else None
+    if floor_key(spec) and reference != "train" and metric_value(train, spec.key) is not None:
+        return (f"a test against the held-out images, scored in the train row "
+                f"({fmt_number(metric_value(train, spec.key))} there)")
+    return metric_note(res_row, spec, results, reference)
 
 
 def generator_facts(G: Any) -> dict[str, Any]:
@@ -77,11 +118,13 @@ def overview_table(
             t = tail_summary(df, key)
             row[col] = t.mean if t else None
             row[col + SD_SUFFIX] = t.sd if t else None
-        for spec in metrics():
-            row[spec.label] = metric_value(res_row, spec.key)
-            row[spec.label + SD_SUFFIX] = metric_value(res_row, f"{spec.key}_sd")  # eval.run --seeds K
+        for spec in scored_metrics(results):
+            keys = [(spec.label, spec.key)] + ([(spec.label + FLOOR, floor_key(spec))] if floor_key(spec) else [])
+            for col, key in keys:
+                row[col] = metric_value(res_row, key)
+                row[col + SD_SUFFIX] = metric_value(res_row, f"{key}_sd")  # eval.run --seeds K
             if row[spec.label] is None and res_row is not None and not res_row.get("error"):
-                notes.append(f"{spec.label} for {e.name}: {metric_note(res_row, spec, results, reference)}")
+                notes.append(f"{spec.label} for {e.name}: {_metric_note(res_row, spec, results, reference)}")
         row[QUALITY_BAR_COLUMN] = _bar(results, e.name)
         if results is not None and res_row is None:
             notes.append(f"{e.name}: not in results.json, so no metrics; rerun `python -m eval.run`.")
@@ -120,8 +163,9 @@ LOSS_COLUMN = "loss"
 D_COLUMN, G_COLUMN = "D loss", "G loss"
 TEXT_COLUMNS = ("architecture", LOSS_COLUMN, QUALITY_BAR_COLUMN, "hardware")
 SCORE_KEYS = ("fd_derm", "precision_derm", "recall_derm", "coverage_derm", "density_derm", "kid_derm",
-              "js_rgb_hist64", "wasserstein_rgb", "diversity_msssim_fake", "memorization_copy_rate",
-              "copy_rate_derm", "fid_inception_299", "kid_inception_299")
+              "c2st_derm", "c2st_derm_floor", "js_rgb_hist64", "wasserstein_rgb", "diversity_msssim_fake",
+              "memorization_copy_rate", "copy_rate_derm", "c2st_pixel", "c2st_pixel_floor", "fid_inception_299",
+              "kid_inception_299")
 TRAINING_COLUMNS = ("architecture", LOSS_COLUMN, D_COLUMN, G_COLUMN, "images seen", "training time", "hardware",
                     "parameters", "resolution")
 
@@ -144,18 +188,21 @@ def describe_architecture(model: str | None, classes: int | None = None) -> str 
 # colour, pixels and diversity (where the quality bar is judged).
 SCORE_GROUPS = (
     ("In the dermoscopy encoder's features", ("fd_derm", "kid_derm", "precision_derm", "recall_derm",
-                                              "density_derm", "coverage_derm", "copy_rate_derm")),
+                                              "density_derm", "coverage_derm", "copy_rate_derm", "c2st_derm",
+                                              "c2st_derm_floor")),
     ("Colour, pixels and diversity", ("js_rgb_hist64", "wasserstein_rgb", "diversity_msssim_fake",
-                                      "memorization_copy_rate", "fid_inception_299", "kid_inception_299")),
+                                      "memorization_copy_rate", "c2st_pixel", "c2st_pixel_floor",
+                                      "fid_inception_299", "kid_inception_299")),
 )
 
 
 def score_columns(table: pd.DataFrame, keys: Sequence[str] | None = None) -> list[str]:
     """The metric columns of ``table`` for the metric ``keys`` (default: every metric, the feature-space
-    ones first), skipping metrics that no model has."""
-    by_key = {m.key: m.label for m in metrics()}
+    ones first), skipping metrics that no model has; a floor key (``<key>_floor``) names its floor's column."""
+    specs = [get_metric(n) for n in list_metrics()]
+    by_key = {m.key: m.label for m in specs} | {floor_key(m): m.label + FLOOR for m in specs if floor_key(m)}
     if keys is None:
-        keys = [k for k in SCORE_KEYS if k in by_key] + [m.key for m in metrics() if m.key not in SCORE_KEYS]
+        keys = [k for k in SCORE_KEYS if k in by_key] + [k for k in by_key if k not in SCORE_KEYS]
     order = [by_key[k] for k in keys if k in by_key]
     return [c for c in order if c in table.columns and table[c].notna().any()]
 
@@ -163,7 +210,7 @@ def score_columns(table: pd.DataFrame, keys: Sequence[str] | None = None) -> lis
 def best_index(table: pd.DataFrame) -> dict[str, list[str]]:
     """{metric label: the models with the best value} for every metric column with at least two values."""
     out = {}
-    for m in metrics():
+    for m in map(get_metric, list_metrics()):
         if m.label not in table.columns:
             continue
         col = table[m.label].dropna()

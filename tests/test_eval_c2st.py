@@ -244,3 +244,35 @@ def test_eval_run_merges_the_c2sts_into_scored_rows_and_keeps_every_other_key(tm
     # Other settings than the collection's: one line, nothing written.
     assert run_main(base[:3] + ["50", "--merge", "--metrics", "c2st_derm"]) == 2
     assert json.loads((ck / "results.json").read_text()) == after
+
+
+# -- the dashboard lists them with their floor ---------------------------------------------------
+
+def test_the_dashboard_lists_the_c2sts_beside_their_floor_when_results_have_them(tmp_path):
+    from dashboard import comparison
+    from dashboard.discovery import ModelEntry
+    from dashboard.results import Results
+    from gan.rundir import RunDir
+
+    row = {"model": "m", "reference": "train", KEY_C2ST_DERM: 0.66, f"{KEY_C2ST_DERM}_sd": 0.01,
+           KEY_C2ST_DERM_FLOOR: 0.56, f"{KEY_C2ST_DERM_FLOOR}_sd": 0.02, KEY_C2ST_DERM_LO95: 0.62,
+           key_c2st("derm", "hi95"): 0.7, KEY_C2ST_PIXEL: 0.9,
+           KEY_UNAVAILABLE: {KEY_C2ST_PIXEL_FLOOR: "the real-vs-real floor needs training-split pixels: none here"}}
+    val = {"model": "m", "reference": "validation",
+           KEY_UNAVAILABLE: {"c2st_derm": "needs a held-out real set", "c2st_pixel": "needs a held-out real set"}}
+    results = Results(rows=[row, val], meta={"version": 2}, path=tmp_path / "results.json")
+    assert [m.name for m in comparison.scored_metrics(results)][-2:] == ["c2st_derm", "c2st_pixel"]
+    assert "c2st_derm" not in [m.name for m in comparison.scored_metrics(None)]  # not in eval.run's default
+    entries = [ModelEntry(RunDir(tmp_path / "m"))]
+    table, _ = comparison.overview_table(entries, {}, {}, results)
+    assert table.loc["m", "C2ST derm"] == 0.66 and table.loc["m", "C2ST derm floor"] == 0.56
+    assert table.loc["m", "C2ST derm floor sd"] == 0.02 and np.isnan(table.loc["m", "C2ST pixel floor"])
+    groups = [comparison.score_columns(table, keys) for _, keys in comparison.SCORE_GROUPS]
+    assert groups[0][-2:] == ["C2ST derm", "C2ST derm floor"] and "C2ST pixel" in groups[1]
+    spec = next(m for m in comparison.scored_metrics(results) if m.name == "c2st_derm")
+    assert comparison.floor_caption(row, spec) == "95% [0.62, 0.70]; real-vs-real floor 0.560 ± 0.020"
+    pixel = next(m for m in comparison.scored_metrics(results) if m.name == "c2st_pixel")
+    assert comparison.floor_caption(row, pixel) == row[KEY_UNAVAILABLE][KEY_C2ST_PIXEL_FLOOR]  # no interval here
+    # Shown against the validation split, the note points at the train row, where the test was scored.
+    _, notes = comparison.overview_table(entries, {}, {}, results, "validation")
+    assert any(n.startswith("C2ST derm") and "scored in the train row (0.660 there)" in n for n in notes)

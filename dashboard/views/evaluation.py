@@ -7,9 +7,10 @@ import shlex
 import streamlit as st
 
 from dashboard import sampling
+from dashboard.comparison import floor_caption, scored_metrics
 from dashboard.figures import histogram_figure
 from dashboard.realdata import closest_feature_pairs, closest_pairs, colour_histogram
-from dashboard.results import arrow, metric_note, metric_value, metrics
+from dashboard.results import arrow, metric_note, metric_value
 from dashboard.ui import loaders, sidebar, widgets
 from eval import keys as K
 from gan.rundir import FINGERPRINTS
@@ -64,8 +65,9 @@ else:
     if row.get("error"):
         st.warning(f"eval.run could not score {entry.name}: {row['error']}")
     # One row of tiles per feature space: the colour, pixel and Inception metrics, then the dermoscopy
-    # encoder's (keys ending in _derm); thirteen tiles in one row would be too narrow to read.
-    specs = metrics()
+    # encoder's (keys ending in _derm); thirteen tiles in one row would be too narrow to read. Metrics
+    # eval.run computes on request (the C2STs) join their row when results.json has them.
+    specs = scored_metrics(results)
     groups = [[m for m in specs if not m.key.endswith("_derm")], [m for m in specs if m.key.endswith("_derm")]]
     cols, ordered = [], []
     for g in (g for g in groups if g):
@@ -79,6 +81,9 @@ else:
                    help=f"{spec.description} {spec.better.capitalize()} is better. Key: `{spec.key}`.")
         if sd is not None:
             col.caption(f"± {sd:.2g} (sd over sample seeds)")
+        floor = floor_caption(row, spec)
+        if floor:
+            col.caption(floor)
         if val is None and not row.get("error"):
             note = metric_note(row, spec, results, reference)
             if len(note) <= 90:
