@@ -235,7 +235,7 @@ def part_ddp(args) -> None:
     from gan import dist
     from gan.loop import train_step
     from gan.models import get_model
-    from gan.models.base import BatchRNG
+    from gan.rng import BatchRNG
     from gan.models.dcgan import DCGANConfig
 
     device = device_for(args.smoke)

@@ -20,7 +20,7 @@ import torch
 from bench_train import OurStep, ReferenceStep  # a sibling: `python bench/bench_pggan.py` puts bench/ on the path
 from gan.loop import train_step
 from gan.models import get_model
-from gan.models.base import BatchRNG
+from gan.rng import BatchRNG
 
 
 class PhaseStep:

@@ -128,7 +128,7 @@ class EncoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> EncoderConfig:
-        from gan.config import config_from_dict
+        from gan.configdict import config_from_dict
 
         return config_from_dict(cls, d, "encoder config")
 

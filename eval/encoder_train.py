@@ -89,7 +89,7 @@ class EncoderTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> EncoderTrainConfig:
-        from gan.config import config_from_dict
+        from gan.configdict import config_from_dict
 
         return config_from_dict(cls, d, "encoder training config")
 

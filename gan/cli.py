@@ -27,7 +27,7 @@ def entry_point(main: Callable[[list[str] | None], int]) -> Callable[[list[str] 
 
         before = set(held_locks())
         try:
-            from gan.data import show_warnings_plainly  # imports torch: seconds in which Ctrl-C may come
+            from gan.data.dataset import show_warnings_plainly  # imports torch: seconds in which Ctrl-C may come
 
             with show_warnings_plainly():
                 return main(argv)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan.models.base import BatchRNG
+from gan.rng import BatchRNG
 
 DIFFAUG_OPS = ("color", "translation", "cutout")
 ADA_GROUPS = "bgc"  # blit, geometry, colour: ADA's own letters

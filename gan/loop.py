@@ -31,9 +31,10 @@ from gan.daug import AdaState, AugmentedD
 from gan.fileio import clean_stale_temps
 from gan.data.augmentation import augment
 from gan.imageutil import image_grid, to_uint8_hwc
-from gan.models.base import BatchRNG, Loss, Stage, count_params
+from gan.models.base import Loss, Stage, count_params
 from gan.nets import check_bf16, cpu_info, ema_beta, ema_update, recalibrate_bn
 from gan.precision import PrecisionChoice, asked, choose
+from gan.rng import BatchRNG
 from gan.rundir import RunDir
 
 

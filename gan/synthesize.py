@@ -30,7 +30,6 @@ import argparse
 import csv
 import io
 import json
-import re
 import sys
 import uuid
 from dataclasses import dataclass
@@ -42,15 +41,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from gan.cli import entry_point, prog
+from gan.data.manifest import MANIFEST, MANIFEST_FORMAT, MANIFEST_VERSION, read_own_manifest
 from gan.fileio import atomic_write, atomic_write_text, clean_stale_temps, sha256_file
 
 LAYOUTS = ("isic2017", "imagefolder", "folder")
 MAX_IMAGES = 200_000  # a sane cap: 200k PNGs at 64 px are about 2 GB
 CHUNK = 256  # latents per forward pass, whatever --batch says (see synthesize); G.generate's default too
-MANIFEST = "manifest.json"
-MANIFEST_FORMAT = "lesiongan-synthetic-set"
-MANIFEST_VERSION = 2  # 2: a random run id, "complete" and "support_files"; --overwrite trusts nothing older
-RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 ISIC2017_CLASSES = ("melanoma", "seborrheic_keratosis", "nevus")
 ISIC2017_DIR = "ISIC-2017_Training_Data"
 ISIC2017_CSV = "ISIC-2017_Training_Part3_GroundTruth.csv"
@@ -152,43 +148,6 @@ def inside(out: Path, rel: str) -> Path:
     if not path.resolve().is_relative_to(base):
         raise ValueError(f"--out {out}: refusing {rel!r}: it resolves to {path.resolve()}, outside the folder")
     return path
-
-
-def read_own_manifest(out: Path) -> dict:
-    """The manifest of the set that ``gan.synthesize`` wrote in ``out``: its format id and the random run
-    id that only this command writes, with the list of files it wrote.
-
-    Raises:
-        ValueError: naming ``--out``, when ``out`` holds no such manifest (none, another program's
-            ``manifest.json``, or one without a run id), so nothing in it is provably this command's.
-    """
-    p = out / MANIFEST
-    if not p.is_file() or p.is_symlink():
-        raise ValueError(f"--out {out}: not empty and holds no {MANIFEST}, so it is not a set written by "
-                         f"gan.synthesize; refusing to overwrite it")
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        doc = None
-    if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
-        raise ValueError(f"--out {out}: its {MANIFEST} is not a set written by gan.synthesize (no format "
-                         f"{MANIFEST_FORMAT!r}); refusing to overwrite anything in it")
-    if not (isinstance(doc.get("run_id"), str) and RUN_ID_RE.match(doc["run_id"]) and isinstance(doc.get("files"), list)
-            and isinstance(doc.get("support_files", []), list)):
-        raise ValueError(f"--out {out}: its {MANIFEST} carries no run id and file list of gan.synthesize, so nothing "
-                         f"proves which files it wrote; refusing to overwrite (remove the folder yourself)")
-    return doc
-
-
-def set_status(folder: Path) -> str | None:
-    """``"complete"`` or ``"incomplete"`` for a folder holding a set this command wrote (its manifest is
-    written first, marked incomplete, and again when the last image is written); None for any other
-    folder."""
-    try:
-        doc = read_own_manifest(folder)
-    except ValueError:
-        return None
-    return "complete" if doc.get("complete") is True else "incomplete"
 
 
 def manifest_paths(out: Path, doc: dict) -> list[str]:

@@ -16,7 +16,7 @@ from gan.daug import (DIFFAUG_OPS, AdaState, AugmentedD, ada_augment, diff_augme
 from gan.data.dataset import DataConfig
 from gan.loop import training_loop
 from gan.models import get_model
-from gan.models.base import BatchRNG
+from gan.rng import BatchRNG
 from gan.rundir import RunDir
 
 

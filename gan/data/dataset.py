@@ -202,7 +202,7 @@ def _warn_if_unfinished_synthetic_set(source: Path, listing: Listing) -> None:
     """Warn when ``source`` is a set ``gan.synthesize`` did not finish: its manifest says so, or it holds
     the command's ``SYN_*.png`` images in class folders without a manifest (an older writer, interrupted;
     an isic2017 set's ground-truth CSV was written after its last image, so it needs no such guess)."""
-    from gan.synthesize import MANIFEST, set_status
+    from gan.data.manifest import MANIFEST, set_status
 
     status = set_status(source)
     if status == "incomplete":

@@ -2,20 +2,12 @@
 from __future__ import annotations
 
 from gan.models.base import ModelSpec, Stage, count_params
-
-_REGISTRY: dict[str, ModelSpec] = {}
-
-
-def register_model(cls: type[ModelSpec]) -> type[ModelSpec]:
-    """Class decorator: register a :class:`ModelSpec` subclass under ``cls.name``."""
-    if cls.name in _REGISTRY:
-        raise ValueError(f"model {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls()
-    return cls
+from gan.models.registry import REGISTRY as _REGISTRY
+from gan.models.registry import register_model
 
 
 def _load_builtin() -> None:
-    # Imported here, not at module top, so `gan.models` stays cheap and free of cycles.
+    # Imported here, not at module top, so that `gan.models` stays cheap (the model files import torch).
     from gan.models import dcgan, pggan, pggan_seed  # noqa: F401
 
 

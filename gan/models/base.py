@@ -13,7 +13,7 @@ A model is a :class:`ModelSpec` registered by name. It supplies
 
 The loop steps through ``loss.phases`` and knows nothing else about the model. Under torchrun the G
 and D a loss is made with are DDP wrappers and ``real`` is this process's share of the global batch;
-a loss that averages over its batch and draws per-sample noise through :class:`BatchRNG` then
+a loss that averages over its batch and draws per-sample noise through :class:`gan.rng.BatchRNG` then
 trains the same on any number of processes.
 """
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
+
+from gan.rng import BatchRNG
 
 
 @dataclass(frozen=True)
@@ -46,41 +48,6 @@ class Stage:
     batch: int
     lr_g: float
     lr_d: float
-
-
-class BatchRNG:
-    """Per-sample random draws for this process's share of a global batch.
-
-    Every process holds the same generator state, draws for the whole global batch and keeps its own
-    rows (process r of W: rows ``[r * n, (r + 1) * n)``), so that the draws put together are what one
-    process would draw for the global batch, and the generator stays in step on every process. With
-    one process a draw is exactly ``torch.randn(n, ..., generator=generator)``.
-
-    Args:
-        generator: the shared generator.
-        rank: this process's index.
-        world_size: number of processes.
-    """
-
-    def __init__(self, generator: torch.Generator, rank: int = 0, world_size: int = 1):
-        self.generator, self.rank, self.world_size = generator, rank, world_size
-
-    @classmethod
-    def of(cls, rng: torch.Generator | BatchRNG) -> BatchRNG:
-        """``rng`` itself, or a plain generator as a single-process :class:`BatchRNG`."""
-        return rng if isinstance(rng, BatchRNG) else cls(rng)
-
-    def randn(self, n: int, *shape: int, device: torch.device | str | None = None) -> torch.Tensor:
-        """Normal draws of shape ``(n, *shape)`` for this process's ``n`` samples."""
-        return self._draw(torch.randn, n, shape, device)
-
-    def rand(self, n: int, *shape: int, device: torch.device | str | None = None) -> torch.Tensor:
-        """Uniform [0, 1) draws of shape ``(n, *shape)`` for this process's ``n`` samples."""
-        return self._draw(torch.rand, n, shape, device)
-
-    def _draw(self, fn, n: int, shape: tuple[int, ...], device) -> torch.Tensor:
-        x = fn(n * self.world_size, *shape, generator=self.generator, device=device)
-        return x[self.rank * n:(self.rank + 1) * n]
 
 
 class Loss(Protocol):
@@ -131,7 +98,7 @@ class ModelSpec:
 
     def config_from_dict(self, d: dict) -> Any:
         """Rebuild the typed config from a checkpoint's JSON, refusing unknown keys."""
-        from gan.config import config_from_dict
+        from gan.configdict import config_from_dict
 
         return config_from_dict(self.Config, d, f"{self.name} config")
 

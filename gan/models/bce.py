@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan.models.base import BatchRNG, Stage, no_param_grads
+from gan.models.base import Stage, no_param_grads
+from gan.rng import BatchRNG
 
 
 class BCELoss:

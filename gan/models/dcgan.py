@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gan.models import register_model
 from gan.models.base import ModelSpec, Stage, adam
 from gan.models.bce import BCELoss
 from gan.models.conditioning import LatentEmbedding, Projection, check_class_names, check_labels
+from gan.models.registry import register_model
 
 
 @dataclass(frozen=True)

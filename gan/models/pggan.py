@@ -23,7 +23,7 @@ What is the paper's:
 Under torchrun (:mod:`gan.dist`) each process computes the minibatch stddev over groups within its
 own share of the batch, as the reference code does per GPU, and the gradient penalty on its own
 samples (it is per sample; DDP averages the gradients), with latents and mixing weights drawn for the
-global batch (:class:`~gan.models.base.BatchRNG`).
+global batch (:class:`~gan.rng.BatchRNG`).
 
 What is scaled down for a 2-core CPU and ~150 kimg runs (all configurable, see :class:`PGGANConfig`):
 
@@ -48,9 +48,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan.models import register_model
-from gan.models.base import BatchRNG, ModelSpec, Stage, adam, no_param_grads
+from gan.models.base import ModelSpec, Stage, adam, no_param_grads
 from gan.models.conditioning import LatentEmbedding, Projection, check_class_names, check_labels
+from gan.models.registry import register_model
+from gan.rng import BatchRNG
 
 SQRT2 = math.sqrt(2.0)
 _RESOLUTIONS = (4, 8, 16, 32, 64, 128, 256)
