@@ -99,7 +99,9 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, held
     Returns:
         ``Result``: metric keys (``eval.keys``), ``n_real``, ``n_fake``, ``resolution``, ``resize``,
         ``seed``, ``seconds``, ``real``/``fake`` provenance, ``config`` per metric, and ``unavailable``
-        {metric: one-line reason} for metrics that could not give an honest number.
+        {metric: one-line reason} for metrics that could not give an honest number (and for a part
+        of a metric that could not, by its key: a C2ST's ``c2st_pixel_floor``; the metric returns
+        those as ``"_unavailable"``).
     """
     from eval.metrics.derm import encoder_file
     from eval.metrics.inception import offline_from_env

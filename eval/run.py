@@ -291,7 +291,7 @@ def merge_metric_values(old: dict, new: dict, metrics: list[str]) -> dict:
     for k, v in new.items():
         if k in _RESULT_PARTS or k == "spread":
             kept = {n: x for n, x in (old.get(k) or {}).items() if not _metric_owns(metrics, n)}
-            out[k] = {**v, **kept} if k == "spread" else {**kept, **v}  # spread: the old seeds stay
+            out[k] = {**kept, **{n: x for n, x in v.items() if n not in kept}}  # spread: the old seeds stay
         elif k not in _ROW_FACTS and isinstance(v, (int, float, str, type(None))):
             out[k] = v
     return out
