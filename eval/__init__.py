@@ -17,7 +17,7 @@ from eval.keys import (CHANNELS, DEFAULT_BINS, KEY_COPY_RATE, KEY_COPY_RATE_DERM
                        KEY_RESOLUTION, KEY_SECONDS, KEY_SEED, KEY_SWD_AVG, KEY_UNAVAILABLE, KEY_WASSERSTEIN_HSV,
                        KEY_WASSERSTEIN_RGB, key_js, key_swd, key_wasserstein)
 from eval.registry import MetricUnavailable, get_metric, list_metrics, register_metric
-from eval.sources import FeatureCache
+from eval.evalset import FeatureCache
 
 _FINGERPRINT_NAMES = ("Fingerprint", "load_fingerprint", "make_fingerprint", "save_fingerprint")
 

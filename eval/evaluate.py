@@ -8,16 +8,13 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
+from eval import metrics as _builtin_metrics  # noqa: F401  (importing them registers the built-in metrics)
 from eval import sources
 from eval.images import DEFAULT_RESIZE
 from eval.keys import (DEFAULT_BINS, KEY_N_FAKE, KEY_N_REAL, KEY_RESIZE, KEY_RESOLUTION, KEY_SECONDS,
                        KEY_SEED, KEY_UNAVAILABLE)
-from eval.registry import MetricUnavailable, get_metric
+from eval.registry import DEFAULT_METRICS, MetricUnavailable, get_metric
 from eval.sources import FeatureCache
-
-DEFAULT_METRICS = ("hist_js", "wasserstein", "fid", "kid", "diversity", "memorization", "fd_derm", "kid_derm",
-                   "precision_derm", "recall_derm", "density_derm", "coverage_derm", "memorization_derm")
-
 
 @dataclass(frozen=True)
 class EvalConfig:

@@ -99,7 +99,7 @@ class Fingerprint:
 
     def as_evalset(self, role: str, size: int | None = None):
         """This fingerprint as one side of an evaluation (no images; its stored features)."""
-        from eval.sources import EvalSet
+        from eval.evalset import EvalSet
 
         if size is not None and size != self.size:
             raise ValueError(f"{role} fingerprint {self.path or ''} is at {self.size} px but --size is {size}; "

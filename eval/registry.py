@@ -7,6 +7,10 @@ A registered metric has the signature ``fn(real: EvalSet, fake: EvalSet, cfg: Ev
 and returns flat ``{key: number}`` entries (key names from ``eval.keys``). It raises
 ``MetricUnavailable(reason)`` when it cannot give an honest number (no weights, too few images, a
 fingerprint that lacks what it needs); ``evaluate`` records the one-line reason and goes on.
+
+This module imports no metric: the built-in ones (``eval.metrics``) register when the package ``eval``
+is imported, which any import of this module does first (``eval/__init__`` imports ``eval.evaluate``,
+which imports ``eval.metrics``).
 """
 from __future__ import annotations
 
@@ -64,6 +68,9 @@ class MetricSpec:
 
 
 _METRICS: dict[str, MetricSpec] = {}
+# What ``evaluate`` and ``eval.run`` compute when no metrics are named.
+DEFAULT_METRICS = ("hist_js", "wasserstein", "fid", "kid", "diversity", "memorization", "fd_derm", "kid_derm",
+                   "precision_derm", "recall_derm", "density_derm", "coverage_derm", "memorization_derm")
 
 
 def register_metric(name: str, keys: tuple[str, ...] = (), *, label: str = "", better: str = "lower",
@@ -86,20 +93,13 @@ def register_metric(name: str, keys: tuple[str, ...] = (), *, label: str = "", b
     return deco
 
 
-def _load_builtin() -> None:
-    # Importing the package registers every built-in metric module.
-    from eval import metrics  # noqa: F401
-
-
 def list_metrics() -> list[str]:
     """Names of all registered metrics, in registration order."""
-    _load_builtin()
     return list(_METRICS)
 
 
 def get_metric(name: str) -> MetricSpec:
     """The registered metric ``name``; ``ValueError`` naming the known ones otherwise."""
-    _load_builtin()
     if name not in _METRICS:
         raise ValueError(f"unknown metric {name!r} (--metrics); known: {', '.join(_METRICS)}")
     return _METRICS[name]
@@ -109,8 +109,6 @@ def catalogue(names: tuple[str, ...] | list[str] | None = None) -> list[MetricSp
     """The catalogue entries of ``names`` (default: the metrics ``eval.run`` computes by default),
     in that order."""
     if names is None:
-        from eval.evaluate import DEFAULT_METRICS
-
         names = DEFAULT_METRICS
     return [get_metric(n) for n in names]
 
@@ -136,5 +134,4 @@ def describe_quality_bar() -> str:
 
 def get_label(key: str) -> str:
     """The catalogue label of a result key (the key itself when no metric has it as headline)."""
-    _load_builtin()
     return next((m.label for m in _METRICS.values() if m.key == key), key)
