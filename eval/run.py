@@ -438,7 +438,12 @@ def main(argv: list[str] | None = None) -> int:
                 for m, why in row[KEY_UNAVAILABLE].items():
                     print(f"{m}: unavailable: {why}")
             return 0
-        root = Path(a.checkpoints) if a.checkpoints else checkpoints_dir()
+        # Default: ./checkpoints where the command runs. It writes results there, so it never falls back
+        # to the installed package's folder on its own.
+        root = Path(a.checkpoints) if a.checkpoints else Path("checkpoints")
+        if not a.checkpoints and not root.is_dir():
+            p.error(f"no checkpoints folder here to score (no generator.pt found): give --checkpoints DIR "
+                    f"(the shipped models are in {checkpoints_dir()})")
         if a.label is not None:
             p.error("--class applies to --real/--fake (per-class scores need the labelled real images)")
         if a.size is not None:
