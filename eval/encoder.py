@@ -9,9 +9,9 @@ lesion-type classifier).
 
 Training (:mod:`eval.encoder_train`), from the command line::
 
-    python -m eval.encoder train --data ../shared/data/ham10000 --out ~/lesiongan-runs/derm-encoder
-    python -m eval.encoder train --resume ~/lesiongan-runs/derm-encoder/00000-derm-encoder-ham10000-64
-    python -m eval.encoder ship RUN --to checkpoints/derm-encoder --isic2017 ../shared/data/isic2017
+    python -m eval.encoder_train train --data ../shared/data/ham10000 --out ~/lesiongan-runs/derm-encoder
+    python -m eval.encoder_train train --resume ~/lesiongan-runs/derm-encoder/00000-derm-encoder-ham10000-64
+    python -m eval.encoder_train ship RUN --to checkpoints/derm-encoder --isic2017 ../shared/data/isic2017
 
 **Resize.** The network sees 64x64 RGB. Images of another size are centre-cropped to a square and
 resized to 64 px by :func:`eval.images.resize_images` with its default mode, ``"lanczos"`` (PIL
@@ -65,7 +65,7 @@ FILES = {
     SPLIT: "the lesion_id split: held-out lesion ids and image ids, and the counts",
     CHECKPOINT: "network, optimizer, epoch and configs after the last finished epoch: what --resume reads",
     ENCODER: "the trained network alone with its config: what load_encoder reads",
-    MODEL_CARD: "the model card (python -m eval.encoder ship)",
+    MODEL_CARD: "the model card (python -m eval.encoder_train ship)",
 }
 
 # Architectures measured for derm1 (see the model card): widths and residual blocks per stage,
@@ -346,12 +346,3 @@ def load_encoder(path: str | os.PathLike) -> DermEncoder:
         raise ValueError(f"{path}: incomplete encoder file: no state dict")
     return DermEncoder(build_net(d["config"], d["state"], path), d["config"], path, sha256_file(path))
 
-
-def main(argv: list[str] | None = None) -> int:
-    from eval.encoder_train import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

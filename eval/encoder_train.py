@@ -2,11 +2,11 @@
 supervised loop (not :mod:`gan.loop`: one network, one loss), the held-out scores, the command line
 and the model card.
 
-    python -m eval.encoder train --data ../shared/data/ham10000 --out ~/lesiongan-runs/derm-encoder \
+    python -m eval.encoder_train train --data ../shared/data/ham10000 --out ~/lesiongan-runs/derm-encoder \
         --precision bf16
-    python -m eval.encoder train --resume RUN            # continue after the last finished epoch
-    python -m eval.encoder bench --data ../shared/data/ham10000 --arch resnet18 resnet18-w32
-    python -m eval.encoder ship RUN --to checkpoints/derm-encoder --isic2017 ../shared/data/isic2017
+    python -m eval.encoder_train train --resume RUN            # continue after the last finished epoch
+    python -m eval.encoder_train bench --data ../shared/data/ham10000 --arch resnet18 resnet18-w32
+    python -m eval.encoder_train ship RUN --to checkpoints/derm-encoder --isic2017 ../shared/data/isic2017
 
 Every epoch draws its order, augmentation and dropout from generators seeded by ``(seed, epoch)``
 and the learning rate is a function of the step, so a resumed run repeats the uninterrupted one.
@@ -584,7 +584,7 @@ def model_card(encoder: enc.DermEncoder, stats: list[dict], split: dict, isic: d
     if bench:
         rows = "".join(f"| `{a}` | {r['params'] / 1e6:.2f} M | {r['images_per_s']:.0f} | {r['epoch_s_8500']:.0f} |\n"
                        for a, r in bench.items())
-        arch_text = (f"\n## Choice of architecture\nTraining throughput on the HAM10000 images (`python -m eval.encoder "
+        arch_text = (f"\n## Choice of architecture\nTraining throughput on the HAM10000 images (`python -m eval.encoder_train "
                      f"bench`: bf16 autocast, channels-last, batch 64, one torch thread, on the shared 2-core CPU "
                      f"while other jobs ran, so the figures are relative):\n\n| architecture | parameters | "
                      f"images/s | s per epoch |\n| --- | --- | --- | --- |\n{rows}\n`{cfg.arch}` is the fastest by "
@@ -660,7 +660,7 @@ def _fmt(v) -> str:
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog("eval.encoder", "lesiongan-encoder"),
+    p = argparse.ArgumentParser(prog=prog("eval.encoder_train", "lesiongan-encoder"),
                                 description="Train, measure and ship the dermoscopy encoder (derm metrics).")
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train on HAM10000 (split by lesion_id) into a numbered run folder")
@@ -694,3 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

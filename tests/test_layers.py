@@ -146,7 +146,6 @@ def test_layers_point_one_way():
     assert not wrong, "imports against the layers (gan <- eval <- dashboard):\n" + "\n".join(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason="eval.encoder (its main) and eval.encoder_train import each other")
 def test_no_import_cycles():
     graph = import_graph()
     cycles = strongly_connected(graph)
