@@ -73,9 +73,9 @@ MIN_IMAGES = 20  # per side: k = 5 folds of at least 4 images each
 MLP = {"hidden": 64, "alpha": 1.0, "lr": 1e-2, "steps": 200}
 # The utility classifier's recipe (eval.classifier) made cheap enough for eval.run on a CPU: width 4
 # (4-8-16-32 channels, 6 k parameters), batch 32, 150 steps (20 epochs of a fold's 240 training images):
-# about 50 s per test on one thread of a busy 2-core CPU. More steps still raise the accuracy on the
-# shipped models (dcgan: 0.82 at 100 steps, 0.85 at 150, 0.88 at 200), so the value is a lower bound on
-# what a longer-trained classifier would find; the floor barely moves (0.57-0.58).
+# 10-70 s per test on one thread of a 2-core CPU shared with other work. More steps still raise the
+# accuracy on the shipped models (dcgan: 0.82 at 100 steps, 0.85 at 150, 0.88 at 200), so the value is
+# a lower bound on what a longer-trained classifier would find; the floor barely moves (0.57-0.58).
 PIXEL_RECIPE = RecipeConfig(steps=150, batch=32, width=4)
 
 FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
