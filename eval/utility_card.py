@@ -41,6 +41,14 @@ def utility_table(util: dict, key: str = "melanoma_auc") -> list[str]:
     return lines
 
 
+def utility_command(util: dict) -> str:
+    """The command that reproduces a utility report; a v1 report needs ``--protocol v1`` now that v2 is the default."""
+    cmd = reproducing(util.get("command", "python -m eval.utility"))
+    if util.get("version", 1) < 2 and "--protocol" not in cmd:
+        cmd += " --protocol v1"
+    return cmd
+
+
 def protocol_words(util: dict) -> str:
     """How a utility report was made, in one sentence."""
     r = util.get("recipe", {})
@@ -95,7 +103,7 @@ def card_lines(doc: dict, name: str, conditional: bool | None = None) -> list[st
     util, priv = doc.get("utility"), doc.get("privacy")
     lines = ["## Utility and privacy", ""]
     if util:
-        lines += [f"Downstream utility (`{reproducing(util.get('command', 'python -m eval.utility'))}`), "
+        lines += [f"Downstream utility (`{utility_command(util)}`), "
                   f"{protocol_words(util)}.", ""]
         p = util.get("primary")
         if p:
@@ -114,7 +122,7 @@ def card_lines(doc: dict, name: str, conditional: bool | None = None) -> list[st
         lines += shortcut_lines(util)
         v1 = util.get("v1")
         if v1:
-            lines += [f"The earlier protocol, for comparison (`{reproducing(v1.get('command', ''))}`), {protocol_words(v1)}. "
+            lines += [f"The earlier protocol, for comparison (`{utility_command(v1)}`), {protocol_words(v1)}. "
                       "Its settings that add images also trained on each real image less often, its synthetic images "
                       "all belonged to the minority classes, and its intervals left out the seeds' spread:", "",
                       *utility_table(v1), ""]

@@ -413,4 +413,5 @@ def test_model_card_shows_v2_primary_shortcut_and_v1_beside_it():
     assert "protocol v2:" in text and "real 10, real-long 15" in text and "--out" not in text
     assert text.count("| ham10000 | melanoma | 0.600 | 60% | 20% | 0.930 |") == 1
     assert "protocol v1: a small CNN trained from scratch at 64 px for 1,000 steps" in text
+    assert "(`python -m eval.utility --v1 --protocol v1`)" in text  # v2 is the default now
     assert text.count("| ham10000 (200) | `real` |") == 2  # the v2 table and the v1 table
