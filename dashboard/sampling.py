@@ -120,14 +120,10 @@ MANIFEST = "manifest.json"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file (the generator the images came from), read in 1 MiB blocks."""
-    import hashlib
+    """SHA-256 of a file (the generator the images came from)."""
+    from gan.fileio import sha256_file
 
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def manifest(G: Any, model: str, weights: str | os.PathLike, sha256: str, seeds: Sequence[int],

@@ -31,7 +31,6 @@ name the version and the file's SHA-256.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import pickle
@@ -45,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan.fileio import sha256_file
 from eval.images import DEFAULT_RESIZE, as_nhwc_uint8, resize_images
 
 KIND_ENCODER = "lesiongan-encoder"
@@ -257,14 +257,6 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 # -- files ------------------------------------------------------------------------------------
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_encoder(net: EncoderNet, config: EncoderConfig, path: str | os.PathLike, info: dict | None = None) -> Path:
