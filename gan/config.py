@@ -64,6 +64,9 @@ class TrainConfig:
             ``fingerprint.npz``, made from the training images when missing.
         keep_best: keep the snapshot that scores best on this metric (one of ``metrics``) as
             ``generator-best.pt``; empty: do not.
+        keep_kimg: also keep the training checkpoint (G, D, G_ema) at every multiple of this many
+            kimg as ``snapshots/checkpoint-KKKKKK.pt`` (audits over training length: membership
+            attacks need D and G_ema of each snapshot); 0: keep only the latest.
 
     Augmentation of real images is a data option: :class:`gan.data.DataConfig`.
     """
@@ -93,6 +96,7 @@ class TrainConfig:
     metrics_n: int = 1000
     metrics_ref: str = ""
     keep_best: str = ""
+    keep_kimg: float = 0.0
 
     def __post_init__(self) -> None:
         from gan.daug import parse_ada_ops, parse_policy
@@ -111,6 +115,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+        if not (math.isfinite(self.keep_kimg) and self.keep_kimg >= 0):
+            raise ValueError(f"--keep-kimg must be 0 (off) or a positive number, got {self.keep_kimg}")
         if self.precision not in ("fp32", "bf16", "auto"):
             raise ValueError(f"--precision must be fp32, bf16 or auto, got {self.precision!r}")
         if self.threads < 0:

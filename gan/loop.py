@@ -418,6 +418,7 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
     t0 = time.perf_counter()
     next_log = _next_multiple(nimg, tcfg.log_kimg)
     next_snap = _next_multiple(nimg, tcfg.snapshot_kimg)
+    next_keep = _next_multiple(nimg, tcfg.keep_kimg) if tcfg.keep_kimg else None
     next_grid = _next_multiple(nimg, tcfg.grid_kimg)
     if nimg == 0 and main:
         write_grid(stage)
@@ -486,10 +487,14 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
             if main and (nimg >= next_grid or done):
                 write_grid(stage)
                 next_grid = _next_multiple(nimg, tcfg.grid_kimg)
-            if main and (nimg >= next_snap or done):
+            keep = next_keep is not None and nimg >= next_keep
+            if main and (nimg >= next_snap or keep or done):
                 snapshot_G_ema(stage)
                 run.save_checkpoint(make_checkpoint(stage, time_prev + time.perf_counter() - t0))
                 next_snap = _next_multiple(nimg, tcfg.snapshot_kimg)
+                if keep:
+                    run.keep_snapshot(nimg)
+                    next_keep = _next_multiple(nimg, tcfg.keep_kimg)
                 for hook in hooks:
                     hook.on_snapshot(G_ema, run, nimg, stage)
             if stopping:

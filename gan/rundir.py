@@ -96,6 +96,8 @@ FILES: dict[str, RunFile] = {f.name: f for f in (
             "gan.loop / gan.export / tools/ship.py"),
     RunFile("fingerprint.npz", "reference statistics of the training split", "eval.fingerprint / tools/ship.py"),
     RunFile("fingerprint-val.npz", "reference statistics of the held-out split", "eval.fingerprint / tools/ship.py"),
+    RunFile("snapshots", "training checkpoints kept at every --keep-kimg multiple (checkpoint-KKKKKK.pt, KKKKKK the "
+            "thousands of images seen): G, D and G_ema for audits over training length", "gan.loop"),
     RunFile("metrics.jsonl", "metrics of G_ema scored against the training fingerprint during training, one line "
             "per scored snapshot", "eval.training_metrics (a gan.loop hook)"),
     RunFile("generator-best.pt", "G_ema of the best snapshot by the --keep-best metric, with its score",
@@ -119,6 +121,8 @@ LEGACY_CONFIG = "training_options.json"  # shipped folders before the run-folder
 WEIGHT_FILES = (GENERATOR, CHECKPOINT)  # preference order: the exported G_ema first
 FINGERPRINTS = {"train": FINGERPRINT, "validation": FINGERPRINT_VAL}
 GRID_RE = re.compile(r"^grid-(\d+)\.png$")
+SNAPSHOTS = "snapshots"
+SNAPSHOT_RE = re.compile(r"^checkpoint-(\d{6})\.pt$")
 _RUN_NAME_RE = re.compile(r"^(\d{5})-")
 
 
@@ -358,6 +362,37 @@ class RunDir:
         ckpt_io.save(ckpt, p)
         self._heartbeat()
         return p
+
+    def keep_snapshot(self, nimg: int) -> Path:
+        """Keep the current ``checkpoint.pt`` (saved at ``nimg`` images) as
+        ``snapshots/checkpoint-KKKKKK.pt``, KKKKKK the whole kimg seen: a hard link where the file system allows (checkpoint.pt is
+        replaced, never rewritten in place), else a copy; atomic either way."""
+        import shutil
+        import tempfile
+
+        src = self.file(CHECKPOINT)
+        out = self.path / SNAPSHOTS / f"checkpoint-{nimg // 1000:06d}.pt"
+        out.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        try:
+            os.unlink(tmp)
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+            os.replace(tmp, out)
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+        return out
+
+    def list_snapshots(self) -> list[tuple[int, Path]]:
+        """The kept snapshots as (images seen, path), in order of images seen."""
+        sdir = self.path / SNAPSHOTS
+        if not sdir.is_dir():
+            return []
+        return sorted((int(m.group(1)) * 1000, p) for p in sdir.iterdir() if (m := SNAPSHOT_RE.match(p.name)))
 
     def load_checkpoint(self, map_location: Any = "cpu") -> dict:
         """The training checkpoint; ValueError naming the file when there is none or it is unusable."""

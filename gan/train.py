@@ -31,13 +31,14 @@ if TYPE_CHECKING:
 _MODEL_FLAGS = {"size": "resolution", "batch": "batch", "lr": "lr"}
 _TRAIN_FLAGS = ["kimg", "seed", "ema_kimg", "log_kimg", "snapshot_kimg", "grid_kimg", "device",
                 "channels_last", "threads", "sync_bn", "precision", "balance", "diffaug", "ada", "ada_target",
-                "ada_kimg", "ada_ops", "metrics", "metrics_kimg", "metrics_n", "metrics_ref", "keep_best"]
-_DATA_FLAGS = ["data", "layout", "split", "labels", "augment", "cond"]
+                "ada_kimg", "ada_ops", "metrics", "metrics_kimg", "metrics_n", "metrics_ref", "keep_best",
+                "keep_kimg"]
+_DATA_FLAGS = ["data", "layout", "split", "labels", "subset", "augment", "cond"]
 # Flags that --resume may change: how long and how the run executes, not what it trains (and
 # --data, when the same images moved to another folder).
 # Metrics during training only watch the run, so they may be switched on, off or changed on resume.
 _RESUME_FLAGS = ("kimg", "threads", "device", "sync_bn", "data", "metrics", "metrics_kimg", "metrics_n",
-                 "metrics_ref", "keep_best")
+                 "metrics_ref", "keep_best", "keep_kimg")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,10 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     # Defaults are None so that we can tell which flags the user gave (resume refuses changes).
     p.add_argument("--model", choices=model_names(), help="model to train (default dcgan)")
+    p.add_argument("--recipe", metavar="RUN", help="start from the config of this run folder, config.json or "
+                                                   "generator.pt (e.g. checkpoints/dcgan: the shipped recipe) "
+                                                   "instead of the defaults; flags given change it; the data "
+                                                   "comes from --data")
     p.add_argument("--data", help="image folder: ISIC 2017 layout, ISIC archive, HAM10000 or any folder")
     p.add_argument("--layout", help="force the data layout (isic2017, isic-archive, ham10000, folder)")
     p.add_argument("--split", help="ISIC 2017 split: train (default), validation or test")
     p.add_argument("--labels", metavar="CSV", help="labels for any folder: a CSV with image,label columns")
+    p.add_argument("--subset", metavar="LIST", help="train on these images only: a text file of image names "
+                                                    "(one per line, as the reader names them, e.g. ISIC_0000000)")
     p.add_argument("--out", default="runs", help="folder that receives numbered run folders (default runs/)")
     p.add_argument("--size", type=int, help="image side in px: 64 (default), 128 or 256")
     p.add_argument("--kimg", type=float, help="train for this many thousand images (default 150)")
@@ -92,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "fingerprint.npz, made from the training images)")
     p.add_argument("--keep-best", metavar="METRIC", help="keep the best snapshot by this metric (one of --metrics) "
                                                          "as generator-best.pt")
+    p.add_argument("--keep-kimg", type=float, help="also keep the training checkpoint (G, D, G_ema) at every "
+                                                   "multiple of this many kimg in snapshots/ (default 0: only the "
+                                                   "latest)")
     p.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format")
     p.add_argument("--precision", choices=("fp32", "bf16", "auto"),
@@ -140,7 +150,10 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
     from gan.data.dataset import DataConfig
     from gan.models import get_model
 
-    spec = get_model(args.model or "dcgan")
+    recipe = read_recipe(args.recipe) if args.recipe else None
+    if recipe is not None and args.model and args.model != recipe.model:
+        raise ValueError(f"--model {args.model}: --recipe {args.recipe} trains {recipe.model}")
+    spec = get_model(args.model or (recipe.model if recipe else "dcgan"))
     fields = {f.name for f in dataclasses.fields(spec.Config)}
     overrides = {}
     for flag, field in _MODEL_FLAGS.items():
@@ -161,7 +174,11 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
         except json.JSONDecodeError:
             overrides[key] = value  # a bare string
     try:
-        mcfg = spec.config_from_dict({**to_dict(spec.Config()), **overrides})
+        base = to_dict(spec.Config()) if recipe is None else to_dict(recipe.model_cfg)
+        if recipe is not None and "class_names" in base:
+            args.cond = args.cond or bool(base["class_names"])  # a conditional recipe stays conditional
+            base["class_names"] = ()  # ...with the classes of the data it now trains on
+        mcfg = spec.config_from_dict({**base, **overrides})
     except ValueError as e:  # name the flags that set the model config
         given = [f"--{flag} {getattr(args, flag)}" for flag in _MODEL_FLAGS if getattr(args, flag) is not None]
         given += [f"--set {item}" for item in args.model_set]
@@ -171,10 +188,15 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
         train["metrics_ref"] = str(Path(train["metrics_ref"]).resolve())
     if "keep_best" in train and "metrics" not in train:
         raise ValueError(f"--keep-best {train['keep_best']} needs --metrics naming it")
+    if recipe is not None:
+        # The recipe's metrics reference belongs to its data: the default is this run's own fingerprint.
+        train = {**to_dict(recipe.train), "metrics_ref": "", **train}
     tcfg = TrainConfig(**train)
+    augment = bool(args.augment) or (recipe is not None and recipe.data.augment)
     data = DataConfig(path=str(Path(args.data).resolve()) if args.data else None, size=mcfg.resolution,
-                      layout=args.layout or "auto", split=args.split, augment=bool(args.augment),
+                      layout=args.layout or "auto", split=args.split, augment=augment,
                       labels=str(Path(args.labels).resolve()) if args.labels else None,
+                      subset=str(Path(args.subset).resolve()) if args.subset else None,
                       cache_dir=args.cache_dir)
     return RunConfig(model=spec.name, model_cfg=mcfg, train=tcfg, data=data)
 
@@ -198,6 +220,28 @@ def resume_config(saved: RunConfig, args: argparse.Namespace) -> RunConfig:
         data["cache_dir"] = args.cache_dir
     return saved.replace(train=dataclasses.replace(saved.train, **train),
                          data=dataclasses.replace(saved.data, **data))
+
+
+def read_recipe(path: str) -> RunConfig:
+    """The config of a run folder, its ``config.json`` or a weights file (``--recipe``)."""
+    from gan import checkpoint as ckpt_io
+    from gan.config import RunConfig
+    from gan.rundir import RunDir
+
+    p = Path(path)
+    if p.is_dir():
+        cfg = RunDir(p).read_config()
+        if cfg is None:
+            raise ValueError(f"--recipe {path}: no config.json in that folder")
+        return cfg
+    if p.suffix == ".json":
+        try:
+            return RunConfig.from_json(p.read_text())
+        except OSError as e:
+            raise ValueError(f"--recipe {path}: unreadable ({e.__class__.__name__})") from None
+        except ValueError as e:
+            raise ValueError(f"--recipe {path}: {e}") from None
+    return ckpt_io.load(p)["config"]
 
 
 def check_execution(cfg: RunConfig) -> None:

@@ -86,6 +86,8 @@ class DataConfig:
             split folder ``path`` names); None for every other layout.
         labels: a CSV file (``image,label`` columns) whose labels replace the layout's; None: the
             layout's own (see :func:`gan.data.layouts.apply_labels_csv`).
+        subset: a text file of image names (:mod:`gan.data.subset`): only those images are used
+            (e.g. one half of a membership audit's split); None: all of them.
         augment: randomly re-orient each real image the training loop draws (dermoscopy has no
             canonical orientation; helps on small sets), with the three options below.
         xflip: augmentation may flip images horizontally.
@@ -102,6 +104,7 @@ class DataConfig:
     layout: str = "auto"
     split: str | None = None
     labels: str | None = None
+    subset: str | None = None
     augment: bool = False
     xflip: bool = True
     yflip: bool = True
@@ -118,6 +121,8 @@ class DataConfig:
             object.__setattr__(self, "cache_dir", os.fspath(self.cache_dir))
         if self.labels is not None:
             object.__setattr__(self, "labels", os.fspath(self.labels))
+        if self.subset is not None:
+            object.__setattr__(self, "subset", os.fspath(self.subset))
         if self.size not in SIZES:
             raise ValueError(f"data size must be one of {SIZES}, got {self.size!r}")
         if self.layout != "auto" and self.layout not in LAYOUTS:
@@ -319,6 +324,10 @@ def load_dataset(path: str | os.PathLike | DataConfig, size: int = 64, layout: s
         more = f"; and {len(ds.skipped) - _SHOW_SKIPPED} more" if len(ds.skipped) > _SHOW_SKIPPED else ""
         warnings.warn(f"{source}: skipped {len(ds.skipped)} of {len(ds) + len(ds.skipped)} images: {shown}{more}",
                       DataWarning, stacklevel=2)
+    if cfg.subset:
+        from gan.data.subset import select
+
+        ds = select(ds, cfg.subset)
     return ds
 
 
