@@ -67,7 +67,8 @@ RESULTS_VERSION = 2  # 2: ``unavailable`` is a {metric: reason} object in every 
 # per-class scores of a conditional model, and its class consistency under the dermoscopy encoder.
 # The downstream-utility report (eval.utility) and the membership-inference audit (eval.privacy);
 # "best_snapshot": which snapshot was shipped and why (tools/ship.py, from --keep-best).
-RESULT_SECTIONS = ("per_class", "class_consistency", "utility", "privacy", "best_snapshot", "ship_note")
+RESULT_SECTIONS = ("per_class", "class_consistency", "utility", "privacy", "privacy_split", "best_snapshot",
+                   "ship_note")
 
 
 @dataclass(frozen=True)
