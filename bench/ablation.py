@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-TRAIN_FP = REPO / "checkpoints/fingerprints/isic2017-train-64.npz"
-VAL_FP = REPO / "checkpoints/fingerprints/isic2017-validation-64.npz"
+from gan.assets import checkpoints_dir
+
+TRAIN_FP = checkpoints_dir() / "fingerprints/isic2017-train-64.npz"
+VAL_FP = checkpoints_dir() / "fingerprints/isic2017-validation-64.npz"
 TRAIN_METRICS = ["fd_derm", "precision_derm", "recall_derm", "hist_js", "wasserstein"]
 COLUMNS = [("fd_derm", "FD derm ↓"), ("precision_derm", "precision ↑"), ("recall_derm", "recall ↑"),
            ("js_rgb_hist64", "JSD ↓"), ("wasserstein_rgb", "W ↓"), ("fd_derm_val", "FD derm val ↓")]

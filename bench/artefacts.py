@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from gan.assets import checkpoints_dir
 
 
 def _power(images: np.ndarray, hann: bool = False) -> np.ndarray:
@@ -134,11 +134,11 @@ def ring_flags(images: np.ndarray) -> np.ndarray:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("models", nargs="*", type=Path, default=[REPO / "checkpoints" / m for m in
+    p.add_argument("models", nargs="*", type=Path, default=[checkpoints_dir() / m for m in
                                                             ("dcgan", "pggan", "pggan-seed", "dcgan-cond")])
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--real", type=Path, default=REPO / "checkpoints/fingerprints/isic2017-validation-64.npz",
+    p.add_argument("--real", type=Path, default=checkpoints_dir() / "fingerprints/isic2017-validation-64.npz",
                    help="real images: a data folder (as bench/README's tables), or a fingerprint's 128 "
                         "thumbnails (quick, noisier)")
     p.add_argument("--json", action="store_true")

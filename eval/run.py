@@ -57,7 +57,7 @@ from eval.keys import (DEFAULT_BINS, KEY_N_FAKE, KEY_N_REAL, KEY_RESIZE, KEY_RES
                        KEY_UNAVAILABLE)
 from eval.registry import catalogue, get_metric, list_metrics
 from gan import rundir
-from gan.assets import checkpoints_dir
+from gan.assets import NOT_FOUND, find_checkpoints
 from gan.cli import entry_point, prog
 
 ROW_FIRST = ("model", "reference", KEY_N_FAKE, KEY_N_REAL, KEY_RESOLUTION, KEY_SEED)  # the table's first columns
@@ -442,8 +442,9 @@ def main(argv: list[str] | None = None) -> int:
         # to the installed package's folder on its own.
         root = Path(a.checkpoints) if a.checkpoints else Path("checkpoints")
         if not a.checkpoints and not root.is_dir():
+            shipped = find_checkpoints()
             p.error(f"no checkpoints folder here to score (no generator.pt found): give --checkpoints DIR "
-                    f"(the shipped models are in {checkpoints_dir()})")
+                    + (f"(the shipped models are in {shipped})" if shipped else f"({NOT_FOUND})"))
         if a.label is not None:
             p.error("--class applies to --real/--fake (per-class scores need the labelled real images)")
         if a.size is not None:

@@ -1,12 +1,132 @@
-"""Where the files that ship with LesionGAN lie, whatever the current folder: commands whose defaults
-name a shipped file (the dermoscopy encoder, the trained models) resolve them here, never relative to
-the folder they were started from."""
+"""Where the files that ship with LesionGAN lie (the trained models, the dermoscopy encoder, the reference
+fingerprints), whatever the current folder and however the package was installed.
+
+The weights are not part of the wheel. Commands whose defaults name a shipped file look for the shipped
+``checkpoints/`` folder here, in this order:
+
+1. ``$LESIONGAN_HOME/checkpoints`` when ``LESIONGAN_HOME`` is set (or ``$LESIONGAN_HOME`` itself, when it
+   is a checkpoints folder); the variable decides: nothing else is searched when it is set;
+2. the user cache, ``$XDG_CACHE_HOME/lesiongan/checkpoints`` (``~/.cache/lesiongan/checkpoints``), when
+   it holds checkpoints;
+3. ``checkpoints/`` beside the ``gan`` package: a source checkout, or an editable install of one.
+
+When none is found, :data:`NOT_FOUND` is the one line that says what to do::
+
+    from gan.assets import checkpoints_dir, encoder_path, find_checkpoints
+    root = find_checkpoints()          # the folder, or None
+    enc = encoder_path()               # .../derm-encoder/encoder.pt (may not exist: see require())
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Mapping
+
+ENV_HOME = "LESIONGAN_HOME"
+HINT = f"set {ENV_HOME} to a folder holding the shipped checkpoints/"
+NOT_FOUND = f"no shipped checkpoints found: {HINT}"
+ENCODER = ("derm-encoder", "encoder.pt")  # the dermoscopy encoder, relative to the checkpoints folder
 
 
-def checkpoints_dir() -> Path:
-    """The shipped ``checkpoints/`` folder (trained models, the dermoscopy encoder, fingerprints): beside
-    the ``gan`` package, as in a source checkout or an editable install."""
+class AssetNotFound(FileNotFoundError):
+    """A shipped file is not where the resolver looked; the message is one line naming ``LESIONGAN_HOME``."""
+
+
+def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/lesiongan``, else ``~/.cache/lesiongan``."""
+    env = _env(environ)
+    base = env.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base).expanduser() if base else Path.home() / ".cache") / "lesiongan"
+
+
+def checkout_checkpoints() -> Path:
+    """``checkpoints/`` beside the ``gan`` package (it exists in a source checkout, not in a wheel)."""
     return Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def _holds_checkpoints(folder: Path) -> bool:
+    try:
+        return folder.is_dir() and any(folder.iterdir())
+    except OSError:  # unreadable: as good as absent
+        return False
+
+
+def _home(value: str) -> Path:
+    """The checkpoints folder ``$LESIONGAN_HOME`` names: its ``checkpoints/``, or itself when it is one."""
+    home = Path(value).expanduser()
+    inner = home / "checkpoints"
+    if not inner.is_dir() and (home / ENCODER[0]).is_dir():
+        return home
+    return inner
+
+
+def find_checkpoints(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The shipped checkpoints folder (resolved), by the order in the module's docstring; None when
+    there is none.
+
+    Args:
+        environ: the environment to read (``LESIONGAN_HOME``, ``XDG_CACHE_HOME``); None: ``os.environ``.
+    """
+    env = _env(environ)
+    home = env.get(ENV_HOME, "").strip()
+    if home:
+        candidates = [_home(home)]
+    else:
+        candidates = [user_cache_dir(env) / "checkpoints", checkout_checkpoints()]
+    for folder in candidates:
+        if _holds_checkpoints(folder):
+            return folder.resolve()
+    return None
+
+
+def checkpoints_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The shipped checkpoints folder; when none is found, the place it was expected first
+    (``$LESIONGAN_HOME/checkpoints``, else the one beside the package), which does not exist: callers
+    that check for a file there report :func:`missing_reason`."""
+    found = find_checkpoints(environ)
+    if found is not None:
+        return found
+    home = _env(environ).get(ENV_HOME, "").strip()
+    return _home(home) if home else checkout_checkpoints()
+
+
+def missing_reason(environ: Mapping[str, str] | None = None) -> str:
+    """One line, with no path in it, saying why no checkpoints folder was found and what to do."""
+    if _env(environ).get(ENV_HOME, "").strip():
+        return f"${ENV_HOME} holds no checkpoints/ folder: {HINT}"
+    return NOT_FOUND
+
+
+def asset(*parts: str, environ: Mapping[str, str] | None = None) -> Path:
+    """A shipped file or folder by its path inside ``checkpoints/`` (``asset("dcgan", "generator.pt")``);
+    it may not exist (see :func:`require`)."""
+    return checkpoints_dir(environ).joinpath(*parts)
+
+
+def require(*parts: str, what: str = "", environ: Mapping[str, str] | None = None) -> Path:
+    """:func:`asset`, checked to exist.
+
+    Args:
+        parts: the path inside ``checkpoints/``.
+        what: the file in words, for the message (default: the path inside ``checkpoints/``).
+        environ: as for :func:`find_checkpoints`.
+
+    Raises:
+        AssetNotFound: one line naming ``LESIONGAN_HOME`` (and no path of this machine).
+    """
+    path = asset(*parts, environ=environ)
+    if path.exists():
+        return path
+    label = what or "/".join(parts)
+    if find_checkpoints(environ) is None:
+        raise AssetNotFound(f"no {label}: {missing_reason(environ)}")
+    raise AssetNotFound(f"no {label} in the shipped checkpoints (checkpoints/{'/'.join(parts)}): {HINT}")
+
+
+def encoder_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The shipped dermoscopy encoder's file (``checkpoints/derm-encoder/encoder.pt``); it may not exist."""
+    return asset(*ENCODER, environ=environ)

@@ -257,10 +257,26 @@ def test_no_encoder_means_unavailable_and_the_run_goes_on(tmp_path, monkeypatch)
     monkeypatch.setenv(derm.ENV_ENCODER, str(tmp_path / "nowhere"))
     r = evaluate(x, x[::-1].copy(), ["hist_js", *DERM])
     assert set(r["unavailable"]) == set(DERM) and r["js_rgb_hist64"] == 0.0
-    assert "no dermoscopy encoder at" in r["unavailable"]["fd_derm"]
+    assert r["unavailable"]["fd_derm"] == f"no dermoscopy encoder file where ${derm.ENV_ENCODER} points"
     assert make_fingerprint(x, size=16).derm_features is None  # and fingerprints are made without features
     with pytest.raises(ValueError, match="--derm-encoder"):
         evaluate(x, x, ["fd_derm"], derm_encoder=tmp_path / "nowhere")
+
+
+def test_no_shipped_encoder_names_lesiongan_home(tmp_path, monkeypatch):
+    x = lesion_images(12, 16, 0)
+    monkeypatch.delenv(derm.ENV_ENCODER, raising=False)
+    monkeypatch.setenv("LESIONGAN_HOME", str(tmp_path))
+    r = evaluate(x, x[::-1].copy(), ["fd_derm"])
+    assert r["unavailable"]["fd_derm"] == ("no dermoscopy encoder: $LESIONGAN_HOME holds no checkpoints/ folder: "
+                                           "set LESIONGAN_HOME to a folder holding the shipped checkpoints/")
+    with pytest.raises(ValueError, match=r"^--derm-encoder: no dermoscopy encoder: .* LESIONGAN_HOME .*"
+                                         r"\(or pass --derm-encoder PATH\)$"):
+        derm.encoder_for_flag(None, "--derm-encoder")
+    (tmp_path / "checkpoints" / "dcgan").mkdir(parents=True)  # checkpoints, but no encoder among them
+    why = evaluate(x, x, ["fd_derm"])["unavailable"]["fd_derm"]
+    assert why == ("no dermoscopy encoder in the shipped checkpoints (derm-encoder/encoder.pt): set LESIONGAN_HOME "
+                   "to a folder holding the shipped checkpoints/")
 
 
 def test_too_few_images_says_so():

@@ -22,11 +22,12 @@ from eval.fingerprint import load_fingerprint
 from eval import KEY_JS_RGB, KEY_WASSERSTEIN_RGB
 from eval.registry import QUALITY_BAR, catalogue, describe_quality_bar, get_label, meets_quality_bar
 from eval.utility_card import card_lines as utility_privacy_lines
+from gan.assets import checkpoints_dir
 from gan.config import RunConfig, to_dict
 from gan.fileio import atomic_write_text, clean_stale_temps
 from gan.rundir import RunDir, discover
 
-CKPTS = Path(__file__).resolve().parents[1] / "checkpoints"
+CKPTS = checkpoints_dir()  # the repository's checkpoints/ (or $LESIONGAN_HOME's: gan.assets)
 FINGERPRINTS = {"train": "fingerprints/isic2017-train-64.npz", "validation": "fingerprints/isic2017-validation-64.npz"}
 IDS = "fingerprints/isic2017-train-ids.txt"
 MAX_MB = 25

@@ -26,7 +26,8 @@ and where the real features came from. Features made with another encoder (versi
 mixed with these: such a fingerprint makes the derm metrics unavailable, with the reason.
 
 The encoder: ``evaluate(derm_encoder=PATH)`` / ``eval.run --derm-encoder PATH``, else
-``$LESIONGAN_DERM_ENCODER``, else the shipped ``checkpoints/derm-encoder/encoder.pt``. Without it the
+``$LESIONGAN_DERM_ENCODER``, else the shipped ``checkpoints/derm-encoder/encoder.pt`` as
+:mod:`gan.assets` finds it (``$LESIONGAN_HOME``, the user cache, the source checkout). Without it the
 derm metrics are unavailable (``MetricUnavailable``, with the reason) and every other metric goes on.
 
 **Memorization in feature space** (``memorization_derm``, needs a held-out set): each sample's nearest
@@ -68,10 +69,9 @@ from eval.keys import (KEY_COPY_RATE_DERM, KEY_COVERAGE_DERM, KEY_DENSITY_DERM, 
 from eval.metrics import kid as _kid
 from eval.metrics import memorization as _mem
 from eval.registry import MetricUnavailable, register_metric
-from gan.assets import checkpoints_dir
+from gan import assets
 
 ENV_ENCODER = "LESIONGAN_DERM_ENCODER"
-DEFAULT_ENCODER = checkpoints_dir() / "derm-encoder" / "encoder.pt"
 MIN_IMAGES = 10   # per set: below this the covariance and the k-NN balls are noise
 PRC_K = 3         # Kynkäänniemi et al.'s k (torch-fidelity's prc_neighborhood default)
 DC_K = 5          # Naeem et al.'s k for density and coverage
@@ -86,9 +86,22 @@ _WEAKNESS = ("trained on HAM10000 (7 classes, 64 px) and weaker on ISIC 2017 (3-
 
 def encoder_file(path: str | os.PathLike | None = None) -> Path:
     """The encoder file to use: ``path`` (a file or a folder holding ``encoder.pt``), else
-    ``$LESIONGAN_DERM_ENCODER``, else the shipped one. It may not exist (see :func:`require_encoder`)."""
-    p = Path(path if path is not None else os.environ.get(ENV_ENCODER) or DEFAULT_ENCODER)
+    ``$LESIONGAN_DERM_ENCODER``, else the shipped one (:func:`gan.assets.encoder_path`). It may not
+    exist (see :func:`require_encoder`)."""
+    p = Path(path if path is not None else os.environ.get(ENV_ENCODER) or assets.encoder_path())
     return p / "encoder.pt" if p.is_dir() else p
+
+
+def missing_encoder(path: str | os.PathLike | None = None) -> str:
+    """Why :func:`encoder_file` of ``path`` names no file, in one line with no path in it (it may end
+    up in a ``results.json``): the flag or variable that chose it, else the shipped encoder's resolver."""
+    if path is not None:
+        return "no dermoscopy encoder file where --derm-encoder points"
+    if os.environ.get(ENV_ENCODER):
+        return f"no dermoscopy encoder file where ${ENV_ENCODER} points"
+    if assets.find_checkpoints() is None:
+        return f"no dermoscopy encoder: {assets.missing_reason()}"
+    return f"no dermoscopy encoder in the shipped checkpoints (derm-encoder/encoder.pt): {assets.HINT}"
 
 
 def encoder_for_flag(value: str | None, flag: str, hint: str = "") -> Path:
@@ -105,8 +118,9 @@ def encoder_for_flag(value: str | None, flag: str, hint: str = "") -> Path:
     """
     path = encoder_file(value)
     if not path.is_file():
-        default = "" if value is not None else f" (the default: ${ENV_ENCODER}, else the shipped encoder)"
-        raise ValueError(f"{flag} {path}: no such encoder file{default}{hint}")
+        if value is None:
+            raise ValueError(f"{flag}: {missing_encoder()}{hint or f' (or pass {flag} PATH)'}")
+        raise ValueError(f"{flag} {path}: no such encoder file{hint}")
     return path
 
 
@@ -127,9 +141,10 @@ def load(path: str | os.PathLike):
 def require_encoder(cfg):
     """The encoder ``cfg`` names (``cfg.derm_encoder``, else the default), or ``MetricUnavailable``
     saying why there is none."""
-    path = encoder_file(getattr(cfg, "derm_encoder", None))
+    given = getattr(cfg, "derm_encoder", None)
+    path = encoder_file(given)
     if not path.is_file():
-        raise MetricUnavailable(f"no dermoscopy encoder at {path} (pass --derm-encoder PATH or set ${ENV_ENCODER})")
+        raise MetricUnavailable(missing_encoder(given))
     try:
         return load(path)
     except (ValueError, OSError) as e:
