@@ -250,7 +250,7 @@ def previous_lines(run: RunDir, doc: dict) -> list[str]:
         return row.get(k), _fmt(row.get(k))
 
     pcfg = prev.read_config()
-    lines = ["## Against the version it replaced", "",
+    lines = ["### Against the version it replaced", "",
              f"The previous `{run.name}` ({pcfg.train.kimg:g} k images, seed {pcfg.train.seed}, "
              f"{'DiffAugment/ADA' if (pcfg.train.diffaug or pcfg.train.ada) else 'no D augmentation'}; its config, "
              "stats, scores, card and grids are kept in [`previous/`](previous/)), scored the same way against the "
@@ -390,7 +390,7 @@ def per_class_lines(doc: dict) -> list[str]:
     pc, cc = doc.get("per_class"), doc.get("class_consistency")
     if not pc and not cc:
         return []
-    lines = ["## Per class", ""]
+    lines = ["### Per class", ""]
     if pc:
         lines += [f"Each class's samples ({pc['n']} per class, seed {pc['seed']}) against the same class's real "
                   f"images of each split (`eval.run --class`):", "",
@@ -441,7 +441,35 @@ def per_class_lines(doc: dict) -> list[str]:
     return lines
 
 
+METHODS = {
+    "dcgan": "DCGAN (Radford et al., ICLR 2016)",
+    "pggan-seed": "DCGAN blocks (Radford et al., ICLR 2016) grown phase by phase, as the report describes",
+    "pggan": "progressive growing of GANs (Karras et al., ICLR 2018)",
+}
+
+SKIN_TONE = (
+    "- **Skin tone.** ISIC 2017's images come mostly from fair-skinned patients (clinics in Europe, the United "
+    "States and Australia), and the data set records no skin type. This model learned that distribution: expect "
+    "lesions on light skin, and darker skin to be rare or missing in its samples. For users this means: its "
+    "samples cannot fill in missing skin types; a classifier trained or augmented with them inherits the skew "
+    "and must be tested on images of the patients it is meant for; and none of the scores on this card say "
+    "anything about darker skin, because the test images (ISIC 2017, HAM10000) and the dermoscopy encoder's "
+    "training data (HAM10000) share the same skew.")
+
+
+def _section_level(lines: list[str], level: int) -> list[str]:
+    """Markdown lines with their top heading level moved to ``level`` (a section written on its own
+    becomes a subsection of the card's Evaluation)."""
+    top = min((len(x) - len(x.lstrip("#")) for x in lines if x.startswith("#")), default=level)
+    return ["#" * (len(x) - len(x.lstrip("#")) - top + level) + x.lstrip("#") if x.startswith("#") else x
+            for x in lines]
+
+
 def card(mdir: Path) -> str:
+    """The model card of a shipped model folder, in the Hugging Face model-card sections: model details,
+    intended and out-of-scope use, training data, evaluation, limitations and biases, how to load it.
+    Written from the folder's files only (config, weights' info, stats, results.json), so it can be
+    re-rendered at any time without training."""
     from gan import load_generator
 
     run = RunDir(mdir)
@@ -457,26 +485,26 @@ def card(mdir: Path) -> str:
     kimg = G.info.get("nimg", 0) / 1000
     hours = G.info.get("time_s", last.get("time_s", 0)) / 3600
     planned = G.config.train.kimg  # the weights' config: a resume may have extended the run
+    cond = bool(G.class_names)
+    methods = [METHODS.get(cfg.model, cfg.model)]
+    if t.ada:
+        methods.append("ADA (Karras et al., NeurIPS 2020)")
+    if t.diffaug:
+        methods.append("DiffAugment (Zhao et al., NeurIPS 2020)")
+    if cond:
+        methods.append("a projection discriminator (Miyato & Koyama, ICLR 2018)")
     lines = [f"# Model card: `{run.name}`", "",
-             f"{RECIPES.get(cfg.model, cfg.model)}", "",
-             "## Data", "",
-             f"- ISIC 2017 challenge, Part 3, **training split**: {cfg.data.num_images or 2000} "
-             "dermoscopic images (1,372 nevus, 374 melanoma, 254 seborrheic keratosis), "
-             + (f"**class-conditional** on {', '.join(G.class_names)} (a class embedding joined to z in G, a "
-                f"projection discriminator; {'class-balanced sampling' if t.balance else 'images drawn in shuffled epochs, so the classes in their data shares'})."
-                if G.class_names else "unconditional (labels not used)."),
-             f"- Image ids: [`{IDS}`](../{IDS}). The 150 validation images were held out: they are the "
-             "held-out set of the memorization check and the second row of the results.",
-             "- Preprocessing: the challenge's 256x256 images, centre square crop, PIL LANCZOS resize to "
-             f"{cfg.data.size} px, uint8; random flips and 90-degree rotations during training"
-             f"{'' if cfg.data.augment else ' (off for this run)'}.",
-             "- Licence and citation:", CITATIONS, "",
-             "## Training", "",
+             f"{'A class-conditional' if cond else 'An unconditional'} GAN generator of {G.resolution} px dermoscopic "
+             f"skin-lesion images, trained on the ISIC 2017 challenge's training split with LesionGAN"
+             + (f" (classes: {', '.join(G.class_names)})." if cond else "."), "",
+             "## Model details", "",
+             f"- Architecture: {RECIPES.get(cfg.model, cfg.model)}",
+             f"- Methods: {'; '.join(methods)}.",
+             f"- Generator parameters: {G.num_params:,}; output {G.resolution} px RGB, uint8; sampled from G_ema "
+             f"(half-life {t.ema_kimg} kimg, BatchNorm statistics re-estimated for the EMA weights).",
              images_seen_line(kimg, planned, doc.get("best_snapshot")),
              f"- Wall time: {hours:.2f} h on {G.info.get('hardware', 'unknown hardware')} (at the last resume); the machine was shared "
              "with the other models' runs, so the time is not a speed figure (see bench/ for those).",
-             f"- Generator parameters: {G.num_params:,}; output {G.resolution} px; sampled from G_ema "
-             f"(half-life {t.ema_kimg} kimg, BatchNorm statistics re-estimated for the EMA weights).",
              f"- Final logged losses (mean of the last {t.log_kimg} kimg): D {last.get('loss_D', float('nan')):.3f}, "
              f"G {last.get('loss_G', float('nan')):.3f}; D(x) {last.get('D_real', float('nan')):.3f}, "
              f"D(G(z)) {last.get('D_fake', float('nan')):.3f}.",
@@ -484,9 +512,41 @@ def card(mdir: Path) -> str:
              *snapshot_lines(doc, run.read_metrics()),
              f"- Model config: `{json.dumps(to_dict(cfg.model_cfg))}`",
              f"- Retrain from scratch: `{retrain_command(cfg, planned)}`",
-             "- Every retraining run made for the shipped models (issue 16), shipped or not, with its scores: "
-             "[bench/README.md, section 10](../../bench/README.md#10-retraining-the-shipped-models-issue-16-every-run).", "",
-             "## Results", "",
+             "- Every training run behind the shipped models, shipped or not, with its command and scores: "
+             "[docs/experiments.md](../../docs/experiments.md).",
+             "- Licence: the weights derive from the ISIC 2017 images and follow their terms (Training data, "
+             "below); the code that made them is Apache-2.0.", "",
+             "## Intended use", "",
+             "- Research on synthetic data for dermoscopy: data augmentation and class balancing experiments, "
+             "GAN training and evaluation methods, membership-inference audits, teaching.",
+             ("- Labelled synthetic sets for classifier experiments (`python -m gan.synthesize`), measured with "
+              "`python -m eval.utility` before they are relied on." if cond else
+              "- Samples for looking at, for comparing generators and metrics, and as a baseline against the "
+              "report's recipes."),
+             "- Users: researchers who can judge generated medical images and check a downstream model on real "
+             "data.", "",
+             "## Out-of-scope use", "",
+             "- Diagnosis, screening, triage or any clinical decision, and anything shown to patients as their "
+             "own or as real images.",
+             "- Training or validating a clinical model on its samples without testing that model on real, "
+             "representative patient images.",
+             "- Passing generated images off as real, or as the images of a person.",
+             "- Any claim of privacy: the model was not trained with differential privacy; the audit below is "
+             "an empirical attack, not a guarantee.",
+             "- Uses the ISIC archive's image terms do not allow (Training data, below).", "",
+             "## Training data", "",
+             f"- ISIC 2017 challenge, Part 3, **training split**: {cfg.data.num_images or 2000} "
+             "dermoscopic images (1,372 nevus, 374 melanoma, 254 seborrheic keratosis), "
+             + (f"**class-conditional** on {', '.join(G.class_names)} (a class embedding joined to z in G, a "
+                f"projection discriminator; {'class-balanced sampling' if t.balance else 'images drawn in shuffled epochs, so the classes in their data shares'})."
+                if cond else "unconditional (labels not used)."),
+             f"- Image ids: [`{IDS}`](../{IDS}). The 150 validation images were held out: they are the "
+             "held-out set of the memorization check and the second row of the results.",
+             "- Preprocessing: the challenge's 256x256 images, centre square crop, PIL LANCZOS resize to "
+             f"{cfg.data.size} px, uint8; random flips and 90-degree rotations during training"
+             f"{'' if cfg.data.augment else ' (off for this run)'}.",
+             "- Licence and citation:", *("  " + x for x in CITATIONS.split("\n")), "",
+             "## Evaluation", "",
              f"Scored by `python -m eval.run --seeds {doc.get('seeds', 1)}` ({doc.get('n', 2000):,} samples per seed, "
              f"{'mean ± sd over sample seeds ' + ', '.join(str(doc.get('seed', 0) + i) for i in range(doc.get('seeds', 1))) if doc.get('seeds', 1) > 1 else 'seed ' + str(doc.get('seed', 0))}, 64 px, "
              "no resizing; histograms 64 bins over [0, 256), base-2 JSD, RGB mean; Wasserstein of pixel intensities "
@@ -512,24 +572,46 @@ def card(mdir: Path) -> str:
               f"This model {verdict}.", "",
               *previous_lines(run, doc),
               *per_class_lines(doc),
-              *utility_privacy_lines(doc, run.name, bool(G.class_names)),
-              "What each number sees and misses:", "", *metric_notes(), "",
-              "## Known limits", "",
+              *_section_level(utility_privacy_lines(doc, run.name, cond), 3),
+              "### What each number sees and misses", "", *metric_notes(), "",
+              "## Limitations and biases", "",
               "- 64 px only: far below diagnostic resolution. Synthetic images are for data augmentation research, "
               "never for diagnosis.",
+              SKIN_TONE,
               ("- Conditional: `G.generate(n, labels=\"melanoma\")` asks for a class; whether the samples look like "
-               "it is what the class consistency above measures, through an encoder trained on other images." if
-               G.class_names else
+               "it is what the class consistency above measures, through an encoder trained on other images. The "
+               "classes are ISIC 2017's three only; other diagnoses (basal cell carcinoma and the rest) are never "
+               "drawn." if cond else
                "- Unconditional: the class mix follows the training split (about 69% nevus); no control over the "
                "diagnosis."),
               "- Trained on a 2-core CPU for a short time: expect blur and repeated textures; compare the grids "
               "under `grids/` with the real thumbnails in the dashboard's Gallery. The colour range, lesion "
               "sizes and dark-corner vignetting of the data come through; fine structures (hairs, ruler "
               "marks, pigment networks) rarely do at 64 px.",
-              "- FID/KID need Inception weights that this machine could not download. The colour and pixel "
+              "- 2,000 training images from one challenge: the model knows only the cameras, clinics and framing "
+              "of ISIC 2017's sources, and its samples carry them.",
+              "- FID/KID need Inception weights that the scoring machine could not download. The colour and pixel "
               "measures do not see shape or texture; the derm metrics do, through an encoder trained on "
               "HAM10000 that is weaker on ISIC 2017 (3-class balanced accuracy 0.48: "
-              "[its card](../derm-encoder/MODEL_CARD.md)).", ""]
+              "[its card](../derm-encoder/MODEL_CARD.md)).", "",
+              "## How to load it", "",
+              "Install LesionGAN (see the repository's README), then, from the repository root:", "",
+              "```python",
+              "from gan import load_generator",
+              f'G = load_generator("checkpoints/{run.name}/generator.pt")  # no flags: the file carries its config',
+              (f'images = G.generate(16, seed=0, labels="{G.class_names[0]}")  # uint8 numpy (16, {G.resolution}, '
+               f'{G.resolution}, 3); labels: a class name or index, one or per image' if cond else
+               f"images = G.generate(16, seed=0)  # uint8 numpy (16, {G.resolution}, {G.resolution}, 3); the same seed, "
+               "the same images"),
+              "```", "",
+              "```sh",
+              f"python -m gan.sample --checkpoint checkpoints/{run.name}/generator.pt --n 64 --out samples --seed 0 --grid"
+              + (f" --class {G.class_names[0]}" if cond else ""),
+              *([f"python -m gan.synthesize --checkpoint checkpoints/{run.name}/generator.pt --out synthetic "
+                 f"--per-class {','.join(c + '=200' for c in G.class_names)}"] if cond else []),
+              "```", "",
+              "The file holds weights and config only and loads with `torch.load(weights_only=True)`: nothing in "
+              "it can run code.", ""]
     return "\n".join(lines)
 
 
