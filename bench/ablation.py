@@ -1,4 +1,4 @@
-"""The augmentation ablation (issue 16): baseline / + DiffAugment / + ADA, DCGAN on ISIC 2017, at a fixed
+"""The augmentation ablation: baseline / + DiffAugment / + ADA, DCGAN on ISIC 2017, at a fixed
 number of images, two training seeds per arm, re-scored with a fresh sample seed.
 
     # the runs (about 30 min each on this 2-core CPU at 1 thread, two at a time):

@@ -1,5 +1,5 @@
-"""How much checkerboard, and how many ring-shaped lesions, are in a generator's samples? (issue 16:
-``pggan``'s artefacts, before/after.)
+"""How much checkerboard, and how many ring-shaped lesions, are in a generator's samples?
+(``pggan``'s artefacts, before/after: docs/experiments.md.)
 
     python bench/artefacts.py [checkpoints/pggan checkpoints/dcgan ...] [--n 1000] [--seed 0] [--json]
     python bench/artefacts.py checkpoints/pggan --stages stages.png   # a progressive G at each resolution
@@ -38,7 +38,7 @@ multiple of the real images' median. White noise puts 96 / 3,744 = 0.026 of that
 64 px (4 of the 8k cells of each ring k = 8..31); real images, whose energy sits at the band's low end
 where the axes hold more of each ring, about 0.07.
 
-The real reference: pass the data folder (``--real ../shared/data/isic2017``), as bench/README.md's
+The real reference: pass the data folder (``--real ../shared/data/isic2017``), as docs/experiments.md's
 tables do. The default, a fingerprint's 128 thumbnails, is quick but noisy: these shares vary widely
 from image to image, and on ISIC 2017 train the 1/8-1/4 band's median is 0.042 over all 2,000 images,
 0.036-0.053 over random sets of 128, and 0.062 over the training fingerprint's own 128.
@@ -139,7 +139,7 @@ def main() -> int:
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--real", type=Path, default=checkpoints_dir() / "fingerprints/isic2017-validation-64.npz",
-                   help="real images: a data folder (as bench/README's tables), or a fingerprint's 128 "
+                   help="real images: a data folder (as docs/experiments.md's tables), or a fingerprint's 128 "
                         "thumbnails (quick, noisier)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--stages", type=Path, metavar="PNG", help="progressive models: write each resolution's "

@@ -1,4 +1,4 @@
-"""Do the metrics see what they claim? Real images scored clean and degraded (issue 13, section 3).
+"""Do the metrics see what they claim? Real images scored clean and degraded.
 
     python bench/metric_validity.py [--data ../shared/data/isic2017] [--split validation] \
         [--fingerprint checkpoints/fingerprints/isic2017-train-64.npz] [--seed 0] [--no-c2st-pixel] \
@@ -7,8 +7,8 @@
 The ISIC 2017 validation images (150, read by ``gan.data.load_dataset`` at 64 px, the evaluation
 size) are scored against the training split's fingerprint, first as they are, then degraded at 64 px
 in each of the ways below. A metric that sees what it claims scores every degradation worse than the
-clean images, and a stronger degradation worse than a weaker one. The parameters were fixed from the
-issue's wording before any result was seen, and are not tuned to make a row pass:
+clean images, and a stronger degradation worse than a weaker one. The parameters were fixed from what
+each metric claims to see before any result was seen, and are not tuned to make a row pass:
 
     blur-1, blur-2    Gaussian blur, sigma 1 and 2 px (scipy.ndimage.gaussian_filter, reflect, 4 sigma)
     jpeg-10           JPEG at quality 10 (PIL, its default 4:2:0 chroma subsampling), decoded again
@@ -28,8 +28,8 @@ clean for every degradation, and blur-2 > blur-1, noise-0.1 > noise-0.05; ``prec
 clean for blur and noise; ``recall_derm`` and ``coverage_derm`` below clean for the collapsed set;
 ``c2st_derm`` and ``c2st_pixel`` above the clean floor for every degradation.
 
-Also printed: each metric's time per condition (``evaluate``'s ``timing``), as the issue asks for the
-cost of each metric. Progress on stderr (tqdm), the table (Markdown, or ``--json``) on stdout.
+Also printed: each metric's time per condition (``evaluate``'s ``timing``), so that the cost
+of each metric is known. Progress on stderr (tqdm), the table (Markdown, or ``--json``) on stdout.
 """
 from __future__ import annotations
 

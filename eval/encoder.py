@@ -9,8 +9,8 @@ lesion-type classifier).
 
 Training (:mod:`eval.encoder_train`), from the command line::
 
-    python -m eval.encoder_train train --data ../shared/data/ham10000 --out ~/lesiongan-runs/derm-encoder
-    python -m eval.encoder_train train --resume ~/lesiongan-runs/derm-encoder/00000-derm-encoder-ham10000-64
+    python -m eval.encoder_train train --data ../shared/data/ham10000 --out runs/derm-encoder
+    python -m eval.encoder_train train --resume runs/derm-encoder/00000-derm-encoder-ham10000-64
     python -m eval.encoder_train ship RUN --to checkpoints/derm-encoder --isic2017 ../shared/data/isic2017
 
 **Resize.** The network sees 64x64 RGB. Images of another size are centre-cropped to a square and

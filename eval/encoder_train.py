@@ -2,7 +2,7 @@
 supervised loop (not :mod:`gan.loop`: one network, one loss), the held-out scores, the command line
 and the model card.
 
-    python -m eval.encoder_train train --data ../shared/data/ham10000 --out ~/lesiongan-runs/derm-encoder \
+    python -m eval.encoder_train train --data ../shared/data/ham10000 --out runs/derm-encoder \
         --precision bf16
     python -m eval.encoder_train train --resume RUN            # continue after the last finished epoch
     python -m eval.encoder_train bench --data ../shared/data/ham10000 --arch resnet18 resnet18-w32

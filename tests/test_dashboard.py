@@ -597,7 +597,7 @@ def _images_with_seed_captions(at):
 
 
 # ---------------------------------------------------------------------------------------------
-# Nearest training neighbours in the dermoscopy encoder's features (issue 13)
+# Nearest training neighbours in the dermoscopy encoder's features
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Dashboard (issue 17): the report's table and claims, numeric tables, fp32 evaluation views whose captions
+"""Dashboard: the report's table and claims, numeric tables, fp32 evaluation views whose captions
 follow the reference, charts (loss types, sparse points, phase labels, overlays, metrics during training),
 the live-run status strip and newest-grid jump, generator files, the ZIP manifest, accessibility settings.
 

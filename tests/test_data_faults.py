@@ -1,4 +1,4 @@
-"""Tests of gan.data against faults a user's machine produces (issue 18): symlink loops and dangling
+"""Tests of gan.data against faults a user's machine produces: symlink loops and dangling
 symlinks, unusable cache folders, stale temp files, passing read failures, and how warnings print.
 
 Tests run as root, which ignores file permissions: unwritable folders and unreadable files are

@@ -1,4 +1,4 @@
-"""The fast paths of bench/ (issue 7) keep the maths: rewritten layers equal the layers they replace,
+"""The fast paths of bench/ keep the maths: rewritten layers equal the layers they replace,
 bf16 sampling stays within a few grey levels of fp32, the DCGAN G phase computes no D weight
 gradients yet gives G the same ones, and bf16 training runs, records itself and is refused where
 the hardware would emulate it."""

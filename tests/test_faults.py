@@ -1,6 +1,6 @@
 """Faults a user's machine produces, run as a user runs the commands: each ends in exit code 2 (or
 0 with a report, or 130 for Ctrl-C), one line on stderr naming the file or flag, no traceback,
-nothing saved before changed and no temp file left (issue 18).
+nothing saved before changed and no temp file left.
 
 The entry points run as subprocesses where that is what is being tested (temp files of a killed
 writer, a real Ctrl-C, the installed modules end to end); the other cases call ``main([...])`` in

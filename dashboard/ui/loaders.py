@@ -60,7 +60,7 @@ def tune_allocator() -> None:
 
 _TUNED = False
 
-# Cache bounds (issue 17: the server held 1.1 GB after one session). Generators are a few MB each; image
+# Cache bounds (the server holds about 1.1 GB after one browser session). Generators are a few MB each; image
 # and feature arrays are what grows with use, so they are bounded by count and expire after an hour idle.
 TTL = 3600
 MAX_GENERATORS = 8  # fp32 for every page; bf16 copies only for the Generate page's opt-in preview
