@@ -1,5 +1,5 @@
-"""Which models the dashboard shows: run folders found through :mod:`gan.rundir`, and the folder the
-user points it at. Every file of a model (weights, stats, config, fingerprint, model card) is found by
+"""Which models the dashboard shows: run folders found through :mod:`gan.rundir` in the folder the
+user points it at (checked against the shared folders by :mod:`dashboard.roots`). Every file of a model (weights, stats, config, fingerprint, model card) is found by
 ``gan.rundir.RunDir``; nothing here names a file.
 """
 from __future__ import annotations
@@ -9,13 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gan.assets import checkpoints_dir
+from dashboard.roots import ENV_CHECKPOINTS  # noqa: F401 - where the tests and the sidebar look it up
 from gan.rundir import WEIGHT_FILES, RunDir, discover
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINTS = checkpoints_dir()
-DEFAULT_RUNS = REPO_ROOT / "runs"
-ENV_CHECKPOINTS = "LESIONGAN_CHECKPOINTS"
 WEIGHTS_HINT = " or ".join(WEIGHT_FILES)  # for messages: "generator.pt or checkpoint.pt"
 
 
@@ -87,14 +83,6 @@ class ModelEntry:
         return self.run.list_grids()
 
 
-def resolve_folder(folder: str | os.PathLike | None) -> Path:
-    """Resolve a user-given folder: empty means the default, relative paths are relative to the repo root."""
-    if folder is None or str(folder).strip() == "":
-        return DEFAULT_CHECKPOINTS
-    p = Path(str(folder).strip()).expanduser()
-    return p if p.is_absolute() else (REPO_ROOT / p)
-
-
 WEIGHT_SUFFIXES = (".pt", ".pth")
 
 
@@ -114,7 +102,7 @@ def discover_models(folder: str | os.PathLike) -> list[ModelEntry]:
     return [ModelEntry(r) for r in discover(folder)]
 
 
-def list_run_folders(runs_dir: str | os.PathLike = DEFAULT_RUNS) -> list[Path]:
+def list_run_folders(runs_dir: str | os.PathLike) -> list[Path]:
     """Training run folders under ``runs_dir`` (newest name last), for the sidebar's quick pick."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir() or RunDir(runs_dir).is_run():

@@ -1,7 +1,10 @@
-"""Numbers as the pages print them: counts (``64k``, ``1.5M``) and durations (``42 s``, ``3 min``, ``1.8 h``)."""
+"""Numbers and messages as the pages print them: counts (``64k``, ``1.5M``), durations (``42 s``, ``3 min``,
+``1.8 h``), and messages from files and libraries without the server's paths."""
 from __future__ import annotations
 
 import math
+import re
+from typing import Callable
 
 
 def format_duration(seconds: float | None) -> str | None:
@@ -30,3 +33,29 @@ def format_count(n: float | int | None) -> str | None:
                 text = text.rstrip("0").rstrip(".")
             return f"{text}{unit}"
     return f"{n:.0f}"
+
+
+# An absolute or home-relative path inside a message: the server's layout, never shown as it is.
+_PATH_RE = re.compile(r"(?<![\w.~/])(?:~|/)(?:/?[^\s'\"`()\[\],;<>]+)+")
+_URL_ERROR_RE = re.compile(r"\s*(?:and its download failed: )?URLError: <urlopen error [^>]*>")
+_INCEPTION = "no Inception weights"
+
+
+def plain_message(text: str, display: Callable[[str], str] | None = None) -> str:
+    """A message from a file, a library or another tool as a visitor may read it: every path shown as
+    ``display`` gives it (default: its last part), a failed download's URLError left out, and the missing
+    Inception weights said in plain words."""
+    text = str(text)
+    if text.startswith(_INCEPTION):
+        return ("no Inception weights on this server: FID and KID need torch-fidelity's Inception weights "
+                "(python -m eval.run --inception-weights PATH)")
+    text = _URL_ERROR_RE.sub("", text)
+
+    def shown(m: re.Match) -> str:
+        path = m.group(0).rstrip(".:")
+        tail = m.group(0)[len(path):]
+        if display is not None and not path.startswith("~"):
+            return display(path) + tail
+        return (path.rstrip("/").rsplit("/", 1)[-1] or "a folder") + tail
+
+    return _PATH_RE.sub(shown, text)

@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from dashboard.formatting import plain_message
 from eval import keys as K
 from eval.registry import MetricSpec, catalogue
 from gan.rundir import RESULTS, RESULTS_VERSION, read_collection_results
@@ -129,7 +130,7 @@ def _run_folder_results(folder: str | os.PathLike) -> dict | None:
 def unavailable_reasons(row: dict | None) -> dict[str, str]:
     """``{metric: reason}`` from a row's ``unavailable`` field; {} when it gives none."""
     u = (row or {}).get(K.KEY_UNAVAILABLE)
-    return {str(k): str(v) for k, v in u.items()} if isinstance(u, dict) else {}
+    return {str(k): plain_message(str(v)) for k, v in u.items()} if isinstance(u, dict) else {}
 
 
 def metric_value(row: dict | None, key: str) -> float | None:

@@ -58,8 +58,6 @@ def test_discover_models_in_checkpoints_and_run_folders(demo, tmp_path):
     (run / "checkpoint.pt").unlink()
     assert discovery.discover_models(run)[0].weights is None
     assert discovery.discover_models(tmp_path / "missing") == []
-    assert discovery.resolve_folder("") == discovery.DEFAULT_CHECKPOINTS
-    assert discovery.resolve_folder("checkpoints") == discovery.REPO_ROOT / "checkpoints"  # repo root, not the cwd
 
 
 def test_read_stats_skips_a_half_written_line(tmp_path):
@@ -510,7 +508,28 @@ def test_missing_pieces_give_messages_not_tracebacks(monkeypatch, demo_broken, t
         assert not at.exception, (page, [e.value for e in at.exception])
 
 
+def test_a_failing_page_goes_red_in_tests_and_is_one_calm_line_for_visitors(monkeypatch, demo):
+    from dashboard import status
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("injected failure in /root/secret/place")
+
+    monkeypatch.setattr(status, "run_status", boom)  # what views/training.py calls first
+    at = _app(monkeypatch, demo, "training")
+    assert [type(e).__name__ for e in at.exception] == ["Exception"]  # the guard re-raised it in test mode
+    assert "injected failure" in at.exception[0].message
+    with pytest.raises(AssertionError):
+        _ok(at)
+    # Served to visitors: no exception element, one error line, nothing of the exception in it.
+    at = _app(monkeypatch, demo, "training", raise_errors=False)
+    assert not at.exception
+    [err] = [e.value for e in at.error]
+    assert err.startswith("This page hit an unexpected error") and "injected" not in err and "/root" not in err
+    assert "RuntimeError" not in err
+
+
 def test_sidebar_picks_another_folder(monkeypatch, demo, tmp_path):
+    monkeypatch.setenv("LESIONGAN_ROOTS", str(demo))  # the server shares the demo folder too
     at = _app(monkeypatch, tmp_path, "generate")  # env points at an empty folder
     assert any("No models" in i.value for i in at.info)
     from dashboard.ui.sidebar import OTHER
@@ -519,7 +538,14 @@ def test_sidebar_picks_another_folder(monkeypatch, demo, tmp_path):
     at.sidebar.text_input(key="lg_other").input(str(demo)).run()
     _ok(at)
     assert len(_seed_images(at).value) == 16
-    assert any("2 models" in c.value for c in at.sidebar.caption)
+    assert any(f"2 models in `{demo.name}`" in c.value for c in at.sidebar.caption)  # no server path
+    assert at.query_params["folder"] == str(demo)
+    # Anything else on the server: one line, the same for a folder, a file and a missing path.
+    for path in ("/etc", "/etc/passwd", "/nowhere/at/all", str(demo.parent), "~", "../..", "x" * 300, "a\0b"):
+        at.sidebar.text_input(key="lg_other").input(path).run()
+        assert not at.exception, path
+        assert [w.value for w in at.warning] == ["Folder: That path is outside the folders this server shares."], path
+        assert "etc" not in " ".join(c.value for c in at.sidebar.caption)
 
 
 def test_gallery_reads_real_images_from_a_data_set_path(monkeypatch, demo, tmp_path):
@@ -531,12 +557,20 @@ def test_gallery_reads_real_images_from_a_data_set_path(monkeypatch, demo, tmp_p
     for i in range(6):
         Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(data / f"ISIC_{i:07d}.png")
     monkeypatch.setenv("LESIONGAN_CACHE", str(tmp_path / "cache"))
+    # A data set path outside the shared folders: one line, whether it exists or not.
+    at = _app(monkeypatch, demo, "gallery")
+    for path in (str(data), "/etc", str(tmp_path / "nowhere")):
+        at.text_input(key="ga_data").input(path).run()
+        _ok(at)
+        assert [i.value for i in at.info] == ["Data set path: That path is outside the folders this server shares."]
+        assert not [i for i in at.image if i.proto.imgs[0].alt.startswith("Real")]
+    monkeypatch.setenv("LESIONGAN_ROOTS", str(tmp_path))  # now the server shares it (as --data would)
     at = _app(monkeypatch, demo, "gallery")
     at.text_input(key="ga_data").input(str(data)).run()
     _ok(at)
     real = [i for i in at.image if i.proto.imgs[0].alt.startswith("Real")]
     assert len(real) == 6  # six real images (the data set's), one per row beside the models' samples
-    assert any(f"from `{data}`" in m.value for m in at.markdown)
+    assert any(f"from `{tmp_path.name}/photos`" in m.value for m in at.markdown)  # as shared, no server path
     at.text_input(key="ga_data").input(str(tmp_path / "nowhere")).run()
     assert not at.exception and any("Could not read real images" in i.value for i in at.info)
 

@@ -262,9 +262,10 @@ def test_evaluation_without_fingerprint_or_results_gives_exact_commands_and_a_da
     at = _app(monkeypatch, folder, "evaluation")
     _ok(at)
     codes = [c.value for c in at.code]
-    assert f"python -m eval.run --checkpoints {folder}" in codes[0]
-    assert f"python -m eval.run --real DATA --fake {folder / 'dcgan-demo' / 'generator.pt'}" in codes[0]
-    assert f"python -m eval.fingerprint --data DATA --size 32 --out {folder / 'dcgan-demo' / 'fingerprint.npz'}" in codes
+    # Paths as the pages show them (from the shared folder's name down), never the server's absolute path.
+    assert "python -m eval.run --checkpoints bare" in codes[0] and str(tmp_path) not in "".join(codes)
+    assert "python -m eval.run --real DATA --fake bare/dcgan-demo/generator.pt" in codes[0]
+    assert "python -m eval.fingerprint --data DATA --size 32 --out bare/dcgan-demo/fingerprint.npz" in codes
     assert "Only the generated images' histogram" in _md(at)
     [hist] = [c for c in at.get("plotly_chart")]
     assert {t["name"] for t in json.loads(hist.proto.spec)["data"]} == {"dcgan-demo"}  # no curve described but absent
@@ -276,8 +277,13 @@ def test_evaluation_without_fingerprint_or_results_gives_exact_commands_and_a_da
     monkeypatch.setenv("LESIONGAN_CACHE", str(tmp_path / "cache"))
     at.text_input(key="ev_data").input(str(data)).run()
     _ok(at)
-    assert f"Solid: 5 images from `{data}`" in _md(at)
-    assert f"python -m eval.fingerprint --data {data} --size 32 --out" in "\n".join(c.value for c in at.code)
+    assert "Data set path: That path is outside the folders this server shares." in [w.value for w in at.warning]
+    monkeypatch.setenv("LESIONGAN_ROOTS", str(data))  # shared now, as --data would
+    at = _app(monkeypatch, folder, "evaluation")
+    at.text_input(key="ev_data").input(str(data)).run()
+    _ok(at)
+    assert "Solid: 5 images from `photos`" in _md(at)
+    assert "python -m eval.fingerprint --data photos --size 32 --out" in "\n".join(c.value for c in at.code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,19 +406,30 @@ def test_grids_of_several_models_side_by_side(monkeypatch, demo):
 
 
 def test_runs_folder_is_listed_and_remembered_and_a_generator_file_is_a_model(monkeypatch, demo, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
     from dashboard.ui.sidebar import OTHER
 
     runs = tmp_path / "elsewhere"
     shutil.copytree(demo / "dcgan-demo", runs / "00000-dcgan-x-32")
+    monkeypatch.setenv("LESIONGAN_ROOTS", str(tmp_path))  # as `-- --runs` would share it
     at = _app(monkeypatch, demo, "generate")
     at.sidebar.text_input(key="lg_runs").input(str(runs)).run()
     _ok(at)
     assert at.query_params["runs"] == str(runs)
     box = at.sidebar.selectbox(key="lg_source")
-    assert str(runs / "00000-dcgan-x-32") in box.options
-    box.set_value(str(runs / "00000-dcgan-x-32")).run()
+    shown = f"{tmp_path.name}/elsewhere/00000-dcgan-x-32"  # from the shared folder's name down
+    assert shown in box.options
+    box.set_value(shown).run()
     _ok(at)
     assert any("1 model in" in c.value for c in at.sidebar.caption)
+    assert at.query_params["folder"] == shown  # the chosen run stays in the URL
+    # A link with that URL opens on the same run.
+    again = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    again.query_params.update({"runs": str(runs), "folder": shown})
+    again.run()
+    _ok(again)
+    assert again.sidebar.selectbox(key="lg_source").value == shown
     # A generator file given where a folder goes, under any name.
     pt = tmp_path / "mine" / "G-best.pt"
     export_dcgan(pt, seed=3)
@@ -425,6 +442,9 @@ def test_runs_folder_is_listed_and_remembered_and_a_generator_file_is_a_model(mo
     for page in ("overview", "training", "gallery", "evaluation"):
         at.switch_page(f"views/{page}.py").run()
         assert not at.exception, (page, [e.value for e in at.exception])
+    # A runs folder outside the shared folders: one line, and the shared runs are offered instead.
+    at.sidebar.text_input(key="lg_runs").input("/etc").run()
+    assert [w.value for w in at.warning] == ["Runs folder: That path is outside the folders this server shares."]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,20 +3,72 @@ shows a traceback for a missing or broken file. Caches are keyed by the file's m
 growing ``stats.jsonl`` or a new checkpoint is re-read."""
 from __future__ import annotations
 
+import logging
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from dashboard import realdata, sampling
-from dashboard.discovery import WEIGHTS_HINT, ModelEntry, file_stamp, resolve_folder
+from dashboard.discovery import WEIGHTS_HINT, ModelEntry, file_stamp
+from dashboard.formatting import plain_message
+from dashboard.roots import OutsideRoots
 from dashboard.results import Results, load_results, results_path
 from dashboard.stats import read_metrics, read_stats
 from gan.rundir import FINGERPRINTS, RunDir
 
 SPLIT_WORDS = {"train": "training-image", "validation": "validation-image"}
+LOG = logging.getLogger("lesiongan.dashboard")
+
+
+def say(text: str) -> str:
+    """A message for the page without the server's paths (:func:`dashboard.formatting.plain_message`,
+    paths shown as the sidebar shows them)."""
+    from dashboard.ui.sidebar import display
+
+    return plain_message(text, display)
+
+
+def _failed(what: str, e: BaseException) -> str:
+    """Log a failure with its traceback on the server; the page gets one line without paths."""
+    LOG.warning("%s: %s", what, e, exc_info=e)
+    return say(f"{what}: {e}")
+
+
+# One heavy job (many images, encoder features, a data set) at a time per server: two visitors' jobs
+# would each take twice as long on the same cores, and need the memory of both at once. The cached
+# functions take the slot when they compute (a cache hit needs none); re-entrant, as one calls another.
+_HEAVY = threading.RLock()
+_BUSY = [0]  # jobs computing now (0 or 1) plus those waiting
+
+
+@contextmanager
+def _slot() -> Iterator[None]:
+    _BUSY[0] += 1
+    try:
+        with _HEAVY:
+            yield
+    finally:
+        _BUSY[0] -= 1
+
+
+@contextmanager
+def heavy_job(what: str) -> Iterator[None]:
+    """A spinner over a step that can take seconds; when another visitor's job holds the server's slot,
+    a line says this one is queued."""
+    note = st.empty()
+    if _BUSY[0]:
+        note.info(f"Queued: another visitor's job is running on this server; {what[0].lower() + what[1:]} "
+                  "starts when it ends.", icon=":material/hourglass_top:")
+    try:
+        with st.spinner(f"{what}…"):
+            yield
+    finally:
+        note.empty()
 
 
 def trim_heap() -> None:
@@ -73,6 +125,7 @@ def _generator(path: str, stamp: float, precision: str = sampling.EXACT) -> tupl
     try:
         return sampling.load_generator(path, precision), None
     except Exception as e:  # noqa: BLE001 - any load failure becomes a message on the page
+        LOG.warning("could not load %s: %s", path, e, exc_info=e)
         return None, f"{e}"
 
 
@@ -87,7 +140,7 @@ def generator(entry: ModelEntry, precision: str = sampling.EXACT) -> tuple[Any |
         return None, f"{entry.name}: no {WEIGHTS_HINT} yet."
     G, err = _generator(str(weights), file_stamp(weights), precision)
     if G is None:
-        return None, f"{entry.name}: could not load `{weights.name}`: {err}"
+        return None, say(f"{entry.name}: could not load `{weights.name}`: {err}")
     return G, None
 
 
@@ -152,7 +205,7 @@ def config(entry: ModelEntry) -> tuple[dict | None, str | None]:
     try:
         return _config(str(entry.path), file_stamp(path)), None
     except ValueError as e:
-        return None, f"{entry.name}: could not read its run config: {e}"
+        return None, say(f"{entry.name}: could not read its run config: {e}")
 
 
 @st.cache_data(show_spinner=False, max_entries=8, ttl=TTL)
@@ -169,7 +222,26 @@ def results(folder: Path) -> tuple[Results | None, str | None]:
     try:
         return _results(str(folder), file_stamp(results_path(folder))), None
     except ValueError as e:
-        return None, str(e)
+        return None, say(str(e))
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=TTL)
+def _run_results(folder: str, stamp: float) -> dict | None:
+    from gan.rundir import RunDir
+
+    return RunDir(folder).read_results()
+
+
+def run_results(entry: ModelEntry) -> dict:
+    """The model's own ``results.json`` (eval.run's scores and the sections other tools add: utility,
+    privacy, best_snapshot), {} when it has none or it cannot be read."""
+    from gan.rundir import RESULTS
+
+    try:
+        return _run_results(str(entry.path), file_stamp(entry.path / RESULTS)) or {}
+    except (OSError, ValueError) as e:
+        LOG.warning("%s: %s", entry.name, e)
+        return {}
 
 
 @st.cache_data(show_spinner="Reading fingerprint…", max_entries=8, ttl=TTL)
@@ -186,25 +258,44 @@ def real_bank(entry: ModelEntry, split: str = "train") -> tuple[realdata.RealBan
     try:
         return _bank(str(path), file_stamp(path)), None
     except Exception as e:  # noqa: BLE001
-        return None, f"{entry.name}: could not read `{path.name}`: {e}"
+        return None, _failed(f"{entry.name}: could not read `{path.name}`", e)
 
 
-@st.cache_data(show_spinner="Loading data set…", max_entries=4, ttl=TTL)
+@st.cache_data(show_spinner=False, max_entries=4, ttl=TTL)
 def _dataset_sample(path: str, size: int, count: int, seed: int) -> np.ndarray:
-    return realdata.load_real_images(path, size, count, seed)
+    with _slot():
+        return realdata.load_real_images(path, size, count, seed)
+
+
+def data_folder(path: str) -> tuple[Path | None, str]:
+    """(the data set folder a visitor typed, as the pages show it) when it lies below the folders this
+    server shares, else (None, one line saying it does not)."""
+    from dashboard.ui.sidebar import display, server_roots
+
+    try:
+        folder = server_roots().resolve(path)
+    except OutsideRoots as e:
+        return None, f"Data set path: {e}"
+    return folder, display(folder)
 
 
 def dataset_sample(path: str, size: int, count: int, seed: int = 0) -> tuple[np.ndarray | None, str | None]:
+    """``count`` images from a data set folder below the folders this server shares, or one line why not."""
+    folder, shown = data_folder(path)
+    if folder is None:
+        return None, shown
     try:
-        return _dataset_sample(str(resolve_folder(path)), size, count, seed), None
+        with heavy_job("Reading the data set"):
+            return _dataset_sample(str(folder), size, count, seed), None
     except Exception as e:  # noqa: BLE001
-        return None, f"Could not read real images from `{path}`: {e}"
+        return None, _failed(f"Could not read real images from `{shown}`", e)
 
 
 @st.cache_data(show_spinner=False, max_entries=MAX_IMAGE_SETS, ttl=TTL)
 def _generate(path: str, stamp: float, seeds: tuple[int, ...], label: str | None,
               precision: str = sampling.EXACT) -> np.ndarray:
-    images = sampling.generate_images(_generator(path, stamp, precision)[0], seeds, label)
+    with _slot():
+        images = sampling.generate_images(_generator(path, stamp, precision)[0], seeds, label)
     trim_heap()
     return images
 
@@ -217,11 +308,12 @@ def generate(entry: ModelEntry, seeds: Sequence[int], label: str | None = None, 
     G, err = generator(entry, precision)
     if G is None:
         return None, err
+    seeds = tuple(int(s) for s in seeds)
     try:
-        return _generate(str(entry.weights), file_stamp(entry.weights), tuple(int(s) for s in seeds), label,
-                         precision), None
+        with heavy_job(f"Generating {len(seeds)} image{'s' if len(seeds) != 1 else ''} with {entry.name}"):
+            return _generate(str(entry.weights), file_stamp(entry.weights), seeds, label, precision), None
     except Exception as e:  # noqa: BLE001
-        return None, f"{entry.name}: generation failed: {e}"
+        return None, _failed(f"{entry.name}: generation failed", e)
 
 
 def derm_encoder(bank: realdata.RealBank) -> tuple[Any | None, str | None]:
@@ -229,14 +321,15 @@ def derm_encoder(bank: realdata.RealBank) -> tuple[Any | None, str | None]:
     try:
         return realdata.derm_encoder_for(bank), None
     except Exception as e:  # noqa: BLE001 - a missing or foreign encoder is a message on the page
-        return None, str(e)
+        return None, say(str(e))
 
 
-@st.cache_data(show_spinner="Encoder features of the samples…", max_entries=8, ttl=TTL)
+@st.cache_data(show_spinner=False, max_entries=8, ttl=TTL)
 def _derm_features(path: str, stamp: float, seeds: tuple[int, ...], label: str | None, sha256: str,
                    _encoder: Any) -> np.ndarray:
     # Keyed by the encoder's SHA-256; the encoder object itself is not hashed. fp32 samples, as eval.run.
-    feats = realdata.derm_features(_generate(path, stamp, seeds, label, sampling.EXACT), _encoder)
+    with _slot():
+        feats = realdata.derm_features(_generate(path, stamp, seeds, label, sampling.EXACT), _encoder)
     trim_heap()
     return feats
 
@@ -244,11 +337,13 @@ def _derm_features(path: str, stamp: float, seeds: tuple[int, ...], label: str |
 def derm_features(entry: ModelEntry, seeds: Sequence[int], encoder: Any, label: str | None = None
                   ) -> tuple[np.ndarray | None, str | None]:
     """The encoder features of the images for ``seeds`` (cached like :func:`generate`), or a message."""
+    seeds = tuple(int(s) for s in seeds)
     try:
-        return _derm_features(str(entry.weights), file_stamp(entry.weights), tuple(int(s) for s in seeds), label,
-                              str(encoder.sha256), encoder), None
+        with heavy_job(f"Encoder features of {len(seeds)} samples"):
+            return _derm_features(str(entry.weights), file_stamp(entry.weights), seeds, label, str(encoder.sha256),
+                                  encoder), None
     except Exception as e:  # noqa: BLE001
-        return None, f"{entry.name}: encoder features failed: {e}"
+        return None, _failed(f"{entry.name}: encoder features failed", e)
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=TTL)

@@ -1,12 +1,14 @@
 """Small widgets shared by the pages: model and reference pickers, image rows, charts, page-wide CSS."""
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import numpy as np
 import streamlit as st
 
 from dashboard.discovery import WEIGHTS_HINT, ModelEntry
+from dashboard.formatting import plain_message
 from dashboard.results import Results
 from dashboard.ui import loaders
 
@@ -72,6 +74,29 @@ def image_row(images: np.ndarray, captions: Sequence[str] | None = None, width: 
     # PNG, not Streamlit's default JPEG for arrays: compression artefacts would pass for GAN artefacts.
     st.image(list(images), caption=list(captions) if captions else None, width=width, output_format="PNG",
              alt=list(alts) if alts else (list(captions) if captions else None))
+
+
+_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\s*(?:\([^)]*\)|\[[^\]]*\])")
+_HTML_RE = re.compile(r"<[^>]+>")
+
+
+def safe_markdown(markdown: str, display=None) -> str:
+    """Markdown from a file (a model card) as the pages render it: no image of any kind (a remote one
+    would make every visitor's browser fetch it; the alt text stays, in brackets), no HTML tags, a
+    ``~`` never read as strikethrough, and no server paths (:func:`dashboard.formatting.plain_message`)."""
+    out, fence = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fence = not fence
+            out.append(line)
+            continue
+        if not fence:
+            line = _IMAGE_RE.sub(lambda m: f"[image: {m.group(1) or 'no description'}]", line)
+            line = _HTML_RE.sub("", line)
+            line = plain_message(line, display)
+            line = line.replace("~", "\\~")
+        out.append(line)
+    return "\n".join(out)
 
 
 def demote_headings(markdown: str, levels: int = 3) -> str:

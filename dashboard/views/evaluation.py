@@ -11,6 +11,7 @@ from dashboard.comparison import floor_caption, scored_metrics
 from dashboard.figures import histogram_figure
 from dashboard.realdata import closest_feature_pairs, closest_pairs, colour_histogram
 from dashboard.results import arrow, metric_note, metric_value
+from dashboard.roots import MAX_CHARS
 from dashboard.ui import loaders, sidebar, widgets
 from eval import keys as K
 from gan.rundir import FINGERPRINTS
@@ -20,7 +21,8 @@ REF_WORDS = {"train": "training", "validation": "validation"}
 
 
 def q(path) -> str:
-    return shlex.quote(str(path))
+    """A path for a command on the page, as the sidebar shows it (never the server's absolute path)."""
+    return shlex.quote(sidebar.display(path))
 
 
 st.title("Evaluation")
@@ -63,7 +65,7 @@ else:
         st.info(f"{entry.name} was not scored against the {reference} set; showing its "
                 f"{row.get('reference') or 'train'} row.")
     if row.get("error"):
-        st.warning(f"eval.run could not score {entry.name}: {row['error']}")
+        st.warning(loaders.say(f"eval.run could not score {entry.name}: {row['error']}"))
     # One row of tiles per feature space: the colour, pixel and Inception metrics, then the dermoscopy
     # encoder's (keys ending in _derm); thirteen tiles in one row would be too narrow to read. Metrics
     # eval.run computes on request (the C2STs) join their row when results.json has them.
@@ -130,8 +132,10 @@ else:
     st.info(f"{ref_err} Make it from the data set with the command below, or give the data set's path to "
             "compare with its images directly.")
     data_path = st.text_input("Data set path (ISIC 2017 folder or any image folder)", key="ev_data",
-                              placeholder="../shared/data/isic2017")
-    st.code(f"python -m eval.fingerprint --data {q(data_path.strip() or 'DATA')}{split_flag} "
+                              max_chars=MAX_CHARS, placeholder="a data folder this server shares",
+                              help="Only folders below the ones this server shares can be read.")
+    data_folder, data_shown = loaders.data_folder(data_path) if data_path.strip() else (None, "")
+    st.code(f"python -m eval.fingerprint --data {shlex.quote(data_shown) if data_folder else 'DATA'}{split_flag} "
             f"--size {G.resolution} --out {q(entry.path / fp_name)}", language="bash")
     if data_path.strip():
         real, derr = loaders.dataset_sample(data_path, G.resolution, 512, 0)
@@ -139,7 +143,7 @@ else:
             st.warning(derr)
         else:
             ref_hist = colour_histogram(real)
-            ref_source = f"{len(real)} images from `{data_path.strip()}`"
+            ref_source = f"{len(real)} images from `{data_shown}`"
 widgets.plot(histogram_figure(ref_hist, colour_histogram(fakes), entry.name), key="ev_hist")
 if ref_hist is not None:
     st.markdown(f"Solid: {ref_source}. Dotted: {n_samples} generated images (fp32, seeds 0–{n_samples - 1}). "

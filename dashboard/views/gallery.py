@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard import sampling
 from dashboard.realdata import sample_indices
+from dashboard.roots import MAX_CHARS
 from dashboard.ui import loaders, sidebar
 
 THUMB = 128  # px on the page (the samples are 64 px; scaled up without blur)
@@ -14,9 +15,9 @@ st.title("Gallery")
 folder, entries = sidebar.models_or_stop()
 
 c1, c2, c3 = st.columns([3, 1, 1])
-data_path = c1.text_input("Data set path (optional)", key="ga_data",
-                          help="A folder `gan.data.load_dataset` can read. Empty: real images come from the "
-                               "thumbnails stored in the models' training fingerprint.")
+data_path = c1.text_input("Data set path (optional)", key="ga_data", max_chars=MAX_CHARS,
+                          help="An image folder below the folders this server shares. Empty: real images come "
+                               "from the thumbnails stored in the models' training fingerprint.")
 count = c2.slider("Rows", 4, 32, 8, 4, key="ga_count")
 seed = int(c3.number_input("First seed", 0, sampling.MAX_SEED, 0, key="ga_seed",
                            help="Row i shows seed + i for every model."))
@@ -33,7 +34,7 @@ real, real_names, source, rerr = None, [], None, None
 if data_path.strip():
     res = next((g.resolution for e in shown if (g := loaders.generator(e)[0]) is not None), 64)
     real, rerr = loaders.dataset_sample(data_path, res, count, seed)
-    source = f"from `{data_path.strip()}`"
+    source = f"from `{loaders.data_folder(data_path)[1]}`"
     real_names = [f"image {i + 1} from the data set" for i in range(count)]
 else:
     for e in shown:
@@ -46,7 +47,8 @@ else:
         if bank is not None:
             rerr = f"{e.name}: the fingerprint holds no thumbnails."
 if real is None:
-    st.info(f"{rerr or 'No real images.'} Give a data set path above to show real images.")
+    st.info(rerr if data_path.strip() and rerr else f"{rerr or 'No real images.'} Give a data set path above to "
+            "show real images.")
 
 columns = []  # (title, images, alt texts, captions)
 if real is not None:

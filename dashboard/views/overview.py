@@ -13,7 +13,7 @@ from eval.registry import describe_quality_bar
 
 st.title("LesionGAN models")
 folder, entries = sidebar.models_or_stop()
-st.markdown(f"Models in `{folder}`")
+st.markdown(f"Models in `{sidebar.display(folder)}`")
 
 results, results_err = loaders.results(folder)
 if results_err:
@@ -108,7 +108,7 @@ for i, (title, keys) in enumerate(comparison.SCORE_GROUPS if results is not None
 for note in notes:
     st.markdown(f":material/info: {note}")
 if results is None:
-    st.code(f"python -m eval.run --checkpoints {shlex.quote(str(folder))}", language="bash")
+    st.code(f"python -m eval.run --checkpoints {shlex.quote(sidebar.display(folder))}", language="bash")
 if results is not None and results.settings():
     st.markdown(f"Metrics: {results.settings()} (`{results.path.name}`; mean ± sd where scored with several "
                 "sample seeds).")
@@ -165,4 +165,4 @@ for e in entries:
     card = e.read_model_card()
     if card is not None:
         with st.expander(f"Model card: {e.name}"):
-            st.markdown(widgets.demote_headings(card))
+            st.markdown(widgets.demote_headings(widgets.safe_markdown(card, sidebar.display)))

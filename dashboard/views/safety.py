@@ -171,7 +171,7 @@ entry = widgets.pick_model(entries, key="sf_model")
 if entry is None:
     st.stop()
 doc = _results(entry) or {}
-weights = f"checkpoints/{entry.name}/generator.pt"
+weights = sidebar.display(entry.weights) if entry.weights is not None else f"{sidebar.display(entry.path)}/generator.pt"
 
 # --- utility ---------------------------------------------------------------------------------------
 st.header("Utility: does synthetic data help a classifier?")
