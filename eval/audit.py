@@ -4,6 +4,8 @@ membership attack's score is not confounded by a shift between training and held
 
     python -m eval.audit split --data ../shared/data/isic2017 --out AUDIT [--seed 0]
     python -m eval.audit train AUDIT --recipe checkpoints/dcgan --half a [--kimg 480] [--keep-kimg 20]
+    python -m eval.audit score AUDIT --kimg 240 [--n 10000] [--ship checkpoints/dcgan]
+    python -m eval.audit length AUDIT [--n 5000]
 
 ``split`` writes ``AUDIT/split.json`` (seed, data set, both halves' names and content hashes) and the
 two image lists ``half-a.txt`` / ``half-b.txt`` (:mod:`gan.data.subset`). ``train`` trains the recipe
@@ -14,15 +16,31 @@ model and a non-member of the other's: audited in turn, the two models pool to 2
 against 2 x N/2 non-members. These are models of *the same recipe trained on half the data*, not the
 shipped weights.
 
-This module owns ``split.json``: ``{"format": "lesiongan-audit-split", "version": 1, "seed",
+``score`` audits both halves' models at one snapshot and pools them (each image once a member, once
+a non-member). Per attack — pixel and derm1 nearest-sample distance (GAN-Leaks), D's score (LOGAN) and
+DOMIAS (k-NN density ratio in derm1 features, cross-fitted over the non-members; van Breugel et al.
+2023) — it reports the AUC with a bootstrap interval, the TPR at 1% and 0.1% FPR with Clopper-Pearson
+intervals (:mod:`eval.membership`), the ROC curve, a permutation null, and a distribution-shift control:
+the same attack between the model's non-member half and the ISIC 2017 validation split, both
+non-members, where an AUC away from 0.5 is shift, not membership. Also the share of samples closer to a
+training image than that image's nearest other training image (pixels, derm1), beside the same share
+for non-member images. ``length`` does the same (without bootstrap) at every kept snapshot, with FD derm
+from the run's metrics, and draws privacy over training length (``length.png``).
+
+This module owns ``split.json``, ``audit-KKKKKK.json`` and ``length.json``/``length.png``; ``split.json``: ``{"format": "lesiongan-audit-split", "version": 1, "seed",
 "data": {"name", "path", "split", "num_images"}, "halves": {"a": {"list", "n", "sha256"}, "b": ...}}``.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from gan.cli import entry_point, prog
 
@@ -88,7 +106,7 @@ def half_names(folder: str | Path, half: str) -> list[str]:
 
 
 def train_argv(folder: str | Path, half: str, recipe: str, data: str, kimg: float, keep_kimg: float,
-               metrics_ref: str | None, threads: int | None) -> list[str]:
+               metrics_ref: str | None, threads: int | None, metrics: bool = True) -> list[str]:
     """The ``gan.train`` arguments of one half's run: a fresh run, or ``--resume`` of the one there."""
     from gan.rundir import RunDir
 
@@ -100,10 +118,256 @@ def train_argv(folder: str | Path, half: str, recipe: str, data: str, kimg: floa
     if existing:
         return ["--resume", str(existing[-1]), "--kimg", f"{kimg:g}", *extra]
     argv = ["--recipe", recipe, "--data", data, "--subset", str(folder / f"half-{half}.txt"), "--out", str(runs),
-            "--kimg", f"{kimg:g}", "--keep-kimg", f"{keep_kimg:g}", "--metrics-kimg", f"{keep_kimg:g}", *extra]
+            "--kimg", f"{kimg:g}", "--keep-kimg", f"{keep_kimg:g}", *extra]
+    if metrics:
+        argv += ["--metrics-kimg", f"{keep_kimg:g}"]
     if metrics_ref:
         argv += ["--metrics-ref", metrics_ref]
     return argv
+
+
+# --- scoring ---------------------------------------------------------------------------------------
+
+ATTACKS = {
+    "distance_pixel": "nearest-sample distance, pixels (RMS on [0, 1], 64 px)",
+    "distance_derm": "nearest-sample distance, derm1 features",
+    "discriminator": "D(x), the discriminator's probability of real",
+    "domias_derm": "DOMIAS: k-NN (k = 5) density ratio, samples over non-member reference, derm1 features",
+}
+AUDIT_FORMAT, AUDIT_VERSION = "lesiongan-audit", 1
+CARD_NOTE = "the same recipe trained on half the data, not the shipped weights"
+
+
+def half_run(folder: str | Path, half: str):
+    """The run folder of one half's training (``AUDIT/half-a/NNNNN-...``)."""
+    from gan.rundir import RunDir
+
+    runs = Path(folder) / f"half-{half}"
+    found = sorted(p for p in runs.iterdir() if RunDir(p).is_run()) if runs.is_dir() else []
+    if not found:
+        raise ValueError(f"{runs}: no training run (start one with: python -m eval.audit train {folder} --half {half})")
+    return RunDir(found[-1])
+
+
+def snapshot_file(run, kimg: int) -> Path:
+    """The snapshot kept at ``kimg`` thousand images; ValueError listing the ones there are."""
+    kept = dict(run.list_snapshots())
+    if kimg * 1000 not in kept:
+        have = ", ".join(f"{n // 1000}" for n in sorted(kept)) or "none yet"
+        raise ValueError(f"{run.path}: no snapshot at {kimg} kimg (kept: {have})")
+    return kept[kimg * 1000]
+
+
+def load_sets(folder: str | Path, size: int = 64) -> tuple[dict, Any]:
+    """({half: members ImageSet}, the held-out split as an ImageSet or None) of an audit folder, at
+    ``size`` px (the audited models' resolution)."""
+    from gan.data import DataConfig, load_dataset
+    from gan.data.subset import select
+
+    doc = read_split(folder)
+    data = doc["data"]
+    full = load_dataset(DataConfig(data["path"], size=size, split=data["split"]), progress=False)
+    halves = {}
+    for h in HALVES:
+        half_names(folder, h)  # checked against split.json
+        halves[h] = select(full, Path(folder) / doc["halves"][h]["list"])
+    heldout = None
+    if data["layout"] == "isic2017" and data["split"] in (None, "train"):
+        heldout = load_dataset(DataConfig(data["path"], size=size, split="validation"), progress=False)
+    return halves, heldout
+
+
+def half_scores(G, D, members, nonmembers, heldout, encoder, n: int, seed: int) -> dict:
+    """Every attack's per-image scores (higher = likelier a member) for one model: ``member``,
+    ``nonmember`` and ``heldout`` (the shift control's second set; None for DOMIAS), and the copy shares."""
+    from eval.membership import copy_share, domias_scores, nearest_distances
+    from eval.privacy import SAMPLE_BATCH, discriminator_scores, labelled_subset, pixel_vectors
+
+    samples = G.generate(n, seed=seed, batch_size=SAMPLE_BATCH)
+    sets = {"member": members, "nonmember": nonmembers, **({"heldout": heldout} if heldout is not None else {})}
+    nhwc = {k: v.images.permute(0, 2, 3, 1).numpy() for k, v in sets.items()}
+    out: dict[str, Any] = {"scores": {}, "copies": {}}
+    bank = pixel_vectors(samples)
+    pix = {k: pixel_vectors(v) for k, v in nhwc.items()}
+    out["scores"]["distance_pixel"] = {k: -nearest_distances(v, bank)[0] for k, v in pix.items()}
+    out["copies"]["pixels"] = copy_share(bank, pix["member"], pix["nonmember"])
+    if encoder is not None:
+        fs = encoder.features(samples)
+        feats = {k: encoder.features(v) for k, v in nhwc.items()}
+        out["scores"]["distance_derm"] = {k: -nearest_distances(v, fs)[0] for k, v in feats.items()}
+        m, nm = domias_scores(feats["member"], feats["nonmember"], fs, k=5, seed=seed)
+        out["scores"]["domias_derm"] = {"member": m, "nonmember": nm}
+        out["copies"]["derm1"] = copy_share(fs, feats["member"], feats["nonmember"])
+    if D is not None:
+        class_names = list(getattr(G, "class_names", []) or [])
+        scored = {}
+        for k, v in sets.items():
+            labels, keep = labelled_subset(v, class_names)
+            if len(keep) != len(v.images):
+                scored = None
+                break
+            scored[k] = discriminator_scores(D, v.images, labels)
+        if scored is not None:
+            out["scores"]["discriminator"] = scored
+    return out
+
+
+def summarize(member, nonmember, bootstrap: int, seed: int) -> dict:
+    """AUC [95% bootstrap CI] (``bootstrap`` 0: none), TPR at 1% and 0.1% FPR, ROC points, permutation null."""
+    from eval.membership import FPRS, auc, permutation_null, roc_points, tpr_at_fpr
+    from eval.privacy import attack_auc
+
+    res = attack_auc(member, nonmember, bootstrap, seed) if bootstrap else \
+        {"auc": auc(member, nonmember), "n_members": len(member), "n_nonmembers": len(nonmember)}
+    res["tpr_at_fpr"] = {f"{f:g}": tpr_at_fpr(member, nonmember, f) for f in FPRS}
+    res["roc"] = roc_points(member, nonmember)
+    if bootstrap:
+        res["null"] = permutation_null(member, nonmember, B=200, seed=seed)
+    return res
+
+
+def score_snapshot(folder: str | Path, kimg: int, *, n: int = 10_000, seed: int = 0, encoder=None,
+                   bootstrap: int = 1000, sets=None, progress: bool = True) -> dict:
+    """Audit both halves' models at ``kimg`` and pool them (see the module's docstring)."""
+    from tqdm import tqdm
+
+    from eval.privacy import attack_auc, load_discriminator
+    from gan import load_generator
+
+    t0 = time.time()
+    halves, heldout = sets or load_sets(folder, half_run(folder, HALVES[0]).read_config().data.size)
+    per_half, snaps = {}, {}
+    for h in tqdm(HALVES, desc=f"audit {kimg} kimg", disable=not progress, file=sys.stderr):
+        other = HALVES[1 - HALVES.index(h)]
+        path = snapshot_file(half_run(folder, h), kimg)
+        G = load_generator(path)
+        D, _, info = load_discriminator(path)
+        snaps[h] = {"file": f"{path.parent.parent.name}/snapshots/{path.name}", "nimg": int(info["nimg"])}
+        per_half[h] = half_scores(G, D, halves[h], halves[other], heldout, encoder, n, seed)
+    attacks: dict[str, Any] = {}
+    for i, name in enumerate(ATTACKS):
+        if not all(name in per_half[h]["scores"] for h in HALVES):
+            attacks[name] = {"unavailable": "no dermoscopy encoder" if "derm" in name else "no discriminator"}
+            continue
+        s = {h: per_half[h]["scores"][name] for h in HALVES}
+        pooled_m = np.concatenate([s[h]["member"] for h in HALVES])
+        pooled_n = np.concatenate([s[h]["nonmember"] for h in HALVES])
+        res = {"what": ATTACKS[name], **summarize(pooled_m, pooled_n, bootstrap, seed=100 * (i + 1))}
+        res["halves"] = {h: {"auc": summarize(s[h]["member"], s[h]["nonmember"], 0, 0)["auc"]} for h in HALVES}
+        if all("heldout" in s[h] for h in HALVES):
+            shift_a = np.concatenate([s[h]["nonmember"] for h in HALVES])
+            shift_b = np.concatenate([s[h]["heldout"] for h in HALVES])
+            ctrl = attack_auc(shift_a, shift_b, max(bootstrap, 10), seed=100 * (i + 1) + 7)
+            res["shift_control"] = {"auc": ctrl["auc"], "ci95": ctrl["ci95"], "n_half": len(shift_a),
+                                    "n_heldout": len(shift_b),
+                                    "what": "non-member half (positive) against the validation split, both non-members"}
+        else:
+            res["shift_control"] = {"unavailable": "needs the ISIC 2017 validation split beside the training split"
+                                    if heldout is None else "not defined for this attack (its reference set is "
+                                    "the non-member half)"}
+        attacks[name] = res
+    copies = {space: {h: per_half[h]["copies"][space] for h in HALVES}
+              for space in per_half[HALVES[0]]["copies"]}
+    return {"format": AUDIT_FORMAT, "version": AUDIT_VERSION, "protocol": "split", "kimg": int(kimg),
+            "n_samples": int(n), "seed": int(seed), "bootstrap": int(bootstrap), "note": CARD_NOTE,
+            "split": {k: v for k, v in read_split(folder).items() if k in ("seed", "halves")},
+            "snapshots": snaps, "attacks": attacks, "copies": copies,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(time.time() - t0, 1)}
+
+
+def fmt_ci(v: dict) -> str:
+    return f"{v['auc']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]" if "ci95" in v else f"{v['auc']:.3f}"
+
+
+def fmt_tpr(t: dict) -> str:
+    if not t.get("estimable"):
+        return t.get("reason", "not estimable")
+    return f"{t['tpr']:.3f} [{t['ci95'][0]:.3f}, {t['ci95'][1]:.3f}]"
+
+
+def markdown(doc: dict) -> str:
+    """The audit as a Markdown table: one row per attack."""
+    lines = [f"Membership audit on known halves at {doc['kimg']} k images ({doc['note']}); "
+             f"{doc['n_samples']} samples per model, seed {doc['seed']}.", "",
+             "| attack | AUC [95% CI] | TPR at 1% FPR [exact 95% CI] | TPR at 0.1% FPR | permutation null AUC "
+             "(95% range) | shift control AUC [95% CI] |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, a in doc["attacks"].items():
+        if "unavailable" in a:
+            lines.append(f"| {ATTACKS[name]} | {a['unavailable']} | | | | |")
+            continue
+        null = a.get("null", {})
+        null_s = f"{null['auc_mean']:.3f} ({null['auc_range95'][0]:.3f}-{null['auc_range95'][1]:.3f})" if null else ""
+        sc = a["shift_control"]
+        sc_s = fmt_ci(sc) if "auc" in sc else sc["unavailable"]
+        lines.append(f"| {a['what']} | {fmt_ci(a)} | {fmt_tpr(a['tpr_at_fpr']['0.01'])} | "
+                     f"{fmt_tpr(a['tpr_at_fpr']['0.001'])} | {null_s} | {sc_s} |")
+    lines += ["", "| space | samples closer to a training image than its nearest other training image | "
+              "non-member images, the same (base rate) |", "| --- | --- | --- |"]
+    for space, halves in doc["copies"].items():
+        syn = sum(h["synthetic_count"] for h in halves.values()) / sum(h["n_synthetic"] for h in halves.values())
+        base = sum(h["nonmember_count"] for h in halves.values()) / sum(h["n_nonmembers"] for h in halves.values())
+        lines.append(f"| {space} | {syn:.2%} | {base:.2%} |")
+    return "\n".join(lines) + "\n"
+
+
+def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=None, progress: bool = True) -> dict:
+    """Pooled AUC and TPR at 1% FPR of every attack at each snapshot both halves kept, with FD derm from
+    the runs' metrics (the mean of the two halves at the nearest scored step)."""
+    runs = {h: half_run(folder, h) for h in HALVES}
+    sets = load_sets(folder, runs[HALVES[0]].read_config().data.size)
+    kimgs = sorted(set.intersection(*({n_ // 1000 for n_, _ in r.list_snapshots()} for r in runs.values())))
+    rows = []
+    for k in kimgs:
+        doc = score_snapshot(folder, k, n=n, seed=seed, encoder=encoder, bootstrap=0, sets=sets, progress=progress)
+        row: dict[str, Any] = {"kimg": k}
+        for name, a in doc["attacks"].items():
+            if "auc" in a:
+                t = a["tpr_at_fpr"]["0.01"]
+                row[name] = {"auc": a["auc"], "tpr_at_1pct": t.get("tpr"), "tpr_ci95": t.get("ci95")}
+        fds = []
+        for r in runs.values():
+            m = [x for x in r.read_metrics() if "fd_derm" in x]
+            if m:
+                best = min(m, key=lambda x: abs(x["nimg"] - k * 1000))
+                if abs(best["nimg"] - k * 1000) < 1000:
+                    fds.append(best["fd_derm"])
+        row["fd_derm"] = float(np.mean(fds)) if len(fds) == len(runs) else None
+        rows.append(row)
+    return {"format": AUDIT_FORMAT, "version": AUDIT_VERSION, "protocol": "split-length", "n_samples": n,
+            "seed": seed, "note": CARD_NOTE, "rows": rows}
+
+
+def length_figure(doc: dict, path: Path) -> Path:
+    """Attack AUC and TPR at 1% FPR against images seen, FD derm on the right axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gan.fileio import atomic_write
+
+    rows = doc["rows"]
+    k = [r["kimg"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for name in ATTACKS:
+        if any(name in r for r in rows):
+            axes[0].plot(k, [r.get(name, {}).get("auc", np.nan) for r in rows], marker="o", ms=3, label=ATTACKS[name][:40])
+            axes[1].plot(k, [r.get(name, {}).get("tpr_at_1pct") or np.nan for r in rows], marker="o", ms=3)
+    axes[0].axhline(0.5, color="0.5", lw=1, ls="--")
+    axes[1].axhline(0.01, color="0.5", lw=1, ls="--")
+    axes[0].set(xlabel="thousand images seen", ylabel="attack AUC (members vs non-members)",
+                title="Membership attack AUC over training")
+    axes[1].set(xlabel="thousand images seen", ylabel="TPR at 1% FPR", title="TPR at 1% FPR (chance: 0.01)")
+    axes[0].legend(fontsize=7, loc="upper left")
+    fd = [r["fd_derm"] for r in rows]
+    if any(v is not None for v in fd):
+        ax2 = axes[1].twinx()
+        ax2.plot(k, [np.nan if v is None else v for v in fd], color="k", lw=1, ls=":", label="FD derm")
+        ax2.set(ylabel="FD derm (dotted; lower is better)", yscale="log")
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+    return path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,7 +390,30 @@ def build_parser() -> argparse.ArgumentParser:
                                          "split fingerprint when the data is ISIC 2017 train, else the half's own)")
     t.add_argument("--threads", type=int, help="torch threads (default: the recipe's)")
     t.add_argument("--no-progress", action="store_true")
+    for name, text in (("score", "audit both halves' models at one snapshot, pooled"),
+                       ("length", "audit every kept snapshot (privacy over training length)")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("folder", help="the audit folder")
+        if name == "score":
+            c.add_argument("--kimg", type=int, required=True, help="the snapshot, in thousand images (e.g. 240)")
+            c.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the AUC (default 1000)")
+            c.add_argument("--ship", metavar="RUN", help="also write the result into this run folder's results.json "
+                                                         "(section privacy_split), e.g. checkpoints/dcgan")
+        c.add_argument("--n", type=int, default=10_000 if name == "score" else 5000,
+                       help="synthetic samples per model (default 10000 for score, 5000 for length)")
+        c.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+        c.add_argument("--derm-encoder", help="the dermoscopy encoder (default: the shipped one), or 'none'")
+        c.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     return p
+
+
+def _encoder(flag: str | None):
+    if (flag or "").lower() == "none":
+        return None
+    from eval.encoder import load_encoder
+    from eval.metrics.derm import encoder_for_flag
+
+    return load_encoder(encoder_for_flag(flag, "--derm-encoder", "; give --derm-encoder PATH, or 'none'"))
 
 
 @entry_point
@@ -138,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{Path(args.out) / SPLIT_FILE}: seed {doc['seed']}, halves of "
                   f"{doc['halves']['a']['n']} and {doc['halves']['b']['n']} images")
             return 0
+        if args.command in ("score", "length"):
+            return _score_command(args, argv)
         from gan import train
         from gan.assets import checkpoints_dir
 
@@ -145,16 +434,54 @@ def main(argv: list[str] | None = None) -> int:
         recipe = args.recipe or str(checkpoints_dir() / "dcgan")
         ref = args.metrics_ref
         shipped_ref = checkpoints_dir() / "fingerprints" / "isic2017-train-64.npz"
-        if ref is None and doc["data"]["layout"] == "isic2017" and doc["data"]["split"] == "train" \
+        from gan.train import read_recipe
+
+        if not read_recipe(recipe).train.metrics:
+            ref = None  # a recipe without metrics during training scores nothing
+        elif ref is None and doc["data"]["layout"] == "isic2017" and doc["data"]["split"] == "train" \
                 and shipped_ref.is_file():
             ref = str(shipped_ref)
         targv = train_argv(args.folder, args.half, recipe, doc["data"]["path"], args.kimg, args.keep_kimg, ref,
-                           args.threads)
+                           args.threads, metrics=bool(read_recipe(recipe).train.metrics))
         print("python -m gan.train " + " ".join(targv), file=sys.stderr)
         return train.main(targv + (["--no-progress"] if args.no_progress else []))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def _score_command(args: argparse.Namespace, argv: list[str] | None) -> int:
+    import torch
+
+    from gan.fileio import atomic_write_text
+
+    torch.set_num_threads(max(1, args.threads))
+    folder = Path(args.folder)
+    read_split(folder)
+    encoder = _encoder(args.derm_encoder)
+    command = " ".join(["python -m eval.audit", *(argv if argv is not None else sys.argv[1:])])
+    if args.command == "length":
+        doc = length_sweep(folder, n=args.n, seed=args.seed, encoder=encoder)
+        doc["command"] = command
+        atomic_write_text(folder / "length.json", json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {folder / 'length.json'} and {length_figure(doc, folder / 'length.png')}")
+        return 0
+    doc = score_snapshot(folder, args.kimg, n=args.n, seed=args.seed, encoder=encoder, bootstrap=args.bootstrap)
+    doc["command"] = command
+    out = folder / f"audit-{args.kimg:06d}.json"
+    atomic_write_text(out, json.dumps(doc, indent=1) + "\n")
+    text = markdown(doc)
+    atomic_write_text(out.with_suffix(".md"), text)
+    if args.ship:
+        from gan.rundir import RunDir
+
+        run = RunDir(args.ship)
+        if not run.is_run():
+            raise ValueError(f"--ship {args.ship}: not a run folder")
+        shipped = {**doc, "command": command.replace(str(folder), "AUDIT")}
+        print(f"wrote {run.update_results('privacy_split', shipped)}", file=sys.stderr)
+    print(text)
+    return 0
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from eval.membership import nearest_distances
 from gan.cli import entry_point, prog
 
 FORMAT = "lesiongan-privacy"
@@ -156,23 +157,6 @@ def discriminator_scores(D: torch.nn.Module, images: torch.Tensor, labels: torch
 
 
 # --- distances and the attack ----------------------------------------------------------------------
-
-
-def nearest_distances(queries: np.ndarray, bank: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """Euclidean distance from each row of ``queries`` (Q, D) to its nearest row of ``bank`` (N, D), and
-    that row's index; float32 arithmetic, exact up to rounding."""
-    q = torch.from_numpy(np.ascontiguousarray(queries, np.float32))
-    qq = (q * q).sum(1, keepdim=True)
-    best = torch.full((len(q),), float("inf"))
-    arg = torch.zeros(len(q), dtype=torch.long)
-    for i in range(0, len(bank), chunk):
-        b = torch.from_numpy(np.ascontiguousarray(bank[i:i + chunk], np.float32))
-        d2 = (qq + (b * b).sum(1)[None] - 2 * q @ b.T).clamp_(min=0)
-        m, a = d2.min(1)
-        better = m < best
-        best = torch.where(better, m, best)
-        arg = torch.where(better, a + i, arg)
-    return best.sqrt().numpy().astype(np.float64), arg.numpy()
 
 
 def pixel_vectors(images_nhwc: np.ndarray) -> np.ndarray:
