@@ -70,3 +70,114 @@ def test_nothing_found_is_one_line_naming_the_variable(tmp_path, monkeypatch):
     assert assets.require("dcgan", environ=env).is_dir()
     with pytest.raises(assets.AssetNotFound, match=r"^no pggan in the shipped checkpoints \(checkpoints/pggan\): set "):
         assets.require("pggan", environ=env)
+
+
+# -- a non-editable install, used from another folder -----------------------------------------------
+
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", ".streamlit", "gan", "eval", "dashboard")
+
+FOUND = """
+import json, gan
+from gan import assets
+from eval.metrics import derm
+from dashboard.discovery import discover_models
+enc = derm.require_encoder(None)
+print(json.dumps({"gan": gan.__file__, "checkpoints": str(assets.find_checkpoints()), "encoder": str(enc.path),
+                  "models": sorted(m.name for m in discover_models(assets.checkpoints_dir()))}))
+"""
+
+MISSING = """
+import contextlib, io, json
+from gan import assets
+from eval.metrics import derm
+from eval.registry import MetricUnavailable
+from dashboard.discovery import discover_models
+from eval.run import main
+try:
+    derm.require_encoder(None)
+    why = None
+except MetricUnavailable as e:
+    why = str(e)
+err = io.StringIO()
+with contextlib.redirect_stderr(err):
+    try:
+        main([])
+    except SystemExit:
+        pass
+print(json.dumps({"derm": why, "run": err.getvalue().strip().splitlines()[-1], "models": len(discover_models(
+    assets.checkpoints_dir())), "found": str(assets.find_checkpoints())}))
+"""
+
+
+def _python(code: str, site: Path, cwd: Path, **env: str) -> dict:
+    import json
+
+    base = {k: v for k, v in os.environ.items() if k not in ("LESIONGAN_HOME", "LESIONGAN_DERM_ENCODER",
+                                                              "PYTHONPATH")}
+    r = subprocess.run([sys.executable, "-c", code], cwd=cwd, env={**base, "PYTHONPATH": str(site), **env},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_a_wheel_install_finds_the_shipped_files_through_lesiongan_home(tmp_path):
+    src, site, elsewhere = tmp_path / "src", tmp_path / "site", tmp_path / "elsewhere"
+    src.mkdir()
+    elsewhere.mkdir()
+    for name in SOURCES:  # a copy: the build's own build/ folder stays out of the checkout
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / name, src / name)
+    start = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
+                        "--target", str(site), str(src)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert time.perf_counter() - start < 120
+    # the wheel: the dashboard's favicon and settings, both new scripts, and no weights
+    assert not (site / "checkpoints").exists() and not list(site.rglob("*.pt"))
+    assert (site / "dashboard" / "favicon.png").read_bytes() == (ROOT / "dashboard" / "favicon.png").read_bytes()
+    settings = site / "dashboard" / "streamlit-config.toml"
+    assert not settings.is_symlink() and settings.read_text() == (ROOT / ".streamlit" / "config.toml").read_text()
+    entry_points = next(site.glob("lesiongan-*.dist-info")).joinpath("entry_points.txt").read_text()
+    assert "lesiongan-dashboard = dashboard.launch:main" in entry_points
+    assert "lesiongan-data = gan.data.cli:main" in entry_points
+
+    xdg = str(tmp_path / "xdg")
+    found = _python(FOUND, site, elsewhere, LESIONGAN_HOME=str(ROOT), XDG_CACHE_HOME=xdg)
+    assert Path(found["gan"]).is_relative_to(site)  # the installed copy, not the checkout
+    assert found["checkpoints"] == str(ROOT / "checkpoints")
+    assert found["encoder"] == str(ROOT / "checkpoints" / "derm-encoder" / "encoder.pt")
+    assert {"dcgan", "dcgan-cond", "pggan", "pggan-seed"} <= set(found["models"])
+
+    missing = _python(MISSING, site, elsewhere, XDG_CACHE_HOME=xdg)
+    assert missing["found"] == "None" and missing["models"] == 0
+    assert missing["derm"] == f"no dermoscopy encoder: no shipped checkpoints found: {HINT}"
+    assert missing["run"].endswith(f"(no shipped checkpoints found: {HINT})")
+
+
+def test_the_dashboard_command_runs_the_packaged_app_with_the_packaged_settings():
+    from dashboard import launch
+
+    settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    argv = launch.streamlit_argv(["--runs", "runs", "--server.port", "8600", "--data=/data/isic2017"])
+    assert argv[0] == "run" and argv[-4:] == [str(ROOT / "dashboard" / "app.py"), "--", "--runs=runs",
+                                              "--data=/data/isic2017"]
+    flags = argv[1:-4]
+    assert flags[-2:] == ["--server.port", "8600"]  # after the packaged settings: the user's win
+    assert flags[:-2] == [f"--{section}.{key}={str(v).lower() if isinstance(v, bool) else v}"
+                          for section, table in settings.items() for key, v in table.items()]
+    assert "--client.showErrorDetails=none" in flags and "--browser.gatherUsageStats=false" in flags
+    assert launch.streamlit_argv([])[-1] == str(ROOT / "dashboard" / "app.py")
+
+
+def test_the_packaging_metadata():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    scripts = meta["project"]["scripts"]
+    assert scripts["lesiongan-dashboard"] == "dashboard.launch:main" and scripts["lesiongan-data"] == "gan.data.cli:main"
+    assert set(meta["tool"]["setuptools"]["package-data"]["dashboard"]) == {"favicon.png", "streamlit-config.toml"}
+    assert (ROOT / "dashboard" / "streamlit-config.toml").resolve() == (ROOT / ".streamlit" / "config.toml").resolve()
+    docker = (ROOT / "Dockerfile").read_text()
+    assert "\nUSER " in docker and "pip install --no-deps -e" not in docker
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {"tests", "bench", ".git"} <= set(ignored)

@@ -16,13 +16,13 @@ import sys
 import warnings
 from typing import Any
 
-from gan.cli import entry_point
+from gan.cli import entry_point, prog
 from gan.data.dataset import SIZES, DataWarning, ImageSet, load_dataset, show_warnings_plainly
 from gan.data.layouts import LAYOUTS, SPLITS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gan.data",
+    p = argparse.ArgumentParser(prog=prog("gan.data", "lesiongan-data"),
                                 description="Show what gan.data reads in a data set folder: layout, images, "
                                             "class counts (canonical and the data set's codes), skipped files.")
     p.add_argument("path", help="the data set folder")
