@@ -1,6 +1,7 @@
 """Benchmark (not a test): DCGAN training throughput, ours against the PyTorch DCGAN example recipe.
 
     python bench/bench_train.py step  [--steps 30] [--repeats 3]          # batch already in memory
+    python bench/bench_train.py models [--steps 16] [--repeats 3]        # stylegan2's step against dcgan's
     python bench/bench_train.py drift [--steps 20]                        # fast path vs plain, step by step
     python bench/bench_train.py curves --data ../shared/data/isic2017 [--kimg 16]   # loss curves, bf16 vs fp32
     python bench/bench_train.py e2e   --data ../shared/data/isic2017 [--images 1280]   # loader included
@@ -16,6 +17,7 @@ alternation (ABAB...), and the ratio of medians is reported: these machines are 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -96,6 +98,67 @@ class OurStep:
         return float(stats["loss_D"]), float(stats["loss_G"])
 
 
+def interleaved(variants: dict, real: torch.Tensor, steps: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds per step of each variant (a callable taking the batch): one warm-up call each, then
+    ``repeats`` rounds in which every variant runs ``steps`` steps in turn (ABAB...)."""
+    for step in variants.values():
+        step(real)
+    times = {k: [] for k in variants}
+    for _ in range(repeats):
+        for name, step in variants.items():
+            t = time.perf_counter()
+            for _ in range(steps):
+                step(real)
+            times[name].append((time.perf_counter() - t) / steps)
+    return times
+
+
+class ModelStep:
+    """The loop's step (``gan.loop.train_step``) for any registered model at batch 64, its stage
+    recomputed from images seen every step as the loop does (so that lazy regularization falls where
+    it would), channels-last, fp32; ``ada_p`` > 0 puts ADA (blit and geometry) in front of D."""
+
+    def __init__(self, model: str, cfg=None, seed: int = 0, ada_p: float = 0.0):
+        from gan.daug import AdaState, AugmentedD
+        from gan.rng import BatchRNG
+
+        self.spec = get_model(model)
+        self.cfg = dataclasses.replace(cfg or self.spec.Config(), batch=64)
+        torch.manual_seed(seed)
+        G, D = (m.to(memory_format=torch.channels_last) for m in self.spec.build(self.cfg))
+        self.nimg = 0
+        stage = self.spec.schedule(self.cfg, 0)
+        self.opts = self.spec.prepare_phase(G, D, self.cfg, stage)
+        if ada_p > 0:
+            D = AugmentedD(D, BatchRNG(torch.Generator().manual_seed(seed + 2)), (), AdaState(p=ada_p, ops="bg"))
+        self.loss = self.spec.make_loss(G, D, self.cfg)
+        self.rng = torch.Generator().manual_seed(seed + 1)
+
+    def __call__(self, real: torch.Tensor) -> tuple[float, float]:
+        stage = self.spec.schedule(self.cfg, self.nimg)
+        stats = train_step(self.loss, self.opts, real.contiguous(memory_format=torch.channels_last), stage, self.rng)
+        self.nimg += stage.batch
+        return float(stats["loss_D"]), float(stats["loss_G"])
+
+
+def bench_models(args) -> None:
+    """Each model's training step against DCGAN's, in the same process and rounds (ABAB...): the
+    ratio of median times per step. StyleGAN2 rounds are ``r1_interval`` (16) steps long, so that
+    every round holds one R1 step; DCGAN runs the same number of steps."""
+    real = torch.rand(64, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    variants = {"dcgan": ModelStep("dcgan"), "stylegan2 (cpu64)": ModelStep("stylegan2"),
+                "stylegan2 (cpu64), ADA bg at p 0.5": ModelStep("stylegan2", ada_p=0.5)}
+    times = interleaved(variants, real, args.steps, args.repeats)
+    base = statistics.median(times["dcgan"])
+    print(f"# training step, batch 64 in memory, 64 px, fp32, channels-last, {torch.get_num_threads()} threads, "
+          f"{args.steps} steps x {args.repeats} rounds (median s/step); {cpu_info()[0]}")
+    print("| model | s/step | img/s | step cost / dcgan's |")
+    print("| --- | --- | --- | --- |")
+    for name, v in times.items():
+        m = statistics.median(v)
+        print(f"| {name} | {m:.3f} | {64 / m:.1f} | {m / base:.2f}x |")
+
+
 def bench_step(args) -> None:
     real = torch.rand(64, 3, 64, 64) * 2 - 1
     variants = {"reference": ReferenceStep(),
@@ -103,15 +166,7 @@ def bench_step(args) -> None:
                 "ours (fused Adam, channels_last)": OurStep(channels_last=True),
                 "ours (fused Adam, contiguous)": OurStep(channels_last=False),
                 "ours (plain Adam, contiguous)": OurStep(channels_last=False, fused=False)}
-    for step in variants.values():  # warm-up
-        step(real)
-    times = {k: [] for k in variants}
-    for _ in range(args.repeats):
-        for name, step in variants.items():
-            t = time.perf_counter()
-            for _ in range(args.steps):
-                step(real)
-            times[name].append(64 * args.steps / (time.perf_counter() - t))
+    times = {k: [64 / t for t in v] for k, v in interleaved(variants, real, args.steps, args.repeats).items()}
     ref = statistics.median(times["reference"])
     print(f"# training step, batch in memory, 64 px, {torch.get_num_threads()} threads, "
           f"{args.steps} steps x {args.repeats} rounds (median images/s)")
@@ -336,6 +391,9 @@ def main() -> int:
     c.add_argument("--window", type=float, default=1.0, help="kimg per compared window")
     c.add_argument("--augment", action="store_true", help="flips and 90-degree rotations (the shipped recipe)")
     c.add_argument("--cache-dir", default=None)
+    m = sub.add_parser("models")
+    m.add_argument("--steps", type=int, default=16)
+    m.add_argument("--repeats", type=int, default=3)
     lim = sub.add_parser("limits")
     lim.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     lim.add_argument("--repeats", type=int, default=5)
@@ -346,7 +404,7 @@ def main() -> int:
     e.add_argument("--split-dir", default=None, help="substring that selects the reference's files")
     e.add_argument("--cache-dir", default=None)
     args = p.parse_args()
-    {"step": bench_step, "e2e": bench_e2e, "drift": check_drift, "curves": check_curves,
+    {"step": bench_step, "models": bench_models, "e2e": bench_e2e, "drift": check_drift, "curves": check_curves,
      "limits": bench_limits}[args.what](args)
     return 0
 

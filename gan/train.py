@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     # Defaults are None so that we can tell which flags the user gave (resume refuses changes).
     p.add_argument("--model", choices=model_names(), help="model to train (default dcgan)")
+    p.add_argument("--preset", metavar="NAME", help="start from the model's named configuration (stylegan2: cpu64, "
+                                                    "the default, or gpu256) instead of its defaults; flags "
+                                                    "given change it")
     p.add_argument("--recipe", metavar="RUN", help="start from the config of this run folder, config.json or "
                                                    "generator.pt (e.g. checkpoints/dcgan: the shipped recipe) "
                                                    "instead of the defaults; flags given change it; the data "
@@ -83,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diffaug", type=_policy, metavar="OPS",
                    help="DiffAugment for D (Zhao et al. 2020): comma-separated ops of color, translation, cutout, "
                         "applied to real and generated images alike, e.g. --diffaug color,translation,cutout")
-    p.add_argument("--ada", action="store_true", default=None,
+    p.add_argument("--ada", action=argparse.BooleanOptionalAction, default=None,
                    help="adaptive discriminator augmentation (Karras et al. 2020): p steered by r_t = E[sign(D_real)] "
-                        "to --ada-target; p is logged (aug_p) and checkpointed")
+                        "to --ada-target; p is logged (aug_p) and checkpointed (default off; on for stylegan2, "
+                        "which --no-ada switches off)")
     p.add_argument("--ada-target", type=float, help="ADA's target r_t (default 0.6)")
     p.add_argument("--ada-kimg", type=float, help="kimg over which ADA's p can go from 0 to 1 (default 100)")
     p.add_argument("--ada-ops", metavar="GROUPS", help="ADA's pipeline: bgc (blit, geometry, colour; default) or a "
@@ -154,6 +158,12 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
     if recipe is not None and args.model and args.model != recipe.model:
         raise ValueError(f"--model {args.model}: --recipe {args.recipe} trains {recipe.model}")
     spec = get_model(args.model or (recipe.model if recipe else "dcgan"))
+    if args.preset is not None:
+        if recipe is not None:
+            raise ValueError(f"--preset {args.preset}: --recipe {args.recipe} already gives the config")
+        if args.preset not in spec.presets:
+            raise ValueError(f"--preset {args.preset}: model {spec.name} has "
+                             f"{'the presets ' + ', '.join(sorted(spec.presets)) if spec.presets else 'no presets'}")
     fields = {f.name for f in dataclasses.fields(spec.Config)}
     overrides = {}
     for flag, field in _MODEL_FLAGS.items():
@@ -174,7 +184,10 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
         except json.JSONDecodeError:
             overrides[key] = value  # a bare string
     try:
-        base = to_dict(spec.Config()) if recipe is None else to_dict(recipe.model_cfg)
+        if recipe is not None:
+            base = to_dict(recipe.model_cfg)
+        else:
+            base = to_dict(spec.presets[args.preset] if args.preset is not None else spec.Config())
         if recipe is not None and "class_names" in base:
             args.cond = args.cond or bool(base["class_names"])  # a conditional recipe stays conditional
             base["class_names"] = ()  # ...with the classes of the data it now trains on
@@ -191,6 +204,8 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
     if recipe is not None:
         # The recipe's metrics reference belongs to its data: the default is this run's own fingerprint.
         train = {**to_dict(recipe.train), "metrics_ref": "", **train}
+    else:  # what the model trains with unless told otherwise (stylegan2: ADA)
+        train = {**spec.train_defaults(mcfg, bool(args.cond)), **train}
     tcfg = TrainConfig(**train)
     augment = bool(args.augment) or (recipe is not None and recipe.data.augment)
     data = DataConfig(path=str(Path(args.data).resolve()) if args.data else None, size=mcfg.resolution,
@@ -207,6 +222,7 @@ def resume_config(saved: RunConfig, args: argparse.Namespace) -> RunConfig:
     given = [f for f in [*_MODEL_FLAGS, *_TRAIN_FLAGS, *_DATA_FLAGS, "model"]
              if getattr(args, f) is not None and f not in _RESUME_FLAGS]
     given += ["set"] if args.model_set else []
+    given += ["preset"] if args.preset is not None else []
     if given:
         raise ValueError(f"--resume continues the saved config; these flags cannot change it: "
                          f"{', '.join('--' + g.replace('_', '-') for g in given)}")
@@ -318,7 +334,39 @@ def class_labels(ds, cfg: RunConfig, cond: bool, report: bool = True):
     return images, labels, cfg
 
 
+def forward_flops(G, D, mcfg) -> tuple[int, int]:
+    """FLOPs of one image through ``G`` and through ``D`` at the model's final resolution (fade-ins
+    done), as ``torch.utils.flop_counter`` counts them (convolutions and matrix products): on copies
+    on torch's meta device, where nothing is computed, or, for networks that cannot run there, on
+    the CPU."""
+    import copy
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    res = mcfg.resolution
+    kw = {"resolution": res, "alpha": 1.0}
+
+    def count(device: str, nets) -> tuple[int, int]:
+        flops = []
+        extra = {"labels": torch.zeros(1, dtype=torch.long, device=device)} if getattr(mcfg, "class_names", ()) else {}
+        inputs = (torch.zeros(1, mcfg.z_dim, device=device), torch.zeros(1, 3, res, res, device=device))
+        for net, x in zip(nets, inputs):
+            with FlopCounterMode(display=False) as counter:
+                net.eval()(x, **kw, **extra)
+            flops.append(counter.get_total_flops())
+        return flops[0], flops[1]
+
+    try:
+        return count("meta", [copy.deepcopy(net).to("meta") for net in (G, D)])
+    except (RuntimeError, NotImplementedError, ValueError, AssertionError):  # an op without a meta kernel
+        return count("cpu", (G, D))
+
+
 def print_dry_run(cfg: RunConfig) -> None:
+    import dataclasses as dc
+
+    from gan.models import get_model
     from gan.models.base import count_params
 
     spec, mcfg = cfg.spec, cfg.model_cfg
@@ -326,6 +374,17 @@ def print_dry_run(cfg: RunConfig) -> None:
     print(cfg.to_json(indent=2))
     print(f"G parameters: {count_params(G):,}")
     print(f"D parameters: {count_params(D):,}")
+    g_flops, d_flops = forward_flops(G, D, mcfg)
+    line = (f"forward FLOPs per image (convolutions and matrix products): G {g_flops / 1e9:.3f} GFLOP, "
+            f"D {d_flops / 1e9:.3f} GFLOP")
+    dcgan = get_model("dcgan")
+    if cfg.model != dcgan.name and mcfg.resolution in (32, 64, 128, 256):
+        ref_cfg = dc.replace(dcgan.Config(), resolution=mcfg.resolution)
+        ref = sum(forward_flops(*dcgan.build(ref_cfg), ref_cfg))
+        line += f"; G + D {(g_flops + d_flops) / ref:.2f}x dcgan's at {mcfg.resolution} px"
+    print(line)
+    for note in spec.dry_run_notes(mcfg):
+        print(note)
     rows = spec.describe_schedule(mcfg, int(cfg.train.kimg * 1000))
     print("\nschedule:")
     print(f"{'phase':>5} {'res':>5} {'start kimg':>11} {'end kimg':>9} {'fade kimg':>10} {'batch':>6} "

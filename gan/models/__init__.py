@@ -8,7 +8,7 @@ from gan.models.registry import register_model
 
 def _load_builtin() -> None:
     # Imported here, not at module top, so that `gan.models` stays cheap (the model files import torch).
-    from gan.models import dcgan, pggan, pggan_seed  # noqa: F401
+    from gan.models import dcgan, pggan, pggan_seed, stylegan2  # noqa: F401
 
 
 def get_model(name: str) -> ModelSpec:

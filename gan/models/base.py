@@ -72,6 +72,8 @@ class ModelSpec:
 
     name: ClassVar[str]
     Config: ClassVar[type]
+    # Named configurations (``gan.train --preset NAME``); the config's defaults need no name.
+    presets: ClassVar[dict[str, Any]] = {}
 
     def build(self, cfg: Any) -> tuple[nn.Module, nn.Module]:
         raise NotImplementedError
@@ -95,6 +97,15 @@ class ModelSpec:
         s = self.schedule(cfg, 0)
         return [dict(phase=0, resolution=s.resolution, start_kimg=0.0, end_kimg=total_nimg / 1000,
                      fade_kimg=0.0, batch=s.batch, lr_g=s.lr_g, lr_d=s.lr_d)]
+
+    def train_defaults(self, cfg: Any, conditional: bool) -> dict:
+        """Training-loop settings (:class:`gan.config.TrainConfig` fields) this model trains with unless
+        the command line says otherwise, e.g. ``{"ada": True}``; ``conditional``: a ``--cond`` run."""
+        return {}
+
+    def dry_run_notes(self, cfg: Any) -> list[str]:
+        """Lines ``--dry-run`` prints after the parameter counts (e.g. a measured training cost)."""
+        return []
 
     def config_from_dict(self, d: dict) -> Any:
         """Rebuild the typed config from a checkpoint's JSON, refusing unknown keys."""
