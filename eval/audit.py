@@ -25,9 +25,10 @@ the same attack between the model's non-member half and the ISIC 2017 validation
 non-members, where an AUC away from 0.5 is shift, not membership. Also the share of samples closer to a
 training image than that image's nearest other training image (pixels, derm1), beside the same share
 for non-member images. ``length`` does the same (without bootstrap) at every kept snapshot, with FD derm
-from the run's metrics, and draws privacy over training length (``length.png``).
+from the run's metrics: privacy over training length, which the dashboard draws once ``score --ship``
+has put it into the model's results.
 
-This module owns ``split.json``, ``audit-KKKKKK.json`` and ``length.json``/``length.png``; ``split.json``: ``{"format": "lesiongan-audit-split", "version": 1, "seed",
+This module owns ``split.json``, ``audit-KKKKKK.json`` (and its ``.md``) and ``length.json``; ``split.json``: ``{"format": "lesiongan-audit-split", "version": 1, "seed",
 "data": {"name", "path", "split", "num_images"}, "halves": {"a": {"list", "n", "sha256"}, "b": ...}}``.
 """
 from __future__ import annotations
@@ -338,38 +339,6 @@ def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=No
             "seed": seed, "note": CARD_NOTE, "rows": rows}
 
 
-def length_figure(doc: dict, path: Path) -> Path:
-    """Attack AUC and TPR at 1% FPR against images seen, FD derm on the right axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from gan.fileio import atomic_write
-
-    rows = doc["rows"]
-    k = [r["kimg"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    for name in ATTACKS:
-        if any(name in r for r in rows):
-            axes[0].plot(k, [r.get(name, {}).get("auc", np.nan) for r in rows], marker="o", ms=3, label=ATTACKS[name][:40])
-            axes[1].plot(k, [r.get(name, {}).get("tpr_at_1pct") or np.nan for r in rows], marker="o", ms=3)
-    axes[0].axhline(0.5, color="0.5", lw=1, ls="--")
-    axes[1].axhline(0.01, color="0.5", lw=1, ls="--")
-    axes[0].set(xlabel="thousand images seen", ylabel="attack AUC (members vs non-members)",
-                title="Membership attack AUC over training")
-    axes[1].set(xlabel="thousand images seen", ylabel="TPR at 1% FPR", title="TPR at 1% FPR (chance: 0.01)")
-    axes[0].legend(fontsize=7, loc="upper left")
-    fd = [r["fd_derm"] for r in rows]
-    if any(v is not None for v in fd):
-        ax2 = axes[1].twinx()
-        ax2.plot(k, [np.nan if v is None else v for v in fd], color="k", lw=1, ls=":", label="FD derm")
-        ax2.set(ylabel="FD derm (dotted; lower is better)", yscale="log")
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
-    return path
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog("eval.audit", "lesiongan-audit"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -464,7 +433,8 @@ def _score_command(args: argparse.Namespace, argv: list[str] | None) -> int:
         doc = length_sweep(folder, n=args.n, seed=args.seed, encoder=encoder)
         doc["command"] = command
         atomic_write_text(folder / "length.json", json.dumps(doc, indent=1) + "\n")
-        print(f"wrote {folder / 'length.json'} and {length_figure(doc, folder / 'length.png')}")
+        print(f"wrote {folder / 'length.json'} (the dashboard's Utility and privacy page draws it once shipped "
+              f"with score --ship)")
         return 0
     doc = score_snapshot(folder, args.kimg, n=args.n, seed=args.seed, encoder=encoder, bootstrap=args.bootstrap)
     doc["command"] = command
@@ -479,6 +449,10 @@ def _score_command(args: argparse.Namespace, argv: list[str] | None) -> int:
         if not run.is_run():
             raise ValueError(f"--ship {args.ship}: not a run folder")
         shipped = {**doc, "command": command.replace(str(folder), "AUDIT")}
+        if (folder / "length.json").is_file():  # privacy over training length, when swept
+            length = json.loads((folder / "length.json").read_text(encoding="utf-8"))
+            shipped["length"] = {"rows": length["rows"], "n_samples": length["n_samples"],
+                                 "command": length.get("command", "").replace(str(folder), "AUDIT")}
         print(f"wrote {run.update_results('privacy_split', shipped)}", file=sys.stderr)
     print(text)
     return 0

@@ -124,6 +124,9 @@ def test_split_train_score_end_to_end(tmp_path, monkeypatch):
     assert A.main(["train", str(audit), "--half", "a", "--kimg", "0.12", "--threads", "1", "--no-progress"]) == 0
     assert A.half_run(audit, "a").path == run.path
     ship = A.half_run(audit, "b").path  # any run folder takes the section
+    assert A.main(["length", str(audit), "--n", "64", "--derm-encoder", "none", "--threads", "1"]) == 0
+    length = json.loads((audit / "length.json").read_text())
+    assert [r["kimg"] for r in length["rows"]] == [0] and set(length["rows"][0]) >= {"distance_pixel", "fd_derm"}
     assert A.main(["score", str(audit), "--kimg", "0", "--n", "64", "--bootstrap", "20", "--derm-encoder", "none",
                    "--threads", "1", "--ship", str(ship)]) == 0
     doc = json.loads((audit / "audit-000000.json").read_text())
@@ -133,6 +136,18 @@ def test_split_train_score_end_to_end(tmp_path, monkeypatch):
     assert pix["shift_control"]["n_heldout"] == 24 and 0 <= pix["shift_control"]["auc"] <= 1
     assert "auc" in doc["attacks"]["discriminator"] and doc["attacks"]["distance_derm"]["unavailable"]
     assert set(doc["copies"]["pixels"]) == {"a", "b"}
-    assert RunDir(ship).read_results()["privacy_split"]["kimg"] == 0
+    section = RunDir(ship).read_results()["privacy_split"]
+    assert section["kimg"] == 0 and section["length"]["rows"][0]["kimg"] == 0
+    assert str(audit) not in json.dumps(section["command"])  # the shipped command names no local folder
+    # What the dashboard draws from the section.
+    from dashboard import privacy_split as view
+
+    table = view.headline_table(section)
+    assert list(table["attack"]) == [view.NAMES[k] for k in A.ATTACKS]
+    assert table.iloc[0]["TPR at 1% FPR [exact CI]"] == "not estimable with 24 non-members"
+    roc = view.roc_figure(section)
+    assert len(roc.data) == 1 + 2  # chance, pixels, discriminator (no encoder: no derm attacks)
+    assert view.length_figure(section["length"]["rows"]) is not None
+    assert list(view.copies_table(section)["space"]) == ["pixels"]
     assert "| attack |" in (audit / "audit-000000.md").read_text()
     assert A.main(["score", str(audit), "--kimg", "40", "--derm-encoder", "none"]) == 2  # no such snapshot
