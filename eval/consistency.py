@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from gan.assets import portable_name
+
 # A generator's class -> the encoder column that stands for it, where the names differ.
 ENCODER_ALIASES = {"seborrheic_keratosis": "benign_keratosis"}
 
@@ -92,7 +94,7 @@ def class_consistency(encoder: Any, G: Any, n: int = 500, seed: int = 0, real: A
         out["real"] = {c: float(conf[i, i]) for i, c in enumerate(classes)}
         out["real_count"] = {c: int((truth == i).sum()) for i, c in enumerate(classes)}
         out["real_confusion"] = conf.round(4).tolist()
-        out["real_source"] = str(getattr(real, "source", ""))
+        out["real_source"] = portable_name(str(getattr(real, "source", "")))
     return out
 
 

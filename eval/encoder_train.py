@@ -35,6 +35,7 @@ from tqdm import tqdm
 from eval import encoder as enc
 from eval.encoder import (CHECKPOINT, CONFIG, ENCODER, KIND_TRAINING, MODEL_CARD, SPLIT, STATS, EncoderConfig,
                           EncoderNet, to_input)
+from gan.assets import portable_name
 from gan.cli import entry_point, prog
 from gan.fileio import atomic_write_text
 
@@ -528,12 +529,15 @@ def cmd_ship(args: argparse.Namespace) -> int:
         shutil.copyfile(run / name, dest / name)
     sha = enc.sha256_file(dest / ENCODER)
     cfg = json.loads((run / CONFIG).read_text(encoding="utf-8"))
+    data = cfg["train"].get("data")
     cfg.update({"metric_version": encoder.metric_version, "sha256": sha,
                 "encoder_bytes": (dest / ENCODER).stat().st_size})
+    # The shipped config names the data set, not the folder it was read from on this machine.
+    cfg["train"]["data"] = portable_name(data) if data else data
     atomic_write_text(dest / CONFIG, json.dumps(cfg, indent=2) + "\n")
     isic = evaluate_isic2017(encoder, args.isic2017) if args.isic2017 else None
-    if isic is not None and cfg["train"].get("data") and Path(cfg["train"]["data"]).is_dir():
-        isic["overlap_with_training_ids"] = isic2017_overlap(cfg["train"]["data"], args.isic2017)
+    if isic is not None and data and Path(data).is_dir():
+        isic["overlap_with_training_ids"] = isic2017_overlap(data, args.isic2017)
     bench = json.loads(Path(args.bench).read_text(encoding="utf-8")) if args.bench else None
     text = model_card(enc.load_encoder(dest / ENCODER), read_stats(run), json.loads((run / SPLIT).read_text()), isic,
                       bench)

@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from eval.registry import MetricUnavailable
+from gan.assets import portable_name
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,12 +47,13 @@ class EvalSet:
         """The images, or ``MetricUnavailable`` saying that ``what`` needs them."""
         if self.images is None:
             raise MetricUnavailable(f"{what} needs the {self.role} images; the {self.role} set is a "
-                                    f"fingerprint without them ({self.source})")
+                                    f"fingerprint without them ({portable_name(self.source)})")
         return self.images
 
     def describe(self) -> dict:
-        """JSON-ready provenance of this set."""
-        d = {"kind": self.kind, "source": self.source, "count": self.count, "size": self.size,
+        """JSON-ready provenance of this set; paths as :func:`gan.assets.portable_name` gives them (the
+        results travel: no path of this machine goes in)."""
+        d = {"kind": self.kind, "source": portable_name(self.source), "count": self.count, "size": self.size,
              "resize": self.resize, "skipped": self.skipped}
         if self.native_resolution is not None:
             d["native_resolution"] = self.native_resolution
@@ -65,6 +67,8 @@ class EvalSet:
             fm = self.fingerprint.meta
             d["fingerprint"] = {k: fm.get(k) for k in ("source", "layout", "image_count", "size",
                                                        "preprocessing", "created")}
+            if isinstance(fm.get("source"), str):  # older files hold a path
+                d["fingerprint"]["source"] = portable_name(fm["source"])
         return d
 
 

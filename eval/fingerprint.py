@@ -22,7 +22,8 @@ data file that cannot run code. Arrays:
     derm_mu           float32 (D,)      their mean and covariance (torch-fidelity's
     derm_sigma        float64 (D, D)    fid_features_to_statistics), for fd_derm
 
-meta JSON: format ("lesiongan-fingerprint"), version, source, layout, split, image_count, size,
+meta JSON: format ("lesiongan-fingerprint"), version, source (the data set by name, never a path of the
+machine that made it: :func:`gan.assets.portable_name`), layout, split, image_count, size,
 preprocessing, created (UTC ISO date), names (all N, in bank order), labels (class counts), skipped
 (unreadable files), bank {size, resize, count}, thumbs {count, seed}, inception {weights_sha256, dtype}
 or null, derm {metric_version, encoder_sha256, dim, input_size, resize, layer, dtype} or null (no encoder),
@@ -55,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from gan.cli import entry_point, prog
+from gan.assets import portable_name
 from gan.fileio import atomic_write, prepare_output
 from eval.images import as_nhwc_uint8, resize_images, rgb_to_hsv
 
@@ -189,7 +191,7 @@ def make_fingerprint(data: Any, size: int = 64, *, split: str | None = None, lay
         inc_meta = {"weights_sha256": inception.weights_id(w), "dtype": "float16", "layer": "pool3 (2048)"}
     derm_f, derm_stats, derm_meta = _derm_features(imgs, derm_encoder, size, batch_size, progress)
     meta = {
-        "format": FORMAT, "version": VERSION, "source": source, "layout": lay, "split": split,
+        "format": FORMAT, "version": VERSION, "source": portable_name(source), "layout": lay, "split": split,
         "image_count": int(len(imgs)), "size": int(size), "preprocessing": preprocessing,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "names": names, "labels": labels, "skipped": skipped,

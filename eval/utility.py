@@ -73,6 +73,7 @@ import numpy as np
 import torch
 
 from eval.classifier import ARCHS, RecipeConfig, embed, predict_proba, train_classifier
+from gan.assets import portable_name
 from gan.cli import entry_point, prog
 
 SETTINGS = ("real", "real-long", "real+synthetic", "synthetic", "real+augment")
@@ -265,7 +266,7 @@ class SyntheticSource:
                                  f"{', '.join(G.class_names)}); the real training set has {', '.join(classes)}")
             self.generator = G
             self.kind = "generator"
-            self.info = {"kind": "generator", "path": str(path), "model": G.model_name,
+            self.info = {"kind": "generator", "path": portable_name(path), "model": G.model_name,
                          "classes": G.class_names, "nimg": G.info.get("nimg"), "resolution": G.resolution}
         else:
             ds = load_labelled(path, size=size)
@@ -274,7 +275,8 @@ class SyntheticSource:
                 raise ValueError(f"{path}: no synthetic images of class {', '.join(missing)}")
             self.ds = ds
             self.kind = "folder"
-            self.info = {"kind": "folder", "path": str(path), "layout": ds.layout, "counts": ds.class_counts()}
+            self.info = {"kind": "folder", "path": portable_name(path), "layout": ds.layout,
+                         "counts": ds.class_counts()}
 
     def images(self, counts: dict[str, int], seed: int) -> tuple[torch.Tensor, np.ndarray]:
         """``counts[c]`` images of each class for synthetic seed ``seed``: uint8 NCHW and class indices.
@@ -583,7 +585,8 @@ def summarize(test: TestSet, probs: dict[str, list[np.ndarray]], classes: list[s
     ref = deltas.get(PRIMARY[0]) or (next(iter(deltas.values())) if deltas else {})
     mde = {key: float(2.8 * ref[key]["se"]) for key in ("melanoma_auc", "sk_auc", "balanced_accuracy") if key in ref}
     counts = {classes[c]: int((test.y == c).sum()) for c in range(len(classes)) if (test.y == c).any()}
-    return {"name": test.name, "source": test.source, "n": int(len(test.y)), "counts": counts, "notes": test.notes,
+    return {"name": test.name, "source": portable_name(test.source), "n": int(len(test.y)), "counts": counts,
+            "notes": test.notes,
             "results": results, "deltas": deltas, "pairs": pairs, "detectable": mde,
             "detectable_of": f"{PRIMARY[0]} vs real" if PRIMARY[0] in deltas else "the first setting vs real"}
 
@@ -1067,7 +1070,8 @@ def main(argv: list[str] | None = None) -> int:
                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                "command": " ".join(["python -m eval.utility", *(argv if argv is not None else sys.argv[1:])]),
                "quick": bool(args.quick), "dev": bool(args.dev), "preregistered": default_run,
-               "real": {"source": real.source, "layout": real.layout, "split": real.split, "n": int(len(real_y))},
+               "real": {"source": portable_name(real.source), "layout": real.layout, "split": real.split,
+                        "n": int(len(real_y))},
                "synthetic": syn.info if syn else None, **doc, "provenance": git_provenance(),
                "seconds": time.time() - t_start, "workers": args.workers}
         attach_primary(doc)

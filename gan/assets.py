@@ -130,3 +130,29 @@ def require(*parts: str, what: str = "", environ: Mapping[str, str] | None = Non
 def encoder_path(environ: Mapping[str, str] | None = None) -> Path:
     """The shipped dermoscopy encoder's file (``checkpoints/derm-encoder/encoder.pt``); it may not exist."""
     return asset(*ENCODER, environ=environ)
+
+
+def portable_name(path: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
+    """How files meant to travel (results, configs, model cards) name a file or folder: never by this
+    machine's absolute path.
+
+    A relative path, or text that is not a path (``"<array>"``), is returned as it is. An absolute path
+    below the shipped checkpoints folder becomes ``checkpoints/...``; below ``base`` (default: the
+    current folder), relative to it; anywhere else, its last part for a folder (a data set by its name,
+    ``isic2017``) and ``folder/file`` for a file (``00003-dcgan-isic2017-64/generator.pt``).
+
+    Args:
+        path: the file or folder.
+        base: the folder relative paths are taken from (None: the current folder).
+    """
+    text = os.fspath(path)
+    if not text or not os.path.isabs(text):
+        return text
+    p = Path(os.path.normpath(text))
+    shipped = find_checkpoints()
+    if shipped is not None and p.is_relative_to(shipped):
+        return Path("checkpoints", p.relative_to(shipped)).as_posix()
+    here = Path(os.path.normpath(os.path.abspath(base if base is not None else os.getcwd())))
+    if p != here and p.is_relative_to(here):
+        return p.relative_to(here).as_posix()
+    return f"{p.parent.name}/{p.name}" if p.is_file() and p.parent.name else (p.name or text)

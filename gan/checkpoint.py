@@ -110,7 +110,8 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
         info = ckpt.get("info")
         ckpt["info"] = json.loads(info) if isinstance(info, str) else dict(info or {})
         config = ckpt.get("config")
-        ckpt["config"] = RunConfig.from_json(config) if isinstance(config, str) else RunConfig.from_dict(config)
+        config = RunConfig.from_json(config) if isinstance(config, str) else RunConfig.from_dict(config)
+        ckpt["config"] = config.located(Path(path).parent)  # a generator file's paths are relative to its folder
     except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
         raise ValueError(f"{path}: its run config is unusable: {e}") from None
     from gan.data.labels import class_name_problem
@@ -164,16 +165,19 @@ def export_generator(train_ckpt: dict, out: str | os.PathLike) -> Path:
             ``model``, ``config`` (a RunConfig, its dict or its JSON), ``G_ema`` and ``info``.
         out: the file to write (atomically).
     """
+    from gan.config import RunConfig
+
     info = train_ckpt.get("info") or {}
     info = json.loads(info) if isinstance(info, str) else dict(info)
     config = train_ckpt["config"]
-    if hasattr(config, "to_json"):
-        config = config.to_json()
-    elif not isinstance(config, str):
-        config = json.dumps(config)
+    if isinstance(config, str):
+        config = RunConfig.from_json(config)
+    elif not isinstance(config, RunConfig):
+        config = RunConfig.from_dict(config)
+    out = Path(out)
+    config = config.portable(out.parent).to_json()  # a file to share: no path of this machine
     state = {k: v.detach().cpu().contiguous() for k, v in train_ckpt["G_ema"].items()}
     info["exported"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    out = Path(out)
     save({"kind": KIND_GENERATOR, "version": FORMAT_VERSION, "model": train_ckpt["model"],
           "config": config, "G_ema": state, "info": json.dumps(info)}, out)
     return out

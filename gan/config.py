@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gan.configdict import config_from_dict, to_dict
-from gan.data.dataset import DataConfig
+from gan.data.dataset import DataConfig, near_path
 
 FORMAT_VERSION = 1  # of the run config's JSON (and of checkpoint files, see gan.checkpoint)
 
@@ -160,6 +162,24 @@ class RunConfig:
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with some parts replaced (``cfg.replace(train=...)``)."""
         return dataclasses.replace(self, **changes)
+
+    def portable(self, base: str | os.PathLike | None = None) -> RunConfig:
+        """This config as files meant to travel hold it (``config.json``, shipped models): no path of the
+        machine that trained it. The data as :meth:`gan.data.DataConfig.portable` gives it (by name and
+        content hash; a path only relative to the run folder ``base`` and near it), and
+        ``train.metrics_ref`` relative to ``base`` when near, else the fingerprint's file name."""
+        ref = self.train.metrics_ref
+        if ref and os.path.isabs(ref):
+            ref = (near_path(ref, base) if base is not None else None) or Path(ref).name
+        return self.replace(train=dataclasses.replace(self.train, metrics_ref=ref), data=self.data.portable(base))
+
+    def located(self, base: str | os.PathLike) -> RunConfig:
+        """A config read from a file in folder ``base`` (:meth:`portable`'s inverse where it can be): the
+        data's relative paths taken from ``base``, and ``train.metrics_ref`` too when that file is there."""
+        ref = self.train.metrics_ref
+        if ref and not os.path.isabs(ref) and (Path(base) / ref).is_file():
+            ref = os.path.normpath(Path(base) / ref)
+        return self.replace(train=dataclasses.replace(self.train, metrics_ref=ref), data=self.data.located(base))
 
     def to_dict(self) -> dict:
         return {"format": self.format, "model": self.model, "model_cfg": to_dict(self.model_cfg),

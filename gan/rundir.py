@@ -246,14 +246,15 @@ class RunDir:
         if p is None:
             return None
         try:
-            return RunConfig.from_json(p.read_text(encoding="utf-8"))
+            return RunConfig.from_json(p.read_text(encoding="utf-8")).located(self.path)
         except (OSError, ValueError, TypeError) as e:
             raise ValueError(f"{p}: {e}") from None
 
     def write_config(self, cfg) -> Path:
-        """Write the resolved config (atomically)."""
+        """Write the resolved config (atomically), as files meant to travel hold it
+        (:meth:`gan.config.RunConfig.portable`: no path of this machine; :meth:`read_config` reads it back)."""
         p = self.path / CONFIG
-        atomic_write_text(p, cfg.to_json(indent=2) + "\n")
+        atomic_write_text(p, cfg.portable(self.path).to_json(indent=2) + "\n")
         return p
 
     # -- stats.jsonl -----------------------------------------------------------------------

@@ -397,11 +397,42 @@ def print_dry_run(cfg: RunConfig) -> None:
 def _load_data(data: DataConfig, progress: bool, report: bool = True):
     from gan.data import load_dataset  # deferred: --dry-run must not touch data
     if not data.path:
+        if data.name:  # a run resumed from a config that names its data set by name and hash only
+            raise ValueError(f"--resume: the run's config names its data set ({data.name}) but no folder: give "
+                             f"--data FOLDER with the same images")
         raise ValueError("--data is required (a folder of images)")
     ds = load_dataset(data, progress=progress and report)
     if report:
         print(ds.summary(), file=sys.stderr)
     return ds
+
+
+def record_data(data: DataConfig, ds, report: bool = True) -> DataConfig:
+    """``data`` with what was read (layout, count, the data set's name and content hash,
+    :func:`gan.data.dataset.content_sha256`); a resumed run whose images are not those it started on is
+    told so on stderr (the same images from another folder hash the same)."""
+    from gan.data.dataset import content_sha256, dataset_name
+
+    sha = content_sha256(ds)
+    if report and data.sha256 and data.sha256 != sha:
+        print(f"warning: {ds.source}: not the images the run trained on so far (content sha256 {sha[:12]}, "
+              f"was {data.sha256[:12]})", file=sys.stderr)
+    return dataclasses.replace(data, layout=ds.layout, num_images=len(ds), name=dataset_name(ds), sha256=sha)
+
+
+def resumed_data(cfg: RunConfig, run) -> RunConfig:
+    """A resumed run's data folder: the checkpoint's, else the one ``config.json`` keeps relative to the run
+    folder (a run folder moved together with its data)."""
+    if cfg.data.path and Path(cfg.data.path).is_dir():
+        return cfg
+    try:
+        saved = run.read_config()
+    except ValueError:  # an unreadable config.json: the checkpoint's config decides, as before
+        return cfg
+    moved = saved.data.path if saved is not None else None
+    if moved and Path(moved).is_dir():
+        return cfg.replace(data=dataclasses.replace(cfg.data, path=moved))
+    return cfg
 
 
 @entry_point
@@ -424,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
             resume_file = run.file("checkpoint.pt") if resume_path.is_dir() else resume_path
             resume = ckpt_io.load(resume_file, kinds=(ckpt_io.KIND_TRAIN,))
             cfg = resume_config(resume["config"], args)
+            if not args.data:
+                cfg = resumed_data(cfg, run)
         else:
             resume = None
             cfg = resolve_config(args)
@@ -452,14 +485,13 @@ def main(argv: list[str] | None = None) -> int:
         ds = _load_data(cfg.data, not args.no_progress, report=main_process)
         if main_process:
             dist.barrier()
-        cfg = cfg.replace(data=dataclasses.replace(cfg.data, layout=ds.layout, num_images=len(ds)))
+        cfg = cfg.replace(data=record_data(cfg.data, ds, report=main_process))
         images, labels, cfg = class_labels(ds, cfg, bool(args.cond), report=main_process)
         if resume is None:
             cfg = decide_precision(cfg)  # once, before config.json: a resume reads the decision back
             # Process 0 alone makes the numbered folder; the others learn its name.
             if main_process:
-                name = ds.layout if ds.layout not in ("folder", "imagefolder") else Path(cfg.data.path).name
-                run = RunDir.create(args.out, cfg.model, name, cfg.data.size)
+                run = RunDir.create(args.out, cfg.model, cfg.data.name, cfg.data.size)
                 run.write_config(cfg)
             run = RunDir(dist.broadcast(str(run.path) if main_process else None))
         elif main_process:

@@ -44,8 +44,37 @@ def test_train_then_resume_through_the_cli(tmp_path, data, capsys):
     assert [r["nimg"] for r in run.read_stats()] == [16, 32, 48, 64]
     resumed = run.load_checkpoint()
     assert resumed["nimg"] == 64 and resumed["config"].train.threads == 1
-    assert run.read_config() == resumed["config"]  # config.json follows the resumed run (kimg 0.064)
-    assert resumed["config"].data == cfg.data.__class__(**{**cfg.data.__dict__, "cache_dir": str(tmp_path / "cache")})
+    # config.json follows the resumed run (kimg 0.064), without this machine's paths
+    assert run.read_config() == resumed["config"].portable(run_path).located(run_path)
+    assert resumed["config"].data == cfg.data.__class__(**{**cfg.data.__dict__, "cache_dir": str(tmp_path / "cache"),
+                                                           "path": str(data)})
+    assert cfg.data.path is None and cfg.data.name == data.name and len(cfg.data.sha256) == 64
+    assert str(tmp_path) not in run.file("config.json").read_text()
+
+
+def test_a_run_folder_moved_with_its_data_resumes_and_other_images_are_named(tmp_path, data, capsys):
+    project = tmp_path / "project"
+    shutil.copytree(data, project / "data" / "lesions")
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert main([*TINY, "--data", str(project / "data" / "lesions"), "--out", str(project / "runs"), "--kimg", "0.032",
+                 *cache]) == 0
+    (run_path,) = (project / "runs").iterdir()
+    saved = json.loads((run_path / "config.json").read_text())["data"]
+    assert saved["path"] == "../../data/lesions" and saved["name"] == "lesions" and saved["cache_dir"] is None
+    moved = tmp_path / "moved"
+    project.rename(moved)  # the checkpoint's absolute data path is gone; config.json's relative one holds
+    run = RunDir(moved / "runs" / run_path.name)
+    assert run.read_config().data.path == str(moved / "data" / "lesions")
+    assert main(["--resume", str(run.path), "--kimg", "0.048", "--no-progress", *cache]) == 0
+    assert run.load_checkpoint()["config"].data.path == str(moved / "data" / "lesions")
+    capsys.readouterr()
+    other = tmp_path / "other"  # --data relocates; other images are named, not refused
+    other.mkdir()
+    for i, img in enumerate(lesion_images(24, 48, seed=4)):
+        Image.fromarray(img).save(other / f"img{i:02d}.png")
+    assert main(["--resume", str(run.path), "--kimg", "0.064", "--data", str(other), "--no-progress", *cache]) == 0
+    assert f"warning: {other}: not the images the run trained on so far (content sha256 " in capsys.readouterr().err
+    assert run.read_config().data.sha256 == run.load_checkpoint()["config"].data.sha256 != saved["sha256"]
 
 
 @pytest.mark.parametrize("flags, message", [

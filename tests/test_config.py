@@ -75,3 +75,47 @@ def test_a_file_whose_config_is_not_json_is_refused_naming_it(tmp_path):
     torch.save(ckpt, tmp_path / "g.pt")
     with pytest.raises(ValueError, match=r"g\.pt: its run config is unusable: run config is not valid JSON"):
         ckpt_io.load(tmp_path / "g.pt")
+
+
+# -- configs that travel: no path of the training machine --------------------------------------------
+
+def test_a_portable_config_names_its_data_and_keeps_only_near_paths(tmp_path):
+    run = tmp_path / "project" / "runs" / "00001-dcgan-isic2017-64"
+    data = DataConfig(path=str(tmp_path / "project" / "data" / "isic2017"), labels=str(tmp_path / "far" / "l.csv"),
+                      cache_dir=str(tmp_path / "cache"), name="isic2017", sha256="ab" * 32)
+    cfg = RunConfig(model="dcgan", model_cfg=get_model("dcgan").Config(), data=data,
+                    train=TrainConfig(metrics_ref=str(tmp_path / "project" / "runs" / "fp.npz")))
+    near = cfg.portable(run)
+    assert near.data.path == "../../data/isic2017" and near.data.labels is None and near.data.cache_dir is None
+    assert (near.data.name, near.data.sha256) == ("isic2017", "ab" * 32) and near.train.metrics_ref == "../fp.npz"
+    assert str(tmp_path) not in near.to_json()
+    assert cfg.portable(run / "deeper" / "still").data.path is None  # three levels up: the machine's layout
+    assert cfg.portable().data.path is None and cfg.portable().train.metrics_ref == "fp.npz"
+    run.mkdir(parents=True)
+    (tmp_path / "project" / "runs" / "fp.npz").write_bytes(b"")
+    back = near.located(run)
+    assert back.data.path == data.path and back.train.metrics_ref == cfg.train.metrics_ref
+    assert cfg.portable().located(run).train.metrics_ref == "fp.npz"  # not there: kept as the name it is
+
+
+def test_a_generator_file_carries_its_config_without_the_machines_paths(tmp_path):
+    ckpt = ckpt_io.load(ROOT / "checkpoints" / "dcgan" / "generator.pt")
+    far = ckpt["config"].replace(data=DataConfig(path="/data/far/away/isic2017", name="isic2017", size=64))
+    out = ckpt_io.export_generator({**ckpt, "config": far.to_json()}, tmp_path / "g.pt")
+    raw = json.loads(torch.load(out, weights_only=True)["config"])
+    assert raw["data"]["path"] is None and raw["data"]["name"] == "isic2017"
+    assert ckpt_io.load(out)["config"].data.path is None
+
+
+def test_portable_names_of_files_and_folders(tmp_path, monkeypatch):
+    from gan.assets import checkpoints_dir, portable_name
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "00001").mkdir(parents=True)
+    (tmp_path / "runs" / "00001" / "generator.pt").write_bytes(b"")
+    elsewhere = tmp_path.parent
+    assert portable_name(tmp_path / "runs" / "00001" / "generator.pt") == "runs/00001/generator.pt"
+    assert portable_name(checkpoints_dir() / "dcgan" / "generator.pt") == "checkpoints/dcgan/generator.pt"
+    assert portable_name(str(elsewhere / "data" / "isic2017")) == "isic2017"
+    assert portable_name(tmp_path / "runs" / "00001" / "generator.pt", base=elsewhere / "x") == "00001/generator.pt"
+    assert portable_name("<array>") == "<array>" and portable_name("runs/x") == "runs/x"

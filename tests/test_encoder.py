@@ -192,7 +192,8 @@ def test_unsafe_and_foreign_files_are_refused(trained, tmp_path):
 
 def test_ship_writes_card_with_sha_and_licence(trained, tmp_path, capsys):
     run = trained[0]
-    (run / CONFIG).write_text(json.dumps({"format": 1, "model": TINY.to_dict(), "train": {}}))
+    (run / CONFIG).write_text(json.dumps({"format": 1, "model": TINY.to_dict(),
+                                          "train": {"data": str(tmp_path / "data" / "ham10000")}}))
     split = split_record([f"ISIC_{i}" for i in range(144)], [str(i) for i in range(144)], ["brown", "blue"] * 72,
                          trained[3][2], trained[3][3], EncoderTrainConfig())
     (run / SPLIT).write_text(json.dumps(split))
@@ -205,6 +206,7 @@ def test_ship_writes_card_with_sha_and_licence(trained, tmp_path, capsys):
     card = (ship / MODEL_CARD).read_text()
     assert sha in card and "non-commercial research" in card and "derm1" in card and "| `tiny` | 0.01 M | 900 |" in card
     assert json.loads((ship / CONFIG).read_text())["sha256"] == sha == load_encoder(ship).sha256
+    assert json.loads((ship / CONFIG).read_text())["train"]["data"] == "ham10000"  # by name, not this machine's path
 
 
 def test_cli_refuses_flags_that_resume_ignores(trained, capsys):

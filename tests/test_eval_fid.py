@@ -155,7 +155,21 @@ def test_a_failed_download_is_a_reason_and_is_tried_once(no_hub, x, monkeypatch)
     assert calls == [inception.WEIGHTS_URL]  # FID tried; KID read the failure
     why = r["unavailable"]["fid"]
     assert why == r["unavailable"]["kid"] and why.startswith("no Inception weights")
-    assert "Network is unreachable" in why and "--inception-weights" in why and r[KEY_JS_RGB] == 0.0
+    assert why == ("no Inception weights: none in torch-fidelity's cache, and they could not be downloaded (offline: "
+                   "the server could not be reached); pass --inception-weights PATH") and r[KEY_JS_RGB] == 0.0
+
+
+def test_a_failed_downloads_reason_is_plain_words():
+    import errno
+    import urllib.error
+
+    gone = urllib.error.HTTPError(inception.WEIGHTS_URL, 404, "Not Found", {}, None)
+    assert inception.download_failure(gone) == "the server answered HTTP 404"
+    dns = urllib.error.URLError(OSError(-2, "Name or service not known"))
+    assert inception.download_failure(dns) == "offline: the server could not be reached"
+    full = OSError(errno.ENOSPC, "No space left on device", "/somewhere/weights.pth")
+    assert inception.download_failure(full) == "torch's cache folder cannot be written: no space left on device"
+    assert inception.download_failure(RuntimeError("/x/y: odd")) == "the download failed with RuntimeError"
 
 
 def test_a_hung_download_runs_into_its_deadline(no_hub, monkeypatch):

@@ -104,6 +104,7 @@ def test_cli_on_a_folder(tmp_path):
     assert p.returncode == 0, p.stderr
     fp = load_fingerprint(out)
     assert fp.count == 12 and fp.size == 16 and fp.meta["skipped"] == 1 and fp.meta["layout"] == "folder"
+    assert fp.meta["source"] == "imgs"  # the data set by name, not this machine's path
     assert zipfile.is_zipfile(out) and "LANCZOS" in fp.meta["preprocessing"]
     p = subprocess.run([sys.executable, "-m", "eval.fingerprint", "--data", str(data), "--out", str(tmp_path / "x.txt")],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

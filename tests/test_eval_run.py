@@ -48,6 +48,7 @@ def test_json_on_folders(tmp_path):
     assert {f"{KEY_JS_RGB}_{c}" for c in "rgb"} <= set(r) and {f"{KEY_WASSERSTEIN_RGB}_{c}" for c in "rgb"} <= set(r)
     assert (r["n_real"], r["n_fake"], r["resolution"], r["seed"]) == (40, 20, 16, 0)
     assert r["real"]["skipped"] == 2 and r["real"]["kind"] == "folder"
+    assert (r["real"]["source"], r["fake"]["source"]) == ("real", "fake")  # by name: no path of this machine
     assert "LANCZOS" in r["resize"]["real"]
     assert 0 <= r["memorization_copy_rate"] <= 1 and r["diversity_msssim_fake"] > 0
     assert "no Inception weights" in r["unavailable"]["fid"] or "fid_inception_299" in r
@@ -67,6 +68,7 @@ def test_generator_file_is_deterministic_under_seed_and_resized(tmp_path):
     assert ra[KEY_WASSERSTEIN_RGB] != rc[KEY_WASSERSTEIN_RGB]
     assert ra["fake"]["seed"] == 3 and ra["n_fake"] == 24 and ra["fake"]["native_resolution"] == 32
     assert ra["resolution"] == 16 and ra["resize"]["fake"] == "pil-lanczos"
+    assert ra["fake"]["source"] == f"{tmp_path.name}/generator.pt" and ra["real"]["source"] == f"{tmp_path.name}/fp.npz"
     assert a.stderr == ""  # --quiet
     # A folder holding generator.pt is the generator, not a folder of images.
     d = _run(["--real", str(fp), "--fake", str(tmp_path), "--n", "24", "--seed", "3", "--json", "--quiet",

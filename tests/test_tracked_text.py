@@ -37,18 +37,6 @@ ALLOWED = {
     ("tests/test_dashboard.py", "/roo" "t/secret/place"),  # a made-up server path the page must not show
 }
 
-# Shipped metadata that still records the training machine's paths. Making configs and results
-# portable (data sets by name and content hash, one-sentence unavailable reasons) is done apart from
-# this test; until then these files are checked by test_known_offenders (xfail) instead, and each is
-# removed from this list as it is fixed. The model cards print results.json's unavailable reasons, so
-# they follow their results.json.
-EXPECTED_OFFENDERS = {
-    "checkpoints/results.json", "checkpoints/results.csv",
-    *(f"checkpoints/{m}/{f}" for m in ("dcgan", "dcgan-cond", "pggan", "pggan-seed")
-      for f in ("config.json", "results.json", "previous/config.json", "previous/results.json", "MODEL_CARD.md")),
-    "checkpoints/derm-encoder/encoder-config.json",
-}
-
 HF_SECTIONS = ("## Model details", "## Intended use", "## Out-of-scope use", "## Training data", "## Evaluation",
                "## Limitations and biases", "## How to load it")
 
@@ -129,14 +117,10 @@ def test_binary_and_log_files_are_skipped(tmp_path):
 
 
 def test_tracked_text_has_no_private_paths_or_history_words():
-    found = scan(f for f in tracked_files() if f not in EXPECTED_OFFENDERS)
+    # The shipped configs, results and cards included: data sets by name and content hash, one-sentence
+    # unavailable reasons (gan.assets.portable_name, gan.config.RunConfig.portable).
+    found = scan(tracked_files())
     assert not found, "private paths or history words in tracked files:\n" + "\n".join(found)
-
-
-@pytest.mark.xfail(reason="shipped configs and results still record the training machine's paths", strict=False)
-def test_known_offenders():
-    found = scan(f for f in tracked_files() if f in EXPECTED_OFFENDERS)
-    assert not found, "\n".join(found)
 
 
 def test_shipped_model_cards_have_the_model_card_sections_in_order():

@@ -81,7 +81,10 @@ def ship(run_dir: Path, name: str | None, n_grids: int, snapshot: str = "best") 
         gen = ckpt_io.export_generator(chosen, out.file("generator.pt")) if best is not None else \
             out.save_generator(ckpt)
         size_mb = gen.stat().st_size / 1e6
-        out.write_config(ckpt["config"])  # what the weights were trained with (a resume may have changed kimg)
+        # What the weights were trained with (a resume may have changed kimg); the data by name and content
+        # hash only: a shipped config names no folder, not even one near the run.
+        config = ckpt["config"]
+        out.write_config(config.replace(data=config.data.portable(None)))
         out.write_stats(stats)
         if metrics:
             out.write_metrics(metrics)
@@ -124,6 +127,18 @@ def snapshot_record(chosen: dict, final: dict, metrics: list[dict], is_best: boo
     return rec
 
 
+def same_data(a, b) -> bool:
+    """Whether two run configs' data (:class:`gan.data.DataConfig`) are the same images: by content hash
+    where both have one, else by the data set's name and image count (a shipped config names no folder)."""
+    if a.sha256 and b.sha256:
+        return a.sha256 == b.sha256
+
+    def name(d) -> str | None:
+        return d.name or (Path(d.path).name if d.path else None)
+
+    return (name(a), a.num_images) == (name(b), b.num_images)
+
+
 def keep_previous(out: RunDir, src: RunDir) -> None:
     """Before a model folder takes a new run, keep what the old version was in ``previous/``: config,
     stats, results, card and grids (the dashboard's report-parity table and the cards' old-vs-new
@@ -132,7 +147,7 @@ def keep_previous(out: RunDir, src: RunDir) -> None:
     prev = RunDir(out.path / "previous")
     old_cfg = out.read_config()
     new_cfg = src.read_config()
-    if old_cfg is None or (new_cfg is not None and new_cfg.data.path == old_cfg.data.path
+    if old_cfg is None or (new_cfg is not None and same_data(new_cfg.data, old_cfg.data)
                            and new_cfg.train == old_cfg.train and new_cfg.model_cfg == old_cfg.model_cfg):
         return  # nothing shipped yet, or the same run shipped again
     if prev.is_run():

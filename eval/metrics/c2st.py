@@ -383,9 +383,9 @@ def training_pixels(real, held, cfg) -> tuple[np.ndarray, str]:
     root = root.parent if root.name.endswith("_Data") else root
     try:
         ds = load_dataset(root, size=cfg.size, split="train", progress=False)
-    except ValueError as e:
-        raise MetricUnavailable(f"{why}, and the held-out images' data set has no training split to read: {e}") \
-            from None
+    except ValueError:  # its message names this machine's folders: the reason says what is missing instead
+        raise MetricUnavailable(f"{why}, and the held-out images' data set ({root.name}) has no training split to "
+                                f"read") from None
     names = list(fp.names) if fp is not None else []
     if sorted(ds.names) != sorted(names):
         raise MetricUnavailable(f"{why}; the training split beside the held-out images ({len(ds.names)} images) is "

@@ -147,8 +147,9 @@ def require_encoder(cfg):
         raise MetricUnavailable(missing_encoder(given))
     try:
         return load(path)
-    except (ValueError, OSError) as e:
-        raise MetricUnavailable(f"the dermoscopy encoder cannot be used: {e}") from None
+    except (ValueError, OSError):  # its message names the file: the reason stays a sentence without paths
+        raise MetricUnavailable("the dermoscopy encoder file cannot be read as a LesionGAN encoder (damaged, or "
+                                "another kind of file)") from None
 
 
 def feature_name(enc, kind: str = FEATURES) -> str:
@@ -241,8 +242,8 @@ def density_coverage_from_features(real: np.ndarray, fake: np.ndarray, k: int = 
     """(density, coverage) of Naeem et al. 2020 (the ``prdc`` package's ``compute_prdc``)."""
     try:
         from prdc import compute_prdc
-    except ImportError as e:
-        raise MetricUnavailable(f"density/coverage need the prdc package (pip install prdc): {e}") from None
+    except ImportError:
+        raise MetricUnavailable("density/coverage need the prdc package (pip install prdc)") from None
     with contextlib.redirect_stdout(io.StringIO()):  # compute_prdc prints the set sizes; stdout is for --json
         out = compute_prdc(real_features=np.asarray(real, np.float32), fake_features=np.asarray(fake, np.float32),
                            nearest_k=k)

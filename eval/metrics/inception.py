@@ -148,17 +148,31 @@ def download_weights(progress: bool = False, timeout: float = DOWNLOAD_TIMEOUT_S
     worker.join(deadline)  # name resolution ignores socket timeouts: the deadline bounds it too
     why = None
     if worker.is_alive():
-        why = f"its download did not finish in {deadline:.0f} s"
+        why = f"the download did not finish in {deadline:.0f} s"
     elif "error" in outcome:
-        e = outcome["error"]
-        why = f"its download failed: {type(e).__name__}: {str(e).strip() or 'no message'}"
+        why = download_failure(outcome["error"])
     elif not target.is_file():
-        why = "its download left no file"
+        why = "the download left no file"
     if why is not None:
-        _failed[str(target)] = (f"no Inception weights: none in torch-fidelity's cache ({target}) and {why} "
-                                f"(pass --inception-weights PATH)")
+        _failed[str(target)] = (f"no Inception weights: none in torch-fidelity's cache, and they could not be "
+                                f"downloaded ({why}); pass --inception-weights PATH")
         raise MetricUnavailable(_failed[str(target)])
     return target
+
+
+def download_failure(e: BaseException) -> str:
+    """Why a download failed, in a few plain words: a results file keeps them, so neither the exception's
+    text (it names this machine's paths and resolver) nor a path goes in."""
+    import errno
+    import urllib.error
+
+    if isinstance(e, urllib.error.HTTPError):
+        return f"the server answered HTTP {e.code}"
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"torch's cache folder cannot be written: {os.strerror(e.errno).lower()}"
+    if isinstance(e, OSError):  # URLError, socket errors, timeouts: no route to the server
+        return "offline: the server could not be reached"
+    return f"the download failed with {type(e).__name__}"
 
 
 def require_weights(cfg) -> Path:
@@ -167,9 +181,8 @@ def require_weights(cfg) -> Path:
     p = find_weights(cfg.inception_weights)
     if p is None:
         if getattr(cfg, "offline", False):
-            raise MetricUnavailable(f"no Inception weights: none in torch-fidelity's cache ({default_weights_path()}) "
-                                    f"and downloads are off (--offline or {OFFLINE_ENV}=1; pass "
-                                    f"--inception-weights PATH)")
+            raise MetricUnavailable(f"no Inception weights: none in torch-fidelity's cache, and downloads are off "
+                                    f"(--offline or {OFFLINE_ENV}=1); pass --inception-weights PATH")
         p = download_weights(progress=getattr(cfg, "progress", False))
     return p
 

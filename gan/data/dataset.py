@@ -1,6 +1,9 @@
 """Load a dermoscopic data set as one cached uint8 tensor: ``load_dataset`` -> ``ImageSet``."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import re
 import sys
@@ -97,6 +100,14 @@ class DataConfig:
         num_images: the images the reader found, filled in when a run starts (None before).
         class_counts: images per class of a labelled run (``{class: count}``, in the model's class
             order), filled in when a conditional or class-balanced run starts.
+        name: the data set's name (:func:`dataset_name`: ``isic2017``, ``ham10000``, or the folder's name),
+            filled in when a run starts.
+        sha256: what the run trained on, whatever folder it was read from (:func:`content_sha256`),
+            filled in when a run starts.
+
+    Files meant to travel (``config.json``, shipped models) hold :meth:`portable`: the data set by
+    ``name`` and ``sha256``, and a path only relative to the run folder, where it is near
+    (:meth:`located` reads it back); checkpoints of a run in progress keep the paths as given.
     """
 
     path: str | None = None
@@ -112,6 +123,8 @@ class DataConfig:
     cache_dir: str | None = None
     num_images: int | None = None
     class_counts: dict[str, int] | None = None
+    name: str | None = None
+    sha256: str | None = None
 
     def __post_init__(self) -> None:
         # Accept path-like values but store strings, so the config stays JSON-ready.
@@ -129,6 +142,56 @@ class DataConfig:
             raise ValueError(f"data layout must be 'auto' or one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         if self.split is not None and self.split not in SPLITS:
             raise ValueError(f"data split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+
+    def portable(self, base: str | os.PathLike | None = None) -> DataConfig:
+        """This config as files meant to travel hold it: ``path``, ``labels`` and ``subset`` relative to
+        ``base`` (the run folder the file lies in) when they are near it (:func:`near_path`), else None;
+        no cache folder. ``name`` and ``sha256`` still say which images were used."""
+        def near(value: str | None) -> str | None:
+            return None if value is None or base is None else near_path(value, base)
+
+        return dataclasses.replace(self, path=near(self.path), labels=near(self.labels), subset=near(self.subset),
+                                   cache_dir=None)
+
+    def located(self, base: str | os.PathLike) -> DataConfig:
+        """The paths of a config read from a file in folder ``base``: relative ones taken from there."""
+        def absolute(value: str | None) -> str | None:
+            return value if value is None or os.path.isabs(value) else os.path.normpath(os.path.join(base, value))
+
+        return dataclasses.replace(self, path=absolute(self.path), labels=absolute(self.labels),
+                                   subset=absolute(self.subset))
+
+
+NEAR_LEVELS = 2  # a run folder's parent (runs/) and the folder holding it: the project a run belongs to
+
+
+def near_path(path: str | os.PathLike, base: str | os.PathLike) -> str | None:
+    """``path`` relative to folder ``base`` (POSIX separators) when it lies below ``base``'s
+    :data:`NEAR_LEVELS`-th parent (``../../data/isic2017`` from ``runs/00001-dcgan-isic2017-64``); None for
+    anything farther: a path that climbs to the top of the disk says where one machine keeps its files."""
+    target = os.path.abspath(path)
+    start = os.path.abspath(base)
+    try:
+        rel = Path(os.path.relpath(target, start))
+    except ValueError:  # another drive
+        return None
+    ups = sum(part == ".." for part in rel.parts)
+    return rel.as_posix() if ups <= NEAR_LEVELS and ".." not in rel.parts[ups:] else None
+
+
+def dataset_name(ds: ImageSet) -> str:
+    """A data set's name in configs and run-folder names: its layout for the known data sets
+    (``isic2017``, ``ham10000``, ``isic-archive``), the folder's name for the folder layouts."""
+    return ds.layout if ds.layout not in ("folder", "imagefolder") else Path(ds.source).name
+
+
+def content_sha256(ds: ImageSet) -> str:
+    """SHA-256 of what a run trains on: the image names, then the decoded uint8 images (N, 3, S, S), in
+    order. The same images read from another folder (or machine) give the same hash."""
+    h = hashlib.sha256()
+    h.update(json.dumps(list(ds.names)).encode("utf-8"))
+    h.update(ds.images.contiguous().numpy().data)
+    return h.hexdigest()
 
 
 @dataclass
