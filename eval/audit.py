@@ -117,7 +117,8 @@ def train_argv(folder: str | Path, half: str, recipe: str, data: str, kimg: floa
     existing = sorted(p for p in runs.iterdir() if RunDir(p).checkpoint_path is not None) if runs.is_dir() else []
     extra = ["--threads", str(threads)] if threads else []
     if existing:
-        return ["--resume", str(existing[-1]), "--kimg", f"{kimg:g}", *extra]
+        # --data too: a run folder far from its data keeps no path to it (gan.data.DataConfig.portable)
+        return ["--resume", str(existing[-1]), "--data", data, "--kimg", f"{kimg:g}", *extra]
     argv = ["--recipe", recipe, "--data", data, "--subset", str(folder / f"half-{half}.txt"), "--out", str(runs),
             "--kimg", f"{kimg:g}", "--keep-kimg", f"{keep_kimg:g}", *extra]
     if metrics:
