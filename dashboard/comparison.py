@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from dashboard.discovery import ModelEntry
-from dashboard.formatting import format_count, format_duration
+from dashboard.formatting import format_count, format_duration, plain_message
 from dashboard.results import Results, metric_note, metric_value, metrics, unavailable_reasons
-from dashboard.stats import BCE, last_value, loss_type, tail_summary
+from dashboard.stats import BCE, last_value, loss_type, tail_summary, until
 from eval.registry import MetricSpec, get_metric, list_metrics, meets_quality_bar
 
 QUALITY_BAR_COLUMN = "quality bar"
@@ -46,7 +46,7 @@ def floor_caption(row: dict | None, spec: MetricSpec) -> str | None:
     text = f"95% [{fmt_number(lo, 2)}, {fmt_number(hi, 2)}]; " if lo is not None and hi is not None else ""
     floor = metric_value(row, fk)
     if floor is None:
-        return text + unavailable_reasons(row).get(fk, "no real-vs-real floor in results.json")
+        return text + unavailable_reasons(row).get(fk, "no real-vs-real floor scored")
     return text + f"real-vs-real floor {fmt_mean_sd(floor, metric_value(row, f'{fk}_sd'))}"
 
 
@@ -77,6 +77,41 @@ def generator_facts(G: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """How much training a model got, one number for every table and sentence.
+
+    Attributes:
+        nimg: images seen by the weights the pages sample and ``eval.run`` scored: a shipped model's
+            chosen snapshot (``results.json``'s ``best_snapshot``), else the generator file's own count,
+            else the last logged step.
+        run_nimg: images seen when its run stopped (more than ``nimg`` when a snapshot was shipped
+            from the middle of the run).
+    """
+
+    nimg: int | None
+    run_nimg: int | None
+
+    @property
+    def earlier(self) -> bool:
+        """The model is a snapshot from before its run's last logged step."""
+        return self.nimg is not None and self.run_nimg is not None and self.run_nimg > self.nimg
+
+
+def snapshot(best: dict | None = None, facts: dict | None = None, df: pd.DataFrame | None = None) -> Snapshot:
+    """A model's :class:`Snapshot` from its ``best_snapshot`` section, generator facts and stats."""
+    last = last_value(df, "nimg") if df is not None else None
+    last = int(last) if last is not None else None
+    best = best if isinstance(best, dict) else {}
+    nimg = best.get("nimg")
+    if not isinstance(nimg, (int, float)):
+        nimg = (facts or {}).get("images seen")
+    nimg = int(nimg) if isinstance(nimg, (int, float)) else last
+    run = best.get("final_nimg")
+    run = int(run) if isinstance(run, (int, float)) else last
+    return Snapshot(nimg, max(run, nimg) if run is not None and nimg is not None else (run or nimg))
+
+
 def _bar(results: Results | None, model: str) -> str | None:
     ok = meets_quality_bar(results.train_row(model)) if results is not None else None
     return None if ok is None else ("met" if ok else "not met")
@@ -89,6 +124,7 @@ def overview_table(
     results: Results | None,
     reference: str = "train",
     configs: dict[str, dict] | None = None,
+    snapshots: dict[str, Snapshot] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """The comparison table, one row per model, with numbers kept as numbers, plus notes on what is missing.
 
@@ -100,16 +136,19 @@ def overview_table(
         reference: which real set the metric columns are scored against ("train" as in the report).
             The quality bar column is always judged on the training split.
         configs: model name -> resolved run config dict (for the loss type of a run without weights).
+        snapshots: model name -> :class:`Snapshot` (default: from the generator facts and the stats): the
+            images seen the table gives, and where its loss columns end.
     Returns:
         (table, notes): floats and ints (NaN where missing); a metric scored with several sample seeds
-        has its spread in ``"<label> sd"``; losses are the mean over the last 10% of training with their
-        sd in ``"... sd"``. :func:`styled` turns it into what the page shows.
+        has its spread in ``"<label> sd"``; losses are the mean over the last 10% of training up to the
+        model's snapshot, with their sd in ``"... sd"``. :func:`styled` turns it into what the page shows.
     """
     rows, notes = [], []
     configs = configs or {}
     for e in entries:
-        df = stats.get(e.name)
         f = facts.get(e.name, {})
+        snap = (snapshots or {}).get(e.name) or snapshot(None, f, stats.get(e.name))
+        df = until(stats.get(e.name), snap.nimg)
         model = f.get("architecture") or (configs.get(e.name) or {}).get("model")
         res_row = results.row(e.name, reference) if results is not None else None
         row: dict[str, Any] = {"model": e.name, "architecture": describe_architecture(model, f.get("classes")),
@@ -127,28 +166,26 @@ def overview_table(
                 notes.append(f"{spec.label} for {e.name}: {_metric_note(res_row, spec, results, reference)}")
         row[QUALITY_BAR_COLUMN] = _bar(results, e.name)
         if results is not None and res_row is None:
-            notes.append(f"{e.name}: not in results.json, so no metrics; rerun `python -m eval.run`.")
+            notes.append(f"{e.name}: not scored yet, so no metrics; `python -m eval.run` scores it.")
         elif res_row is not None and res_row.get("error"):
-            notes.append(f"{e.name}: eval.run could not score it: {res_row['error']}")
+            notes.append(plain_message(f"{e.name}: the scoring could not score it: {res_row['error']}"))
         # The generator file knows best; a run without one yet falls back on its stats.
-        nimg = f.get("images seen")
         t = f.get("training time")
         res = f.get("resolution")
         if df is not None:
-            nimg = last_value(df, "nimg") if nimg is None else nimg
             t = last_value(df, "time_s") if t is None else t
             res = last_value(df, "resolution") if res is None else res
         row["resolution"] = int(res) if res else None
         row["parameters"] = f.get("parameters")
-        row["images seen"] = int(nimg) if nimg is not None else None
+        row["images seen"] = snap.nimg
         row["training time"] = float(t) / 3600.0 if t is not None else None
         row["hardware"] = f.get("hardware")
         rows.append(row)
     if results is None:
-        notes.insert(0, "No results.json in this folder yet: run `python -m eval.run` to fill the metric columns.")
+        notes.insert(0, "No scores for this folder yet: `python -m eval.run` fills the metric columns.")
     elif results.outdated:
-        notes.insert(0, f"results.json is version {results.meta.get('version')}, from an older eval.run that "
-                        "does not record why a metric is missing: rerun `python -m eval.run`.")
+        notes.insert(0, f"These scores are in an older format (version {results.meta.get('version')}) that does not "
+                        "record why a metric is missing: rerun `python -m eval.run`.")
     table = pd.DataFrame(rows)
     if not table.empty:
         table = table.set_index("model")
@@ -162,10 +199,6 @@ SD_SUFFIX = " sd"  # a value's spread (over sample seeds, or over the last 10% o
 LOSS_COLUMN = "loss"
 D_COLUMN, G_COLUMN = "D loss", "G loss"
 TEXT_COLUMNS = ("architecture", LOSS_COLUMN, QUALITY_BAR_COLUMN, "hardware")
-SCORE_KEYS = ("fd_derm", "precision_derm", "recall_derm", "coverage_derm", "density_derm", "kid_derm",
-              "c2st_derm", "c2st_derm_floor", "js_rgb_hist64", "wasserstein_rgb", "diversity_msssim_fake",
-              "memorization_copy_rate", "copy_rate_derm", "c2st_pixel", "c2st_pixel_floor", "fid_inception_299",
-              "kid_inception_299")
 TRAINING_COLUMNS = ("architecture", LOSS_COLUMN, D_COLUMN, G_COLUMN, "images seen", "training time", "hardware",
                     "parameters", "resolution")
 
@@ -184,26 +217,33 @@ def describe_architecture(model: str | None, classes: int | None = None) -> str 
     return f"{text} + {classes} classes" if classes else text
 
 
-# The score table in two parts that each fit a 1440 px screen: the dermoscopy encoder's feature space, then
-# colour, pixels and diversity (where the quality bar is judged).
+# The score table in two parts that each fit a 1440 px screen, by the names eval's registry gives the
+# metrics (their keys and labels come from it): the dermoscopy encoder's feature space, then colour,
+# pixels and diversity (where the quality bar is judged). The Evaluation page's tiles follow the same rows.
 SCORE_GROUPS = (
     ("In the dermoscopy encoder's features", ("fd_derm", "kid_derm", "precision_derm", "recall_derm",
-                                              "density_derm", "coverage_derm", "copy_rate_derm", "c2st_derm",
-                                              "c2st_derm_floor")),
-    ("Colour, pixels and diversity", ("js_rgb_hist64", "wasserstein_rgb", "diversity_msssim_fake",
-                                      "memorization_copy_rate", "c2st_pixel", "c2st_pixel_floor",
-                                      "fid_inception_299", "kid_inception_299")),
+                                              "density_derm", "coverage_derm", "memorization_derm", "c2st_derm")),
+    ("Colour, pixels and diversity", ("hist_js", "wasserstein", "diversity", "memorization", "c2st_pixel", "fid",
+                                      "kid")),
 )
 
 
-def score_columns(table: pd.DataFrame, keys: Sequence[str] | None = None) -> list[str]:
-    """The metric columns of ``table`` for the metric ``keys`` (default: every metric, the feature-space
-    ones first), skipping metrics that no model has; a floor key (``<key>_floor``) names its floor's column."""
-    specs = [get_metric(n) for n in list_metrics()]
-    by_key = {m.key: m.label for m in specs} | {floor_key(m): m.label + FLOOR for m in specs if floor_key(m)}
-    if keys is None:
-        keys = [k for k in SCORE_KEYS if k in by_key] + [k for k in by_key if k not in SCORE_KEYS]
-    order = [by_key[k] for k in keys if k in by_key]
+def group_of(spec: MetricSpec) -> int:
+    """The row of :data:`SCORE_GROUPS` a metric belongs to (the last for a metric no group names)."""
+    return next((i for i, (_, names) in enumerate(SCORE_GROUPS) if spec.name in names), len(SCORE_GROUPS) - 1)
+
+
+def score_columns(table: pd.DataFrame, names: Sequence[str] | None = None) -> list[str]:
+    """The metric columns of ``table`` for the registered metrics ``names`` (default: every metric, in
+    :data:`SCORE_GROUPS` order), each followed by its real-vs-real floor's column where it has one;
+    metrics that no model has are skipped."""
+    known = list_metrics()
+    if names is None:
+        grouped = [n for _, g in SCORE_GROUPS for n in g]
+        names = [n for n in grouped if n in known] + [n for n in known if n not in grouped]
+    order = []
+    for spec in (get_metric(n) for n in names if n in known):
+        order += [spec.label] + ([spec.label + FLOOR] if floor_key(spec) else [])
     return [c for c in order if c in table.columns and table[c].notna().any()]
 
 
@@ -244,11 +284,12 @@ def fmt_mean_sd(v: Any, sd: Any, digits: int = 3) -> str:
 
 
 def styled(table: pd.DataFrame, columns: Sequence[str], best: dict[str, list[str]] | None = None,
-           index_label: str | None = None):
+           index_label: str | None = None, as_given: Sequence[str] = ()):
     """A pandas Styler of ``table[columns]`` for ``st.dataframe``: numbers stay numbers (right-aligned,
     sorted by value), shown to 3 significant digits with "± sd" where the table has a spread; the best
     value of each metric column marked with ★ and a green background. ``index_label``: show the row names
-    as a first column of that name (for ``st.dataframe(..., hide_index=True)``)."""
+    as a first column of that name (for ``st.dataframe(..., hide_index=True)``). ``as_given``: rows whose
+    numbers are shown as their source gives them (the report's 0.57, not 0.570)."""
     best = best or {}
     cols = [c for c in columns if c in table.columns]
     view = table[cols].copy()
@@ -276,6 +317,8 @@ def styled(table: pd.DataFrame, columns: Sequence[str], best: dict[str, list[str
                 t = format_duration(v * 3600.0) if pd.notna(v) else "—"
             elif col == "resolution":
                 t = f"{int(v)} px" if pd.notna(v) else "—"
+            elif idx in as_given and pd.notna(v):
+                t = f"{float(v):g}"
             else:
                 sd = sds.at[idx] if sds is not None else None
                 t = fmt_mean_sd(v if pd.notna(v) else None, sd if sd is not None and pd.notna(sd) else None)
@@ -351,10 +394,30 @@ class ParityModel:
 
     name: str  # folder name
     model: str  # RunConfig.model
-    stats: pd.DataFrame | None
+    stats: pd.DataFrame | None  # up to the model's snapshot
     row: dict | None  # eval.run's row against the training split
     metrics: pd.DataFrame | None = None  # metrics.jsonl: scored during training
     augmented: bool = False  # D trained on augmented images (DiffAugment, ADA): not the report's recipe
+    snap: Snapshot = Snapshot(None, None)
+
+    @property
+    def nimg(self) -> int | None:
+        """Images seen by the model: its snapshot's, else its stats' last step."""
+        if self.snap.nimg is not None or self.stats is None:
+            return self.snap.nimg
+        last = last_value(self.stats, "nimg")
+        return int(last) if last is not None else None
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The shipped version a model replaced (its folder's ``previous/``): config, stats, training-split
+    row and ``best_snapshot`` section."""
+
+    config: dict
+    stats: pd.DataFrame | None
+    row: dict | None
+    best: dict | None = None
 
 
 def d_augmented(cfg: dict | None) -> bool:
@@ -365,13 +428,14 @@ def d_augmented(cfg: dict | None) -> bool:
 
 def parity_models(entries: Sequence[ModelEntry], configs: dict[str, dict], stats: dict[str, pd.DataFrame],
                   results: Results | None, metrics_frames: dict[str, pd.DataFrame] | None = None,
-                  previous: dict[str, tuple[dict, pd.DataFrame | None, dict | None]] | None = None
+                  previous: dict[str, Previous] | None = None, snapshots: dict[str, Snapshot] | None = None
                   ) -> list[ParityModel]:
     """This folder's unconditional models of the report's recipes (and Karras et al.'s PGGAN), in that order.
 
     A model retrained with D augmentation (DiffAugment, ADA) is no longer the report's recipe: the
     version it replaced (``previous``, from the folder's ``previous/``), trained without it, comes first
-    as ``NAME (previous)``."""
+    as ``NAME (previous)``. ``snapshots``: each model's :class:`Snapshot` (default: its stats' end); its
+    losses are read up to it."""
     out = []
     for model in PARITY_MODELS:
         for e in entries:
@@ -379,11 +443,14 @@ def parity_models(entries: Sequence[ModelEntry], configs: dict[str, dict], stats
             if cfg.get("model") != model or (cfg.get("model_cfg") or {}).get("class_names"):
                 continue
             prev = (previous or {}).get(e.name)
-            if prev is not None and d_augmented(cfg) and not d_augmented(prev[0]):
-                out.append(ParityModel(f"{e.name} (previous)", model, prev[1], prev[2]))
-            out.append(ParityModel(e.name, model, stats.get(e.name),
+            if prev is not None and d_augmented(cfg) and not d_augmented(prev.config):
+                snap = snapshot(prev.best, None, prev.stats)
+                out.append(ParityModel(f"{e.name} (previous)", model, until(prev.stats, snap.nimg), prev.row,
+                                       snap=snap))
+            snap = (snapshots or {}).get(e.name) or snapshot(None, None, stats.get(e.name))
+            out.append(ParityModel(e.name, model, until(stats.get(e.name), snap.nimg),
                                    results.train_row(e.name) if results is not None else None,
-                                   (metrics_frames or {}).get(e.name), d_augmented(cfg)))
+                                   (metrics_frames or {}).get(e.name), d_augmented(cfg), snap))
     return out
 
 
@@ -398,17 +465,18 @@ def parity_table(models: Sequence[ParityModel], fraction: float = 0.1) -> pd.Dat
                      "how measured": "final value, as the report gives it"})
     for m in models:
         d, g = tail_summary(m.stats, "loss_D", fraction), tail_summary(m.stats, "loss_G", fraction)
-        nimg = last_value(m.stats, "nimg") if m.stats is not None else None
         kind = loss_type(m.model, m.stats)
         if d is None:
-            how = "no stats.jsonl"
+            how = "no logged losses"
         elif d.n == 1:
             how = f"one log, at {format_count(d.to_nimg)} images"
         else:
             how = f"last {fraction:.0%}: {d.n} logs, {format_count(d.from_nimg)}–{format_count(d.to_nimg)} images"
+        if d is not None and m.snap.earlier:
+            how += f", up to the shipped snapshot (the run went on to {format_count(m.snap.run_nimg)})"
         recipe = PARITY_RECIPES.get(m.model, m.model) + (" + D augmentation" if m.augmented else "")
         rows.append({"row": f"this project: {m.name}", "recipe": recipe,
-                     LOSS_COLUMN: kind, "images seen": int(nimg) if nimg is not None else None,
+                     LOSS_COLUMN: kind, "images seen": m.nimg,
                      D_COLUMN: d.mean if d else None, D_COLUMN + SD_SUFFIX: d.sd if d else None,
                      G_COLUMN: g.mean if g else None, G_COLUMN + SD_SUFFIX: g.sd if g else None,
                      "how measured": how})
@@ -419,6 +487,7 @@ def parity_table(models: Sequence[ParityModel], fraction: float = 0.1) -> pd.Dat
 
 
 PARITY_COLUMNS = (LOSS_COLUMN, D_COLUMN, G_COLUMN, "images seen", "recipe", "how measured")
+REPORT_ROW_LABELS = tuple(f"report: {r.label}" for r in REPORT_ROWS)  # numbers as the report prints them
 
 
 @dataclass(frozen=True)
@@ -436,6 +505,11 @@ def _f(v: float | None) -> str:
 
 def _pick(models: Sequence[ParityModel], model: str) -> ParityModel | None:
     return next((m for m in models if m.model == model), None)
+
+
+def _key(name: str) -> str:
+    """The headline result key of the registered metric ``name``."""
+    return get_metric(name).key
 
 
 def _val(m: ParityModel, key: str) -> float | None:
@@ -492,7 +566,7 @@ def _same_length(a: float | None, b: float | None) -> bool:
 
 
 def _claim_faster(base: ParityModel, prog: ParityModel, karras: ParityModel | None) -> Claim:
-    key = "fd_derm"
+    key = _key("fd_derm")
     parts, signs = [], []
     during = [m for m in (base, prog) if m.metrics is not None and key in m.metrics and m.metrics[key].notna().any()]
     if len(during) == 2:
@@ -507,8 +581,7 @@ def _claim_faster(base: ParityModel, prog: ParityModel, karras: ParityModel | No
                          f"{len(common)} common points (at {format_count(common[0])} images: {_f(b[common[0]])} "
                          f"against {_f(a[common[0]])})")
     fb, fp = _val(base, key), _val(prog, key)
-    nb = last_value(base.stats, "nimg") if base.stats is not None else None
-    np_ = last_value(prog.stats, "nimg") if prog.stats is not None else None
+    nb, np_ = base.nimg, prog.nimg
     if fb is not None and fp is not None:
         same = _same_length(nb, np_)
         if same:
@@ -520,20 +593,21 @@ def _claim_faster(base: ParityModel, prog: ParityModel, karras: ParityModel | No
         signs.append(_compare(fp, fb, lower_better=True))
         parts.append(f"{when}, {prog.name} reaches FD derm {_f(fp)} against {base.name}'s {_f(fb)} (lower is better)")
         if karras is not None and _val(karras, key) is not None:
-            nk = last_value(karras.stats, "nimg") if karras.stats is not None else None
+            nk = karras.nimg
             seen = "" if nk is None or (same and _same_length(nk, nb)) else f" after {format_count(nk)} images"
             parts.append(f"{karras.name} (Karras et al.'s) reaches {_f(_val(karras, key))}{seen}")
     tb, tp = _per_kimg(base.stats), _per_kimg(prog.stats)
     if tb and tp:
-        parts.append(f"in wall time {prog.name} spends {_f(tp)} s per 1k images against {_f(tb)} s "
-                     f"({'cheaper' if tp < tb else 'dearer'} steps while it trains at low resolution)")
+        cost = ("cheaper steps while it trains at low resolution" if tp < tb else "dearer steps" if tp > tb
+                else "the same cost")
+        parts.append(f"in wall time {prog.name} spends {_f(tp)} s per 1k images against {_f(tb)} s ({cost})")
     verdict = _verdict(signs)
-    return Claim(CLAIMS[0], verdict, _sentence(parts) if parts else "no FD derm in results.json or metrics.jsonl")
+    return Claim(CLAIMS[0], verdict, _sentence(parts) if parts else "no FD derm scored, at the end or during training")
 
 
 def _claim_collapse(base: ParityModel, prog: ParityModel, karras: ParityModel | None) -> Claim:
     parts, signs = [], []
-    for key, label in (("recall_derm", "recall"), ("coverage_derm", "coverage")):
+    for key, label in ((_key("recall_derm"), "recall"), (_key("coverage_derm"), "coverage")):
         b, p = _val(base, key), _val(prog, key)
         if b is None or p is None:
             continue
@@ -541,15 +615,15 @@ def _claim_collapse(base: ParityModel, prog: ParityModel, karras: ParityModel | 
         parts.append(f"{label} {_f(p)} against {_f(b)}")
     text = (f"{prog.name} against {base.name}: " + ", ".join(parts) + " (higher: samples reach more kinds of "
             "real lesions, less collapse)") if parts else ""
-    b, p = _val(base, "diversity_msssim_fake"), _val(prog, "diversity_msssim_fake")
+    b, p = _val(base, _key("diversity")), _val(prog, _key("diversity"))
     if b is not None and p is not None:
         div = _compare(p, b, lower_better=True)
         text += (f"{'; ' if text else ''}MS-SSIM between its own samples {_f(p)} against {_f(b)} "
                  f"({'more' if div and div > 0 else 'less' if div and div < 0 else 'as'} varied pixel-wise; "
                  "MS-SSIM cannot tell varied noise from varied lesions)")
-    if karras is not None and _val(karras, "recall_derm") is not None:
-        text += f"; {karras.name}'s recall is {_f(_val(karras, 'recall_derm'))}"
-    return Claim(CLAIMS[1], _verdict(signs), (text + ".") if text else "no recall or coverage in results.json")
+    if karras is not None and _val(karras, _key("recall_derm")) is not None:
+        text += f"; {karras.name}'s recall is {_f(_val(karras, _key('recall_derm')))}"
+    return Claim(CLAIMS[1], _verdict(signs), (text + ".") if text else "no recall or coverage scored")
 
 
 def _claim_stable(base: ParityModel, prog: ParityModel) -> Claim:

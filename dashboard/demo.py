@@ -87,7 +87,7 @@ def _write_fingerprint(path: Path, seed: int, n: int = 120, side: int = RES, ban
     """A real ``eval.fingerprint`` file of synthetic lesions (``eval.testing.lesion_images``): no Inception
     features (they would cost seconds where the weights are cached); the dermoscopy encoder's features
     as ``eval.fingerprint`` stores them, when the encoder is there (the shipped ``checkpoints/derm-encoder``)."""
-    from eval.fingerprint import FORMAT, N_THUMBS, VERSION, Fingerprint, _derm_features, save_fingerprint
+    from eval.fingerprint import FORMAT, N_THUMBS, VERSION, Fingerprint, derm_block, save_fingerprint
     from eval.images import resize_images, rgb_to_hsv
     from eval.metrics.histogram import channel_histograms
     from eval.testing import lesion_images
@@ -96,7 +96,7 @@ def _write_fingerprint(path: Path, seed: int, n: int = 120, side: int = RES, ban
     imgs = lesion_images(n, side, seed)
     names = [f"ISIC_{seed:02d}{i:05d}" for i in range(n)]
     t_idx = np.sort(rng.permutation(n)[:min(n, N_THUMBS)]).astype(np.int64)
-    derm_f, derm_stats, derm_meta = _derm_features(imgs, None, side, 64, False)
+    derm_f, derm_stats, derm_meta = derm_block(imgs, None, side)
     meta = {"format": FORMAT, "version": VERSION, "source": "dashboard.demo (synthetic)", "layout": "array",
             "split": split, "image_count": n, "size": side, "preprocessing": "none", "names": names,
             "labels": {}, "skipped": 0, "bank": {"size": bank, "resize": "pil-box", "count": n},

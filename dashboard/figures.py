@@ -57,6 +57,38 @@ class Trace:
     dash: str = "solid"
 
 
+@dataclass(frozen=True)
+class Mark:
+    """A vertical dashed line at ``nimg`` images seen with a label (a shipped or best snapshot); ``df``:
+    the run's stats, to place it on a wall-time axis."""
+
+    nimg: int
+    label: str
+    df: pd.DataFrame | None = None
+    colour: str = "#3d4150"
+
+
+def _mark_x(m: Mark, x: str, scale: float) -> float | None:
+    if x == "nimg":
+        return float(m.nimg)
+    if m.df is None or "time_s" not in m.df or "nimg" not in m.df:
+        return None
+    d = m.df[["nimg", "time_s"]].dropna()
+    return float(np.interp(m.nimg, d["nimg"], d["time_s"])) / scale if len(d) else None
+
+
+def _draw_marks(fig: go.Figure, marks: Sequence[Mark], x: str, scale: float) -> None:
+    for i, m in enumerate(marks):
+        xv = _mark_x(m, x, scale)
+        if xv is None:
+            continue
+        fig.add_vline(x=xv, line_dash="dash", line_color=m.colour, line_width=1.5)
+        # Inside the plot at the bottom, clear of the phase labels and the legend above it.
+        fig.add_annotation(x=xv, y=0.02 + 0.09 * i, xref="x", yref="paper", text=m.label, showarrow=False,
+                           xanchor="right", yanchor="bottom", font=dict(size=11, color=TEXT),
+                           bgcolor="rgba(255,255,255,0.85)")
+
+
 def _layout(fig: go.Figure, **kw) -> go.Figure:
     fig.update_layout(template=TEMPLATE, hovermode="x unified", font=dict(color=TEXT), hoverlabel=dict(namelength=-1),
                       legend=dict(orientation="h", yanchor="bottom", xanchor="left", x=0), **kw)
@@ -86,7 +118,8 @@ def _xy(df: pd.DataFrame, key: str, x: str, scale: float) -> tuple[np.ndarray, n
 def line_figure(traces: Sequence[Trace], x: str = "nimg", weight: float = 0.0, show_raw: bool = True,
                 log_y: bool = False, y_range: tuple[float | None, float | None] | None = None,
                 y_title: str = "", title: str | None = None, height: int = 340,
-                phases_from: pd.DataFrame | None = None, legend: bool = True) -> go.Figure:
+                phases_from: pd.DataFrame | None = None, legend: bool = True, marks: Sequence[Mark] = ()
+                ) -> go.Figure:
     """Series against images seen (``x="nimg"``) or wall time (``"time_s"``).
 
     Args:
@@ -96,6 +129,7 @@ def line_figure(traces: Sequence[Trace], x: str = "nimg", weight: float = 0.0, s
         y_range: (low, high), either None for automatic.
         phases_from: a progressive run's stats: its phases are marked (dotted lines at the switches, a
             label centred over each phase, fade-ins shaded).
+        marks: snapshots to mark with a dashed line and a label (the shipped one).
     """
     fig = go.Figure()
     scale, x_title = 1.0, X_AXES.get(x, x)
@@ -127,6 +161,7 @@ def line_figure(traces: Sequence[Trace], x: str = "nimg", weight: float = 0.0, s
         _draw_phases(fig, phases_from, x, scale)
         # Two rows of phase labels above the plot: the legend goes above them.
         fig.update_layout(margin=dict(t=105), legend=dict(y=1.2))
+    _draw_marks(fig, marks, x, scale)
     if x == "nimg":
         fig.update_xaxes(tickformat="~s", hoverformat=",d")
     else:
@@ -178,34 +213,39 @@ def _draw_phases(fig: go.Figure, df: pd.DataFrame, x: str, scale: float) -> None
 
 
 def loss_figure(df: pd.DataFrame, weight: float = 0.9, show_raw: bool = True, loss: str | None = None,
-                x: str = "nimg", log_y: bool = False, y_range=None, phases: bool = True) -> go.Figure:
+                x: str = "nimg", log_y: bool = False, y_range=None, phases: bool = True,
+                marks: Sequence[Mark] = ()) -> go.Figure:
     """D and G loss of one model; ``loss`` ("BCE", "WGAN-GP") names what the numbers are."""
     kind = f" ({loss})" if loss else ""
     d_name = "D (critic) loss" if loss == "WGAN-GP" else "D loss"
     return line_figure([Trace(df, "loss_D", d_name + kind, COLOURS[0]), Trace(df, "loss_G", "G loss" + kind,
                                                                              COLOURS[1])],
                        x, weight, show_raw, log_y, y_range, y_title=f"loss{kind}", height=380,
-                       phases_from=df if phases else None)
+                       phases_from=df if phases else None, marks=marks)
 
 
 def d_output_figure(df: pd.DataFrame, weight: float = 0.9, show_raw: bool = True, x: str = "nimg",
-                    log_y: bool = False, phases: bool = True, loss: str | None = None) -> go.Figure:
+                    log_y: bool = False, phases: bool = True, loss: str | None = None,
+                    marks: Sequence[Mark] = ()) -> go.Figure:
     """Mean D output on real images, D(x), and on generated ones, D(G(z))."""
     title = "mean critic score" if loss == "WGAN-GP" else "mean D output (probability real)"
     return line_figure([Trace(df, "D_real", SERIES_LABELS["D_real"], COLOURS[2]),
                         Trace(df, "D_fake", SERIES_LABELS["D_fake"], COLOURS[3])],
                        x, weight, show_raw, log_y, None, y_title=title, height=340,
-                       phases_from=df if phases else None)
+                       phases_from=df if phases else None, marks=marks)
 
 
 def overlay_figure(frames: dict[str, pd.DataFrame], key: str, weight: float = 0.9, show_raw: bool = False,
                    x: str = "nimg", log_y: bool = False, y_range=None, title: str | None = None,
-                   colours: dict[str, str] | None = None) -> go.Figure:
-    """Series ``key`` of several models on one axis (one model, one colour)."""
+                   colours: dict[str, str] | None = None, marks: Sequence[Mark] = (),
+                   dashes: dict[str, str] | None = None) -> go.Figure:
+    """Series ``key`` of several models on one axis (one model, one colour; ``dashes``: a model's line
+    style, e.g. dotted for the shipped models a new run is compared with)."""
     colours = colours or {n: COLOURS[i % len(COLOURS)] for i, n in enumerate(frames)}
-    traces = [Trace(df, key, name, colours[name]) for name, df in frames.items() if key in df]
+    traces = [Trace(df, key, name, colours[name], (dashes or {}).get(name, "solid"))
+              for name, df in frames.items() if key in df]
     return line_figure(traces, x, weight, show_raw, log_y, y_range, y_title=series_label(key), title=title,
-                       height=320)
+                       height=320, marks=marks)
 
 
 def histogram_figure(real: np.ndarray | None, fake: np.ndarray | None, name: str = "generated") -> go.Figure:

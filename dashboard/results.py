@@ -67,18 +67,33 @@ class Results:
         r = self.row(model, "train")
         return r if r is not None and (r.get("reference") or "train") == "train" else None
 
+    def seeds(self) -> list:
+        """The sample seeds the rows were scored with: the ``seeds`` of the rows (eval.run --seeds K: each
+        number is a mean over them), else the one seed of the file; [] when it says none."""
+        lists = {tuple(r["seeds"]) for r in self.rows if isinstance(r.get("seeds"), list) and r["seeds"]}
+        if len(lists) == 1:
+            return list(next(iter(lists)))
+        return [self.meta["seed"]] if "seed" in self.meta and not lists else []
+
     def settings(self) -> str:
-        """One line on how the numbers were made, e.g. ``n = 2000 samples, seed 0, 64 histogram bins``."""
+        """One line on how the numbers were made, seeds as they were, e.g. ``2000 generated samples per
+        model and sample seed, mean ± sd over sample seeds 0, 1, 2; 64 histogram bins``."""
         parts = []
-        if "n" in self.meta:
-            parts.append(f"{self.meta['n']} generated samples per model")
-        if "seed" in self.meta:
-            parts.append(f"seed {self.meta['seed']}")
+        seeds = self.seeds()
+        n = self.meta.get("n")
+        if len(seeds) > 1:
+            parts.append((f"{n} generated samples per model and sample seed, " if n else "")
+                         + f"mean ± sd over sample seeds {', '.join(map(str, seeds))}")
+        elif seeds:
+            parts.append((f"{n} generated samples per model, " if n else "") + f"sample seed {seeds[0]}")
+        elif n:
+            parts.append(f"{n} generated samples per model; the sample seeds differ between models (each row "
+                         "says which)")
         if "bins" in self.meta:
             parts.append(f"{self.meta['bins']} histogram bins")
         if "created" in self.meta:
-            parts.append(f"scored {self.meta['created']}")
-        return ", ".join(parts)
+            parts.append(f"scored {str(self.meta['created'])[:10]}")
+        return "; ".join(parts)
 
 
 def results_path(folder: str | os.PathLike) -> Path:
@@ -105,9 +120,21 @@ def load_results(folder: str | os.PathLike) -> Results | None:
     return Results(rows=rows, meta=meta, path=results_path(folder))
 
 
+def stored_rows(doc: dict | None, model: str) -> dict[str, dict]:
+    """{reference: results row} of a model's own ``results.json`` (``{"results": {reference: result}}``),
+    flattened by ``eval.run``'s own :func:`eval.run.stored_row` (means and sds over sample seeds where it
+    scored several, as the collection's rows hold them); {} when it holds none."""
+    from eval.run import stored_row
+
+    res = doc.get("results") if isinstance(doc, dict) else None
+    if not isinstance(res, dict):
+        return {}
+    return {str(ref): stored_row(r, model=model, reference=str(ref)) for ref, r in res.items() if isinstance(r, dict)}
+
+
 def _run_folder_results(folder: str | os.PathLike) -> dict | None:
-    """A single run folder's ``results.json`` (``{"results": {reference: result}}``) in eval.run's
-    collection form (one flat row per reference), or None when it is not one."""
+    """A single run folder's ``results.json`` in eval.run's collection form (one row per reference), or
+    None when it is not one."""
     from gan.rundir import RunDir
 
     run = RunDir(folder)
@@ -115,14 +142,9 @@ def _run_folder_results(folder: str | os.PathLike) -> dict | None:
         doc = run.read_results()
     except ValueError:
         return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict):
+    rows = list(stored_rows(doc, run.name).values())
+    if not rows:
         return None
-    rows = []
-    for ref, res in doc["results"].items():
-        if not isinstance(res, dict):
-            continue
-        flat = {k: v for k, v in res.items() if not isinstance(v, (dict, list)) or k == K.KEY_UNAVAILABLE}
-        rows.append({"model": run.name, "reference": ref, **flat})
     meta = {k: v for k, v in doc.items() if k not in ("results", "model") and not isinstance(v, (dict, list))}
     return {**meta, "rows": rows}
 
@@ -153,9 +175,9 @@ def metric_note(row: dict | None, spec: MetricSpec, results: "Results | None" = 
     """Why metric ``spec`` (a catalogue entry) has no value in ``row``: ``eval``'s own reason when the row
     gives one; for a copy rate against the validation set, where the training-split value is."""
     if row is None:
-        return "model not in results.json; rerun `python -m eval.run`"
+        return "not scored yet; `python -m eval.run` scores it"
     if row.get("error"):
-        return f"not scored: {row['error']}"
+        return plain_message(f"not scored: {row['error']}")
     if spec.name in TRAIN_ONLY and (row.get("reference") or "train") != "train":
         train = results.train_row(str(row.get("model"))) if results is not None else None
         v = metric_value(train, spec.key)
@@ -165,6 +187,6 @@ def metric_note(row: dict | None, spec: MetricSpec, results: "Results | None" = 
     if why:
         return why
     if row.get(spec.key) is None:
-        return (f"no `{spec.key}` in results.json: this eval.run did not compute {spec.name} and gives no reason; "
+        return (f"not scored: the scoring that made these numbers did not compute {spec.label} and gives no reason; "
                 "rerun `python -m eval.run`")
-    return "not a finite number in results.json"
+    return "not a finite number"

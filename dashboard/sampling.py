@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -108,6 +109,72 @@ def seed_filename(seed: int) -> str:
     return f"seed{int(seed):04d}.png"
 
 
+# How a download lays its images out: gan.synthesize's layouts, in words for the page.
+LAYOUTS = {"folder": "one folder (each file's class in the manifest)",
+           "imagefolder": "a folder per class (torchvision ImageFolder)",
+           "isic2017": "the ISIC 2017 training layout, with its ground-truth CSV"}
+
+
+def layouts(G: Any) -> list[str]:
+    """The layouts a download of ``G``'s images can take: a folder per class and the ISIC 2017 layout
+    only for a conditional model (the second only when its classes are the challenge's)."""
+    from gan.synthesize import ISIC2017_CLASSES
+
+    names = class_names(G)
+    if not names:
+        return ["folder"]
+    return ["folder", "imagefolder", *(["isic2017"] if set(names) <= set(ISIC2017_CLASSES) else [])]
+
+
+def labelled_set(G: Any, model: str, weights: str | os.PathLike, sha256: str, seeds: Sequence[int],
+                 label: str | None = None, layout: str = "folder") -> tuple[list, dict]:
+    """The files of a download and its ``manifest.json``, in ``gan.synthesize``'s format (its items,
+    layouts, file paths and manifest), so the set reads like one that command wrote: each file with its
+    class and seed. Image ``i`` is latent 0 of ``seeds[i]`` (``G.latents(1, seed)``) and, for a
+    conditional model, class ``label`` or the seed's own draw from the training mix. The generator is
+    named by its file name and SHA-256, and the training data by its folder's name: no server path."""
+    import uuid
+
+    from gan import synthesize as S
+
+    seeds = [int(s) for s in seeds]
+    labels = seed_labels(G, seeds, label) or [None] * len(seeds)
+    items = [S.Item(seed_filename(s), c, s, 0) for s, c in zip(seeds, labels)]
+    S.check_layout(layout, class_names(G), items)
+    m = S.manifest(G, Path(weights), items, layout, G.resolution, seeds[0] if seeds else 0,
+                   "the LesionGAN dashboard's Generate page", uuid.uuid4().hex)
+    cfg = m["generator"]["config"]
+    data = cfg.get("data") if isinstance(cfg.get("data"), dict) else None
+    if data and data.get("path"):
+        cfg["data"] = {**data, "path": os.path.basename(str(data["path"]).rstrip("/"))}
+    m["generator"].update(file=os.path.basename(str(weights)), sha256=sha256, dashboard_model=model)
+    m["seed_rule"] = ("image i is latent 0 of its own seed: gan.load_generator(generator).latents(1, seed); a class "
+                      "drawn from the training mix is labels_for(1, None, seed)" if label is None else
+                      f"image i is latent 0 of its own seed: gan.load_generator(generator).latents(1, seed); class {label}")
+    m["support_files"] = S.support_files(layout)[1:]  # the challenge's CSV; no README (the manifest says it all)
+    return items, m
+
+
+def zip_set(images: np.ndarray, items: Sequence, manifest: dict) -> bytes:
+    """A ZIP of a labelled set (:func:`labelled_set`): each image at its manifest path, the ISIC 2017
+    layout's ground-truth CSV, and ``manifest.json``."""
+    import json
+
+    from gan import synthesize as S
+
+    if len(images) != len(items):
+        raise ValueError(f"{len(images)} images but {len(items)} files")
+    buf = io.BytesIO()
+    # PNGs are already compressed: storing them is as small and much faster than deflating again.
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for img, entry in zip(images, manifest["files"]):
+            zf.writestr(entry["file"], png_bytes(img))
+        if manifest["layout"] == "isic2017":
+            zf.writestr(S.ISIC2017_CSV, S.ground_truth_csv(list(items)))
+        zf.writestr(S.MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    return buf.getvalue()
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -116,45 +183,8 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-MANIFEST = "manifest.json"
-
-
 def file_sha256(path: str | os.PathLike) -> str:
     """SHA-256 of a file (the generator the images came from)."""
     from gan.fileio import sha256_file
 
     return sha256_file(path)
-
-
-def manifest(G: Any, model: str, weights: str | os.PathLike, sha256: str, seeds: Sequence[int],
-             label: str | None = None) -> dict:
-    """What a ZIP of samples records about them: model, generator file and its SHA-256, seeds, precision,
-    resolution, class, and how each latent was drawn."""
-    import datetime
-
-    seeds = [int(s) for s in seeds]
-    return {
-        "model": model, "architecture": getattr(G, "model_name", None),
-        "generator": os.path.basename(str(weights)), "generator_sha256": sha256,
-        "seeds": seeds, "precision": getattr(G, "precision", "fp32"), "resolution": getattr(G, "resolution", None),
-        "class": label, "files": [seed_filename(s) for s in seeds],
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "latents": "one per image: gan.load_generator(generator).latents(1, seed)",
-    }
-
-
-def zip_pngs(images: np.ndarray, seeds: Sequence[int], manifest: dict | None = None) -> bytes:
-    """A ZIP of PNGs named ``seed0042.png`` by the seed each image came from, and ``manifest.json``
-    (:func:`manifest`) when given."""
-    import json
-
-    if len(images) != len(seeds):
-        raise ValueError(f"{len(images)} images but {len(seeds)} seeds")
-    buf = io.BytesIO()
-    # PNGs are already compressed: storing them is as small and much faster than deflating again.
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-        for img, s in zip(images, seeds):
-            zf.writestr(seed_filename(s), png_bytes(img))
-        if manifest is not None:
-            zf.writestr(MANIFEST, json.dumps(manifest, indent=1) + "\n")
-    return buf.getvalue()

@@ -1,9 +1,9 @@
 """Training statistics as the pages show them: ``stats.jsonl`` (read by :mod:`gan.rundir`, one row per
-step) as a DataFrame, smoothing, a progressive run's phase boundaries, the final losses."""
+step) as a DataFrame, smoothing, a progressive run's phases, the losses over the end of training."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -47,50 +47,6 @@ def is_progressive(df: pd.DataFrame) -> bool:
     return "alpha" in df and bool((df["alpha"] < 1.0).any())
 
 
-@dataclass(frozen=True)
-class Boundaries:
-    """Where a progressive run switched phase and where it faded a new resolution in (images seen)."""
-
-    phases: list[tuple[int, str]] = field(default_factory=list)  # (nimg at phase start, label)
-    fades: list[tuple[int, int]] = field(default_factory=list)  # (start nimg, end nimg) with alpha < 1
-
-
-def phase_boundaries(df: pd.DataFrame) -> Boundaries:
-    """Phase starts and fade-in spans from the ``phase``/``resolution``/``alpha`` columns of stats.jsonl.
-
-    Rows that lack a column (older or partial lines) are ignored for that column.
-    """
-    if df.empty or "nimg" not in df:
-        return Boundaries()
-    phases: list[tuple[int, str]] = []
-    key = "phase" if "phase" in df else ("resolution" if "resolution" in df else None)
-    if key is not None:
-        d = df.dropna(subset=[key])
-        vals, nimg = d[key].to_numpy(), d["nimg"].to_numpy()
-        res = d["resolution"].to_numpy() if "resolution" in d else None
-        for i in range(1, len(vals)):
-            if vals[i] != vals[i - 1]:
-                label = f"phase {int(vals[i])}" if key == "phase" else ""
-                if res is not None and np.isfinite(res[i]):
-                    label = f"{label} · {int(res[i])}px".strip(" ·")
-                # The switch happened between the two logged points; draw it at the first new one.
-                phases.append((int(nimg[i]), label))
-    fades: list[tuple[int, int]] = []
-    if "alpha" in df:
-        d = df.dropna(subset=["alpha"])
-        nimg, fading = d["nimg"].to_numpy(), d["alpha"].to_numpy() < 1.0
-        start = None
-        for i, f in enumerate(fading):
-            if f and start is None:
-                start = int(nimg[i - 1]) if i > 0 else int(nimg[i])
-            if not f and start is not None:
-                fades.append((start, int(nimg[i])))
-                start = None
-        if start is not None:
-            fades.append((start, int(nimg[-1])))
-    return Boundaries(phases=phases, fades=fades)
-
-
 def last_value(df: pd.DataFrame, column: str) -> Any:
     """The last non-missing value of ``column``, or None."""
     if column not in df:
@@ -99,9 +55,12 @@ def last_value(df: pd.DataFrame, column: str) -> Any:
     return s.iloc[-1] if len(s) else None
 
 
-def final_losses(df: pd.DataFrame) -> dict[str, float | None]:
-    """The last logged D and G loss (what the report's comparison table quotes)."""
-    return {k: (float(v) if (v := last_value(df, k)) is not None else None) for k in ("loss_D", "loss_G")}
+def until(df: pd.DataFrame | None, nimg: int | None) -> pd.DataFrame | None:
+    """The rows logged at or before ``nimg`` images (a shipped snapshot's part of its run); all rows
+    when ``nimg`` is None."""
+    if df is None or nimg is None or "nimg" not in df:
+        return df
+    return df[df["nimg"] <= nimg]
 
 
 # The loss each registered model trains with: BCE losses (near 0.3-3) and a WGAN critic's loss (any sign,
@@ -192,3 +151,21 @@ def phase_spans(df: pd.DataFrame) -> list[tuple[int, int, str]]:
             label += " fade-in"
         spans.append((x0, x1, label))
     return spans
+
+
+def long_table(frames: dict[str, pd.DataFrame], keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Logged series of several models in one long table (``model``, ``nimg``, ``time_s``, ``series``,
+    ``value``), for a CSV or JSON download of what a chart draws; ``keys``: the series (default: every
+    series of each table, :func:`series_columns`). Rows without a value are left out."""
+    parts = []
+    for name, df in frames.items():
+        for key in (keys if keys is not None else series_columns(df)):
+            if key not in df or "nimg" not in df:
+                continue
+            d = df[["nimg", key] + (["time_s"] if "time_s" in df else [])].dropna(subset=[key])
+            parts.append(pd.DataFrame({"model": name, "nimg": d["nimg"].astype("int64"),
+                                       "time_s": d["time_s"] if "time_s" in d else np.nan, "series": key,
+                                       "value": d[key].astype(float)}))
+    if not parts:
+        return pd.DataFrame(columns=["model", "nimg", "time_s", "series", "value"])
+    return pd.concat(parts, ignore_index=True)

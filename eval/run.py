@@ -57,7 +57,7 @@ from eval.keys import (DEFAULT_BINS, KEY_N_FAKE, KEY_N_REAL, KEY_RESIZE, KEY_RES
                        KEY_UNAVAILABLE)
 from eval.registry import catalogue, get_metric, list_metrics
 from gan import rundir
-from gan.assets import NOT_FOUND, find_checkpoints
+from gan.assets import NOT_FOUND, find_checkpoints, portable_name
 from gan.cli import entry_point, prog
 
 ROW_FIRST = ("model", "reference", KEY_N_FAKE, KEY_N_REAL, KEY_RESOLUTION, KEY_SEED)  # the table's first columns
@@ -75,15 +75,38 @@ def _parse_metrics(values: list[str] | None) -> list[str] | None:
 
 
 def result_row(result: dict, **first: Any) -> dict:
-    """One results row: ``first`` columns, then every scalar of ``result``, its resize modes and its
-    unavailable reasons (both {name: text}, as ``evaluate`` gives them); the other nested parts
-    (provenance, per-metric config) stay in the model's own ``results.json``."""
+    """One results row, the flat form every table of scores is made from (``checkpoints/results.json``'s
+    ``rows``, ``results.csv``, the Markdown table, the dashboard's tables through :func:`stored_row`).
+
+    Args:
+        result: what :func:`eval.evaluate` returned (or a ``results.json`` result section).
+        first: the row's first columns, in order (``model=``, ``reference=``...).
+
+    Returns:
+        ``first``, then every scalar of ``result`` (metric keys, counts, seconds), then its resize modes
+        and its unavailable reasons (both ``{name: text}``, as ``evaluate`` gives them). The other nested
+        parts (provenance, per-metric config, details) stay in the model's own ``results.json``.
+    """
     row = dict(first)
     for k, v in result.items():
         if isinstance(v, (int, float, str)) or v is None:
             row[k] = v
     row[KEY_RESIZE] = dict(result.get(KEY_RESIZE) or {})
     row[KEY_UNAVAILABLE] = dict(result.get(KEY_UNAVAILABLE) or {})
+    return row
+
+
+def stored_row(result: dict, **first: Any) -> dict:
+    """The results row of a result as a model's ``results.json`` keeps it: :func:`result_row`, and with
+    several sample seeds the mean, ``<key>_sd`` and ``seeds`` of its ``spread`` (what :func:`spread_row`
+    gave the collection's row) in place of the first seed's values."""
+    row = result_row(result, **first)
+    spread = result.get("spread") if isinstance(result.get("spread"), dict) else {}
+    for k, v in spread.items():
+        if isinstance(v, dict) and "mean" in v:
+            row[k], row[f"{k}_sd"] = v["mean"], v.get("sd")
+    if isinstance(spread.get("seeds"), list):
+        row["seeds"] = spread["seeds"]
     return row
 
 
@@ -189,7 +212,7 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
         fp, fp_val = run.fingerprint("train"), run.fingerprint("validation")
         full[run] = {}
         if fp is None:
-            why = f"no {rundir.FINGERPRINTS['train']} in {run.path}"
+            why = f"no {rundir.FINGERPRINTS['train']} in {portable_name(run.path)}"
             rows.append({"model": name, "reference": "train", "error": why})
             print(f"{name}: skipped: {why}", file=sys.stderr)
             continue
@@ -220,8 +243,8 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
                     res["snapshot"] = snapshot
                     if s == seed:
                         full[run][ref_name] = res
-                    per_ref[ref_name].append(result_row(res, model=name, reference=ref_name, generator=str(weights),
-                                                        snapshot=snapshot))
+                    per_ref[ref_name].append(result_row(res, model=name, reference=ref_name,
+                                                        generator=portable_name(weights), snapshot=snapshot))
             for ref_name, seed_rows in per_ref.items():
                 row = spread_row(seed_rows)
                 rows.append(row)

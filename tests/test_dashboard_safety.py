@@ -98,6 +98,10 @@ def test_safety_page_shows_utility_bars_privacy_aucs_and_pairs(monkeypatch, demo
     assert "no discriminator" in infos and "no dermoscopy encoder" in infos
     pairs = [i for i in at.image if len(i.value) == 2]
     assert len(pairs) == 3
+    # Words, not the audit's internal names: the space in plain words, the verdict without its rule.
+    shown = "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info])
+    assert "**Pixels at 32 px**" in text and "pixel_32" not in shown and "rule:" not in shown
+    assert "remade from the audit's seed" in shown
     alts = [img.alt for img in pairs[0].proto.imgs]
     assert alts[0].startswith("Real training image ISIC_") and alts[1].startswith("Synthetic sample 1 of seed 0")
     at.radio(key="sf_test_v2").set_value("made-b").run()
@@ -113,3 +117,17 @@ def test_safety_page_without_reports_says_how_to_make_them(monkeypatch, demo):
     assert "pggan-demo is unconditional" in infos and "python -m eval.utility" not in infos
     assert "python -m eval.privacy" in infos
     assert not at.get("plotly_chart")
+
+
+def test_the_closest_pairs_samples_are_the_audits_within_a_grey_level(demo):
+    from dashboard.discovery import discover_models
+    from dashboard.ui import loaders
+    from gan import load_generator
+
+    [entry] = [e for e in discover_models(demo) if e.name == "dcgan-demo"]
+    picks = [1, 4, 260, 299]  # in two of the audit's batches of 256
+    got, err = loaders.audit_samples(entry, 300, 0, picks)
+    want = load_generator(entry.weights).generate(300, seed=0)[picks]  # as eval.privacy drew them
+    assert err is None and got.shape == want.shape
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert "rerun python -m eval.privacy" in loaders.audit_samples(entry, 10, 0, [12])[1]

@@ -114,7 +114,7 @@ def test_a_model_retrained_with_d_augmentation_keeps_its_previous_version_in_the
     plain = configs["dcgan-demo"]
     augmented = {**plain, "train": {**plain["train"], "ada": True}}
     old_frame = frames["dcgan-demo"].assign(loss_D=0.5)
-    previous = {"dcgan-demo": (plain, old_frame, {"fd_derm": 9.0})}
+    previous = {"dcgan-demo": comparison.Previous(plain, old_frame, {"fd_derm": 9.0})}
     res = results.load_results(report_folder)
     # Without augmentation nothing changes; with it, the previous (the report's recipe) comes first.
     assert [m.name for m in comparison.parity_models(entries, configs, frames, res, previous=previous)][:1] == \
@@ -198,7 +198,7 @@ def test_overview_shows_parity_table_claims_loss_column_and_quality_bar(monkeypa
     assert pd.api.types.is_numeric_dtype(scores["JSD colour"])
     text = _md(at)
     assert "Progressive growing learns faster: supported here." in text
-    assert describe_quality_bar() in text and "★ marks the best value" in text
+    assert describe_quality_bar().replace("<=", "≤") in text and "★ marks the best value" in text
     training = next(d.value for d in at.dataframe if "architecture" in d.value.columns)
     # "architecture" says what the network is, not the folder's name again.
     assert training.loc["dcgan-demo", "architecture"] == "DCGAN (Radford et al.)"
@@ -239,11 +239,11 @@ def test_evaluation_statistics_come_from_fp32_and_captions_follow_the_reference(
     train_fp = realdata.load_real_bank(demo / "dcgan-demo" / "fingerprint.npz").hist
     np.testing.assert_allclose(curves["real"], train_fp[0], atol=1e-9)
     text = _md(at)
-    assert "Solid: training images, from `fingerprint.npz`" in text and "(fp32, seeds 0–127)" in text
+    assert "Solid: training images, from the statistics stored with the model" in text and "(fp32, seeds 0–127)" in text
     at.radio(key="ev_ref").set_value("validation").run()
     _ok(at)
     text = _md(at)
-    assert "Solid: validation images, from `fingerprint-val.npz`" in text and "training images, from" not in text
+    assert "Solid: validation images, from the statistics stored" in text and "training images, from" not in text
     val_fp = realdata.load_real_bank(demo / "dcgan-demo" / "fingerprint-val.npz").hist
     np.testing.assert_allclose(_hist_traces(_chart(at, "ev_hist"))["real"], val_fp[0], atol=1e-9)
     assert "neighbours are searched among the training images" in text
@@ -310,6 +310,7 @@ def test_single_logged_step_is_a_visible_point_and_tooltips_are_whole():
 
 def test_phase_labels_are_centred_in_their_phase(demo):
     df = stats.read_stats(demo / "pggan-demo")
+    assert stats.is_progressive(df) and not stats.is_progressive(stats.read_stats(demo / "dcgan-demo"))
     fig = figures.loss_figure(df, 0.8, phases=True)
     spans = stats.phase_spans(df)
     labels = [(a.x, a.text) for a in fig.layout.annotations]
@@ -375,7 +376,7 @@ def test_status_strip_and_grids_follow_a_growing_run(monkeypatch, demo, tmp_path
     at.run()
     _ok(at)
     text = _status_text(at)
-    assert "running · 3k of 10k images (30%) · 30 s per kimg · about 4 min left · updated" in text
+    assert "running · 3k of 10k images (30%) · 30 s per 1k images · about 4 min left · updated" in text
     assert at.select_slider(key="tr_grid_pos").value == 2000
     at.select_slider(key="tr_grid_pos").set_value(1000).run()
     assert "after 1k images" in at.image[0].captions[0]
@@ -387,12 +388,28 @@ def test_status_strip_and_grids_follow_a_growing_run(monkeypatch, demo, tmp_path
         run.append_stats({"nimg": 1000 * i, "kimg": i, "time_s": 30.0 * i, "loss_D": 1.0, "loss_G": 2.0})
     at.run()
     assert "finished · 10k of 10k images (100%)" in _status_text(at)
-    # The same from the compute module, with a clock: a run silent for long has stopped.
+    # The same from the compute module. The state comes from the run folder's lock, never from file
+    # times: silent for an hour, a run whose writer still holds the lock is running (its heartbeat's age
+    # says how long it has been quiet); once the writer is gone it has stopped, however new its files.
     entry = discovery.discover_models(run.path)[0]
     df = stats.read_stats(run)
     half = df[df["nimg"] <= 5000]
-    st = run_status(entry, half, {"train": {"kimg": 10, "log_kimg": 1}}, now=time.time() + 3600)
+    cfg = {"train": {"kimg": 10, "log_kimg": 1}}
+    quiet = run_status(entry, half, cfg, now=time.time() + 3600)
+    assert quiet.state == "running" and quiet.heartbeat_s == pytest.approx(3600, abs=5)
+    assert "updated 60 min ago" in quiet.summary()
+    from gan.fileio import held_lock
+
+    held_lock(run.path).release()
+    assert run.holder() is None
+    st = run_status(entry, half, cfg)
     assert st.state == "stopped" and st.eta_s is None and st.per_kimg_s == pytest.approx(30.0)
+    assert st.summary() == "stopped · 5k of 10k images (50%) · not training (python -m gan.train --resume continues it)"
+    # A shipped model: the snapshot its results name, of how long a run; no progress bar, no "running".
+    best = {"nimg": 480_000, "final_nimg": 540_032}
+    shipped = run_status(entry, half, {"train": {"kimg": 1000}}, best)
+    assert shipped.summary() == "shipped snapshot at 480k images of a 540k run (planned 1M)"
+    assert shipped.fraction is None and not shipped.live
 
 
 def test_grids_of_several_models_side_by_side(monkeypatch, demo):
@@ -458,14 +475,18 @@ def test_zip_manifest_and_seed_limits(monkeypatch, demo):
     seeds = [5, 6]
     images = sampling.generate_images(G, seeds)
     sha = sampling.file_sha256(gen)
-    data = sampling.zip_pngs(images, seeds, sampling.manifest(G, "dcgan-demo", gen, sha, seeds))
+    items, man = sampling.labelled_set(G, "dcgan-demo", gen, sha, seeds)
+    data = sampling.zip_set(images, items, man)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        assert zf.namelist() == ["seed0005.png", "seed0006.png", "manifest.json"]
+        assert zf.namelist() == ["images/seed0005.png", "images/seed0006.png", "manifest.json"]
         man = json.loads(zf.read("manifest.json"))
     import hashlib
 
-    assert man["generator_sha256"] == hashlib.sha256(gen.read_bytes()).hexdigest()
-    assert man["seeds"] == [5, 6] and man["precision"] == "fp32" and man["model"] == "dcgan-demo"
+    assert man["generator"]["sha256"] == hashlib.sha256(gen.read_bytes()).hexdigest()
+    assert man["generator"]["file"] == "generator.pt" and str(demo) not in json.dumps(man)  # no server path
+    assert [(f["file"], f["class"], f["seed"]) for f in man["files"]] == [("images/seed0005.png", None, 5),
+                                                                         ("images/seed0006.png", None, 6)]
+    assert man["precision"] == "fp32" and man["generator"]["dashboard_model"] == "dcgan-demo"
     assert sampling.cap_count(16, seed=sampling.MAX_SEED) == (1, pytest.approx(
         sampling.cap_count(16, seed=sampling.MAX_SEED)[1]))
     at = _app(monkeypatch, demo, "generate")
@@ -474,7 +495,7 @@ def test_zip_manifest_and_seed_limits(monkeypatch, demo):
     caps = [i.captions for i in at.image if i.captions and i.captions[0].startswith("seed 2147")][0]
     assert caps == [f"seed {sampling.MAX_SEED - 2}", f"seed {sampling.MAX_SEED - 1}", f"seed {sampling.MAX_SEED}"]
     assert any("seeds stop at 2147483647" in w.value for w in at.warning)
-    assert any("fp32 sampling (as eval.run scores)" in m.value for m in at.markdown)  # fp32 unless asked
+    assert any("fp32 sampling (as the scores use)" in m.value for m in at.markdown)  # fp32 unless asked
     at.toggle(key="gen_bf16").set_value(True).run()
     _ok(at)
     want = sampling.load_generator(gen, sampling.PREVIEW).precision  # bf16 where the CPU has it natively
@@ -483,6 +504,63 @@ def test_zip_manifest_and_seed_limits(monkeypatch, demo):
     at.number_input(key="gen_seed").set_value(0).run()
     [frames] = [i.captions for i in at.image if i.captions and any(c.startswith("t = ") for c in i.captions)]
     assert frames[0] == "seed 0" and frames[1] == "t = 0.14" and frames[-1] == "seed 1" and len(frames) == 8
+
+
+def _cond_generator(path: Path, classes=("melanoma", "nevus", "seborrheic_keratosis")) -> Path:
+    import torch
+
+    from gan.checkpoint import export_generator
+    from gan.config import RunConfig
+    from gan.data import DataConfig
+    from gan.models import get_model
+
+    spec = get_model("dcgan")
+    mcfg = spec.Config(resolution=32, ngf=4, ndf=4, z_dim=8, class_names=tuple(classes))
+    torch.manual_seed(0)
+    G = spec.build_generator(mcfg)
+    cfg = RunConfig(model="dcgan", model_cfg=mcfg, data=DataConfig(path="/srv/private/isic2017", size=32))
+    return export_generator({"model": "dcgan", "config": cfg, "G_ema": G.state_dict(), "info": {"nimg": 0}}, path)
+
+
+def test_the_zip_labels_every_file_in_gan_synthesize_format(monkeypatch, tmp_path):
+    from gan.data.manifest import read_own_manifest
+    from gan.synthesize import ISIC2017_CSV
+
+    gen = _cond_generator(tmp_path / "models" / "cond" / "generator.pt")
+    G = sampling.load_generator(gen)
+    seeds = list(range(10, 22))
+    images = sampling.generate_images(G, seeds)
+    drawn = sampling.seed_labels(G, seeds, None)
+    assert len(set(drawn)) > 1  # the training mix: each seed its own class
+    assert sampling.layouts(G) == ["folder", "imagefolder", "isic2017"]
+    for layout in sampling.layouts(G):
+        items, man = sampling.labelled_set(G, "cond", gen, sampling.file_sha256(gen), seeds, None, layout)
+        out = tmp_path / layout
+        with zipfile.ZipFile(io.BytesIO(sampling.zip_set(images, items, man))) as zf:
+            zf.extractall(out)
+        doc = read_own_manifest(out)  # gan.synthesize's own reader takes it as one of its sets
+        assert [(f["class"], f["seed"], f["latent_index"]) for f in doc["files"]] == [(c, s, 0) for s, c in
+                                                                                      zip(seeds, drawn)]
+        assert doc["class_counts"] == {c: drawn.count(c) for c in dict.fromkeys(drawn)}
+        for f, img in zip(doc["files"], images):
+            assert (out / f["file"]).is_file()
+            from PIL import Image
+
+            assert np.array_equal(np.asarray(Image.open(out / f["file"])), img)  # the image the page showed
+        if layout == "imagefolder":
+            assert all(f["file"] == f"{f['class']}/seed{f['seed']:04d}.png" for f in doc["files"])
+        if layout == "isic2017":
+            csv_rows = (out / ISIC2017_CSV).read_text().splitlines()
+            assert len(csv_rows) == len(seeds) + 1
+        assert "/srv/private" not in json.dumps(doc)  # the training data named by its folder's name at most
+    # One class for all: every file says it.
+    items, man = sampling.labelled_set(G, "cond", gen, "x", seeds[:3], "melanoma", "imagefolder")
+    assert [f["file"] for f in man["files"]] == [f"melanoma/seed{s:04d}.png" for s in seeds[:3]]
+    # The page: the layout choice, and the button says the files carry their classes.
+    at = _app(monkeypatch, tmp_path / "models", "generate")
+    _ok(at)
+    assert at.radio(key="gen_layout").options == [sampling.LAYOUTS[k] for k in sampling.layouts(G)]
+    assert at.get("download_button")[0].proto.label == "Download 16 PNGs with their classes (ZIP)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -554,3 +632,57 @@ def test_every_cache_is_bounded():
 
     loaders.tune_allocator()  # safe to call again, and a no-op off glibc
     loaders.trim_heap()
+
+
+# ---------------------------------------------------------------------------------------------
+# One source for every number
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_shipped_snapshot_is_one_count_of_images_seen_everywhere(monkeypatch, report_folder):
+    # dcgan-demo ships a snapshot from the middle of its run (32k of 48k images), as tools/ship.py records it.
+    RunDir(report_folder / "dcgan-demo").update_results(
+        "best_snapshot", {"shipped": "best", "nimg": 32_000, "final_nimg": 48_000, "metric": "fd_derm"})
+    at = _app(monkeypatch, report_folder)
+    _ok(at)
+    parity = next(d.value for d in at.dataframe if "how measured" in d.value.columns)
+    training = next(d.value for d in at.dataframe if "architecture" in d.value.columns)
+    ours = "this project: dcgan-demo"
+    assert parity.loc[ours, "images seen"] == training.loc["dcgan-demo", "images seen"] == 32_000
+    # The losses of both tables: the last 10% of training up to the snapshot, not past it.
+    df = stats.read_stats(report_folder / "dcgan-demo")
+    tail = df[(df["nimg"] >= 0.9 * 32_000) & (df["nimg"] <= 32_000)]["loss_D"]
+    assert parity.loc[ours, "D loss"] == pytest.approx(tail.mean()) == training.loc["dcgan-demo", "D loss"]
+    assert "up to the shipped snapshot (the run went on to 48k)" in parity.loc[ours, "how measured"]
+    assert "At the end of training (64k images against 32k)" in _md(at)  # the claims count the same images
+    # The report's own numbers as the report prints them.
+    html = comparison.styled(parity, comparison.PARITY_COLUMNS, index_label="row",
+                             as_given=comparison.REPORT_ROW_LABELS).to_html()
+    for given in (">0.57<", ">3.1<", ">0.05<", ">3.98<"):
+        assert given in html
+    assert "0.570" not in html and "0.0500" not in html
+    # The Training page says the same: a shipped snapshot of a longer run, never "running" from file times.
+    at.switch_page("views/training.py").run()
+    _ok(at)
+    assert "shipped snapshot at 32k images of a 48k run (planned 48k)" not in _status_text(at)
+    assert "shipped snapshot at 32k images of a 48k run" in _status_text(at)
+    assert [m.value for m in at.metric if m.label == "Shipped snapshot"] == ["32k"]
+
+
+def test_seeds_are_stated_as_they_were(demo, tmp_path):
+    res = results.load_results(demo)
+    assert res.settings().startswith("64 generated samples per model, sample seed 0")
+    folder = tmp_path / "seeds"
+    shutil.copytree(demo, folder)
+    doc = json.loads((folder / "results.json").read_text())
+    for r in doc["rows"]:
+        r["seeds"] = [0, 1, 2]
+    (folder / "results.json").write_text(json.dumps(doc))
+    assert results.load_results(folder).settings().startswith(
+        "64 generated samples per model and sample seed, mean ± sd over sample seeds 0, 1, 2")
+    # A model's own results.json keeps the first seed's full result and the spread beside it: read through
+    # eval.run's own flattener, its row holds the means, as the collection's row does.
+    doc = {"results": {"train": {"fd_derm": 20.0, "unavailable": {}, "spread": {
+        "fd_derm": {"mean": 19.7, "sd": 0.5}, "seeds": [0, 1, 2]}}}}
+    row = results.stored_rows(doc, "m")["train"]
+    assert row["fd_derm"] == 19.7 and row["fd_derm_sd"] == 0.5 and row["seeds"] == [0, 1, 2]

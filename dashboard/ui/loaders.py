@@ -177,19 +177,25 @@ def stats(entry: ModelEntry) -> pd.DataFrame | None:
     return df if not df.empty and "nimg" in df else None
 
 
-def previous(entry: ModelEntry) -> tuple[dict, pd.DataFrame | None, dict | None] | None:
-    """The shipped version this model replaced (``previous/``, :meth:`gan.rundir.RunDir.previous`):
-    (its config dict, its stats, its training-split scores), or None when the folder keeps none."""
+def previous(entry: ModelEntry):
+    """The shipped version this model replaced (``previous/``, :meth:`gan.rundir.RunDir.previous`) as a
+    :class:`dashboard.comparison.Previous` (config, stats, training-split row, best snapshot), or None
+    when the folder keeps none."""
+    from dashboard.comparison import Previous
+    from dashboard.results import stored_rows
+    from gan.rundir import RESULTS
+
     prev = entry.run.previous()
     if prev is None or prev.config_path is None:
         return None
     try:
         cfg = _config(str(prev.path), file_stamp(prev.config_path))
         df = _stats(str(prev.path), file_stamp(prev.stats_path)) if prev.stats_path is not None else None
-        row = ((prev.read_results() or {}).get("results") or {}).get("train")
+        doc = _run_results(str(prev.path), file_stamp(prev.path / RESULTS)) or {}
     except (OSError, ValueError):
         return None
-    return cfg, (df if df is not None and not df.empty and "nimg" in df else None), row
+    return Previous(cfg, df if df is not None and not df.empty and "nimg" in df else None,
+                    stored_rows(doc, prev.name).get("train"), doc.get("best_snapshot"))
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=TTL)
@@ -354,3 +360,36 @@ def _sha256(path: str, stamp: float) -> str:
 def sha256(path: Path) -> str:
     """The SHA-256 of a generator file, computed once per file version."""
     return _sha256(str(path), file_stamp(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=8, ttl=TTL)
+def _audit_samples(path: str, stamp: float, seed: int, picks: tuple[int, ...]) -> np.ndarray:
+    import torch
+
+    with _slot():
+        G = _generator(path, stamp)[0]
+        end = max(picks) + 1
+        idx = list(picks)
+        # Latent j (and class j) of the audit's draw G.generate(n, seed): the first end rows are the same
+        # whatever n, so only they are drawn.
+        z = G.latents(end, seed)[idx]
+        y = G.labels_for(end, None, seed)[idx] if G.class_names else None
+        with torch.inference_mode():
+            return G.synthesize(z, labels=y) if y is not None else G.synthesize(z)
+
+
+def audit_samples(entry: ModelEntry, n: int, seed: int, picks: Sequence[int]) -> tuple[np.ndarray | None, str | None]:
+    """Samples ``picks`` of the membership audit's ``n`` samples of ``seed``, remade in one small batch
+    (within a grey level of the audit's own: the CPU kernels round a little differently per batch size),
+    or a message. Seconds, where remaking each sample's whole batch of the audit took a minute."""
+    G, err = generator(entry)
+    if G is None:
+        return None, err
+    picks = tuple(int(p) for p in picks)
+    if not picks or max(picks) >= max(n, 1):
+        return None, f"{entry.name}: the audit's samples do not match its stored pairs; rerun python -m eval.privacy."
+    try:
+        with heavy_job(f"Remaking the {len(picks)} closest synthetic samples"):
+            return _audit_samples(str(entry.weights), file_stamp(entry.weights), int(seed), picks), None
+    except Exception as e:  # noqa: BLE001
+        return None, _failed(f"{entry.name}: remaking the audit's samples failed", e)

@@ -7,13 +7,14 @@ import shlex
 import streamlit as st
 
 from dashboard import sampling
-from dashboard.comparison import floor_caption, scored_metrics
+from dashboard.comparison import SCORE_GROUPS, floor_caption, group_of, scored_metrics
 from dashboard.figures import histogram_figure
 from dashboard.realdata import closest_feature_pairs, closest_pairs, colour_histogram
 from dashboard.results import arrow, metric_note, metric_value
 from dashboard.roots import MAX_CHARS
 from dashboard.ui import loaders, sidebar, widgets
 from eval import keys as K
+from eval.registry import get_metric
 from gan.rundir import FINGERPRINTS
 
 EXACT = sampling.EXACT
@@ -34,7 +35,7 @@ if entry is None:
     st.stop()
 n_samples = c2.select_slider("Generated samples", [64, 128, 256, 512], value=128, key="ev_n",
                              help="Samples used for the histogram and the neighbour search on this page.")
-# The command that scores this folder and writes the results.json this page reads.
+# The command that scores this folder and writes the scores this page reads.
 score_cmd = f"python -m eval.run --checkpoints {q(folder)}"
 
 # --- metric values -----------------------------------------------------------------------------
@@ -52,9 +53,9 @@ reference = st.radio("Scored against", refs, horizontal=True, key="ev_ref",
 if rerr:
     st.warning(f"Could not read the evaluation results: {rerr}")
 elif results is None or entry.name not in results.models:
-    st.info((f"No results.json in `{folder}` yet." if results is None else
-             f"results.json has no row for {entry.name}.")
-            + " Score every model here and write the file this page reads with the first command; the second "
+    st.info((f"No scores for `{sidebar.display(folder)}` yet." if results is None else
+             f"{entry.name} has not been scored yet.")
+            + " The first command scores every model here and writes the scores this page reads; the second "
               f"prints {entry.name}'s scores alone.")
     real = entry.run.fingerprint("train")
     st.code(f"{score_cmd}\npython -m eval.run --real {q(real) if real else 'DATA'} --fake {q(entry.weights)}",
@@ -65,12 +66,12 @@ else:
         st.info(f"{entry.name} was not scored against the {reference} set; showing its "
                 f"{row.get('reference') or 'train'} row.")
     if row.get("error"):
-        st.warning(loaders.say(f"eval.run could not score {entry.name}: {row['error']}"))
-    # One row of tiles per feature space: the colour, pixel and Inception metrics, then the dermoscopy
-    # encoder's (keys ending in _derm); thirteen tiles in one row would be too narrow to read. Metrics
-    # eval.run computes on request (the C2STs) join their row when results.json has them.
+        st.warning(loaders.say(f"The scoring could not score {entry.name}: {row['error']}"))
+    # One row of tiles per feature space, as the Overview's score tables (comparison.SCORE_GROUPS):
+    # thirteen tiles in one row would be too narrow to read. Metrics eval.run computes on request (the
+    # C2STs) join their row when the scores have them.
     specs = scored_metrics(results)
-    groups = [[m for m in specs if not m.key.endswith("_derm")], [m for m in specs if m.key.endswith("_derm")]]
+    groups = [[m for m in specs if group_of(m) == i] for i in range(len(SCORE_GROUPS))]
     cols, ordered = [], []
     for g in (g for g in groups if g):
         cols += st.columns(len(g))
@@ -80,7 +81,7 @@ else:
         val = metric_value(row, spec.key)
         sd = metric_value(row, f"{spec.key}_sd")
         col.metric(f"{spec.label} {arrow(spec)}", "n/a" if val is None else f"{val:.3g}",
-                   help=f"{spec.description} {spec.better.capitalize()} is better. Key: `{spec.key}`.")
+                   help=f"{spec.description} {spec.better.capitalize()} is better.")
         if sd is not None:
             col.caption(f"± {sd:.2g} (sd over sample seeds)")
         floor = floor_caption(row, spec)
@@ -101,13 +102,16 @@ else:
                      f"{REF_WORDS.get(row.get('reference') or 'train', '')} images")
     if row.get(K.KEY_RESOLUTION) is not None:
         facts.append(f"at {row[K.KEY_RESOLUTION]} px")
-    if row.get(K.KEY_SEED) is not None:
-        facts.append(f"seed {row[K.KEY_SEED]}")
+    seeds = row.get("seeds") if isinstance(row.get("seeds"), list) and len(row["seeds"]) > 1 else None
+    if seeds:
+        facts.append(f"mean ± sd over sample seeds {', '.join(map(str, seeds))}")
+    elif row.get(K.KEY_SEED) is not None:
+        facts.append(f"sample seed {row[K.KEY_SEED]}")
     real_div = metric_value(row, K.KEY_MSSSIM_REAL)
     if real_div is not None:
         facts.append(f"real images' own MS-SSIM {real_div:.3g} (the diversity to match)")
     if facts:
-        st.markdown("Scored by `eval.run` on " + ", ".join(facts) + ".")
+        st.markdown("Scored on " + ", ".join(facts) + ".")
 
 G, err = loaders.generator(entry, EXACT)
 if G is None:
@@ -125,7 +129,7 @@ ref_bank, ref_err = (bank, berr) if reference == "train" else loaders.real_bank(
 ref_hist, ref_source = None, None
 if ref_bank is not None:
     ref_hist = ref_bank.hist
-    ref_source = f"{REF_WORDS.get(reference, reference)} images, from `{FINGERPRINTS[reference]}`"
+    ref_source = f"{REF_WORDS.get(reference, reference)} images, from the statistics stored with the model"
 else:
     fp_name = FINGERPRINTS.get(reference, "fingerprint.npz")
     split_flag = "" if reference == "train" else f" --split {reference}"
@@ -157,17 +161,19 @@ st.header("Nearest training neighbours")
 train_row = results.train_row(entry.name) if results is not None else None
 
 
-def _copy_note(rate_key: str, thr: float | None) -> str:
-    rate = metric_value(train_row, rate_key)
+def _copy_note(metric: str, thr: float | None) -> str:
+    """The copy rate of the registered metric ``metric`` as scored, and its threshold."""
+    spec = get_metric(metric)
+    rate = metric_value(train_row, spec.key)
     n = train_row.get(K.KEY_N_FAKE) if train_row else None
     parts = []
     if rate is not None:
-        parts.append(f"`{rate_key}` = {rate:.3g} on {n} samples (results.json, against the training split)")
+        parts.append(f"{spec.label} {rate:.3g} on {n} samples per sample seed (scored against the training split)")
     if thr is not None:
         parts.append(f"pairs under its threshold {thr:.3g} are flagged")
     if parts:
         return "; ".join(parts) + "."
-    return f"No copy rate in results.json yet: `{score_cmd}` computes it."
+    return f"No copy rate scored yet: `{score_cmd}` computes it."
 
 
 if bank is None:
@@ -185,14 +191,15 @@ if bank.bank is None or not len(bank.bank):
     st.info(f"{entry.name}: the fingerprint was made without an image bank (--no-bank), so there is nothing "
             "to search.")
 else:
-    pairs = closest_pairs(fakes, bank.bank, bank.bank_names, k)
+    with st.spinner("Searching the training images…"):
+        pairs = closest_pairs(fakes, bank.bank, bank.bank_names, k)
     pixel_seeds = {p.fake_index for p in pairs}
     thr = metric_value(train_row, K.KEY_NN_THRESHOLD)
     side = bank.bank.shape[1]
     st.markdown(
         f"The {k} of {n_samples} generated images (fp32) closest to any of the {len(bank.bank)} training images, "
         f"closest first. Both at {side}×{side} px (box filter), distance = RMS pixel difference on [0, 1], "
-        f"as in the copy rate. {_copy_note(K.KEY_COPY_RATE, thr)} Look for copies of training images."
+        f"as in the copy rate. {_copy_note('memorization', thr)} Look for copies of training images."
     )
     for start in range(0, len(pairs), 4):
         cols = st.columns(4)
@@ -215,7 +222,8 @@ else:
         st.error(ferr)
     else:
         try:
-            fpairs = closest_feature_pairs(fakes, feats, bank, k)
+            with st.spinner("Searching the training images' features…"):
+                fpairs = closest_feature_pairs(fakes, feats, bank, k)
         except ValueError as e:
             st.info(f"{entry.name}: no feature-space neighbours: {e}")
 if fpairs is not None:
@@ -225,7 +233,7 @@ if fpairs is not None:
         f"penultimate layer) are closest to any of the {len(bank.derm_features)} training images' features, "
         "closest first; distance = Euclidean between features, as in the feature-space copy rate. It finds "
         "copies that are shifted, flipped or slightly recoloured, which pixels miss, and also different lesions "
-        f"that look alike to the encoder. {_copy_note(K.KEY_COPY_RATE_DERM, thr_d)} Training images from the "
+        f"that look alike to the encoder. {_copy_note('memorization_derm', thr_d)} Training images from the "
         f"fingerprint's {bank.bank.shape[1]} px bank; ◆ marks a sample also among the closest in pixels."
     )
     for start in range(0, len(fpairs), 4):

@@ -19,7 +19,7 @@ results, results_err = loaders.results(folder)
 if results_err:
     st.warning(f"Could not read the evaluation results: {results_err}")
 
-gens, facts, stats, configs, curves, previous, load_errors = {}, {}, {}, {}, {}, {}, []
+gens, facts, stats, configs, curves, previous, snapshots, load_errors = {}, {}, {}, {}, {}, {}, {}, []
 for e in entries:
     G, err = loaders.generator(e)
     if G is not None:
@@ -39,23 +39,27 @@ for e in entries:
     prev = loaders.previous(e)
     if prev is not None:
         previous[e.name] = prev
+    # One count of images seen per model for every table and sentence: its shipped snapshot's.
+    snapshots[e.name] = comparison.snapshot(loaders.run_results(e).get("best_snapshot"), facts.get(e.name),
+                                            stats.get(e.name))
 for err in load_errors:
     st.error(err)
 
 num = st.column_config.NumberColumn
 text = st.column_config.TextColumn
-bar = describe_quality_bar()
+bar = describe_quality_bar().replace("<=", "≤")
 
 # --- the report's table ------------------------------------------------------------------------
 st.header("The report vs this project")
-models = comparison.parity_models(entries, configs, stats, results, curves, previous)
+models = comparison.parity_models(entries, configs, stats, results, curves, previous, snapshots)
 if not models:
     st.info("No unconditional `dcgan`, `pggan-seed` or `pggan` run in this folder, so nothing to set beside the "
             f"report's table. The report: DCGAN D 0.57 / G 3.1, PGGAN D 0.05 / G 3.98 ({comparison.REPORT_TRAINING}).")
 else:
     parity = comparison.parity_table(models)
     st.dataframe(
-        comparison.styled(parity, comparison.PARITY_COLUMNS, index_label="row"),
+        comparison.styled(parity, comparison.PARITY_COLUMNS, index_label="row",
+                          as_given=comparison.REPORT_ROW_LABELS),
         width="stretch",
         hide_index=True,
         key="ov_parity",
@@ -65,7 +69,8 @@ else:
             comparison.LOSS_COLUMN: text("loss", width="small",
                                          help="BCE: the report's losses. WGAN-GP: a critic's loss, another scale "
                                               "and sign: not comparable with BCE numbers."),
-            "images seen": num(help="Images the models saw in training; the report's: 500 epochs x 2,000."),
+            "images seen": num(help="Images the models' weights saw in training (a shipped model: its snapshot); "
+                                    "the report's: 500 epochs x 2,000."),
             comparison.D_COLUMN: num("D loss", help="The report: its final value. Ours: mean ± sd over the last "
                                                     "10% of training (a single last log swings too much)."),
             comparison.G_COLUMN: num("G loss", help="As D loss."),
@@ -86,13 +91,12 @@ else:
 # --- scores ------------------------------------------------------------------------------------
 st.header("Scores")
 reference = widgets.reference_picker(results, [e.name for e in entries], key="ov_ref")
-table, notes = comparison.overview_table(entries, stats, facts, results, reference, configs)
-st.markdown(f"**Quality bar** (`eval.registry.QUALITY_BAR`, judged against the training split): {bar}. "
-            "★ marks the best value in each column.")
+table, notes = comparison.overview_table(entries, stats, facts, results, reference, configs, snapshots)
+st.markdown(f"**Quality bar** (judged against the training split): {bar}. ★ marks the best value in each column.")
 score_config = {
     "model": text("model"),
     comparison.LOSS_COLUMN: text("loss", help="The training loss: BCE or WGAN-GP."),
-    **{m.label: num(f"{m.label} {arrow(m)}", help=f"{m.description} {m.better.capitalize()} is better. Key: {m.key}.")
+    **{m.label: num(f"{m.label} {arrow(m)}", help=f"{m.description} {m.better.capitalize()} is better.")
        for m in metrics()},
     comparison.QUALITY_BAR_COLUMN: text("bar", help=f"The project's quality bar against the training split: {bar}"),
 }
@@ -110,8 +114,7 @@ for note in notes:
 if results is None:
     st.code(f"python -m eval.run --checkpoints {shlex.quote(sidebar.display(folder))}", language="bash")
 if results is not None and results.settings():
-    st.markdown(f"Metrics: {results.settings()} (`{results.path.name}`; mean ± sd where scored with several "
-                "sample seeds).")
+    st.markdown(f"How the scores were made: {results.settings()}.")
 
 st.header("Training")
 st.dataframe(
@@ -123,10 +126,12 @@ st.dataframe(
         "model": text("model"),
         "architecture": text(),
         comparison.LOSS_COLUMN: text("loss"),
-        comparison.D_COLUMN: num("D loss", help="Mean ± sd over the last 10% of training. BCE and WGAN-GP "
-                                                "losses are different quantities: compare within a loss type."),
+        comparison.D_COLUMN: num("D loss", help="Mean ± sd over the last 10% of training up to the model's "
+                                                "snapshot. BCE and WGAN-GP losses are different quantities: "
+                                                "compare within a loss type."),
         comparison.G_COLUMN: num("G loss", help="As D loss."),
-        "images seen": num(),
+        "images seen": num(help="Images the model's weights saw in training: for a shipped model, its snapshot "
+                                "(the run may have gone on; the Training page shows how far)."),
         "training time": num(help="Wall time of the training run."),
         "parameters": num(help="Generator parameters."),
         "resolution": num(),
@@ -135,8 +140,8 @@ st.dataframe(
 )
 
 with st.expander("How to read the columns"):
-    lines = ["- **D / G loss**: mean ± sd over the last 10% of training; they show the balance of the two "
-             "networks, not image quality. BCE and WGAN-GP losses are not comparable."]
+    lines = ["- **D / G loss**: mean ± sd over the last 10% of training up to the model's snapshot; they show the "
+             "balance of the two networks, not image quality. BCE and WGAN-GP losses are not comparable."]
     for m in metrics():
         line = f"- **{m.label}** ({arrow(m)} {m.better} is better): {m.description}"
         if m.sees:

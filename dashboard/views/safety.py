@@ -1,13 +1,17 @@
 """Utility and privacy: does synthetic data help a classifier (``eval.utility``), and could it give away the
-training images (``eval.privacy``)? Both read from the model's results.json (sections ``utility`` and
-``privacy``, written through gan.rundir)."""
+training images (``eval.privacy``)? Both read what those commands computed and stored with the model
+(its results' ``utility`` and ``privacy`` sections, written through gan.rundir): the page computes
+nothing heavy but the few closest synthetic samples it shows, remade from their seed."""
+
+import re
+
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.discovery import file_stamp
+from dashboard.figures import TEXT
 from dashboard.ui import loaders, sidebar, widgets
 
 METRICS = (("melanoma_auc", "Melanoma AUC"), ("sk_auc", "Seborrheic keratosis AUC"),
@@ -16,35 +20,19 @@ ATTACKS = {"distance_pixel": "Distance, pixels", "distance_derm": "Distance, der
            "discriminator": "Discriminator score (white-box)"}
 
 
-def _results(entry):
-    """The model's results.json (cached per file version), or None."""
-    path = entry.run.path / "results.json"
-    return _read(str(path), file_stamp(path)) if path.is_file() else None
+def space_words(space: str | None) -> str:
+    """A feature space as the audit names it (``pixel_64``, ``derm1 features``) in words."""
+    m = re.fullmatch(r"pixel_(\d+)", str(space))
+    if m:
+        return f"Pixels at {m.group(1)} px"
+    if str(space).startswith("derm"):
+        return "Dermoscopy encoder's features"
+    return str(space)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _read(path: str, stamp: float):
-    import json
-
-    with open(path) as f:
-        return json.load(f)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _samples(path: str, stamp: float, n: int, seed: int, picks: tuple[int, ...], batch: int = 256) -> np.ndarray:
-    """Sample ``j`` of ``G.generate(n, seed, batch_size=batch)`` for each ``j`` in ``picks``, bit for bit: each
-    is remade inside its own batch (same latents, same classes), as the audit drew it."""
-    G = loaders._generator(path, stamp)[0]
-    out, batches = [], {}
-    for j in picks:
-        start = (j // batch) * batch
-        if start not in batches:
-            end = min(start + batch, n)
-            z = G.latents(end, seed)[start:end]
-            y = G.labels_for(end, None, seed)[start:end] if G.class_names else None
-            batches[start] = G.synthesize(z, labels=y)
-        out.append(batches[start][j - start])
-    return np.stack(out)
+def verdict_words(text: str) -> str:
+    """An attack's verdict without the rule that chose it (``...; rule: ci_low > 0.5)``)."""
+    return re.sub(r";\s*rule:[^)]*", "", str(text))
 
 
 def utility_bars(test: dict, key: str, label: str) -> go.Figure | None:
@@ -62,9 +50,13 @@ def utility_bars(test: dict, key: str, label: str) -> go.Figure | None:
                            hovertext=hover,
                            marker_color=["#4b505c" if s in ("real", "real-long") else "#2a7ab0" for s, _ in rows]))
     if key.endswith("_auc"):
-        fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
-    fig.update_layout(title=f"{label} (mean ± sd over seeds)", height=320, margin={"t": 50, "b": 30, "l": 40, "r": 10},
-                      yaxis={"range": [0, 1]})
+        # The label on white above the bars' tops, in the chart text colour (not grey on blue).
+        fig.add_hline(y=0.5, line_dash="dot", line_color=TEXT, annotation_text="chance (0.5)",
+                      annotation_position="top left", annotation_font_color=TEXT,
+                      annotation_bgcolor="rgba(255,255,255,0.9)")
+    fig.update_layout(title={"text": label, "font": {"color": TEXT, "size": 15}}, height=320,
+                      margin={"t": 50, "b": 30, "l": 40, "r": 10}, yaxis={"range": [0, 1], "title": "mean ± sd"},
+                      font={"color": TEXT})
     return fig
 
 
@@ -93,7 +85,8 @@ def show_utility(util: dict, key: str = "v2") -> None:
                 else "95% intervals over test images only")
     st.caption(f"A {'ResNet-18' if r.get('arch') == 'resnet18' else 'small CNN'} trained from scratch at 64 px on "
                f"batches of {r.get('batch')}: {how}; {share}; {len(seeds)} seeds in every setting; {interval}"
-               f"{' (a quick first look)' if util.get('quick') else ''}. Command: `{util.get('command', '')}`.")
+               f"{' (a quick first look)' if util.get('quick') else ''}. Bars: mean ± sd over the training seeds. "
+               f"Command: `{loaders.say(util.get('command', ''))}`.")
     prim = util.get("primary")
     if prim:
         text = (f"Pre-registered comparison on {prim['test']}: adding synthetic images changes melanoma AUC by "
@@ -159,9 +152,11 @@ def privacy_figure(attacks: dict) -> go.Figure | None:
         x=[a["auc"] for _, a in rows], y=[n for n, _ in rows], mode="markers",
         error_x={"type": "data", "symmetric": False, "array": [a["ci95"][1] - a["auc"] for _, a in rows],
                  "arrayminus": [a["auc"] - a["ci95"][0] for _, a in rows]}, marker={"size": 11, "color": "#2a7ab0"}))
-    fig.add_vline(x=0.5, line_dash="dot", annotation_text="no leak (0.5)")
-    fig.update_layout(title="Membership-attack AUC with 95% bootstrap interval", height=90 + 60 * len(rows),
-                      xaxis={"range": [0.3, 1.0]}, margin={"t": 50, "b": 30, "l": 10, "r": 10})
+    fig.add_vline(x=0.5, line_dash="dot", line_color=TEXT, annotation_text="no leak (0.5)",
+                  annotation_font_color=TEXT, annotation_bgcolor="rgba(255,255,255,0.9)")
+    fig.update_layout(title={"text": "Membership-attack AUC, 95% interval", "font": {"color": TEXT, "size": 15}},
+                      height=90 + 60 * len(rows), xaxis={"range": [0.3, 1.0]}, font={"color": TEXT},
+                      margin={"t": 50, "b": 30, "l": 10, "r": 10})
     return fig
 
 
@@ -170,7 +165,7 @@ folder, entries = sidebar.models_or_stop()
 entry = widgets.pick_model(entries, key="sf_model")
 if entry is None:
     st.stop()
-doc = _results(entry) or {}
+doc = loaders.run_results(entry)
 weights = sidebar.display(entry.weights) if entry.weights is not None else f"{sidebar.display(entry.path)}/generator.pt"
 
 # --- utility ---------------------------------------------------------------------------------------
@@ -204,16 +199,16 @@ if not priv:
 else:
     st.caption(f"{priv.get('n_members')} training images (members) against {priv.get('n_nonmembers')} held-out "
                f"images (non-members); {priv.get('n_samples', 0):,} synthetic samples of seed {priv.get('seed')}. "
-               f"Command: `{priv.get('command', '')}`.")
+               f"Command: `{loaders.say(priv.get('command', ''))}`.")
     fig = privacy_figure(priv.get("attacks", {}))
     if fig is not None:
         widgets.plot(fig, key="sf_privacy")
     for k, a in priv.get("attacks", {}).items():
         label = ATTACKS.get(k, k)
         if "auc" in a:
-            st.markdown(f"- **{label}**: {a['verdict']}")
+            st.markdown(f"- **{label}**: {verdict_words(a['verdict'])}")
         else:
-            st.info(f"{label}: {a.get('unavailable', 'not run')}")
+            st.info(loaders.say(f"{label}: {a.get('unavailable', 'not run')}"))
     st.caption(priv.get("disclaimer", ""))
     pairs = priv.get("closest_pairs", [])
     if pairs:
@@ -224,12 +219,16 @@ else:
             st.info(berr or gerr or "The fingerprint has no image bank to show the training images from.")
         else:
             names = {n: i for i, n in enumerate(bank.bank_names)}
-            fakes = _samples(str(entry.weights), file_stamp(entry.weights), int(priv.get("n_samples", 0)),
-                             int(priv.get("seed", 0)), tuple(int(p["sample"]) for p in pairs),
-                             int(priv.get("sample_batch", 256)))
+            fakes, ferr = loaders.audit_samples(entry, int(priv.get("n_samples", 0)), int(priv.get("seed", 0)),
+                                                [int(p["sample"]) for p in pairs])
+            if fakes is None:
+                st.error(ferr)
+                st.stop()
+            st.caption("Each synthetic sample is remade from the audit's seed and its number there, in one small "
+                       "batch: within a grey level of the image the audit measured.")
             for space in dict.fromkeys(p["space"] for p in pairs):
-                st.markdown(f"**{space}** (training image left, from the fingerprint's 32 px bank; synthetic "
-                            "sample right)")
+                st.markdown(f"**{space_words(space)}** (training image left, from the 32 px copies stored with the "
+                            "model; synthetic sample right)")
                 cols = st.columns(4)
                 for i, (p, fake) in enumerate(zip(pairs, fakes)):
                     if p["space"] != space or p["name"] not in names:
@@ -243,5 +242,5 @@ else:
                             captions=[p["name"], f"#{p['sample']} · d {p['distance']:.3g}"],
                             alts=[f"Real training image {p['name']}",
                                   f"Synthetic sample {p['sample']} of seed {priv.get('seed')}{cls}, the nearest to "
-                                  f"{p['name']} in {space} (distance {p['distance']:.3g}, "
+                                  f"{p['name']} in {space_words(space).lower()} (distance {p['distance']:.3g}, "
                                   f"{p.get('ratio_to_heldout_median') or float('nan'):.2f} x the held-out median)"])

@@ -1,15 +1,19 @@
-"""Training: run status, loss curves and D outputs per model (phase marks, log-y, y-range, images seen or
-wall time), any logged series overlaid across models (one panel per loss type), metrics scored during
-training, the run config and the fixed-noise grids (several models side by side)."""
+"""Training: run status, loss curves and D outputs per model (phase marks, the shipped snapshot marked,
+log-y, y-range, images seen or wall time), any logged series overlaid across models and against the
+shipped models, metrics scored during training, CSV and JSON downloads of every curve, the run config
+and the fixed-noise grids (several models side by side)."""
 
+import json
+
+import pandas as pd
 import streamlit as st
 
-from dashboard import figures
+from dashboard import comparison, figures
+from dashboard.discovery import discover_models
 from dashboard.formatting import format_count, format_duration
-from dashboard.stats import BCE, WGAN, is_progressive, last_value, loss_type, series_columns
+from dashboard.stats import BCE, WGAN, is_progressive, last_value, long_table, loss_type, series_columns
 from dashboard.status import run_status
 from dashboard.ui import loaders, sidebar, widgets
-from gan.rundir import GRIDS, METRICS, STATS
 
 st.title("Training")
 folder, entries = sidebar.models_or_stop()
@@ -18,23 +22,54 @@ metric_frames = {e.name: m for e in entries if (m := loaders.training_metrics(e)
 configs = {e.name: c for e in entries if (c := loaders.config(e)[0]) is not None}
 kinds = {e.name: loss_type((configs.get(e.name) or {}).get("model"), frames.get(e.name)) for e in entries}
 colours = {e.name: figures.COLOURS[i % len(figures.COLOURS)] for i, e in enumerate(entries)}
+shipped = {e.name: loaders.run_results(e).get("best_snapshot") for e in entries}
+
+
+def marks(name: str, df) -> list[figures.Mark]:
+    """The shipped snapshot of a model, where its results say one was chosen from the run."""
+    best = shipped.get(name)
+    if not isinstance(best, dict) or not isinstance(best.get("nimg"), (int, float)):
+        return []
+    return [figures.Mark(int(best["nimg"]), f"shipped snapshot, {format_count(best['nimg'])}", df,
+                         colours.get(name, figures.TICK))]
+
+
+def downloads(table, stem: str, key: str) -> None:
+    """CSV and JSON downloads of the curves in ``table`` (:func:`dashboard.stats.long_table`)."""
+    a, b, _ = st.columns([1, 1, 3])
+    a.download_button("Curves (CSV)", table.to_csv(index=False), f"{stem}.csv", "text/csv", key=f"{key}_csv",
+                      on_click="ignore", icon=":material/download:")
+    b.download_button("Curves (JSON)", json.dumps(json.loads(table.to_json(orient="records")), indent=1),
+                      f"{stem}.json", "application/json", key=f"{key}_json", on_click="ignore",
+                      icon=":material/download:")
+
 
 # --- status strip --------------------------------------------------------------------------------
 st.header("Run status")
-running = None  # the newest run still training: the charts open on it
-with st.container(key="tr_status"):
-    for e in entries:
-        s = run_status(e, frames.get(e.name), configs.get(e.name))
-        if s.state in ("running", "starting"):
-            running = e.name
-        icon = {"running": ":material/autorenew:", "finished": ":material/check_circle:",
-                "starting": ":material/hourglass_top:"}.get(s.state, ":material/pause_circle:")
-        a, b = st.columns([1, 2], vertical_alignment="center")
-        a.markdown(f"{icon} **{e.name}**")
-        if s.fraction is not None:
-            b.progress(s.fraction, text=s.summary())
-        else:
-            b.markdown(s.summary())
+statuses = {e.name: run_status(e, frames.get(e.name), configs.get(e.name), shipped.get(e.name)) for e in entries}
+live = [n for n, s in statuses.items() if s.live]
+running = live[-1] if live else None  # the newest run still training: the charts open on it
+
+
+# While a run trains (or the visitor follows training) the strip redraws on its own: the time since the
+# writer's last heartbeat keeps counting, and a run that ends stops saying "running".
+@st.fragment(run_every=sidebar.FOLLOW_S if live or sidebar.following() else None)
+def status_strip() -> None:
+    with st.container(key="tr_status"):
+        for e in entries:
+            s = run_status(e, loaders.stats(e), configs.get(e.name), shipped.get(e.name))
+            icon = {"running": ":material/autorenew:", "finished": ":material/check_circle:",
+                    "starting": ":material/hourglass_top:", "shipped": ":material/inventory_2:",
+                    "saved": ":material/save:"}.get(s.state, ":material/pause_circle:")
+            a, b = st.columns([1, 2], vertical_alignment="center")
+            a.markdown(f"{icon} **{e.name}**")
+            if s.fraction is not None:
+                b.progress(s.fraction, text=s.summary())
+            else:
+                b.markdown(s.summary())
+
+
+status_strip()
 
 # --- chart controls ------------------------------------------------------------------------------
 st.header("Curves")
@@ -55,14 +90,15 @@ tab_one, tab_all, tab_grids = st.tabs(["Per model", "Overlaid", "Fixed-noise gri
 
 with tab_one:
     if not frames:
-        st.info(f"No {STATS} in these folders yet: curves appear after the first logging step.")
+        st.info("No training statistics in these folders yet: curves appear after the first logging step.")
     else:
         entry = widgets.pick_model([e for e in entries if e.name in frames], key="tr_model", default=running)
         df = frames[entry.name]
         kind = kinds.get(entry.name)
         progressive = is_progressive(df)
+        here = marks(entry.name, df)
         st.subheader(f"Losses ({kind})" if kind else "Losses")
-        widgets.plot(figures.loss_figure(df, weight, show_raw, kind, x_axis, log_y, y_range, progressive),
+        widgets.plot(figures.loss_figure(df, weight, show_raw, kind, x_axis, log_y, y_range, progressive, here),
                      key="tr_loss")
         notes = []
         if kind == WGAN:
@@ -71,13 +107,16 @@ with tab_one:
         if progressive:
             notes.append("Labels sit over their phase (resolution); dotted lines: a new phase starts; shaded: "
                          "a new resolution is faded in (alpha < 1).")
+        if here:
+            notes.append(f"Dashed line: the snapshot that ships ({format_count(here[0].nimg)} images), chosen as "
+                         "the best scored during training; the pages sample and score it.")
         if len(df) == 1:
             notes.append("One logged step so far: drawn as points.")
         if notes:
             st.markdown(" ".join(notes))
         if {"D_real", "D_fake"} & set(df.columns):
             st.subheader("Discriminator outputs")
-            widgets.plot(figures.d_output_figure(df, weight, show_raw, x_axis, log_y, progressive, kind),
+            widgets.plot(figures.d_output_figure(df, weight, show_raw, x_axis, log_y, progressive, kind, here),
                          key="tr_dout")
             st.markdown("D(x): mean discriminator output on real images; D(G(z)): on generated images. "
                         "A widening gap means D is winning.")
@@ -86,69 +125,107 @@ with tab_one:
             st.subheader("Metrics during training")
             keys = series_columns(mdf)
             ref = last_value(mdf, "reference")
-            st.markdown(f"Scored on G_ema while it trained ({METRICS}, {len(mdf)} scorings"
-                        + (f", against the {ref} fingerprint" if ref else "") + ").")
+            st.markdown(f"Scored while it trained, on the generator's moving average, {len(mdf)} "
+                        f"time{'s' if len(mdf) != 1 else ''}" + (f", against the {ref} images" if ref else "") + ".")
             cols = st.columns(2)
             for i, key in enumerate(keys):
                 with cols[i % 2]:
                     widgets.plot(figures.line_figure(
                         [figures.Trace(mdf, key, figures.series_label(key), figures.COLOURS[i % 8])], x_axis, 0.0,
-                        True, log_y, None, y_title=figures.series_label(key), height=240, legend=False),
-                        key=f"tr_metric_{key}")
+                        True, log_y, None, y_title=figures.series_label(key), height=240, legend=False,
+                        marks=marks(entry.name, df)), key=f"tr_metric_{key}")
+        downloads(pd.concat([long_table({entry.name: d}) for d in (df, mdf) if d is not None], ignore_index=True),
+                  f"{entry.name}-curves", "tr_dl")
+        best = shipped.get(entry.name)
         res = last_value(df, "resolution")
-        m = st.columns(4)
-        m[0].metric("Images seen", format_count(last_value(df, "nimg")))
+        m = st.columns(5 if here else 4)
+        m[0].metric("Images seen", format_count(last_value(df, "nimg")), help="By the run's last logged step.")
         m[1].metric("Wall time", format_duration(last_value(df, "time_s")) or "—")
         m[2].metric("Resolution", f"{int(res)} px" if res is not None else "—")
         m[3].metric("Logged steps", len(df))
+        if here:
+            m[4].metric("Shipped snapshot", format_count(best["nimg"]),
+                        help="Images seen by the weights that ship, which the other pages sample and score.")
         config, cerr = loaders.config(entry)
         if cerr:
             st.warning(cerr)
         elif config is not None:
-            with st.expander(f"Resolved run config ({entry.config.name})"):
+            with st.expander("Run configuration, as resolved when the run started"):
                 st.json(config, expanded=2)
 
 with tab_all:
-    if not frames and not metric_frames:
+    # A run's curves beside the shipped models' (dotted), when another folder is shown.
+    base_folder = sidebar.default_folder()
+    base = [] if folder == base_folder else [e for e in discover_models(base_folder)
+                                               if loaders.stats(e) is not None]
+    extra, extra_metrics = {}, {}
+    if base:
+        picked_base = st.multiselect(
+            "Compare with shipped models", [e.name for e in base], key="tr_base",
+            help="Their curves join the charts below, dotted, with their shipped snapshot marked.")
+        for e in base:
+            if e.name in picked_base:
+                label = f"{e.name} (shipped)"
+                extra[label] = loaders.stats(e)
+                if (mm := loaders.training_metrics(e)) is not None:
+                    extra_metrics[label] = mm
+                kinds[label] = loss_type(((loaders.config(e)[0]) or {}).get("model"), extra[label])
+                colours[label] = figures.COLOURS[(len(colours)) % len(figures.COLOURS)]
+                shipped[label] = loaders.run_results(e).get("best_snapshot")
+    all_frames, all_metrics = {**frames, **extra}, {**metric_frames, **extra_metrics}
+    dashes = {n: "dot" for n in extra}
+    if not all_frames and not all_metrics:
         st.info("No training statistics to overlay yet.")
     else:
         names = list(dict.fromkeys([*frames, *metric_frames]))
-        chosen = st.multiselect("Models", names, default=names, key="tr_overlay")
-        stat_keys = list(dict.fromkeys(k for n in chosen if n in frames for k in series_columns(frames[n])))
-        metric_keys = list(dict.fromkeys(k for n in chosen if n in metric_frames
-                                         for k in series_columns(metric_frames[n])))
+        chosen = st.multiselect("Models", names, default=names, key="tr_overlay") + list(extra)
+        stat_keys = list(dict.fromkeys(k for n in chosen if n in all_frames for k in series_columns(all_frames[n])))
+        metric_keys = list(dict.fromkeys(k for n in chosen if n in all_metrics
+                                         for k in series_columns(all_metrics[n])))
         options = stat_keys + [k for k in metric_keys if k not in stat_keys]
         default = [k for k in ("loss_D", "loss_G") if k in options] + \
-                  [k for k in ("fd_derm",) if k in metric_keys]
+                  [k for k in metric_keys[:1] if k not in stat_keys]
         picked = st.multiselect("Series", options, default=default, key="tr_series",
                                 format_func=figures.series_label,
-                                help="Any series the runs logged: losses and D outputs (stats.jsonl) and metrics "
-                                     "scored during training (metrics.jsonl).")
+                                help="Any series the runs logged: losses and D outputs, and metrics scored during "
+                                     "training.")
+        drawn = {}
         for key in picked:
             if key in metric_keys and key not in stat_keys:
                 # Metrics measure the images, whatever the loss: one panel for every model.
-                group = {n: metric_frames[n] for n in chosen if n in metric_frames and key in metric_frames[n]}
+                group = {n: all_metrics[n] for n in chosen if n in all_metrics and key in all_metrics[n]}
+                drawn.update({(n, key): df for n, df in group.items()})
                 widgets.plot(figures.overlay_figure(group, key, weight, show_raw, x_axis, log_y, y_range,
                                                     title=f"{figures.series_label(key)} (scored during training)",
-                                                    colours=colours), key=f"tr_ov_{key}")
+                                                    colours=colours, dashes=dashes,
+                                                    marks=[m for n in group for m in marks(n, all_frames.get(n))]),
+                             key=f"tr_ov_{key}")
                 continue
             # Losses and D outputs mean different things under BCE and WGAN-GP: one panel per loss type.
             for kind in (BCE, WGAN, None):
-                group = {n: frames[n] for n in chosen if n in frames and key in frames[n] and kinds.get(n) == kind}
+                group = {n: all_frames[n] for n in chosen if n in all_frames and key in all_frames[n]
+                         and kinds.get(n) == kind}
                 if not group:
                     continue
+                drawn.update({(n, key): df for n, df in group.items()})
                 label = kind or "loss type unknown"
                 widgets.plot(figures.overlay_figure(group, key, weight, show_raw, x_axis, log_y, y_range,
                                                     title=f"{figures.series_label(key)} · {label} models",
-                                                    colours=colours), key=f"tr_ov_{key}_{label}")
+                                                    colours=colours, dashes=dashes,
+                                                    marks=[m for n in group for m in marks(n, group[n])]),
+                             key=f"tr_ov_{key}_{label}")
         if picked:
             st.markdown("Models trained for different numbers of images end at different x positions. BCE and "
-                        "WGAN-GP runs are drawn in separate panels: their losses are different quantities.")
+                        "WGAN-GP runs are drawn in separate panels: their losses are different quantities."
+                        + (" Dotted: the shipped models; dashed lines: their shipped snapshots." if extra else ""))
+            if drawn:
+                downloads(pd.concat([long_table({n: df}, [k]) for (n, k), df in drawn.items()], ignore_index=True),
+                          "overlaid-curves", "tr_ov_dl")
 
 with tab_grids:
     with_grids = [e for e in entries if e.grids()]
     if not with_grids:
-        st.info(f"No fixed-noise grids ({GRIDS}/) in these folders yet.")
+        st.info("No fixed-noise grids in these folders yet: a run saves one at every snapshot.")
     else:
         names = [e.name for e in with_grids]
         shown = st.multiselect("Models", names, default=[running if running in names else names[0]],
