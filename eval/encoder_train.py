@@ -38,6 +38,7 @@ from eval.encoder import (CHECKPOINT, CONFIG, ENCODER, KIND_TRAINING, MODEL_CARD
 from gan.assets import portable_name
 from gan.cli import entry_point, prog
 from gan.fileio import atomic_write_text
+from gan.rundir import RunDir
 
 HAM_METADATA = "HAM10000_metadata.csv"
 DEFAULT_ARCH = "resnet18-w32-s2"  # chosen by `bench` (see the model card)
@@ -328,7 +329,7 @@ def train(run: Path, images: torch.Tensor, y: torch.Tensor, train_idx: np.ndarra
                "lr": opt.param_groups[0]["lr"], "images_per_s": seen / train_s, "epoch_s": time.perf_counter() - t0,
                "time_s": elapsed}
         save_checkpoint(run / CHECKPOINT, net, opt, epoch + 1, elapsed, mcfg, tcfg)
-        append_stats(run, row)
+        RunDir(run).append_log(STATS, row)
         tqdm.write(f"epoch {epoch + 1}/{tcfg.epochs}: loss {row['loss']:.3f}, held-out balanced accuracy "
                    f"{row['heldout_balanced_accuracy']:.3f}, melanoma AUC {_fmt(row['heldout_melanoma_auc'])} "
                    f"({row['epoch_s']:.0f} s, {row['images_per_s']:.0f} img/s)", file=sys.stderr)
@@ -363,23 +364,10 @@ def load_checkpoint(path: Path) -> dict:
     return d
 
 
-def append_stats(run: Path, row: dict) -> None:
-    with open(run / STATS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-
-
-def read_stats(run: Path) -> list[dict]:
-    """The stats lines, the last one written for each epoch (a resumed run repeats none, but a killed one may)."""
-    p = Path(run) / STATS
-    rows: dict[int, dict] = {}
-    if p.is_file():
-        for line in p.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-                rows[int(row["epoch"])] = row
-            except (ValueError, KeyError, TypeError):
-                continue
-    return [rows[e] for e in sorted(rows)]
+def read_stats(run: str | os.PathLike) -> list[dict]:
+    """The stats lines, the last one written for each epoch (a resumed run repeats none, but a killed one
+    may): :meth:`gan.rundir.RunDir.read_log` keyed by epoch."""
+    return RunDir(run).read_log(STATS, key="epoch")
 
 
 # -- loading HAM10000 -----------------------------------------------------------------------------
@@ -410,15 +398,13 @@ def load_ham(folder: str, size: int, progress: bool = True):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from gan.rundir import RunDir
-
     if args.resume:
         given = [f"--{k.replace('_', '-')}" for k in ("data", "out", "arch", "seed", "precision", "batch_size", "lr")
                  if getattr(args, k) is not None]
         if given:
             raise ValueError(f"--resume continues with the run's own config; drop {', '.join(given)}")
         run = Path(args.resume)
-        ckpt = load_checkpoint(run / CHECKPOINT)
+        ckpt = load_checkpoint(run / CHECKPOINT)  # before the lock: a folder that is no run is refused as such
         mcfg, tcfg = ckpt["config"], ckpt["train"]
         if args.epochs is not None and args.epochs != tcfg.epochs:
             raise ValueError(f"--epochs {args.epochs}: the run trains {tcfg.epochs} epochs (its learning-rate "
@@ -426,9 +412,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if ckpt["epoch"] >= tcfg.epochs:
             print(f"{run}: already trained {tcfg.epochs} epochs", file=sys.stderr)
             return 0
-        # Drop stats lines of epochs after the checkpoint (a run killed while writing them).
-        rows = [r for r in read_stats(run) if r["epoch"] <= ckpt["epoch"]]
-        atomic_write_text(run / STATS, "".join(json.dumps(r) + "\n" for r in rows))
+        # One writer (gan.rundir's lock, as a GAN run's); stats lines of epochs after the checkpoint (a run
+        # killed while writing them) are dropped.
+        RunDir(run).open_for_writing().truncate_log(STATS, ckpt["epoch"], key="epoch")
         split = json.loads((run / SPLIT).read_text(encoding="utf-8"))
     else:
         if args.data is None or args.out is None:

@@ -189,7 +189,7 @@ def make_fingerprint(data: Any, size: int = 64, *, split: str | None = None, lay
         feats = inception.inception_features(imgs, w, batch_size, progress, desc="inception fingerprint")
         feats = feats.astype(np.float16)
         inc_meta = {"weights_sha256": inception.weights_id(w), "dtype": "float16", "layer": "pool3 (2048)"}
-    derm_f, derm_stats, derm_meta = _derm_features(imgs, derm_encoder, size, batch_size, progress)
+    derm_f, derm_stats, derm_meta = derm_block(imgs, derm_encoder, size, batch_size, progress)
     meta = {
         "format": FORMAT, "version": VERSION, "source": portable_name(source), "layout": lay, "split": split,
         "image_count": int(len(imgs)), "size": int(size), "preprocessing": preprocessing,
@@ -207,8 +207,19 @@ def make_fingerprint(data: Any, size: int = 64, *, split: str | None = None, lay
                        derm_sigma=None if derm_stats is None else derm_stats["sigma"])
 
 
-def _derm_features(imgs: np.ndarray, encoder: Any, size: int, batch_size: int, progress: bool):
-    """(features, statistics, meta) of the dermoscopy encoder on ``imgs``, or (None, None, None)."""
+def derm_block(imgs: np.ndarray, encoder: Any, size: int, batch_size: int = 64, progress: bool = False):
+    """A fingerprint's dermoscopy part: (features, statistics, ``meta["derm"]``) of the encoder on ``imgs``,
+    or (None, None, None).
+
+    Args:
+        imgs: uint8 NHWC images at ``size`` px.
+        encoder: the encoder file or folder; None: the default one when it exists (else none); False: none.
+        size: the images' side in px (they are resized to the encoder's input size when it differs).
+        batch_size, progress: as for :func:`make_fingerprint`.
+
+    Raises:
+        ValueError: an encoder named that is not there.
+    """
     from eval.metrics import derm
 
     if encoder is False:

@@ -77,17 +77,12 @@ def _from_generator(G: Any, role: str, source: str, n: int, seed: int, size: int
 
 def _read_cache(path: Path):
     """An ``ImageSet``-like view of a ``gan.data`` cache file (checked against its own key and checksum)."""
-    import json
     from types import SimpleNamespace
-
-    from safetensors import safe_open
 
     from gan.data import cache
 
     try:
-        with safe_open(str(path), framework="pt") as f:
-            doc = json.loads((f.metadata() or {})[cache._META_KEY])
-        images, doc = cache.read_cache(path, doc["key"])
+        images, doc = cache.read_cache(path)  # checked against its own key and checksum
     except Exception as e:
         raise ValueError(f"{path}: not a readable gan.data cache file ({e})") from e
     return SimpleNamespace(images=images, names=list(doc["names"]), source=str(doc.get("source", path)),

@@ -245,12 +245,10 @@ def training_loop(run: RunDir | str | os.PathLike, config: RunConfig | dict, ima
     run = run if isinstance(run, RunDir) else RunDir(run)
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     tcfg = cfg.train
-    device = dist.device(tcfg.device)
     if tcfg.precision == "auto":
         raise ValueError("--precision auto is resolved before training starts (gan.loop.training_precision, "
                          "which gan.train asks), so that config.json holds fp32 or bf16")
-    if tcfg.precision == "bf16":
-        check_bf16(device)
+    device = check_execution(tcfg)
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"training images must be uint8 (N, 3, S, S), got {images.dtype} {tuple(images.shape)}")
     if images.shape[-1] != cfg.model_cfg.resolution:
@@ -269,6 +267,31 @@ def training_loop(run: RunDir | str | os.PathLike, config: RunConfig | dict, ima
                 return _train(run, cfg, device, images, labels, resume, progress, list(hooks))
         finally:
             torch.set_num_threads(threads)
+
+
+def check_execution(tcfg) -> torch.device:
+    """The device a run trains on (this process's, under torchrun), checked before anything is written:
+    it exists on this machine, and runs the precision asked natively (bf16: :func:`gan.nets.check_bf16`).
+
+    Args:
+        tcfg: the run's :class:`gan.config.TrainConfig` (``device``, ``precision``).
+
+    Raises:
+        ValueError: one line naming ``--device`` or ``--precision``.
+    """
+    from gan.generator import check_device
+
+    try:
+        device = dist.device(tcfg.device)
+    except RuntimeError as e:  # torch's own words for a device string it does not know
+        raise ValueError(f"--device {tcfg.device}: {str(e).splitlines()[0]}") from None
+    try:
+        check_device(device)  # a GPU index this machine has, a backend it offers
+    except ValueError as e:
+        raise ValueError(f"--device {e}") from None
+    if tcfg.precision == "bf16":
+        check_bf16(device)
+    return device
 
 
 def _check_labels(cfg: RunConfig, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:

@@ -312,6 +312,28 @@ class RunDir:
         """Drop metric rows scored after ``nimg`` images (on resume). Atomic."""
         return _truncate_jsonl(self.metrics_path, nimg)
 
+    # -- other JSON-lines logs -------------------------------------------------------------
+
+    # For the files of other kinds of run folders (the dermoscopy encoder's per-epoch stats, keyed by
+    # ``epoch``): their names belong to the module that writes them, not to ``FILES``.
+
+    def read_log(self, name: str, key: str = "nimg") -> list[dict]:
+        """The rows of the JSON-lines log ``name`` in this folder, deduplicated by ``key`` like
+        :meth:`read_stats`."""
+        p = self.path / name
+        return _read_jsonl_by_nimg(p if p.is_file() else None, key)
+
+    def append_log(self, name: str, row: dict) -> None:
+        """Append one line to the log ``name`` (flushed); refreshes the lock's heartbeat."""
+        _append_jsonl(self.path / name, row)
+        self._heartbeat()
+
+    def truncate_log(self, name: str, upto: int, key: str = "nimg") -> int:
+        """Drop the log's rows after ``upto`` by ``key`` (a resume continues from a checkpoint taken
+        there); returns how many lines were dropped. Atomic."""
+        p = self.path / name
+        return _truncate_jsonl(p if p.is_file() else None, upto, key)
+
     # -- grids/ ----------------------------------------------------------------------------
 
     def grid_path(self, nimg: int) -> Path:
@@ -608,9 +630,9 @@ def write_collection_results(root: str | os.PathLike, rows: list[dict], meta: di
     return [root / RESULTS, root / RESULTS_CSV]
 
 
-def _read_jsonl_by_nimg(p: Path | None) -> list[dict]:
-    """JSON lines keyed by images seen: one row per ``nimg`` (the last written wins), in order;
-    unparsable lines skipped (a writer may be midway through its last line)."""
+def _read_jsonl_by_nimg(p: Path | None, key: str = "nimg") -> list[dict]:
+    """JSON lines keyed by images seen (or another step field, ``key``): one row per step (the last
+    written wins), in order; unparsable lines skipped (a writer may be midway through its last line)."""
     if p is None:
         return []
     rows: dict[int, dict] = {}
@@ -622,11 +644,11 @@ def _read_jsonl_by_nimg(p: Path | None) -> list[dict]:
                 continue
             if not isinstance(row, dict):
                 continue
-            if "nimg" not in row and isinstance(row.get("kimg"), (int, float)):
+            if key == "nimg" and "nimg" not in row and isinstance(row.get("kimg"), (int, float)):
                 row["nimg"] = int(round(row["kimg"] * 1000))
-            if isinstance(row.get("nimg"), (int, float)):
-                rows.pop(int(row["nimg"]), None)  # re-insert: the order follows the last write
-                rows[int(row["nimg"])] = row
+            if isinstance(row.get(key), (int, float)):
+                rows.pop(int(row[key]), None)  # re-insert: the order follows the last write
+                rows[int(row[key])] = row
     return [rows[k] for k in sorted(rows)]
 
 
@@ -635,7 +657,7 @@ def _append_jsonl(p: Path, row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
-def _truncate_jsonl(p: Path | None, nimg: int) -> int:
+def _truncate_jsonl(p: Path | None, nimg: int, key: str = "nimg") -> int:
     if p is None:
         return 0
     lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -643,7 +665,7 @@ def _truncate_jsonl(p: Path | None, nimg: int) -> int:
     for line in lines:
         try:
             row = json.loads(line)
-            after = int(row.get("nimg", -1)) > nimg
+            after = int(row.get(key, -1)) > nimg
         except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
             after = True  # a torn last line
         if not after:

@@ -261,21 +261,11 @@ def read_recipe(path: str) -> RunConfig:
 
 
 def check_execution(cfg: RunConfig) -> None:
-    """What can be checked before anything is written: the device exists, bf16 runs natively on it."""
-    from gan import dist
-    from gan.generator import check_device
-    from gan.nets import check_bf16
+    """What can be checked before anything is written: the device exists, bf16 runs natively on it
+    (the loop's own check, :func:`gan.loop.check_execution`)."""
+    from gan.loop import check_execution as check
 
-    try:
-        device = dist.device(cfg.train.device)
-    except RuntimeError as e:  # torch's own words for a device string it does not know
-        raise ValueError(f"--device {cfg.train.device}: {str(e).splitlines()[0]}") from None
-    try:
-        check_device(device)  # a GPU index this machine has, a backend it offers
-    except ValueError as e:
-        raise ValueError(f"--device {e}") from None
-    if cfg.train.precision == "bf16":
-        check_bf16(device)
+    check(cfg.train)
 
 
 def decide_precision(cfg: RunConfig) -> RunConfig:

@@ -17,6 +17,7 @@ from gan.data import DataConfig, load_dataset
 from gan.loop import training_loop
 from gan.models import get_model
 from gan.models.base import count_params
+from gan.models.conditioning import ConditionalConfig
 from gan.rundir import RunDir
 from gan.synthesize import main as synth_main
 from gan.train import main as train_main
@@ -74,6 +75,12 @@ def test_labels_change_the_output_and_the_same_seed_and_label_reproduce_it(model
         G(z, labels=torch.full((4,), 3), **kw)
     with pytest.raises(ValueError, match="at least two classes"):
         spec.Config(class_names=("melanoma",))
+    # one conditioning config for every model: its fields and checks, the model named in the message
+    assert issubclass(spec.Config, ConditionalConfig) and spec.Config().num_classes == 0
+    with pytest.raises(ValueError, match=f"^{spec.name} embed_dim must be positive, got 0$"):
+        spec.Config(embed_dim=0)
+    with pytest.raises(ValueError, match=f"^{spec.name}: class_names must be distinct"):
+        spec.Config(class_names=("a", "a"))
 
 
 def _two_colour_classes(n=64, size=32):

@@ -17,6 +17,7 @@ from eval import evaluate, load_fingerprint, make_fingerprint, save_fingerprint,
 from eval.keys import (KEY_COPY_RATE_DERM, KEY_COVERAGE_DERM, KEY_DENSITY_DERM, KEY_FD_DERM, KEY_KID_DERM,
                        KEY_KID_DERM_STD, KEY_PRECISION_DERM, KEY_RECALL_DERM)
 from eval.metrics import derm
+from eval.metrics.fid import fid_from_features
 from eval.metrics.kid import kid_from_features
 from eval.run import main as run_main
 from eval.testing import lesion_images
@@ -45,8 +46,8 @@ def test_frechet_distance_is_the_formula():
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     m1, m2, s1, s2 = a64.mean(0), b64.mean(0), np.cov(a64, rowvar=False), np.cov(b64, rowvar=False)
     hand = ((m1 - m2) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
-    assert derm.fd_from_features(a, b) == pytest.approx(hand, rel=1e-5)
-    assert abs(derm.fd_from_features(a, a)) < 1e-6
+    assert fid_from_features(a, b) == pytest.approx(hand, rel=1e-5)
+    assert abs(fid_from_features(a, a)) < 1e-6
 
 
 def test_kid_is_the_unbiased_mmd_of_a_cubic_kernel():

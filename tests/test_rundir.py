@@ -169,6 +169,16 @@ def test_metrics_rows_dedupe_and_truncate_like_stats(tmp_path):
     assert RunDir(tmp_path / "none").read_metrics() == []
 
 
+def test_another_kinds_log_is_keyed_by_its_own_step(tmp_path):
+    run = RunDir(tmp_path)  # the dermoscopy encoder's per-epoch stats
+    for epoch, loss in ((1, 2.0), (2, 1.5), (3, 1.2)):
+        run.append_log("encoder-stats.jsonl", {"epoch": epoch, "loss": loss})
+    assert run.truncate_log("encoder-stats.jsonl", 2, key="epoch") == 1
+    run.append_log("encoder-stats.jsonl", {"epoch": 2, "loss": 1.4})  # repeated after a kill: the last write wins
+    assert [(r["epoch"], r["loss"]) for r in run.read_log("encoder-stats.jsonl", key="epoch")] == [(1, 2.0), (2, 1.4)]
+    assert run.read_log("missing.jsonl", key="epoch") == [] and run.truncate_log("missing.jsonl", 1, key="epoch") == 0
+
+
 def test_results_sections_survive_a_rescore(tmp_path):
     run = RunDir(tmp_path)
     run.update_results("per_class", {"train/melanoma": {"x": 1}})

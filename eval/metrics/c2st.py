@@ -340,7 +340,7 @@ _SEES = ("anything that lets a classifier pick samples out of a mix with unseen 
                              "dermoscopy-encoder features (5-fold, 150 a side; Lopez-Paz & Oquab 2017): 0.5 cannot "
                              "tell; beside the same test on real training vs held-out images (the floor).",
                  sees=_SEES + "; lesion appearance as the encoder sees it, including what FD's two moments miss",
-                 misses="what the encoder does not tell apart; " + derm._WEAKNESS + "; memorised training "
+                 misses="what the encoder does not tell apart; " + derm.WEAKNESS + "; memorised training "
                         "images look real to it")
 def c2st_derm(real, fake, cfg) -> dict:
     """Classifier two-sample test (MLP) in the dermoscopy encoder's feature space, with its floor."""

@@ -78,7 +78,8 @@ DC_K = 5          # Naeem et al.'s k for density and coverage
 FEATURES = "derm_features"  # FeatureCache / fingerprint names: f"{FEATURES}:{version}:{sha256}"
 STATS = "derm_stats"
 
-_WEAKNESS = ("trained on HAM10000 (7 classes, 64 px) and weaker on ISIC 2017 (3-class balanced accuracy 0.48): "
+# What every *_derm metric misses, for the catalogue's "misses" (the C2ST in derm features too).
+WEAKNESS = ("trained on HAM10000 (7 classes, 64 px) and weaker on ISIC 2017 (3-class balanced accuracy 0.48): "
              "a distance in that network's view, blind to what it never learned to tell apart")
 
 
@@ -220,13 +221,6 @@ def _config(enc, real, fake, cfg, **extra) -> dict:
 
 # -- the metric functions on features ------------------------------------------------------------
 
-def fd_from_features(real: np.ndarray, fake: np.ndarray) -> float:
-    """Fréchet distance between the Gaussians fitted to two (N, D) feature sets (torch-fidelity)."""
-    from eval.metrics.fid import fid_from_features
-
-    return fid_from_features(real, fake)
-
-
 def prc_from_features(real: np.ndarray, fake: np.ndarray, k: int = PRC_K) -> tuple[float, float]:
     """(precision, recall) of Kynkäänniemi et al. with k-NN balls (torch-fidelity's
     ``prc_features_to_metric``; its convention: features_1 generated, features_2 real)."""
@@ -271,7 +265,7 @@ _SEES = "lesion appearance as a lesion-type classifier sees it: colour, texture,
                  description="Fréchet distance between the dermoscopy encoder's (derm1) 128-d feature statistics "
                              "of real and generated images (torch-fidelity).",
                  sees=_SEES + "; quality and diversity in one number",
-                 misses="what the encoder does not tell apart; " + _WEAKNESS + "; biased upward on few samples")
+                 misses="what the encoder does not tell apart; " + WEAKNESS + "; biased upward on few samples")
 def fd_derm(real, fake, cfg) -> dict:
     """Fréchet distance in the dermoscopy encoder's feature space."""
     enc = require_encoder(cfg)
@@ -288,7 +282,7 @@ def fd_derm(real, fake, cfg) -> dict:
                  description="Kernel distance (unbiased MMD^2, cubic kernel) between dermoscopy-encoder features "
                              "of real and generated images (torch-fidelity).",
                  sees="what FD derm sees, without its small-sample bias",
-                 misses="what the encoder does not tell apart; " + _WEAKNESS)
+                 misses="what the encoder does not tell apart; " + WEAKNESS)
 def kid_derm(real, fake, cfg) -> dict:
     """KID in the dermoscopy encoder's feature space, subset size adapted to small sets."""
     enc = require_encoder(cfg)
@@ -315,7 +309,7 @@ def _knn_metric(real, fake, cfg, pair_fn, k: int, key: str, which: int) -> dict:
                  description="Share of generated images inside the real images' k-NN balls (k = 3) in "
                              "dermoscopy-encoder features (Kynkäänniemi et al. 2019, torch-fidelity): fidelity.",
                  sees="samples that look like no real lesion: artefacts, blur, implausible colours",
-                 misses="missing modes (a model that draws a few good lesions scores high); " + _WEAKNESS)
+                 misses="missing modes (a model that draws a few good lesions scores high); " + WEAKNESS)
 def precision_derm(real, fake, cfg) -> dict:
     """Precision (Kynkäänniemi et al.) in the dermoscopy encoder's feature space."""
     return _knn_metric(real, fake, cfg, prc_from_features, PRC_K, KEY_PRECISION_DERM, 0)
@@ -325,7 +319,7 @@ def precision_derm(real, fake, cfg) -> dict:
                  description="Share of real images inside the generated images' k-NN balls (k = 3) in "
                              "dermoscopy-encoder features (Kynkäänniemi et al. 2019, torch-fidelity): diversity.",
                  sees="lesion types and appearances the model never draws (mode collapse)",
-                 misses="sample quality; inflated by a few outlying samples with large balls; " + _WEAKNESS)
+                 misses="sample quality; inflated by a few outlying samples with large balls; " + WEAKNESS)
 def recall_derm(real, fake, cfg) -> dict:
     """Recall (Kynkäänniemi et al.) in the dermoscopy encoder's feature space."""
     return _knn_metric(real, fake, cfg, prc_from_features, PRC_K, KEY_RECALL_DERM, 1)
@@ -336,7 +330,7 @@ def recall_derm(real, fake, cfg) -> dict:
                              "dermoscopy-encoder features (Naeem et al. 2020, prdc): fidelity, about 1 for a "
                              "faithful model.",
                  sees="samples in dense regions of real lesions; robust to real outliers, unlike precision",
-                 misses="diversity (above 1 when samples crowd into typical lesions); " + _WEAKNESS)
+                 misses="diversity (above 1 when samples crowd into typical lesions); " + WEAKNESS)
 def density_derm(real, fake, cfg) -> dict:
     """Density (Naeem et al.) in the dermoscopy encoder's feature space."""
     return _knn_metric(real, fake, cfg, density_coverage_from_features, DC_K, KEY_DENSITY_DERM, 0)
@@ -346,7 +340,7 @@ def density_derm(real, fake, cfg) -> dict:
                  description="Share of real images whose k-NN ball (k = 5) holds at least one generated image, in "
                              "dermoscopy-encoder features (Naeem et al. 2020, prdc): diversity.",
                  sees="real lesion types the model leaves out (mode collapse), robust to fake outliers",
-                 misses="sample quality beyond landing near some real lesion; " + _WEAKNESS)
+                 misses="sample quality beyond landing near some real lesion; " + WEAKNESS)
 def coverage_derm(real, fake, cfg) -> dict:
     """Coverage (Naeem et al.) in the dermoscopy encoder's feature space."""
     return _knn_metric(real, fake, cfg, density_coverage_from_features, DC_K, KEY_COVERAGE_DERM, 1)

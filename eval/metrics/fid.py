@@ -27,6 +27,8 @@ def fid_from_statistics(stats_1: dict, stats_2: dict) -> float:
 
 
 def fid_from_features(f1: np.ndarray, f2: np.ndarray) -> float:
+    """Fréchet distance between the Gaussians fitted to two (N, D) feature sets (torch-fidelity's
+    statistics and metric): FID on Inception features; fd_derm scores the same on stored statistics."""
     return fid_from_statistics(fid_statistics(f1), fid_statistics(f2))
 
 

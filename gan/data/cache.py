@@ -68,12 +68,13 @@ def _crc(images: torch.Tensor) -> int:
     return zlib.crc32(images.numpy().data)
 
 
-def read_cache(path: Path, key: str) -> tuple[torch.Tensor, dict[str, Any]] | None:
+def read_cache(path: Path, key: str | None = None) -> tuple[torch.Tensor, dict[str, Any]] | None:
     """Read a cache file written by :func:`write_cache`.
 
     Args:
         path: the cache file.
-        key: the key the caller expects (from :func:`cache_key`).
+        key: the key the caller expects (from :func:`cache_key`); None: the file's own (a cache file
+            handed over by name, e.g. to ``eval``), still checked in full.
 
     Returns:
         ``(images, doc)``, or None when there is no file at ``path``.
@@ -87,7 +88,7 @@ def read_cache(path: Path, key: str) -> tuple[torch.Tensor, dict[str, Any]] | No
         with safe_open(str(path), framework="pt") as f:
             doc = json.loads((f.metadata() or {})[_META_KEY])
             images = f.get_tensor("images")
-        if doc["format"] not in _READABLE_FORMATS or doc["key"] != key:
+        if doc["format"] not in _READABLE_FORMATS or doc["key"] != (doc["key"] if key is None else key):
             raise CacheError(f"format {doc['format']} / key {doc['key'][:12]} do not match")
         n, size = len(doc["names"]), doc["size"]
         doc.setdefault("codes", [None] * n)

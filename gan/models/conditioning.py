@@ -10,8 +10,36 @@ unconditional ones, parameter for parameter).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class ConditionalConfig:
+    """The class-conditioning part of a model config, shared by the models (their configs derive from it,
+    so these fields come first in a config's JSON); each model checks it in its ``__post_init__`` with
+    :meth:`check_conditional`.
+
+    Args:
+        class_names: the classes of a class-conditional model (empty: unconditional); filled from the
+            data's labels by ``gan.train --cond``.
+        embed_dim: size of G's class embedding (conditional models only).
+    """
+
+    class_names: tuple[str, ...] = ()
+    embed_dim: int = 32
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def check_conditional(self, model: str) -> None:
+        """Refuse class names a conditional model cannot use, or an embedding size below 1, naming ``model``."""
+        check_class_names(model, self.class_names)
+        if self.embed_dim < 1:
+            raise ValueError(f"{model} embed_dim must be positive, got {self.embed_dim}")
 
 
 def check_class_names(model: str, class_names: tuple[str, ...]) -> None:

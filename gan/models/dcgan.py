@@ -15,12 +15,12 @@ from torch import nn
 
 from gan.models.base import ModelSpec, Stage, adam
 from gan.models.bce import BCELoss
-from gan.models.conditioning import LatentEmbedding, Projection, check_class_names, check_labels
+from gan.models.conditioning import ConditionalConfig, LatentEmbedding, Projection, check_labels
 from gan.models.registry import register_model
 
 
 @dataclass(frozen=True)
-class DCGANConfig:
+class DCGANConfig(ConditionalConfig):
     """DCGAN hyperparameters (defaults are the report's recipe).
 
     Args:
@@ -45,17 +45,10 @@ class DCGANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     batch: int = 64
-    class_names: tuple[str, ...] = ()
-    embed_dim: int = 32
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
+    # class_names and embed_dim: from ConditionalConfig (the conditioning every model shares)
 
     def __post_init__(self) -> None:
-        check_class_names("dcgan", self.class_names)
-        if self.embed_dim < 1:
-            raise ValueError(f"dcgan embed_dim must be positive, got {self.embed_dim}")
+        self.check_conditional("dcgan")
         if self.resolution not in (32, 64, 128, 256):
             raise ValueError(f"dcgan resolution must be 32, 64, 128 or 256, got {self.resolution}")
         for name in ("z_dim", "ngf", "ndf", "batch"):

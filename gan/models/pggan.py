@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.models.base import ModelSpec, Stage, adam, no_param_grads
-from gan.models.conditioning import LatentEmbedding, Projection, check_class_names, check_labels
+from gan.models.conditioning import ConditionalConfig, LatentEmbedding, Projection, check_labels
 from gan.models.registry import register_model
 from gan.rng import BatchRNG
 
@@ -170,7 +170,7 @@ class DBlock(nn.Module):
 # --------------------------------------------------------------------------- config
 
 @dataclass(frozen=True)
-class PGGANConfig:
+class PGGANConfig(ConditionalConfig):
     """Karras et al. 2018 hyperparameters (paper values where the CPU allows; see the module docstring).
 
     Args:
@@ -212,17 +212,10 @@ class PGGANConfig:
     gp_lambda: float = 10.0
     drift: float = 1e-3
     mbstd_group: int = 4
-    class_names: tuple[str, ...] = ()
-    embed_dim: int = 32
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
+    # class_names and embed_dim: from ConditionalConfig (the conditioning every model shares)
 
     def __post_init__(self) -> None:
-        check_class_names("pggan", self.class_names)
-        if self.embed_dim < 1:
-            raise ValueError(f"pggan embed_dim must be positive, got {self.embed_dim}")
+        self.check_conditional("pggan")
         check_resolutions("pggan", self.resolution, self.start_resolution, lo=4)
         if self.fade_kimg < 0:
             raise ValueError(f"pggan fade_kimg must be >= 0, got {self.fade_kimg}")

@@ -32,14 +32,14 @@ from torch import nn
 
 from gan.models.base import ModelSpec, Stage, adam
 from gan.models.bce import BCELoss
-from gan.models.conditioning import LatentEmbedding, Projection, check_class_names, check_labels
+from gan.models.conditioning import ConditionalConfig, LatentEmbedding, Projection, check_labels
 from gan.models.dcgan import init_weights
 from gan.models.pggan import check_resolutions, growth_resolutions
 from gan.models.registry import register_model
 
 
 @dataclass(frozen=True)
-class PGGANSeedConfig:
+class PGGANSeedConfig(ConditionalConfig):
     """The report's progressive recipe.
 
     Args:
@@ -71,17 +71,10 @@ class PGGANSeedConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     batch: int = 64
-    class_names: tuple[str, ...] = ()
-    embed_dim: int = 32
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
+    # class_names and embed_dim: from ConditionalConfig (the conditioning every model shares)
 
     def __post_init__(self) -> None:
-        check_class_names("pggan-seed", self.class_names)
-        if self.embed_dim < 1:
-            raise ValueError(f"pggan-seed embed_dim must be positive, got {self.embed_dim}")
+        self.check_conditional("pggan-seed")
         check_resolutions("pggan-seed", self.resolution, self.start_resolution, lo=8)
         steps = len(self.resolutions) - 1
         if self.phase_kimg is None:
