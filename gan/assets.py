@@ -14,7 +14,7 @@ When none is found, :data:`NOT_FOUND` is the one line that says what to do::
 
     from gan.assets import checkpoints_dir, encoder_path, find_checkpoints
     root = find_checkpoints()          # the folder, or None
-    enc = encoder_path()               # .../derm-encoder/encoder.pt (may not exist: see require())
+    enc = encoder_path()               # .../derm-encoder/encoder.pt (it may not exist)
 """
 from __future__ import annotations
 
@@ -26,10 +26,6 @@ ENV_HOME = "LESIONGAN_HOME"
 HINT = f"set {ENV_HOME} to a folder holding the shipped checkpoints/"
 NOT_FOUND = f"no shipped checkpoints found: {HINT}"
 ENCODER = ("derm-encoder", "encoder.pt")  # the dermoscopy encoder, relative to the checkpoints folder
-
-
-class AssetNotFound(FileNotFoundError):
-    """A shipped file is not where the resolver looked; the message is one line naming ``LESIONGAN_HOME``."""
 
 
 def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -103,28 +99,8 @@ def missing_reason(environ: Mapping[str, str] | None = None) -> str:
 
 def asset(*parts: str, environ: Mapping[str, str] | None = None) -> Path:
     """A shipped file or folder by its path inside ``checkpoints/`` (``asset("dcgan", "generator.pt")``);
-    it may not exist (see :func:`require`)."""
+    it may not exist (then :func:`missing_reason` says why, when no checkpoints folder was found)."""
     return checkpoints_dir(environ).joinpath(*parts)
-
-
-def require(*parts: str, what: str = "", environ: Mapping[str, str] | None = None) -> Path:
-    """:func:`asset`, checked to exist.
-
-    Args:
-        parts: the path inside ``checkpoints/``.
-        what: the file in words, for the message (default: the path inside ``checkpoints/``).
-        environ: as for :func:`find_checkpoints`.
-
-    Raises:
-        AssetNotFound: one line naming ``LESIONGAN_HOME`` (and no path of this machine).
-    """
-    path = asset(*parts, environ=environ)
-    if path.exists():
-        return path
-    label = what or "/".join(parts)
-    if find_checkpoints(environ) is None:
-        raise AssetNotFound(f"no {label}: {missing_reason(environ)}")
-    raise AssetNotFound(f"no {label} in the shipped checkpoints (checkpoints/{'/'.join(parts)}): {HINT}")
 
 
 def encoder_path(environ: Mapping[str, str] | None = None) -> Path:
