@@ -12,7 +12,6 @@ not tried again in the same process.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import threading
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from eval.registry import MetricUnavailable
+from gan.fileio import sha256_file
 
 FEATURE_LAYER = "2048"  # pool3 features, the layer FID and KID use
 EXTRACTOR_NAME = "inception-v3-compat"
@@ -57,11 +57,7 @@ def find_weights(path: str | os.PathLike | None = None) -> Path | None:
 
 @lru_cache(maxsize=8)
 def _sha256(path: str, mtime: float, nbytes: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    return sha256_file(path)[:16]  # once per file version (path, mtime, size)
 
 
 def weights_id(path: str | os.PathLike) -> str:
