@@ -65,10 +65,11 @@ RESULTS_FORMAT = "lesiongan-results"
 RESULTS_VERSION = 2  # 2: ``unavailable`` is a {metric: reason} object in every row
 # Sections of a model's results.json beside eval.run's "results" (kept when eval.run re-scores):
 # per-class scores of a conditional model, and its class consistency under the dermoscopy encoder.
-# The downstream-utility report (eval.utility) and the membership-inference audit (eval.privacy);
+# The class fidelity of a conditional model (eval.class_fidelity), the downstream-utility report
+# (eval.utility), the membership-inference audits (eval.privacy; on known halves: eval.audit);
 # "best_snapshot": which snapshot was shipped and why (tools/ship.py, from --keep-best).
-RESULT_SECTIONS = ("per_class", "class_consistency", "utility", "privacy", "privacy_split", "best_snapshot",
-                   "ship_note")
+RESULT_SECTIONS = ("per_class", "class_consistency", "class_fidelity", "utility", "privacy", "privacy_split",
+                   "best_snapshot", "ship_note")
 
 
 @dataclass(frozen=True)
