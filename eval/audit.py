@@ -5,7 +5,8 @@ membership attack's score is not confounded by a shift between training and held
     python -m eval.audit split --data ../shared/data/isic2017 --out AUDIT [--seed 0]
     python -m eval.audit train AUDIT --recipe checkpoints/dcgan --half a [--kimg 480] [--keep-kimg 20]
     python -m eval.audit score AUDIT --kimg 240 [--n 10000] [--ship checkpoints/dcgan]
-    python -m eval.audit length AUDIT [--n 5000]
+    python -m eval.audit length AUDIT [--n 5000] [--every 20] [--up-to 240]
+    python -m eval.audit ship AUDIT --kimg 240 --to checkpoints/dcgan
 
 ``split`` writes ``AUDIT/split.json`` (seed, data set, both halves' names and content hashes) and the
 two image lists ``half-a.txt`` / ``half-b.txt`` (:mod:`gan.data.subset`). ``train`` trains the recipe
@@ -313,12 +314,14 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=None, progress: bool = True) -> dict:
+def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=None, every: int = 20,
+                 up_to: int | None = None, progress: bool = True) -> dict:
     """Pooled AUC and TPR at 1% FPR of every attack at each snapshot both halves kept, with FD derm from
     the runs' metrics (the mean of the two halves at the nearest scored step)."""
     runs = {h: half_run(folder, h) for h in HALVES}
     sets = load_sets(folder, runs[HALVES[0]].read_config().data.size)
-    kimgs = sorted(set.intersection(*({n_ // 1000 for n_, _ in r.list_snapshots()} for r in runs.values())))
+    kimgs = sorted(k for k in set.intersection(*({n_ // 1000 for n_, _ in r.list_snapshots()} for r in runs.values()))
+                   if k % every == 0 and (up_to is None or k <= up_to))
     rows = []
     for k in kimgs:
         doc = score_snapshot(folder, k, n=n, seed=seed, encoder=encoder, bootstrap=0, sets=sets, progress=progress)
@@ -360,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
                                          "split fingerprint when the data is ISIC 2017 train, else the half's own)")
     t.add_argument("--threads", type=int, help="torch threads (default: the recipe's)")
     t.add_argument("--no-progress", action="store_true")
+    sh = sub.add_parser("ship", help="put a finished audit into a model's results (section privacy_split)")
+    sh.add_argument("folder", help="the audit folder")
+    sh.add_argument("--kimg", type=int, required=True, help="the audited snapshot (audit-KKKKKK.json)")
+    sh.add_argument("--to", required=True, metavar="RUN", help="the model's run folder, e.g. checkpoints/dcgan")
     for name, text in (("score", "audit both halves' models at one snapshot, pooled"),
                        ("length", "audit every kept snapshot (privacy over training length)")):
         c = sub.add_parser(name, help=text)
@@ -369,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the AUC (default 1000)")
             c.add_argument("--ship", metavar="RUN", help="also write the result into this run folder's results.json "
                                                          "(section privacy_split), e.g. checkpoints/dcgan")
+        if name == "length":
+            c.add_argument("--every", type=int, default=20, help="audit the snapshots at multiples of this many "
+                                                                 "kimg (default 20: every kept one)")
+            c.add_argument("--up-to", type=int, help="the last snapshot to audit, in kimg (default: all)")
         c.add_argument("--n", type=int, default=10_000 if name == "score" else 5000,
                        help="synthetic samples per model (default 10000 for score, 5000 for length)")
         c.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -395,6 +406,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{Path(args.out) / SPLIT_FILE}: seed {doc['seed']}, halves of "
                   f"{doc['halves']['a']['n']} and {doc['halves']['b']['n']} images")
             return 0
+        if args.command == "ship":
+            print(f"wrote {ship(args.folder, args.kimg, args.to)}")
+            return 0
         if args.command in ("score", "length"):
             return _score_command(args, argv)
         from gan import train
@@ -420,6 +434,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def ship(folder: str | Path, kimg: int, run_folder: str | Path) -> Path:
+    """Put the audit at ``kimg`` (``audit-KKKKKK.json``) and, when swept, privacy over training length
+    (``length.json``) into a model's results (section ``privacy_split``), the audit folder's path
+    replaced by ``AUDIT`` in the commands."""
+    from gan.rundir import RunDir
+
+    folder = Path(folder)
+    run = RunDir(run_folder)
+    if not run.is_run():
+        raise ValueError(f"{run_folder}: not a run folder")
+    src = folder / f"audit-{kimg:06d}.json"
+    try:
+        doc = json.loads(src.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{src}: no audit at {kimg} kimg (run: python -m eval.audit score {folder} --kimg {kimg})") from None
+    local = str(folder.resolve())
+    shipped = {**doc, "command": doc.get("command", "").replace(local, "AUDIT").replace(str(folder), "AUDIT")}
+    if (folder / "length.json").is_file():  # privacy over training length, when swept
+        length = json.loads((folder / "length.json").read_text(encoding="utf-8"))
+        shipped["length"] = {"rows": length["rows"], "n_samples": length["n_samples"],
+                             "command": length.get("command", "").replace(local, "AUDIT").replace(str(folder), "AUDIT")}
+    return run.update_results("privacy_split", shipped)
+
+
 def _score_command(args: argparse.Namespace, argv: list[str] | None) -> int:
     import torch
 
@@ -431,7 +469,7 @@ def _score_command(args: argparse.Namespace, argv: list[str] | None) -> int:
     encoder = _encoder(args.derm_encoder)
     command = " ".join(["python -m eval.audit", *(argv if argv is not None else sys.argv[1:])])
     if args.command == "length":
-        doc = length_sweep(folder, n=args.n, seed=args.seed, encoder=encoder)
+        doc = length_sweep(folder, n=args.n, seed=args.seed, encoder=encoder, every=args.every, up_to=args.up_to)
         doc["command"] = command
         atomic_write_text(folder / "length.json", json.dumps(doc, indent=1) + "\n")
         print(f"wrote {folder / 'length.json'} (the dashboard's Utility and privacy page draws it once shipped "
@@ -444,17 +482,7 @@ def _score_command(args: argparse.Namespace, argv: list[str] | None) -> int:
     text = markdown(doc)
     atomic_write_text(out.with_suffix(".md"), text)
     if args.ship:
-        from gan.rundir import RunDir
-
-        run = RunDir(args.ship)
-        if not run.is_run():
-            raise ValueError(f"--ship {args.ship}: not a run folder")
-        shipped = {**doc, "command": command.replace(str(folder), "AUDIT")}
-        if (folder / "length.json").is_file():  # privacy over training length, when swept
-            length = json.loads((folder / "length.json").read_text(encoding="utf-8"))
-            shipped["length"] = {"rows": length["rows"], "n_samples": length["n_samples"],
-                                 "command": length.get("command", "").replace(str(folder), "AUDIT")}
-        print(f"wrote {run.update_results('privacy_split', shipped)}", file=sys.stderr)
+        print(f"wrote {ship(folder, args.kimg, args.ship)}", file=sys.stderr)
     print(text)
     return 0
 
