@@ -1,7 +1,7 @@
 """Benchmark (not a test): DCGAN training throughput, ours against the PyTorch DCGAN example recipe.
 
     python bench/bench_train.py step  [--steps 30] [--repeats 3]          # batch already in memory
-    python bench/bench_train.py models [--steps 16] [--repeats 3]        # stylegan2's step against dcgan's
+    python bench/bench_train.py models [--steps 33] [--ada-p 0.5]       # stylegan2's step against dcgan's
     python bench/bench_train.py drift [--steps 20]                        # fast path vs plain, step by step
     python bench/bench_train.py curves --data ../shared/data/isic2017 [--kimg 16]   # loss curves, bf16 vs fp32
     python bench/bench_train.py e2e   --data ../shared/data/isic2017 [--images 1280]   # loader included
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import tempfile
@@ -98,21 +99,6 @@ class OurStep:
         return float(stats["loss_D"]), float(stats["loss_G"])
 
 
-def interleaved(variants: dict, real: torch.Tensor, steps: int, repeats: int) -> dict[str, list[float]]:
-    """Seconds per step of each variant (a callable taking the batch): one warm-up call each, then
-    ``repeats`` rounds in which every variant runs ``steps`` steps in turn (ABAB...)."""
-    for step in variants.values():
-        step(real)
-    times = {k: [] for k in variants}
-    for _ in range(repeats):
-        for name, step in variants.items():
-            t = time.perf_counter()
-            for _ in range(steps):
-                step(real)
-            times[name].append((time.perf_counter() - t) / steps)
-    return times
-
-
 class ModelStep:
     """The loop's step (``gan.loop.train_step``) for any registered model at batch 64, its stage
     recomputed from images seen every step as the loop does (so that lazy regularization falls where
@@ -142,21 +128,35 @@ class ModelStep:
 
 
 def bench_models(args) -> None:
-    """Each model's training step against DCGAN's, in the same process and rounds (ABAB...): the
-    ratio of median times per step. StyleGAN2 rounds are ``r1_interval`` (16) steps long, so that
-    every round holds one R1 step; DCGAN runs the same number of steps."""
+    """StyleGAN2's training step against DCGAN's, in the same process, alternating step by step
+    (A, B, A, B...: on a loaded machine both meet the same load). StyleGAN2 steps 0 and 16 carry the
+    R1 step (every 16 D steps); its cost per step is the median ordinary step plus 1/16 of the median
+    extra an R1 step costs. ``--ada-p``: StyleGAN2 with ADA (blit, geometry) at that p as well."""
     real = torch.rand(64, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    variants = {"dcgan": ModelStep("dcgan"), "stylegan2 (cpu64)": ModelStep("stylegan2"),
-                "stylegan2 (cpu64), ADA bg at p 0.5": ModelStep("stylegan2", ada_p=0.5)}
-    times = interleaved(variants, real, args.steps, args.repeats)
-    base = statistics.median(times["dcgan"])
+    variants = {"dcgan": ModelStep("dcgan"), "stylegan2 (cpu64)": ModelStep("stylegan2")}
+    if args.ada_p > 0:
+        variants[f"stylegan2 (cpu64), ADA bg at p {args.ada_p:g}"] = ModelStep("stylegan2", ada_p=args.ada_p)
+    for step in variants.values():  # warm-up, then from step 0 again
+        step(real)
+        step.nimg = 0
+    times: dict[str, dict[int, float]] = {k: {} for k in variants}
+    for i in range(args.steps):
+        for name, step in variants.items():
+            t = time.perf_counter()
+            step(real)
+            times[name][i] = time.perf_counter() - t
+    interval = get_model("stylegan2").Config().r1_interval
+    cost = {}
+    for name, by_step in times.items():
+        plain = statistics.median(t for i, t in by_step.items() if name == "dcgan" or i % interval)
+        reg = [t for i, t in by_step.items() if name != "dcgan" and i % interval == 0]
+        cost[name] = plain + (statistics.median(reg) - plain) / interval if reg else plain
     print(f"# training step, batch 64 in memory, 64 px, fp32, channels-last, {torch.get_num_threads()} threads, "
-          f"{args.steps} steps x {args.repeats} rounds (median s/step); {cpu_info()[0]}")
-    print("| model | s/step | img/s | step cost / dcgan's |")
+          f"{args.steps} steps each, alternating; {cpu_info()[0]}; load average {os.getloadavg()[0]:.1f}")
+    print("| model | s/step (R1 amortized) | img/s | step cost / dcgan's |")
     print("| --- | --- | --- | --- |")
-    for name, v in times.items():
-        m = statistics.median(v)
-        print(f"| {name} | {m:.3f} | {64 / m:.1f} | {m / base:.2f}x |")
+    for name, c in cost.items():
+        print(f"| {name} | {c:.3f} | {64 / c:.1f} | {c / cost['dcgan']:.2f}x |")
 
 
 def bench_step(args) -> None:
@@ -166,7 +166,15 @@ def bench_step(args) -> None:
                 "ours (fused Adam, channels_last)": OurStep(channels_last=True),
                 "ours (fused Adam, contiguous)": OurStep(channels_last=False),
                 "ours (plain Adam, contiguous)": OurStep(channels_last=False, fused=False)}
-    times = {k: [64 / t for t in v] for k, v in interleaved(variants, real, args.steps, args.repeats).items()}
+    for step in variants.values():  # warm-up
+        step(real)
+    times = {k: [] for k in variants}
+    for _ in range(args.repeats):
+        for name, step in variants.items():
+            t = time.perf_counter()
+            for _ in range(args.steps):
+                step(real)
+            times[name].append(64 * args.steps / (time.perf_counter() - t))
     ref = statistics.median(times["reference"])
     print(f"# training step, batch in memory, 64 px, {torch.get_num_threads()} threads, "
           f"{args.steps} steps x {args.repeats} rounds (median images/s)")
@@ -217,7 +225,6 @@ def bench_limits(args) -> None:
     size), each round running every variant once in turn; medians over ``--repeats`` rounds, load
     average read before and after, for each thread count. The step's FLOP rate is then a fraction of
     the limit in its own precision."""
-    import os
 
     real = torch.rand(64, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
     flops = step_flops(OurStep(precision="fp32"), real)
@@ -392,8 +399,8 @@ def main() -> int:
     c.add_argument("--augment", action="store_true", help="flips and 90-degree rotations (the shipped recipe)")
     c.add_argument("--cache-dir", default=None)
     m = sub.add_parser("models")
-    m.add_argument("--steps", type=int, default=16)
-    m.add_argument("--repeats", type=int, default=3)
+    m.add_argument("--steps", type=int, default=33, help="steps of each model (StyleGAN2's R1 at 0, 16, 32)")
+    m.add_argument("--ada-p", type=float, default=0.0, help="also time stylegan2 with ADA (bg) at this p")
     lim = sub.add_parser("limits")
     lim.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     lim.add_argument("--repeats", type=int, default=5)

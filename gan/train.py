@@ -324,13 +324,11 @@ def class_labels(ds, cfg: RunConfig, cond: bool, report: bool = True):
     return images, labels, cfg
 
 
-def forward_flops(G, D, mcfg) -> tuple[int, int]:
-    """FLOPs of one image through ``G`` and through ``D`` at the model's final resolution (fade-ins
-    done), as ``torch.utils.flop_counter`` counts them (convolutions and matrix products): on copies
-    on torch's meta device, where nothing is computed, or, for networks that cannot run there, on
-    the CPU."""
-    import copy
-
+def forward_flops(spec, mcfg, G, D) -> tuple[int, int]:
+    """FLOPs of one image through ``G`` and through ``D`` (``spec.build(mcfg)``) at the model's final
+    resolution (fade-ins done), as ``torch.utils.flop_counter`` counts them (convolutions and matrix
+    products): on networks built on torch's meta device, where nothing is computed, or, for networks
+    that cannot run there, on ``G`` and ``D`` on the CPU."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -348,7 +346,9 @@ def forward_flops(G, D, mcfg) -> tuple[int, int]:
         return flops[0], flops[1]
 
     try:
-        return count("meta", [copy.deepcopy(net).to("meta") for net in (G, D)])
+        with torch.device("meta"):
+            nets = spec.build(mcfg)
+        return count("meta", nets)
     except (RuntimeError, NotImplementedError, ValueError, AssertionError):  # an op without a meta kernel
         return count("cpu", (G, D))
 
@@ -364,13 +364,13 @@ def print_dry_run(cfg: RunConfig) -> None:
     print(cfg.to_json(indent=2))
     print(f"G parameters: {count_params(G):,}")
     print(f"D parameters: {count_params(D):,}")
-    g_flops, d_flops = forward_flops(G, D, mcfg)
+    g_flops, d_flops = forward_flops(spec, mcfg, G, D)
     line = (f"forward FLOPs per image (convolutions and matrix products): G {g_flops / 1e9:.3f} GFLOP, "
             f"D {d_flops / 1e9:.3f} GFLOP")
     dcgan = get_model("dcgan")
     if cfg.model != dcgan.name and mcfg.resolution in (32, 64, 128, 256):
         ref_cfg = dc.replace(dcgan.Config(), resolution=mcfg.resolution)
-        ref = sum(forward_flops(*dcgan.build(ref_cfg), ref_cfg))
+        ref = sum(forward_flops(dcgan, ref_cfg, *dcgan.build(ref_cfg)))
         line += f"; G + D {(g_flops + d_flops) / ref:.2f}x dcgan's at {mcfg.resolution} px"
     print(line)
     for note in spec.dry_run_notes(mcfg):

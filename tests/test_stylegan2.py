@@ -256,3 +256,18 @@ def test_dry_run_prints_parameter_counts_flops_and_the_training_defaults(capsys)
     assert '"ada": false' in out and '"resolution": 128' in out and '"channel_base": 32768' in out
     assert main(["--model", "stylegan2", "--preset", "huge", "--dry-run"]) == 2
     assert "--preset huge: model stylegan2 has the presets cpu64, gpu256" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_gpu_preset_takes_one_training_step_with_both_regularizers():
+    # config f's widths at 128 px, batch 2: about a minute on a CPU, a second on a GPU.
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cfg = dataclasses.replace(SPEC.presets["gpu256"], resolution=128, batch=2)
+    torch.manual_seed(0)
+    G, D = (m.to(device) for m in SPEC.build(cfg))
+    stage = SPEC.schedule(cfg, 0)  # step 0: R1 and path length both due
+    opts, loss = SPEC.prepare_phase(G, D, cfg, stage), SPEC.make_loss(G, D, cfg)
+    real = torch.rand(2, 3, 128, 128, device=device) * 2 - 1
+    stats = train_step(loss, opts, real, stage, torch.Generator(device=device).manual_seed(1))
+    assert {"loss_D", "loss_G", "r1_penalty", "pl_penalty"} <= set(stats)
+    assert all(bool(torch.isfinite(v)) for v in stats.values())
