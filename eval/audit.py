@@ -108,8 +108,11 @@ def half_names(folder: str | Path, half: str) -> list[str]:
 
 
 def train_argv(folder: str | Path, half: str, recipe: str, data: str, kimg: float, keep_kimg: float,
-               metrics_ref: str | None, threads: int | None, metrics: bool = True) -> list[str]:
-    """The ``gan.train`` arguments of one half's run: a fresh run, or ``--resume`` of the one there."""
+               metrics_ref: str | None, threads: int | None, metrics: bool = True, seed: int | None = None,
+               restart: bool = False) -> list[str]:
+    """The ``gan.train`` arguments of one half's run: ``--resume`` of the newest run there, or a fresh run
+    (also with ``restart``: a new numbered run folder beside a run that failed, e.g. with another ``seed``;
+    the newest run is the one audited)."""
     from gan.rundir import RunDir
 
     folder = Path(folder)
@@ -117,11 +120,13 @@ def train_argv(folder: str | Path, half: str, recipe: str, data: str, kimg: floa
     runs = folder / f"half-{half}"
     existing = sorted(p for p in runs.iterdir() if RunDir(p).checkpoint_path is not None) if runs.is_dir() else []
     extra = ["--threads", str(threads)] if threads else []
-    if existing:
+    if existing and not restart:
         # --data too: a run folder far from its data keeps no path to it (gan.data.DataConfig.portable)
         return ["--resume", str(existing[-1]), "--data", data, "--kimg", f"{kimg:g}", *extra]
     argv = ["--recipe", recipe, "--data", data, "--subset", str(folder / f"half-{half}.txt"), "--out", str(runs),
             "--kimg", f"{kimg:g}", "--keep-kimg", f"{keep_kimg:g}", *extra]
+    if seed is not None:
+        argv += ["--seed", str(seed)]
     if metrics:
         argv += ["--metrics-kimg", f"{keep_kimg:g}"]
     if metrics_ref:
@@ -362,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--metrics-ref", help="fingerprint FD derm is scored against (default: the shipped training-"
                                          "split fingerprint when the data is ISIC 2017 train, else the half's own)")
     t.add_argument("--threads", type=int, help="torch threads (default: the recipe's)")
+    t.add_argument("--seed", type=int, help="the training seed of a fresh run (default: the recipe's)")
+    t.add_argument("--restart", action="store_true", help="start a fresh run beside the one there (which stays, "
+                                                           "no longer audited) instead of resuming it")
     t.add_argument("--no-progress", action="store_true")
     sh = sub.add_parser("ship", help="put a finished audit into a model's results (section privacy_split)")
     sh.add_argument("folder", help="the audit folder")
@@ -426,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
                 and shipped_ref.is_file():
             ref = str(shipped_ref)
         targv = train_argv(args.folder, args.half, recipe, doc["data"]["path"], args.kimg, args.keep_kimg, ref,
-                           args.threads, metrics=bool(read_recipe(recipe).train.metrics))
+                           args.threads, metrics=bool(read_recipe(recipe).train.metrics), seed=args.seed,
+                           restart=args.restart)
         print("python -m gan.train " + " ".join(targv), file=sys.stderr)
         return train.main(targv + (["--no-progress"] if args.no_progress else []))
     except ValueError as e:

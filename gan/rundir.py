@@ -20,6 +20,7 @@ methods below):
 ``fingerprint-val.npz``  the held-out split's
 ``metrics.jsonl``     metrics of G_ema scored during training (``--metrics``), one line per scoring
 ``generator-best.pt`` G_ema of the best-scoring snapshot so far (``--keep-best``)
+``snapshots/``        training checkpoints kept every ``--keep-kimg`` (``checkpoint-<kimg, 6 digits>.pt``)
 ``discriminator.pt``  D of the shipped snapshot, for the white-box membership audit (``eval.privacy``)
 ``results.json``      this model's scores from ``python -m eval.run``, each naming the snapshot it scored
                       (file, SHA-256, images seen), and utility, privacy sections

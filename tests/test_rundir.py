@@ -152,7 +152,7 @@ def test_atomic_writes_name_their_temp_file_after_the_writer(tmp_path, monkeypat
 def test_every_name_is_documented():
     assert set(FILES) == {"config.json", "stats.jsonl", "grids", "checkpoint.pt", "generator.pt",
                           "fingerprint.npz", "fingerprint-val.npz", "results.json", "MODEL_CARD.md",
-                          "metrics.jsonl", "generator-best.pt", "discriminator.pt", "previous", "run.lock"}
+                          "metrics.jsonl", "generator-best.pt", "discriminator.pt", "previous", "run.lock", "snapshots"}
     assert all(f.what and f.writer for f in FILES.values())
     documented = (RunDir.__module__ and __import__("gan.rundir").rundir.__doc__)
     assert all(f"``{name}" in documented for name in FILES)
