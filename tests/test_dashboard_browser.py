@@ -158,8 +158,9 @@ def test_generate_page_in_chromium(server):
                         raise
             data = Path(dl.value.path()).read_bytes()
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                assert zf.namelist() == [f"seed{s:04d}.png" for s in range(100, 116)] + ["manifest.json"]
-                assert json.loads(zf.read("manifest.json"))["seeds"] == list(range(100, 116))
+                assert zf.namelist() == [f"images/seed{s:04d}.png" for s in range(100, 116)] + ["manifest.json"]
+                files = json.loads(zf.read("manifest.json"))["files"]
+                assert [(f["file"], f["seed"]) for f in files] == [(f"images/seed{s:04d}.png", s) for s in range(100, 116)]
             assert dl.value.suggested_filename == "dcgan-demo-seeds100-115.zip"
             # Nothing left the machine: no usage statistics, no font or favicon CDN.
             hosts = {urllib.parse.urlsplit(u).hostname for u in requests if u.startswith(("http:", "https:", "ws"))}

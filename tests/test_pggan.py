@@ -404,6 +404,6 @@ def test_registry_finds_every_model_after_a_direct_model_import():
     code = ("from gan.models.dcgan import DCGANConfig\n"
             "from gan.models import get_model, model_names\n"
             "assert get_model('pggan').name == 'pggan', model_names()\n"
-            "assert model_names() == ['dcgan', 'pggan', 'pggan-seed'], model_names()\n")
+            "assert model_names() == ['dcgan', 'pggan', 'pggan-seed', 'stylegan2'], model_names()\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
