@@ -260,7 +260,7 @@ def test_dry_run_prints_parameter_counts_flops_and_the_training_defaults(capsys)
 
 @pytest.mark.slow
 def test_the_gpu_preset_takes_one_training_step_with_both_regularizers():
-    # config f's widths at 128 px, batch 2: about a minute on a CPU, a second on a GPU.
+    # config f's widths at 128 px, batch 2: minutes on a 2-core CPU, about a second on a GPU.
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cfg = dataclasses.replace(SPEC.presets["gpu256"], resolution=128, batch=2)
     torch.manual_seed(0)
