@@ -345,23 +345,26 @@ def _format_by_index(sty, col: str, texts: dict) -> Any:
 
 
 def _dedupe_notes(notes: list[str]) -> list[str]:
-    """Collapse per-model notes that say the same thing for every model into one line."""
-    by_reason: dict[tuple[str, str], list[str]] = {}
-    order: list[tuple[str, str]] = []
+    """Collapse per-model notes that say the same thing: one line per reason and set of models, naming
+    every metric it holds for ("FID and KID (dcgan, pggan): no Inception weights ...")."""
+    by_why: dict[str, dict[str, list[str]]] = {}  # reason -> metric label -> models
     plain: list[str] = []
     for n in notes:
         m = re.match(r"(.+?) for (.+?): (.+)", n)
         if not m:
             plain.append(n)
             continue
-        k = (m.group(1), m.group(3))
-        if k not in by_reason:
-            by_reason[k] = []
-            order.append(k)
-        by_reason[k].append(m.group(2))
+        models = by_why.setdefault(m.group(3), {}).setdefault(m.group(1), [])
+        if m.group(2) not in models:
+            models.append(m.group(2))
     out = plain[:]
-    for label, why in order:
-        out.append(f"{label} ({', '.join(by_reason[(label, why)])}): {why}")
+    for why, per_label in by_why.items():
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for label, models in per_label.items():
+            groups.setdefault(tuple(models), []).append(label)
+        for models, labels in groups.items():
+            names = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+            out.append(f"{names} ({', '.join(models)}): {why}")
     return out
 
 

@@ -40,3 +40,67 @@ def assert_ok(at) -> None:
     """No exception and no error element on the page."""
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc, timeout: float = 90.0) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
+
+
+def serve(folder: Path | None, cwd: Path, env: dict | None = None, args: tuple[str, ...] = ()):
+    """``streamlit run dashboard/app.py`` on a free localhost port, started in ``cwd`` (not the repo: the
+    app must not depend on it) on ``folder`` (``$LESIONGAN_CHECKPOINTS``; None: the shipped checkpoints);
+    ``args``: the app's own arguments (``--runs DIR``). A context manager that yields the URL and stops
+    the server."""
+    import contextlib
+    import os
+    import subprocess
+    import sys
+
+    @contextlib.contextmanager
+    def run():
+        port = free_port()
+        e = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        e.pop(RAISE_ENV, None)  # as served to visitors
+        if folder is not None:
+            e["LESIONGAN_CHECKPOINTS"] = str(folder)
+        else:
+            e.pop("LESIONGAN_CHECKPOINTS", None)
+        cmd = [sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port), "--server.address",
+               "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none", *(["--", *args] if args else [])]
+        proc = subprocess.Popen(cmd, cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_healthy(url, proc)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    return run()

@@ -2,26 +2,19 @@
 
 Starts the server on a free localhost port against a tiny demo folder, opens the Generate page, checks
 the images are on the page with alt text, generates with another seed, downloads the ZIP (with its
-manifest), and checks that no request of the visit (Overview, then Generate) leaves localhost.
+manifest listing each file and its seed), and checks that no request of the visit (Overview, then
+Generate) leaves localhost.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.parse
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
@@ -31,50 +24,14 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{proc.stdout.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
-
-
 @pytest.fixture
 def server(tmp_path):
     from dashboard.demo import make_demo_folder
+    from dashboard.testing import serve
 
     folder = make_demo_folder(tmp_path / "models")
-    port = _free_port()
-    env = {**os.environ, "LESIONGAN_CHECKPOINTS": str(folder), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    # Run from elsewhere than the repo root: the app must not depend on the cwd.
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, proc)
+    with serve(folder, cwd=tmp_path) as url:  # run from elsewhere than the repo root: no cwd dependence
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 _ALL_LOADED = """() => {

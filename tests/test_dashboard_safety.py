@@ -96,10 +96,14 @@ def test_safety_page_shows_utility_bars_privacy_aucs_and_pairs(monkeypatch, demo
     assert "**Distance, pixels**: " in text and "(AUC " in text  # the verdict line with its numbers
     infos = "\n".join(i.value for i in at.info)
     assert "no discriminator" in infos and "no dermoscopy encoder" in infos
+    assert not [i for i in at.image if len(i.value) == 2]  # remade only when asked: the first visit stays quick
+    at.toggle(key="sf_pairs").set_value(True).run()
+    assert not at.exception
     pairs = [i for i in at.image if len(i.value) == 2]
     assert len(pairs) == 3
     # Words, not the audit's internal names: the space in plain words, the verdict without its rule.
     shown = "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info])
+    text = "\n".join(m.value for m in at.markdown)
     assert "**Pixels at 32 px**" in text and "pixel_32" not in shown and "rule:" not in shown
     assert "remade from the audit's seed" in shown
     alts = [img.alt for img in pairs[0].proto.imgs]

@@ -40,19 +40,23 @@ def reference_picker(results: Results | None, models: Sequence[str], key: str) -
                          "split's, where a validation fingerprint was shipped.")
 
 
-CAPTION_COLOUR = "#4b505c"  # 7.9:1 on white (WCAG AA asks 4.5:1); Streamlit's faded caption grey is ~3.9:1
+# Captions and help text: 8.1:1 on white, 7.2:1 on the sidebar's #f0f2f6 (WCAG AA asks 4.5:1), drawn at full
+# opacity: Streamlit 1.67 draws captions at opacity 0.6, which would composite this colour to about 3:1.
+# tests/test_dashboard_served.py measures the composited colour in Chromium.
+CAPTION_COLOUR = "#4b505c"
 
 
 def style() -> None:
     """Page-wide CSS: samples are sent at their own size and scaled up by the browser without blur
     (encoding 64 native 64 px PNGs is ~6x cheaper than encoding upscaled copies); captions in a colour
-    with at least 4.5:1 contrast; the fullscreen button of an image list sits above it, not on its captions."""
+    with at least 4.5:1 contrast as rendered (full opacity); the fullscreen button of an image list sits
+    above it, not on its captions."""
     st.html(
         "<style>"
         "[data-testid='stImage'] img, [data-testid='stFullScreenFrame'] img {image-rendering: pixelated;}"
         "[data-testid='stCaptionContainer'], [data-testid='stCaptionContainer'] *, "
         "[data-testid='stImageCaption'], [data-testid='stImageCaption'] *, "
-        f"[data-testid='stWidgetLabel'] p {{color: {CAPTION_COLOUR} !important;}}"
+        f"[data-testid='stWidgetLabel'] p {{color: {CAPTION_COLOUR} !important; opacity: 1 !important;}}"
         # An image list's fullscreen button inside its top-right corner, not on the caption line above.
         "[data-testid='stElementContainer']:has([data-testid='stImage']) [data-testid='stElementToolbar'] "
         "{top: 0.25rem; right: 0.25rem;}"

@@ -213,9 +213,15 @@ else:
     pairs = priv.get("closest_pairs", [])
     if pairs:
         st.subheader("Closest training/synthetic pairs")
-        bank, berr = loaders.real_bank(entry)
-        G, gerr = loaders.generator(entry)
-        if bank is None or bank.bank is None or G is None:
+        # Everything above was computed when the model shipped; these images are remade now (a few
+        # seconds: the generator is loaded and the samples drawn), so they wait for the visitor to ask.
+        show = st.toggle(f"Show the {len(pairs)} closest pairs the audit found", key="sf_pairs",
+                         help="The synthetic samples are remade from the audit's seed, beside the training images "
+                              "stored with the model.")
+        bank, berr, G, gerr = (*loaders.real_bank(entry), *loaders.generator(entry)) if show else (None,) * 4
+        if not show:
+            st.caption(f"The audit's {len(pairs)} synthetic samples nearest to a training image, each beside it.")
+        elif bank is None or bank.bank is None or G is None:
             st.info(berr or gerr or "The fingerprint has no image bank to show the training images from.")
         else:
             names = {n: i for i, n in enumerate(bank.bank_names)}

@@ -124,9 +124,11 @@ with tab_one:
         if mdf is not None:
             st.subheader("Metrics during training")
             keys = series_columns(mdf)
-            ref = last_value(mdf, "reference")
+            ref = str(last_value(mdf, "reference") or "").lower()
+            against = ("the training images" if "train" in ref else "the validation images" if "val" in ref
+                       else "its reference images" if ref else "")
             st.markdown(f"Scored while it trained, on the generator's moving average, {len(mdf)} "
-                        f"time{'s' if len(mdf) != 1 else ''}" + (f", against the {ref} images" if ref else "") + ".")
+                        f"time{'s' if len(mdf) != 1 else ''}" + (f", against {against}" if against else "") + ".")
             cols = st.columns(2)
             for i, key in enumerate(keys):
                 with cols[i % 2]:

@@ -1,0 +1,195 @@
+"""The dashboard as served to visitors (`streamlit run dashboard/app.py` in Debian's headless Chromium, via
+Playwright; no browser download): every page at 1440x900 and 390x844 with hostile addresses, and what a
+visitor must never see.
+
+Each visit asserts: no exception element, no "Traceback", no internal word (``ci_low``, ``kimg``, ``G_ema``,
+a server path), one line for a path outside the shared folders, captions at 4.5:1 or more as rendered
+(the text colour composited with every ancestor's opacity over the background it is drawn on), and the
+Evaluation page's headline numbers equal to what ``results.json`` holds.
+
+The walk of every page at both sizes with every hostile address is ``slow``; the quick test visits each
+page once with one of them.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt install chromium)"),
+]
+
+PAGES = ("", "training", "gallery", "generate", "evaluation", "utility-privacy")
+SIZES = ((1440, 900), (390, 844))
+OUTSIDE = "outside the folders this server shares"
+HOSTILE = (("folder", "/proc/1"), ("runs", "/etc"), ("folder", "x" * 300), ("folder", "%00"),
+           ("folder", "%C3%BCn%C3%AF/%E8%B7%AF%E5%BE%84"), ("folder", "~"), ("folder", "checkpoints/../../../etc"),
+           ("runs", "/proc/self/cwd"))
+INTERNAL = ("Traceback", "ci_low", "kimg", "G_ema", "/root/", "/proc", "results.json", "stats.jsonl",
+            "metrics.jsonl", "pixel_64", "pixel_32")
+
+# Composited colour of every caption: its colour (with alpha) times the opacity of it and each ancestor,
+# over the first opaque background behind it.
+_CAPTION_CONTRAST = """() => {
+  const rgba = c => { const v = c.match(/[\\d.]+/g).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+  const lum = c => { const l = c.map(x => { x /= 255; return x <= 0.04045 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+                     return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+  const out = [];
+  const sel = "[data-testid='stCaptionContainer'] p, [data-testid='stImageCaption'], [data-testid='stWidgetLabel'] p";
+  for (const el of document.querySelectorAll(sel)) {
+    if (!el.textContent.trim() || !el.getClientRects().length) continue;
+    let [r, g, b, a] = rgba(getComputedStyle(el).color);
+    for (let n = el; n; n = n.parentElement) a *= parseFloat(getComputedStyle(n).opacity);
+    let bg = [255, 255, 255];
+    for (let n = el; n; n = n.parentElement) {
+      const c = rgba(getComputedStyle(n).backgroundColor);
+      if (c[3] > 0.99) { bg = c.slice(0, 3); break; }
+    }
+    const fg = [r, g, b].map((x, i) => a * x + (1 - a) * bg[i]);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    out.push([el.textContent.slice(0, 40), (hi + 0.05) / (lo + 0.05)]);
+  }
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    from dashboard.demo import make_demo_folder
+
+    return make_demo_folder(tmp_path_factory.mktemp("served") / "models")
+
+
+@pytest.fixture(scope="module")
+def server(demo):
+    from dashboard.testing import serve
+
+    with serve(demo, cwd=demo.parent) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _settle(page, timeout: float = 120.0) -> float:
+    """Wait until the page has run (a title, then no running indicator or spinner for a second); the
+    seconds it took."""
+    t0 = time.monotonic()
+    page.wait_for_selector("h1", timeout=timeout * 1000)
+    quiet = 0
+    while time.monotonic() - t0 < timeout:
+        busy = page.locator("[data-testid='stStatusWidget'], [data-testid='stSpinner'], [data-stale='true']").count()
+        quiet = quiet + 1 if busy == 0 else 0
+        if quiet >= 4:
+            return time.monotonic() - t0
+        time.sleep(0.25)
+    raise TimeoutError(f"{page.url} still running after {timeout:.0f} s")
+
+
+def _visit(browser, url: str, size: tuple[int, int], private: Path) -> tuple[str, object]:
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    page.goto(url, timeout=120_000)
+    _settle(page)
+    text = page.inner_text("body")
+    assert page.locator("[data-testid='stException']").count() == 0, (url, size)
+    for word in (*INTERNAL, str(private)):
+        assert word not in text, (url, size, word)
+    for _ in range(3):  # a rerun fades elements and brings them back with a short transition: the steady state
+        low = [c for c in page.evaluate(_CAPTION_CONTRAST) if c[1] < 4.5]
+        if not low:
+            break
+        time.sleep(2)
+    assert not low, (url, size, low)
+    return text, page
+
+
+def _one_line(page, url) -> None:
+    alerts = [a for a in page.locator("[data-testid='stAlert'] [data-testid='stMarkdownContainer']").all_inner_texts()
+              if OUTSIDE in a]
+    assert len(alerts) == 1 and alerts[0].strip().count("\n") == 0, (url, alerts)
+
+
+def test_each_page_once_with_a_path_outside_the_shared_folders(server, browser, demo):
+    for i, name in enumerate(PAGES):
+        key, value = HOSTILE[i % 2]
+        url = f"{server}/{name}?{key}={value}"
+        text, page = _visit(browser, url, SIZES[0], demo.parent)
+        _one_line(page, url)
+        page.close()
+
+
+def test_headline_numbers_are_the_ones_results_json_holds(server, browser, demo):
+    row = next(r for r in json.loads((demo / "results.json").read_text())["rows"]
+               if r["model"] == "dcgan-demo" and r["reference"] == "train")
+    from dashboard.results import arrow
+    from eval.registry import catalogue
+
+    _, page = _visit(browser, f"{server}/evaluation", SIZES[0], demo.parent)
+    tiles = {m.locator("[data-testid='stMetricLabel'] [data-testid='stMarkdownContainer']").inner_text().strip():
+             m.locator("[data-testid='stMetricValue']").inner_text().strip()
+             for m in page.locator("[data-testid='stMetric']").all()}
+    page.close()
+    checked = 0
+    for spec in catalogue():
+        label = next((k for k in tiles if k == f"{spec.label} {arrow(spec)}"), None)
+        if label is None:
+            continue
+        v = row.get(spec.key)
+        assert tiles[label] == ("n/a" if v is None else f"{v:.3g}"), (spec.label, tiles[label], v)
+        checked += v is not None
+    assert checked >= 8  # the colour, diversity, copy-rate and encoder metrics of the demo
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_every_page_at_both_sizes_with_every_hostile_address(server, browser, demo, size):
+    for name in PAGES:
+        text, page = _visit(browser, f"{server}/{name}", size, demo.parent)
+        assert OUTSIDE not in text
+        page.close()
+        for key, value in HOSTILE:
+            url = f"{server}/{name}?{key}={value}"
+            _, page = _visit(browser, url, size, demo.parent)
+            _one_line(page, url)
+            page.close()
+
+
+@pytest.mark.slow
+def test_utility_page_first_visit_on_the_shipped_checkpoints_is_under_10_s(browser, tmp_path):
+    from dashboard.testing import serve
+    from gan.assets import find_checkpoints
+
+    if find_checkpoints() is None:
+        pytest.skip("no shipped checkpoints here")
+    with serve(None, cwd=tmp_path) as url:
+        # A server that has served a page before (the Training page loads no generator and makes no sample):
+        # its libraries are imported, which the first request after a start pays for once.
+        warm = browser.new_page(viewport={"width": 1440, "height": 900})
+        warm.goto(f"{url}/training", timeout=120_000)
+        _settle(warm)
+        warm.close()
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(f"{url}/utility-privacy", timeout=120_000)
+        seconds = _settle(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert page.get_by_text("Privacy: membership-inference audit").count() == 1
+        page.close()
+    print(f"Utility and privacy, first visit on the shipped checkpoints: {seconds:.1f} s")
+    assert seconds < 10, seconds
