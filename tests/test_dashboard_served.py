@@ -137,6 +137,7 @@ def test_each_page_once_with_a_path_outside_the_shared_folders(server, browser, 
 def test_headline_numbers_are_the_ones_results_json_holds(server, browser, demo):
     row = next(r for r in json.loads((demo / "results.json").read_text())["rows"]
                if r["model"] == "dcgan-demo" and r["reference"] == "train")
+    from dashboard.comparison import fmt_number
     from dashboard.results import arrow
     from eval.registry import catalogue
 
@@ -151,7 +152,7 @@ def test_headline_numbers_are_the_ones_results_json_holds(server, browser, demo)
         if label is None:
             continue
         v = row.get(spec.key)
-        assert tiles[label] == ("n/a" if v is None else f"{v:.3g}"), (spec.label, tiles[label], v)
+        assert tiles[label] == ("n/a" if v is None else fmt_number(v)), (spec.label, tiles[label], v)
         checked += v is not None
     assert checked >= 8  # the colour, diversity, copy-rate and encoder metrics of the demo
 

@@ -686,3 +686,28 @@ def test_seeds_are_stated_as_they_were(demo, tmp_path):
         "fd_derm": {"mean": 19.7, "sd": 0.5}, "seeds": [0, 1, 2]}}}}
     row = results.stored_rows(doc, "m")["train"]
     assert row["fd_derm"] == 19.7 and row["fd_derm_sd"] == 0.5 and row["seeds"] == [0, 1, 2]
+
+
+def test_a_new_run_is_overlaid_on_the_shipped_models_and_every_curve_downloads(monkeypatch, report_folder, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(report_folder / "dcgan-demo", runs / "00000-dcgan-new-32")
+    RunDir(report_folder / "dcgan-demo").update_results("best_snapshot", {"nimg": 32_000, "final_nimg": 48_000})
+    monkeypatch.setenv("LESIONGAN_ROOTS", str(runs))
+    at = _app(monkeypatch, report_folder, "training")
+    at.sidebar.text_input(key="lg_runs").input(str(runs)).run()
+    at.sidebar.selectbox(key="lg_source").set_value("runs/00000-dcgan-new-32").run()
+    _ok(at)
+    # The run's own curves download as CSV and JSON: one row per model, step and series.
+    [csv_button, json_button] = [b for b in at.get("download_button") if b.proto.id and "tr_dl" in b.proto.id]
+    assert csv_button.proto.label == "Curves (CSV)" and json_button.proto.label == "Curves (JSON)"
+    frame = stats.long_table({"m": stats.read_stats(runs / "00000-dcgan-new-32")})
+    assert set(frame["series"]) >= {"loss_D", "loss_G", "D_real", "D_fake"} and set(frame.columns) == {
+        "model", "nimg", "time_s", "series", "value"}
+    # Overlaid with the shipped models: dotted, their shipped snapshot marked.
+    at.multiselect(key="tr_base").set_value(["dcgan-demo"]).run()
+    _ok(at)
+    bce = next(c for c in _charts(at) if c["layout"].get("title", {}).get("text") == "D loss · BCE models")
+    names = {t["name"]: t for t in bce["data"]}
+    assert "dcgan-demo (shipped)" in names and names["dcgan-demo (shipped)"]["line"]["dash"] == "dot"
+    assert any(a.get("text") == "shipped snapshot, 32k" for a in bce["layout"]["annotations"])
+    assert [b for b in at.get("download_button") if b.proto.id and "tr_ov_dl" in b.proto.id]

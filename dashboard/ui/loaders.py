@@ -115,7 +115,7 @@ _TUNED = False
 # Cache bounds (the server holds about 1.1 GB after one browser session). Generators are a few MB each; image
 # and feature arrays are what grows with use, so they are bounded by count and expire after an hour idle.
 TTL = 3600
-MAX_GENERATORS = 8  # fp32 for every page; bf16 copies only for the Generate page's opt-in preview
+MAX_GENERATORS = 8  # fp32 for every page; a preview copy (bf16 where measured faster) for the Generate page
 MAX_IMAGE_SETS = 24
 
 
@@ -133,8 +133,10 @@ def generator(entry: ModelEntry, precision: str = sampling.EXACT) -> tuple[Any |
     """(G, None) or (None, message) for a model; the generator is loaded once per file version.
 
     ``precision``: ``sampling.EXACT`` (fp32, the default: what every image and statistic on the pages
-    is computed from, as ``eval.run`` does) or ``sampling.PREVIEW`` (bf16 where the CPU has it: the
-    Generate page's opt-in preview)."""
+    is computed from, as ``eval.run`` does) or ``sampling.PREVIEW`` (the Generate page's opt-in preview:
+    ``gan.precision`` measures this model in bf16 and fp32 on this CPU once and keeps bf16 only where it
+    is native and measured faster; on a CPU without native bf16 it is slower, and fp32 is kept.
+    ``G.precision`` says what was chosen, ``G.precision_reason`` why)."""
     weights = entry.weights
     if weights is None:
         return None, f"{entry.name}: no {WEIGHTS_HINT} yet."

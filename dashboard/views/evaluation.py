@@ -7,7 +7,7 @@ import shlex
 import streamlit as st
 
 from dashboard import sampling
-from dashboard.comparison import SCORE_GROUPS, floor_caption, group_of, scored_metrics
+from dashboard.comparison import SCORE_GROUPS, floor_caption, fmt_number, group_of, scored_metrics
 from dashboard.figures import histogram_figure
 from dashboard.realdata import closest_feature_pairs, closest_pairs, colour_histogram
 from dashboard.results import arrow, metric_note, metric_value
@@ -19,6 +19,7 @@ from gan.rundir import FINGERPRINTS
 
 EXACT = sampling.EXACT
 REF_WORDS = {"train": "training", "validation": "validation"}
+TILES_PER_ROW = 5
 
 
 def q(path) -> str:
@@ -74,16 +75,18 @@ else:
     groups = [[m for m in specs if group_of(m) == i] for i in range(len(SCORE_GROUPS))]
     cols, ordered = [], []
     for g in (g for g in groups if g):
-        cols += st.columns(len(g))
+        for i in range(0, len(g), TILES_PER_ROW):  # tiles wide enough for their label and value
+            cols += st.columns(TILES_PER_ROW)[:len(g[i:i + TILES_PER_ROW])]
         ordered += g
     missing: dict[str, list[str]] = {}  # reason -> metrics: long reasons once, under the tiles
     for col, spec in zip(cols, ordered):
         val = metric_value(row, spec.key)
         sd = metric_value(row, f"{spec.key}_sd")
-        col.metric(f"{spec.label} {arrow(spec)}", "n/a" if val is None else f"{val:.3g}",
+        # The Overview's numbers, written the same way (comparison.fmt_number: 3 significant digits).
+        col.metric(f"{spec.label} {arrow(spec)}", "n/a" if val is None else fmt_number(val),
                    help=f"{spec.description} {spec.better.capitalize()} is better.")
         if sd is not None:
-            col.caption(f"± {sd:.2g} (sd over sample seeds)")
+            col.caption(f"± {fmt_number(sd, 2)} (sd over sample seeds)")
         floor = floor_caption(row, spec)
         if floor:
             col.caption(floor)

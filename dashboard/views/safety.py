@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.figures import TEXT
+from dashboard.figures import TEXT, TICK
 from dashboard.ui import loaders, sidebar, widgets
 
 METRICS = (("melanoma_auc", "Melanoma AUC"), ("sk_auc", "Seborrheic keratosis AUC"),
@@ -57,6 +57,8 @@ def utility_bars(test: dict, key: str, label: str) -> go.Figure | None:
     fig.update_layout(title={"text": label, "font": {"color": TEXT, "size": 15}}, height=320,
                       margin={"t": 50, "b": 30, "l": 40, "r": 10}, yaxis={"range": [0, 1], "title": "mean ± sd"},
                       font={"color": TEXT})
+    fig.update_xaxes(tickfont={"color": TICK})
+    fig.update_yaxes(tickfont={"color": TICK})
     return fig
 
 
@@ -157,6 +159,8 @@ def privacy_figure(attacks: dict) -> go.Figure | None:
     fig.update_layout(title={"text": "Membership-attack AUC, 95% interval", "font": {"color": TEXT, "size": 15}},
                       height=90 + 60 * len(rows), xaxis={"range": [0.3, 1.0]}, font={"color": TEXT},
                       margin={"t": 50, "b": 30, "l": 10, "r": 10})
+    fig.update_xaxes(tickfont={"color": TICK})
+    fig.update_yaxes(tickfont={"color": TICK})
     return fig
 
 

@@ -44,6 +44,14 @@ def downloads(table, stem: str, key: str) -> None:
                       icon=":material/download:")
 
 
+def fresh(key: str, options) -> None:
+    """Forget a multiselect's choice that names what is no longer offered (another folder was picked), so
+    it opens on its default instead of on nothing."""
+    old = st.session_state.get(key)
+    if old and any(x not in options for x in old):
+        del st.session_state[key]
+
+
 # --- status strip --------------------------------------------------------------------------------
 st.header("Run status")
 statuses = {e.name: run_status(e, frames.get(e.name), configs.get(e.name), shipped.get(e.name)) for e in entries}
@@ -162,6 +170,7 @@ with tab_all:
                                                if loaders.stats(e) is not None]
     extra, extra_metrics = {}, {}
     if base:
+        fresh("tr_base", [e.name for e in base])
         picked_base = st.multiselect(
             "Compare with shipped models", [e.name for e in base], key="tr_base",
             help="Their curves join the charts below, dotted, with their shipped snapshot marked.")
@@ -180,6 +189,7 @@ with tab_all:
         st.info("No training statistics to overlay yet.")
     else:
         names = list(dict.fromkeys([*frames, *metric_frames]))
+        fresh("tr_overlay", names)
         chosen = st.multiselect("Models", names, default=names, key="tr_overlay") + list(extra)
         stat_keys = list(dict.fromkeys(k for n in chosen if n in all_frames for k in series_columns(all_frames[n])))
         metric_keys = list(dict.fromkeys(k for n in chosen if n in all_metrics
@@ -187,6 +197,7 @@ with tab_all:
         options = stat_keys + [k for k in metric_keys if k not in stat_keys]
         default = [k for k in ("loss_D", "loss_G") if k in options] + \
                   [k for k in metric_keys[:1] if k not in stat_keys]
+        fresh("tr_series", options)
         picked = st.multiselect("Series", options, default=default, key="tr_series",
                                 format_func=figures.series_label,
                                 help="Any series the runs logged: losses and D outputs, and metrics scored during "
@@ -230,6 +241,7 @@ with tab_grids:
         st.info("No fixed-noise grids in these folders yet: a run saves one at every snapshot.")
     else:
         names = [e.name for e in with_grids]
+        fresh("tr_grid_models", names)
         shown = st.multiselect("Models", names, default=[running if running in names else names[0]],
                                key="tr_grid_models",
                                help="Several models side by side at the same images seen.")
