@@ -140,6 +140,8 @@ QUICK = {"seeds": 2, "steps": 400, "bootstrap": 200}
 class TestSet:
     """Images of one test row, with labels as training-class indices."""
 
+    __test__ = False  # a data class, not a pytest test class
+
     name: str
     source: str
     images: torch.Tensor

@@ -712,12 +712,12 @@ def test_a_model_card_renders_without_remote_images_html_strikethrough_or_server
     shutil.copytree(demo, folder)
     RunDir(folder / "dcgan-demo").write_model_card(
         "# dcgan-demo\n\n![samples](https://example.org/track.png) and ![ref][r]\n\n[r]: https://example.org/x.png\n"
-        "<img src=\"https://example.org/y.png\"> Trained in ~/lesiongan-runs/a, then ~/lesiongan-runs/b; weights cached "
-        f"in /root/.cache/x.pth and {folder}/dcgan-demo/generator.pt.\n\n```\n~/kept/in/code\n```\n")
+        "<img src=\"https://example.org/y.png\"> Trained in ~/gan-runs/a, then ~/gan-runs/b; weights cached "
+        f"in /srv/cache/x.pth and {folder}/dcgan-demo/generator.pt.\n\n```\n~/kept/in/code\n```\n")
     at = _app(monkeypatch, folder)
     _ok(at)
     [card] = [m.value for m in at.markdown if "[image: samples]" in m.value]
     assert "https://example.org/track.png" not in card and "<img" not in card and "[image: ref]" in card
-    assert "/root/" not in card and str(folder) not in card and "~/lesiongan-runs" not in card
+    assert "/srv/" not in card and str(folder) not in card and "~/gan-runs" not in card
     assert "then b; weights cached in x.pth and cards/dcgan-demo/generator.pt." in card  # shared paths from their root
     assert "#### dcgan-demo" in card and "~/kept/in/code" in card  # headings demoted; code as written

@@ -31,7 +31,8 @@ OUTSIDE = "outside the folders this server shares"
 HOSTILE = (("folder", "/proc/1"), ("runs", "/etc"), ("folder", "x" * 300), ("folder", "%00"),
            ("folder", "%C3%BCn%C3%AF/%E8%B7%AF%E5%BE%84"), ("folder", "~"), ("folder", "checkpoints/../../../etc"),
            ("runs", "/proc/self/cwd"))
-INTERNAL = ("Traceback", "ci_low", "kimg", "G_ema", "/root/", "/proc", "results.json", "stats.jsonl",
+HOME = str(Path.home()).rstrip("/") + "/"  # the server's home folder, never shown
+INTERNAL = ("Traceback", "ci_low", "kimg", "G_ema", HOME, "/proc", "results.json", "stats.jsonl",
             "metrics.jsonl", "pixel_64", "pixel_32")
 
 # Composited colour of every caption: its colour (with alpha) times the opacity of it and each ancestor,
