@@ -26,7 +26,8 @@ the same attack between the model's non-member half and the ISIC 2017 validation
 non-members, where an AUC away from 0.5 is shift, not membership. Also the share of samples closer to a
 training image than that image's nearest other training image (pixels, derm1), beside the same share
 for non-member images. ``length`` does the same (without bootstrap) at every kept snapshot, with FD derm
-from the run's metrics: privacy over training length, which the dashboard draws once ``score --ship``
+from the run's metrics (run again, it keeps the snapshots already swept with the same samples and
+adds the new ones): privacy over training length, which the dashboard draws once ``score --ship``
 has put it into the model's results.
 
 This module owns ``split.json``, ``audit-KKKKKK.json`` (and its ``.md``) and ``length.json``; ``split.json``: ``{"format": "lesiongan-audit-split", "version": 1, "seed",
@@ -142,6 +143,8 @@ ATTACKS = {
     "discriminator": "D(x), the discriminator's probability of real",
     "domias_derm": "DOMIAS: k-NN (k = 5) density ratio, samples over non-member reference, derm1 features",
 }
+SHORT = {"distance_pixel": "pixel distance", "distance_derm": "derm1 distance", "discriminator": "D score",
+         "domias_derm": "DOMIAS"}
 AUDIT_FORMAT, AUDIT_VERSION = "lesiongan-audit", 1
 CARD_NOTE = "the same recipe trained on half the data, not the shipped weights"
 
@@ -247,10 +250,12 @@ def score_snapshot(folder: str | Path, kimg: int, *, n: int = 10_000, seed: int 
     per_half, snaps = {}, {}
     for h in tqdm(HALVES, desc=f"audit {kimg} kimg", disable=not progress, file=sys.stderr):
         other = HALVES[1 - HALVES.index(h)]
-        path = snapshot_file(half_run(folder, h), kimg)
+        run = half_run(folder, h)
+        path = snapshot_file(run, kimg)
         G = load_generator(path)
         D, _, info = load_discriminator(path)
-        snaps[h] = {"file": f"{path.parent.parent.name}/snapshots/{path.name}", "nimg": int(info["nimg"])}
+        snaps[h] = {"file": f"{path.parent.parent.name}/snapshots/{path.name}", "nimg": int(info["nimg"]),
+                    "training_seed": int(run.read_config().train.seed)}
         per_half[h] = half_scores(G, D, halves[h], halves[other], heldout, encoder, n, seed)
     attacks: dict[str, Any] = {}
     for i, name in enumerate(ATTACKS):
@@ -297,8 +302,13 @@ def fmt_tpr(t: dict) -> str:
 def markdown(doc: dict) -> str:
     """The audit as a Markdown table: one row per attack."""
     lines = [f"Membership audit on known halves at {doc['kimg']} k images ({doc['note']}); "
-             f"{doc['n_samples']} samples per model, seed {doc['seed']}.", "",
-             "| attack | AUC [95% CI] | TPR at 1% FPR [exact 95% CI] | TPR at 0.1% FPR | permutation null AUC "
+             f"{doc['n_samples']} samples per model, seed {doc['seed']}.", "", *table_lines(doc)]
+    return "\n".join(lines) + "\n"
+
+
+def table_lines(doc: dict) -> list[str]:
+    """The attack table and the copy-share table of one audit (Markdown lines)."""
+    lines = ["| attack | AUC [95% CI] | TPR at 1% FPR [exact 95% CI] | TPR at 0.1% FPR | permutation null AUC "
              "(95% range) | shift control AUC [95% CI] |", "| --- | --- | --- | --- | --- | --- |"]
     for name, a in doc["attacks"].items():
         if "unavailable" in a:
@@ -316,7 +326,42 @@ def markdown(doc: dict) -> str:
         syn = sum(h["synthetic_count"] for h in halves.values()) / sum(h["n_synthetic"] for h in halves.values())
         base = sum(h["nonmember_count"] for h in halves.values()) / sum(h["n_nonmembers"] for h in halves.values())
         lines.append(f"| {space} | {syn:.2%} | {base:.2%} |")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def card_lines(section: dict) -> list[str]:
+    """A model card's account of a shipped ``privacy_split`` section (:func:`ship`): what was trained, the
+    tables, and privacy over training length when it was swept."""
+    halves = section["split"]["halves"]
+    n_half = {h: v["n"] for h, v in halves.items()}
+    seeds = ", ".join(f"half {h.upper()} seed {v.get('training_seed', '?')}" for h, v in section["snapshots"].items())
+    lines = [f"Membership audit on known halves ({section['note']}): the recipe trained twice, on a seeded random half "
+             f"of the training split each ({' and '.join(f'{n:,}' for n in n_half.values())} images; split seed "
+             f"{section['split']['seed']}; training {seeds}), to {section['kimg']} k images. Every training image is a "
+             "member of one model and a non-member of the other, so the pooled attack compares "
+             f"{sum(n_half.values()):,} members with {sum(n_half.values()):,} non-members of the same distribution "
+             f"({section['n_samples']:,} samples per model; `{section.get('command', 'python -m eval.audit score')}`). "
+             "AUC 0.5 and a TPR equal to the FPR mean the attack cannot tell members from non-members; the shift "
+             "control compares two sets of non-members (the non-member halves and the validation split), so a value "
+             "away from 0.5 there measures a difference between the splits, not membership.", "",
+             *table_lines(section), ""]
+    rows = section.get("length", {}).get("rows", [])
+    if rows:
+        def at(row, name):
+            a = row.get(name) or {}
+            return f"{a['auc']:.3f}" if "auc" in a else "n/a"
+        fd = [r for r in rows if r.get("fd_derm") is not None]
+        lines += [f"Privacy over training length ({section['length']['n_samples']:,} samples per model, no bootstrap; "
+                  "the dashboard plots every attack with FD derm):", "",
+                  "| images seen | " + " | ".join(f"{SHORT[n]} AUC" for n in ATTACKS) + " | FD derm |",
+                  "| --- | " + " | ".join("---" for _ in ATTACKS) + " | --- |"]
+        for r in rows:
+            fd_s = f"{r['fd_derm']:.2f}" if r.get("fd_derm") is not None else "n/a"
+            lines.append(f"| {r['kimg']} k | " + " | ".join(at(r, n) for n in ATTACKS) + f" | {fd_s} |")
+        lines.append("")
+        if not fd:
+            lines += ["FD derm was not scored during these trainings.", ""]
+    return lines
 
 
 def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=None, every: int = 20,
@@ -327,8 +372,18 @@ def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=No
     sets = load_sets(folder, runs[HALVES[0]].read_config().data.size)
     kimgs = sorted(k for k in set.intersection(*({n_ // 1000 for n_, _ in r.list_snapshots()} for r in runs.values()))
                    if k % every == 0 and (up_to is None or k <= up_to))
+    # Rows of an earlier sweep with the same samples and snapshots are kept: run again, it adds new snapshots.
+    done = {}
+    old_file = Path(folder) / "length.json"
+    if old_file.is_file():
+        old = json.loads(old_file.read_text(encoding="utf-8"))
+        if (old.get("n_samples"), old.get("seed"), old.get("snapshots")) == (n, seed, _run_names(runs)):
+            done = {r["kimg"]: r for r in old.get("rows", []) if set(r) - {"kimg", "fd_derm"} >= _attack_names(encoder)}
     rows = []
     for k in kimgs:
+        if k in done:
+            rows.append(done[k])
+            continue
         doc = score_snapshot(folder, k, n=n, seed=seed, encoder=encoder, bootstrap=0, sets=sets, progress=progress)
         row: dict[str, Any] = {"kimg": k}
         for name, a in doc["attacks"].items():
@@ -345,7 +400,16 @@ def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=No
         row["fd_derm"] = float(np.mean(fds)) if len(fds) == len(runs) else None
         rows.append(row)
     return {"format": AUDIT_FORMAT, "version": AUDIT_VERSION, "protocol": "split-length", "n_samples": n,
-            "seed": seed, "note": CARD_NOTE, "rows": rows}
+            "seed": seed, "note": CARD_NOTE, "snapshots": _run_names(runs), "rows": rows}
+
+
+def _run_names(runs: dict) -> dict:
+    """Which training run of each half a sweep read (a restarted half is a different model)."""
+    return {h: r.path.name for h, r in runs.items()}
+
+
+def _attack_names(encoder) -> set:
+    return {"distance_pixel", "discriminator"} | ({"distance_derm", "domias_derm"} if encoder is not None else set())
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -127,6 +127,15 @@ def test_split_train_score_end_to_end(tmp_path, monkeypatch):
     assert A.main(["length", str(audit), "--n", "64", "--derm-encoder", "none", "--threads", "1"]) == 0
     length = json.loads((audit / "length.json").read_text())
     assert [r["kimg"] for r in length["rows"]] == [0] and set(length["rows"][0]) >= {"distance_pixel", "fd_derm"}
+    # Run again, a sweep keeps the rows it has for the same samples and runs (marked here), and redoes them
+    # for other settings.
+    length["rows"][0]["distance_pixel"]["auc"] = 0.123
+    (audit / "length.json").write_text(json.dumps(length))
+    assert A.main(["length", str(audit), "--n", "64", "--derm-encoder", "none", "--threads", "1"]) == 0
+    assert json.loads((audit / "length.json").read_text())["rows"][0]["distance_pixel"]["auc"] == 0.123
+    assert A.main(["length", str(audit), "--n", "48", "--derm-encoder", "none", "--threads", "1"]) == 0
+    assert json.loads((audit / "length.json").read_text())["rows"][0]["distance_pixel"]["auc"] != 0.123
+    assert A.main(["length", str(audit), "--n", "64", "--derm-encoder", "none", "--threads", "1"]) == 0
     assert A.main(["score", str(audit), "--kimg", "0", "--n", "64", "--bootstrap", "20", "--derm-encoder", "none",
                    "--threads", "1", "--ship", str(ship)]) == 0
     doc = json.loads((audit / "audit-000000.json").read_text())
@@ -151,3 +160,9 @@ def test_split_train_score_end_to_end(tmp_path, monkeypatch):
     assert list(view.copies_table(section)["space"]) == ["pixels"]
     assert "| attack |" in (audit / "audit-000000.md").read_text()
     assert A.main(["score", str(audit), "--kimg", "40", "--derm-encoder", "none"]) == 2  # no such snapshot
+    # The model card's account of the shipped section: the training seeds, pooled counts, both tables.
+    card = "\n".join(A.card_lines(section))
+    assert "not the shipped weights" in card and "12 and 12 images" in card and "24 members with 24 non-members" in card
+    assert f"half A seed {run.read_config().train.seed}, half B seed" in card and "to 0 k images" in card
+    assert "| images seen | pixel distance AUC | derm1 distance AUC | D score AUC | DOMIAS AUC | FD derm |" in card
+    assert "| 0 k | " in card and "FD derm was not scored" in card and str(audit) not in card
