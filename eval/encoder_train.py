@@ -449,10 +449,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def check_precision(precision: str) -> None:
-    from gan.nets import bf16_supported
+    """Refuse bf16 where this CPU would emulate it (:func:`gan.nets.check_bf16`, the one bf16 check)."""
+    from gan.nets import check_bf16
 
-    if precision == "bf16" and not bf16_supported("cpu"):
-        raise ValueError("--precision bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX); use fp32")
+    if precision == "bf16":
+        check_bf16("cpu", instead="fp32")
 
 
 def split_record(names, lesion_ids, labels, train_idx, held_idx, tcfg: EncoderTrainConfig) -> dict:

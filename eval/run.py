@@ -259,6 +259,10 @@ def score_checkpoints(root: Path, *, n: int, seed: int, metrics: list[str] | Non
 
 # What a partial rescore (--model) must share with the collection it updates.
 _COLLECTION_SETTINGS = ("n", "seed", "seeds", "bins")
+# What eval.run keeps at the top of a model's results.json beside "results" (its settings, then which
+# command scored which metric); the other top-level keys are the sections other tools set.
+RUN_SETTINGS = ("created", "command", "n", "seed", "bins", "seeds")
+RUN_KEYS = (*RUN_SETTINGS, "metric_commands")
 
 
 def check_collection_settings(previous: dict | None, settings: dict) -> None:
@@ -372,15 +376,15 @@ def _write_results(root: Path, rows: list[dict], full: dict[rundir.RunDir, dict[
     for run, per_ref in full.items():
         if per_ref and merge:
             old = run.read_results() or {}
-            run_meta = {k: old[k] for k in ("created", "command", "n", "seed", "bins", "seeds") if k in old} or meta
+            run_meta = {k: old[k] for k in RUN_SETTINGS if k in old} or meta
             run_meta = run_meta | {"metric_commands": {**(old.get("metric_commands") or {}),
                                                        **{name: meta["command"] for name in merge}}}
             old_res = old.get("results") or {}
             per_ref = {**old_res, **{ref: merge_metric_values(old_res.get(ref) or {}, res, merge)
                                      for ref, res in per_ref.items()}}
-            run.write_results(per_ref, run_meta)
+            run.write_results(per_ref, run_meta, owns=RUN_KEYS)
         elif per_ref:
-            run.write_results(per_ref, meta)
+            run.write_results(per_ref, meta, owns=RUN_KEYS)
     if full and all(run.path == root for run in full):
         return []  # one run folder: its results.json is the model's own
     return rundir.write_collection_results(root, rows, collection_meta, to_csv(rows))

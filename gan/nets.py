@@ -195,8 +195,9 @@ def bf16_supported(device: torch.device | str = "cpu") -> bool:
     return native_bf16(device) is not None
 
 
-def check_bf16(device: torch.device | str, flag: str = "--precision bf16") -> None:
-    """Refuse bf16 where it would be emulated: a ValueError of one line naming ``flag`` and why."""
+def check_bf16(device: torch.device | str, flag: str = "--precision bf16", instead: str = "fp32 or auto") -> None:
+    """Refuse bf16 where it would be emulated: a ValueError of one line naming ``flag``, why, and what to
+    use ``instead``."""
     if bf16_supported(device):
         return
     device = torch.device(device)
@@ -206,7 +207,7 @@ def check_bf16(device: torch.device | str, flag: str = "--precision bf16") -> No
         where = f"{device} has no native bfloat16 (compute capability below 8.0)"
     else:
         where = f"{device} has no native bfloat16"
-    raise ValueError(f"{flag}: {where}, so bf16 would be emulated and slower than fp32; use fp32 or auto")
+    raise ValueError(f"{flag}: {where}, so bf16 would be emulated and slower than fp32; use {instead}")
 
 
 def fuse_for_inference(net: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:

@@ -64,13 +64,12 @@ from gan.fileio import (LOCK_NAME, FolderLock, atomic_write, atomic_write_text, 
 
 RESULTS_FORMAT = "lesiongan-results"
 RESULTS_VERSION = 2  # 2: ``unavailable`` is a {metric: reason} object in every row
-# Sections of a model's results.json beside eval.run's "results" (kept when eval.run re-scores):
-# per-class scores of a conditional model, and its class consistency under the dermoscopy encoder.
-# The class fidelity of a conditional model (eval.class_fidelity), the downstream-utility report
-# (eval.utility), the membership-inference audits (eval.privacy; on known halves: eval.audit);
-# "best_snapshot": which snapshot was shipped and why (tools/ship.py, from --keep-best).
-RESULT_SECTIONS = ("per_class", "class_consistency", "class_fidelity", "utility", "privacy", "privacy_split",
-                   "best_snapshot", "ship_note")
+# A model's results.json: this module writes the envelope (format, version, model); eval.run writes the
+# scores ("results") and the settings it scored with (write_results); every other top-level key is a
+# section that the module computing it sets with update_results (eval.utility, eval.privacy,
+# eval.class_fidelity, eval.audit, tools/ship.py). Each writer keeps the keys it does not own, so no list
+# of sections lives here.
+RESULTS_ENVELOPE = ("format", "version", "model", "results")
 
 
 @dataclass(frozen=True)
@@ -468,22 +467,36 @@ class RunDir:
         """This model's ``results.json`` (``{"results": {reference: result}, ...}``), or None."""
         return _read_json(self.path / RESULTS)
 
-    def write_results(self, results: dict[str, dict], meta: dict) -> Path:
-        """Write this model's scores per reference set (``eval.run``), keeping the other sections
-        (:data:`RESULT_SECTIONS`) that other tools added."""
+    def write_results(self, results: dict[str, dict], meta: dict, owns: tuple[str, ...] = ()) -> Path:
+        """Write this model's scores per reference set and the settings they were scored with
+        (``eval.run``), keeping the sections other tools set (:meth:`update_results`) as they were.
+
+        Args:
+            results: ``{reference: result}``.
+            meta: the writer's settings, written after the format and version.
+            owns: the writer's own keys besides ``meta``'s: an earlier write's that this one drops when
+                ``meta`` no longer holds them (every other key of the file is kept, in its order).
+        """
         p = self.path / RESULTS
         old = self.read_results() or {}
-        kept = {k: old[k] for k in RESULT_SECTIONS if k in old}
+        replaced = {*RESULTS_ENVELOPE, *meta, *owns}
+        kept = {k: v for k, v in old.items() if k not in replaced}
         doc = {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, **meta, "model": self.name, "results": results,
                **kept}
         atomic_write_text(p, json.dumps(doc, indent=1) + "\n")
         return p
 
     def update_results(self, section: str, value: Any) -> Path:
-        """Set one section of ``results.json`` (one of :data:`RESULT_SECTIONS`), keeping the rest; ``None``
-        removes it."""
-        if section not in RESULT_SECTIONS:
-            raise KeyError(f"{section!r} is not a results.json section; known: {', '.join(RESULT_SECTIONS)}")
+        """Set one section of ``results.json`` (a top-level key that the calling module computes, e.g.
+        ``"utility"``), keeping the rest; ``None`` removes it.
+
+        Raises:
+            KeyError: ``section`` is part of the envelope or the scores (:data:`RESULTS_ENVELOPE`), which
+                only :meth:`write_results` writes, or not a lower-case name.
+        """
+        if section in RESULTS_ENVELOPE or not re.fullmatch(r"[a-z][a-z0-9_]*", str(section)):
+            raise KeyError(f"{section!r} is not a results.json section (a lower-case name other than "
+                           f"{', '.join(RESULTS_ENVELOPE)})")
         p = self.path / RESULTS
         doc = self.read_results() or {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, "model": self.name,
                                       "results": {}}

@@ -2,9 +2,11 @@
 generation) imports neither ``eval`` nor ``dashboard``, ``eval`` does not import ``dashboard``, and no
 modules import each other in a cycle.
 
-Every import counts: at module top, inside functions, under ``if TYPE_CHECKING:`` and by name through
-``importlib.import_module("...")``. An import deferred into a function avoids the runtime error of a
-cycle but not the tangle, so it is no way around this test.
+Every import counts: at module top, inside functions, under ``if TYPE_CHECKING:``, and by a module name
+written in the source: ``importlib.import_module("...")``, ``__import__``, ``importlib.util.find_spec``,
+``pkgutil.resolve_name("mod:obj")``, ``runpy.run_module`` and ``[..., "-m", "mod", ...]`` command lines. An
+import deferred into a function avoids the runtime error of a cycle but not the tangle, so it is no way
+around this test. The checks run on a made-up tree too, to show that they fail where they should.
 """
 from __future__ import annotations
 
@@ -19,12 +21,17 @@ PACKAGES = ("gan", "eval", "dashboard")
 ALLOWED = {"gan": set(), "eval": {"gan"}, "dashboard": {"gan", "eval"}}
 
 
-def module_files() -> dict[str, Path]:
-    """Dotted module name -> file, for every module of :data:`PACKAGES` (a package is its ``__init__``)."""
+# Calls whose first argument names a module (resolve_name's "mod:obj" counts by its module).
+IMPORTERS = ("import_module", "__import__", "find_spec", "resolve_name", "run_module")
+
+
+def module_files(root: Path = ROOT) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of :data:`PACKAGES` under ``root`` (a package is its
+    ``__init__``)."""
     out = {}
     for pkg in PACKAGES:
-        for path in sorted((ROOT / pkg).rglob("*.py")):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        for path in sorted((root / pkg).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
             out[".".join(parts)] = path
@@ -62,8 +69,11 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 and isinstance(node.args[0].value, str):
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if called in ("import_module", "__import__"):
-                names = [node.args[0].value]
+            if called in IMPORTERS:
+                names = [node.args[0].value.partition(":")[0]]
+        elif isinstance(node, (ast.List, ast.Tuple)):  # a command line: [sys.executable, "-m", "eval.run"]
+            items = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
+            names = [b for a, b in zip(items, items[1:]) if a == "-m" and isinstance(b, str)]
         for name in names:
             target = _resolve(name, modules)
             if target is not None and target != module:
@@ -71,9 +81,15 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return found
 
 
-def import_graph() -> dict[str, set[str]]:
-    modules = module_files()
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    modules = module_files(root)
     return {m: imports_of(m, p, modules) for m, p in modules.items()}
+
+
+def against_layers(graph: dict[str, set[str]]) -> list[str]:
+    """``"a imports b"`` for each import that points against the layers (:data:`ALLOWED`)."""
+    return [f"{m} imports {t}" for m, targets in sorted(graph.items()) for t in sorted(targets)
+            if t.split(".")[0] != m.split(".")[0] and t.split(".")[0] not in ALLOWED[m.split(".")[0]]]
 
 
 def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -140,9 +156,31 @@ def test_imports_are_read_everywhere_in_a_file(tmp_path):
     assert imports_of("gan.mod", src, modules) == {"eval.x", "gan.sub", "dashboard.y"}
 
 
+def test_the_checks_fail_on_a_made_up_tree_that_breaks_the_layers(tmp_path):
+    files = {
+        "gan/__init__.py": "",
+        "gan/a.py": "import importlib\ndef f():\n    return importlib.import_module('eval.m')\n",
+        "gan/b.py": "from gan import c\n",
+        "gan/c.py": "from . import b\n",
+        "gan/d.py": "import pkgutil, subprocess, sys\npkgutil.resolve_name('dashboard.app:main')\n"
+                    "subprocess.run([sys.executable, '-m', 'eval.m'])\n",
+        "gan/ok.py": "import os\nfrom gan import a\nRUNS = 'eval.m'  # a string alone imports nothing\n",
+        "eval/__init__.py": "",
+        "eval/m.py": "import gan.a\nfrom gan.b import x\n",
+        "dashboard/__init__.py": "",
+        "dashboard/app.py": "import eval.m\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    graph = import_graph(tmp_path)
+    assert against_layers(graph) == ["gan.a imports eval.m", "gan.d imports dashboard.app", "gan.d imports eval.m"]
+    assert sorted(strongly_connected(graph)) == [["eval.m", "gan.a"], ["gan.b", "gan.c"]]
+    assert graph["gan.ok"] == {"gan.a"} and graph["dashboard.app"] == {"eval.m"}
+
+
 def test_layers_point_one_way():
-    wrong = [f"{m} imports {t}" for m, targets in sorted(import_graph().items()) for t in sorted(targets)
-             if t.split(".")[0] != m.split(".")[0] and t.split(".")[0] not in ALLOWED[m.split(".")[0]]]
+    wrong = against_layers(import_graph())
     assert not wrong, "imports against the layers (gan <- eval <- dashboard):\n" + "\n".join(wrong)
 
 

@@ -77,9 +77,21 @@ def test_training_bf16_is_refused_in_one_line_naming_the_flag(monkeypatch):
         nets.check_bf16("cpu")
     msg = str(e.value)
     assert msg.startswith("--precision bf16: this CPU (Intel(R) Xeon(R) Platinum 8259CL) has no native bfloat16")
-    assert "emulated and slower" in msg and "\n" not in msg
+    assert "emulated and slower" in msg and "\n" not in msg and msg.endswith("use fp32 or auto")
     stub_cpu(monkeypatch, ZEN4)
     nets.check_bf16("cpu")
+
+
+def test_the_encoder_trainer_refuses_bf16_through_the_same_check(monkeypatch):
+    from eval.encoder_train import check_precision
+
+    stub_cpu(monkeypatch, XEON_NO_BF16)
+    with pytest.raises(ValueError, match=r"^--precision bf16: this CPU \(Intel\(R\) Xeon\(R\) Platinum 8259CL\) has "
+                                         r"no native bfloat16 .*; use fp32$"):
+        check_precision("bf16")
+    check_precision("fp32")
+    stub_cpu(monkeypatch, ZEN4)
+    check_precision("bf16")
 
 
 # --------------------------------------------------------------------------- auto, measured and cached

@@ -182,13 +182,22 @@ def test_another_kinds_log_is_keyed_by_its_own_step(tmp_path):
 def test_results_sections_survive_a_rescore(tmp_path):
     run = RunDir(tmp_path)
     run.update_results("per_class", {"train/melanoma": {"x": 1}})
-    run.write_results({"train": {"y": 2}}, {"n": 5})
+    run.write_results({"train": {"y": 2}}, {"n": 5, "old_setting": 1})
     run.update_results("class_consistency", {"fake": {"melanoma": 0.7}})
+    run.update_results("a_new_tool", [1])  # a section no other module knows of is kept all the same
     doc = run.read_results()
     assert doc["results"] == {"train": {"y": 2}} and doc["per_class"] == {"train/melanoma": {"x": 1}}
     assert doc["class_consistency"]["fake"]["melanoma"] == 0.7 and doc["n"] == 5
-    with pytest.raises(KeyError, match="not a results.json section"):
-        run.update_results("anything", {})
+    run.write_results({"train": {"y": 3}}, {"n": 6}, owns=("old_setting",))
+    doc = run.read_results()
+    # the envelope, the writer's settings and scores, then every section in the order it was first set
+    assert list(doc) == ["format", "version", "n", "model", "results", "per_class", "class_consistency", "a_new_tool"]
+    assert doc["results"] == {"train": {"y": 3}} and doc["a_new_tool"] == [1]
+    run.update_results("a_new_tool", None)
+    assert "a_new_tool" not in run.read_results()
+    for name in ("results", "model", "format", "version", "Utility", "", "per class"):
+        with pytest.raises(KeyError, match="not a results.json section"):
+            run.update_results(name, {})
 
 
 def test_the_run_lock_records_its_holder_and_keeps_other_processes_out(tmp_path):
