@@ -35,7 +35,7 @@ from tqdm import tqdm
 from eval import encoder as enc
 from eval.encoder import (CHECKPOINT, CONFIG, ENCODER, KIND_TRAINING, MODEL_CARD, SPLIT, STATS, EncoderConfig,
                           EncoderNet, to_input)
-from gan.assets import portable_name
+from gan.assets import portable_command, portable_name
 from gan.cli import entry_point, prog
 from gan.fileio import atomic_write_text
 from gan.rundir import RunDir
@@ -440,7 +440,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_idx = np.setdiff1d(np.arange(len(ds)), held_idx)
     print(f"run folder {run}: {len(train_idx)} training images, {len(held_idx)} held out "
           f"({split['counts']['heldout_lesions']} lesions)", file=sys.stderr)
-    info = {"command": " ".join(["python -m eval.encoder", *sys.argv[1:]]) if args.command_line is None
+    info = {"command": portable_command(["python -m eval.encoder_train", *sys.argv[1:]]) if args.command_line is None
             else args.command_line, "data": "HAM10000", "data_images": len(ds), "split": split["counts"],
             "resize": ds.info.get("resize")}
     train(run, ds.images, y, train_idx, held_idx, mcfg, tcfg, ckpt, progress=not args.no_progress, info=info)

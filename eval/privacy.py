@@ -112,7 +112,7 @@ def load_discriminator(path: str | Path) -> tuple[torch.nn.Module, Any, dict]:
                          f"{ckpt_io.torch_load_reason(e)}") from None
     if isinstance(doc, dict) and doc.get("kind") == ckpt_io.KIND_TRAIN:
         doc = ckpt_io.load(path, kinds=(ckpt_io.KIND_TRAIN,))
-        cfg, state, info = doc["config"], doc["D"], {"nimg": doc["nimg"], "source": str(path)}
+        cfg, state, info = doc["config"], doc["D"], {"nimg": doc["nimg"], "source": f"{path.parent.name}/{path.name}"}
     elif isinstance(doc, dict) and doc.get("kind") == KIND_DISCRIMINATOR:
         if doc.get("version") != DISCRIMINATOR_VERSION:
             raise ValueError(f"{path}: discriminator format version {doc.get('version')} is not supported")
@@ -208,6 +208,17 @@ def closest_pairs(d: np.ndarray, nn: np.ndarray, names: list[str], k: int, space
     return [{"space": space, "member": int(i), "name": names[i], "sample": int(nn[i]), "sample_class": sample_labels[nn[i]],
              "distance": float(d[i]), "ratio_to_heldout_median": float(d[i] / heldout_median) if heldout_median else None}
             for i in order]
+
+
+def set_record(ds) -> dict:
+    """How a report names a set of images: the data set by its name (:func:`gan.data.dataset.dataset_name`)
+    and content hash (:func:`gan.data.dataset.content_sha256`, as run configs name what they trained on),
+    the folder as files meant to travel name it (:func:`gan.assets.portable_name`), split and count."""
+    from gan.assets import portable_name
+    from gan.data.dataset import content_sha256, dataset_name
+
+    return {"source": portable_name(ds.source), "name": dataset_name(ds), "sha256": content_sha256(ds),
+            "split": ds.split, "count": len(ds)}
 
 
 def check_sets(members, nonmembers, what: tuple[str, str] = ("members", "non-members")) -> None:
@@ -390,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--n must be >= 1, --bootstrap >= 10, --pairs >= 0")
     torch.set_num_threads(max(1, args.threads))
     from gan import load_generator
+    from gan.assets import portable_command, portable_name
     from gan.data import SIZES, load_dataset
     from gan.fileio import prepare_output
 
@@ -432,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
                           "discriminator.pt or training checkpoint, so the white-box attack cannot run")
             else:
                 D, dcfg, info = load_discriminator(dpath)
-                d_info = {"discriminator": str(dpath), "d_nimg": info.get("nimg"),
+                d_info = {"discriminator": portable_name(dpath), "d_nimg": info.get("nimg"),
                           "generator_nimg": G.info.get("nimg")}
                 if dcfg.model != G.model_name:
                     raise ValueError(f"{dpath}: a {dcfg.model} discriminator for a {G.model_name} generator")
@@ -444,11 +456,10 @@ def main(argv: list[str] | None = None) -> int:
                            bootstrap=args.bootstrap, pairs=args.pairs, progress=True)
     doc = {"format": FORMAT, "version": VERSION,
            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-           "command": " ".join(["python -m eval.privacy", *(argv if argv is not None else sys.argv[1:])]),
-           "generator": {"path": str(args.checkpoint), "model": G.model_name, "nimg": G.info.get("nimg"),
+           "command": portable_command(["python -m eval.privacy", *(argv if argv is not None else sys.argv[1:])]),
+           "generator": {"path": portable_name(args.checkpoint), "model": G.model_name, "nimg": G.info.get("nimg"),
                          "classes": list(G.class_names)},
-           "members": {"source": members.source, "split": members.split, "count": len(members)},
-           "nonmembers": {"source": nonmembers.source, "split": nonmembers.split, "count": len(nonmembers)},
+           "members": set_record(members), "nonmembers": set_record(nonmembers),
            "thresholds": [{"rule": r, "verdict": v} for r, v in VERDICTS], **report,
            "wall_seconds": time.time() - t0}
     text = markdown(doc)

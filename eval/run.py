@@ -57,7 +57,7 @@ from eval.keys import (DEFAULT_BINS, KEY_N_FAKE, KEY_N_REAL, KEY_RESIZE, KEY_RES
                        KEY_UNAVAILABLE)
 from eval.registry import catalogue, get_metric, list_metrics
 from gan import rundir
-from gan.assets import NOT_FOUND, find_checkpoints, portable_name
+from gan.assets import NOT_FOUND, find_checkpoints, portable_command, portable_name
 from gan.cli import entry_point, prog
 
 ROW_FIRST = ("model", "reference", KEY_N_FAKE, KEY_N_REAL, KEY_RESOLUTION, KEY_SEED)  # the table's first columns
@@ -490,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     meta = {"created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-            "command": "python -m eval.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": portable_command(["python -m eval.run", *(argv if argv is not None else sys.argv[1:])]),
             "n": a.n, "seed": a.seed, "bins": a.bins, "seeds": a.seeds}
     try:
         written = _write_results(root, rows, full, meta, a.models, metrics if a.merge else None)

@@ -73,7 +73,7 @@ import numpy as np
 import torch
 
 from eval.classifier import ARCHS, RecipeConfig, embed, predict_proba, train_classifier
-from gan.assets import portable_name
+from gan.assets import portable_command, portable_name
 from gan.cli import entry_point, prog
 
 SETTINGS = ("real", "real-long", "real+synthetic", "synthetic", "real+augment")
@@ -1070,7 +1070,7 @@ def main(argv: list[str] | None = None) -> int:
                           synthetic_seed=args.synthetic_seed, workers=args.workers, cache=cache, progress=True)
         doc = {"format": FORMAT, "version": VERSION, "protocol_name": args.protocol,
                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-               "command": " ".join(["python -m eval.utility", *(argv if argv is not None else sys.argv[1:])]),
+               "command": portable_command(["python -m eval.utility", *(argv if argv is not None else sys.argv[1:])]),
                "quick": bool(args.quick), "dev": bool(args.dev), "preregistered": default_run,
                "real": {"source": portable_name(real.source), "layout": real.layout, "split": real.split,
                         "n": int(len(real_y))},

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 ENV_HOME = "LESIONGAN_HOME"
 HINT = f"set {ENV_HOME} to a folder holding the shipped checkpoints/"
@@ -132,3 +132,20 @@ def portable_name(path: str | os.PathLike, base: str | os.PathLike | None = None
     if p != here and p.is_relative_to(here):
         return p.relative_to(here).as_posix()
     return f"{p.parent.name}/{p.name}" if p.is_file() and p.parent.name else (p.name or text)
+
+
+def portable_command(words: Sequence[str], base: str | os.PathLike | None = None) -> str:
+    """A command line as files meant to travel record it: every argument that is an absolute path (alone,
+    after ``--flag=``, or before an ``@split``) named by :func:`portable_name`, the rest as typed.
+
+    ``portable_command(["python -m eval.privacy", "--real", "/data/isic2017@train"])`` gives
+    ``"python -m eval.privacy --real isic2017@train"``.
+    """
+    def arg(word: str) -> str:
+        flag, eq, value = word.partition("=") if word.startswith("-") else ("", "", word)
+        if not os.path.isabs(value):
+            return word
+        path, at, rest = (value, "", "") if os.path.exists(value) else value.partition("@")
+        return f"{flag}{eq}{portable_name(path, base)}{at}{rest}"
+
+    return " ".join(arg(str(w)) for w in words)

@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from gan.assets import portable_command, portable_name
 from gan.cli import entry_point, prog
 from gan.data.manifest import MANIFEST, MANIFEST_FORMAT, MANIFEST_VERSION, read_own_manifest
 from gan.fileio import atomic_write, atomic_write_text, clean_stale_temps, sha256_file
@@ -264,7 +265,7 @@ def manifest(G, checkpoint: Path, items: list[Item], layout: str, size: int, see
     return {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "run_id": run_id, "complete": complete,
         "synthetic": True,
-        "generator": {"file": str(checkpoint.resolve()), "sha256": sha256_file(checkpoint), "model": G.model_name,
+        "generator": {"file": portable_name(checkpoint), "sha256": sha256_file(checkpoint), "model": G.model_name,
                       "resolution": G.resolution, "images_seen": G.info.get("nimg"), "config": G.config.to_dict()},
         "layout": layout, "size": size, "seed": seed, "precision": G.precision, "count": len(items),
         "class_counts": counts, "seed_rule": "image j of class c is latent j of seed S*1000+index(c) (unconditional: "
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         prepare_out(out, args.overwrite, [*(relative_path(it, layout) for it in items), *support_files(layout)])
         size = args.size or G.resolution
-        command = "python -m gan.synthesize " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = portable_command(["python -m gan.synthesize", *(argv if argv is not None else sys.argv[1:])])
         # The manifest first, marked incomplete: an interrupted set is then provably this command's
         # (--overwrite replaces it) and readers can tell it is unfinished; the complete one last.
         m = manifest(G, Path(G.path), items, layout, size, args.seed, command, uuid.uuid4().hex, complete=False)

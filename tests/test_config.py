@@ -119,3 +119,14 @@ def test_portable_names_of_files_and_folders(tmp_path, monkeypatch):
     assert portable_name(str(elsewhere / "data" / "isic2017")) == "isic2017"
     assert portable_name(tmp_path / "runs" / "00001" / "generator.pt", base=elsewhere / "x") == "00001/generator.pt"
     assert portable_name("<array>") == "<array>" and portable_name("runs/x") == "runs/x"
+
+
+def test_portable_command_lines(tmp_path, monkeypatch):
+    from gan.assets import portable_command
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "a@b").mkdir(parents=True)
+    data = tmp_path.parent / "data" / "isic2017"
+    words = ["python -m eval.privacy", "--real", f"{data}@train", f"--out={tmp_path / 'runs' / 'x'}", "--n", "5",
+             str(tmp_path / "runs" / "a@b"), "rel/dir", "-q"]
+    assert portable_command(words) == "python -m eval.privacy --real isic2017@train --out=runs/x --n 5 runs/a@b rel/dir -q"

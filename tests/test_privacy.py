@@ -172,3 +172,13 @@ def test_cli_end_to_end(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "out" / "closest-pairs.png").is_file()
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["privacy"]["attacks"]["distance_pixel"]["auc"] == doc["attacks"]["distance_pixel"]["auc"]
+    # Sets and files by name and content hash, never by this machine's path (the command line too).
+    from gan.data import load_dataset
+    from gan.data.dataset import content_sha256
+
+    assert str(tmp_path) not in json.dumps(saved["privacy"])
+    for key, folder in (("members", "train"), ("nonmembers", "held")):
+        want = content_sha256(load_dataset(tmp_path / folder, size=32, progress=False))
+        assert doc[key] == {"source": folder, "name": folder, "sha256": want, "split": None, "count": 12}
+    assert doc["generator"]["path"] == "run/generator.pt"
+    assert doc["command"].startswith("python -m eval.privacy --checkpoint run/generator.pt --real train --heldout held")

@@ -22,7 +22,7 @@ from eval.fingerprint import load_fingerprint
 from eval import KEY_JS_RGB, KEY_WASSERSTEIN_RGB
 from eval.registry import QUALITY_BAR, catalogue, describe_quality_bar, get_label, meets_quality_bar
 from eval.utility_card import card_lines as utility_privacy_lines
-from gan.assets import checkpoints_dir
+from gan.assets import checkpoints_dir, portable_name
 from gan.config import RunConfig, to_dict
 from gan.fileio import atomic_write_text, clean_stale_temps
 from gan.rundir import RunDir, discover
@@ -377,8 +377,9 @@ def per_class(name: str, data: Path, n: int, seed: int, encoder: Path) -> None:
     # samples against every class's real training images (rows: asked for; columns: real class).
     real = load_dataset(data / SPLIT_DIRS["train"], size=G.resolution, progress=False)
     cross = [[_cross_jsd(real, G, c_fake, c_real, n, seed) for c_real in G.class_names] for c_fake in G.class_names]
-    run.update_results("per_class", {"n": n, "seed": seed, "data": str(data), "metrics": list(PER_CLASS_METRICS),
-                                     "rows": rows, "classes": list(G.class_names), "cross_jsd_train": cross})
+    run.update_results("per_class", {"n": n, "seed": seed, "data": portable_name(data),
+                                     "metrics": list(PER_CLASS_METRICS), "rows": rows, "classes": list(G.class_names),
+                                     "cross_jsd_train": cross})
     if (encoder / "encoder.pt").is_file():
         from eval.encoder import load_encoder
 
@@ -387,7 +388,8 @@ def per_class(name: str, data: Path, n: int, seed: int, encoder: Path) -> None:
         run.update_results("class_consistency", {**class_consistency(enc, G, n, seed, real=val),
                                                  "command": f"python -m eval.consistency --checkpoint "
                                                             f"checkpoints/{name}/generator.pt --real "
-                                                            f"{data / SPLIT_DIRS['validation']} --n {n} --seed {seed}"})
+                                                            f"{portable_name(data / SPLIT_DIRS['validation'])} "
+                                                            f"--n {n} --seed {seed}"})
     else:
         print(f"{encoder}: no encoder.pt, so no class consistency yet", file=sys.stderr)
 
