@@ -144,8 +144,9 @@ def card_lines(doc: dict, name: str, conditional: bool | None = None) -> list[st
                          f"{nearest['ratio_to_heldout_median']:.2f} x the held-out images' median nearest distance); "
                          "the dashboard's Utility and privacy page shows the closest pairs.")
         lines += ["- The non-members are the ISIC 2017 validation split, which every model also fits less well than the "
-                  "training split (the Results above): a difference between the two splits, not membership, can move "
-                  "an AUC above 0.5 as well; the attacks cannot tell the two apart.",
+                  "training split (the validation-split row of the scores under Evaluation): a difference between "
+                  "the two splits, not membership, can move an AUC above 0.5 as well; the attacks cannot tell the two "
+                  "apart.",
                   f"- {priv.get('disclaimer', '')}", ""]
     else:
         lines += [f"Membership-inference audit: not run yet (`python -m eval.privacy --checkpoint "

@@ -133,3 +133,8 @@ def test_shipped_model_cards_have_the_model_card_sections_in_order():
         assert headings == list(HF_SECTIONS), (card, headings)
         prose = re.sub(r"```.*?```|`[^`\n]*`", "", text, flags=re.S)
         assert "~" not in prose, f"{card}: a '~' outside code renders as strikethrough in pairs"
+        # The utility and privacy part is a subsection of Evaluation and points at its validation-split row.
+        lines = text.splitlines()
+        if "### Utility and privacy" in lines:
+            evaluation = lines[lines.index("## Evaluation"):lines.index("### Utility and privacy")]
+            assert any(line.startswith("| validation split |") for line in evaluation), card

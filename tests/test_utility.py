@@ -387,6 +387,20 @@ def test_cli_refuses_one_class_and_a_file_as_out_before_any_work(tmp_path, capsy
     assert "one class only" in capsys.readouterr().err
 
 
+def test_model_card_privacy_lines_point_at_the_evaluation_rows_they_mean():
+    from eval.utility_card import card_lines
+
+    priv = {"command": "python -m eval.privacy --checkpoint G --real R --out X", "n_members": 2000, "n_nonmembers": 150,
+            "n_samples": 2000, "seed": 0, "disclaimer": "A low AUC is no proof of privacy.",
+            "attacks": {"distance_pixel": {"auc": 0.51, "ci95": [0.46, 0.56], "verdict": "no evidence (AUC 0.51)"}},
+            "closest_pairs": []}
+    text = "\n".join(card_lines({"privacy": priv}, "dcgan", conditional=False))
+    assert "Membership-inference audit (`python -m eval.privacy --checkpoint G --real R`)" in text
+    assert "| black-box distance, pixels | 0.510 | [0.460, 0.560] | no evidence |" in text
+    # the card (tools/ship.py) puts this under its Evaluation section, whose table has a validation-split row
+    assert "(the validation-split row of the scores under Evaluation)" in text and "Results above" not in text
+
+
 def test_model_card_shows_v2_primary_shortcut_and_v1_beside_it():
     from eval.utility_card import card_lines
 
