@@ -11,7 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.figures import TEXT, TICK
+from dashboard import privacy_split
+from dashboard.figures import TEXT
 from dashboard.ui import loaders, sidebar, widgets
 
 METRICS = (("melanoma_auc", "Melanoma AUC"), ("sk_auc", "Seborrheic keratosis AUC"),
@@ -57,9 +58,7 @@ def utility_bars(test: dict, key: str, label: str) -> go.Figure | None:
     fig.update_layout(title={"text": label, "font": {"color": TEXT, "size": 15}}, height=320,
                       margin={"t": 50, "b": 30, "l": 40, "r": 10}, yaxis={"range": [0, 1], "title": "mean ± sd"},
                       font={"color": TEXT})
-    fig.update_xaxes(tickfont={"color": TICK})
-    fig.update_yaxes(tickfont={"color": TICK})
-    return fig
+    return privacy_split.readable(fig)
 
 
 SETTING_WORDS = {"real": "real images only", "real-long": "real images only, trained as long as the longest setting",
@@ -159,9 +158,7 @@ def privacy_figure(attacks: dict) -> go.Figure | None:
     fig.update_layout(title={"text": "Membership-attack AUC, 95% interval", "font": {"color": TEXT, "size": 15}},
                       height=90 + 60 * len(rows), xaxis={"range": [0.3, 1.0]}, font={"color": TEXT},
                       margin={"t": 50, "b": 30, "l": 10, "r": 10})
-    fig.update_xaxes(tickfont={"color": TICK})
-    fig.update_yaxes(tickfont={"color": TICK})
-    return fig
+    return privacy_split.readable(fig)
 
 
 st.title("Utility and privacy")
@@ -196,13 +193,55 @@ else:
 
 # --- privacy ---------------------------------------------------------------------------------------
 st.header("Privacy: membership-inference audit")
+st.subheader("Membership audit on known halves")
+split = doc.get("privacy_split")
+if not isinstance(split, dict) or not split.get("attacks"):
+    # The length to audit: the shipped snapshot's, else the planned run's, else the run's so far.
+    best = (doc.get("best_snapshot") or {}).get("nimg")
+    planned = ((loaders.config(entry)[0] or {}).get("train") or {}).get("kimg")
+    df = loaders.stats(entry)
+    kimg = (best / 1000 if isinstance(best, (int, float)) else planned if isinstance(planned, (int, float))
+            else df["nimg"].iloc[-1] / 1000 if df is not None else 480)
+    st.info(f"The membership audit on known halves has not been run for {entry.name}. It trains {entry.name}'s "
+            "recipe twice, each time on a random half of the training images, and attacks both models with the "
+            "other half as non-members of the same distribution (an hour or more per model on a CPU). These "
+            "commands run it and add the result to this page; `python -m eval.audit --help` explains each step.")
+    st.code(privacy_split.audit_commands(sidebar.display(entry.path), round(kimg)), language="bash")
+else:
+    st.caption(privacy_split.what_was_audited(split))
+    # A static table: its cells wrap, so every column fits the page (a data frame would scroll sideways).
+    st.table(privacy_split.headline_table(split).style.hide(axis="index"))
+    st.caption("AUC 0.5 and a true-positive rate equal to the false-positive rate mean the attack cannot tell "
+               "members from non-members. Shuffled labels: the same scores with members and non-members shuffled, "
+               "what chance looks like at this size. Shift control: the same attack between two sets of "
+               "non-members (the non-member halves and the validation split); away from 0.5 it measures a "
+               "difference between the splits, not membership.")
+    roc = privacy_split.roc_figure(split)
+    if roc is not None:
+        widgets.plot(roc, key="sf_split_roc")
+    length = privacy_split.length_figure((split.get("length") or {}).get("rows") or [])
+    if length is not None:
+        widgets.plot(length, key="sf_split_length")
+        st.caption(f"Each snapshot both halves kept, audited on {int(split['length'].get('n_samples', 0)):,} samples "
+                   "per model without bootstrap: the attack AUC as training goes on, beside FD derm (right axis), to "
+                   "pick the snapshot that fits a privacy budget.")
+    copies = privacy_split.copies_table(split)
+    if not copies.empty:
+        st.markdown("**Copies**: the share of samples closer to a training image than that image is to its nearest "
+                    "other training image, beside the same share for real images the model never saw (the base "
+                    "rate an honest model sits at).")
+        st.table(copies.style.hide(axis="index"))
+
+st.subheader("Members vs the validation split: confounded by distribution shift")
 priv = doc.get("privacy")
 if not priv:
-    st.info(f"No privacy audit for {entry.name} yet: `python -m eval.privacy --checkpoint {weights} "
-            "--real ../shared/data/isic2017`.")
+    st.info(f"No audit against the validation split for {entry.name} yet: `python -m eval.privacy --checkpoint "
+            f"{weights} --real ../shared/data/isic2017`.")
 else:
-    st.caption(f"{priv.get('n_members')} training images (members) against {priv.get('n_nonmembers')} held-out "
-               f"images (non-members); {priv.get('n_samples', 0):,} synthetic samples of seed {priv.get('seed')}. "
+    st.caption(f"{priv.get('n_members')} training images (members) against {priv.get('n_nonmembers')} validation "
+               "images (non-members), which every model also fits less well: a difference between the two splits "
+               "can raise an AUC as membership would, so the audit on known halves above is the one to read; "
+               f"{priv.get('n_samples', 0):,} synthetic samples of seed {priv.get('seed')}. "
                f"Command: `{loaders.say(priv.get('command', ''))}`.")
     fig = privacy_figure(priv.get("attacks", {}))
     if fig is not None:
@@ -216,7 +255,7 @@ else:
     st.caption(priv.get("disclaimer", ""))
     pairs = priv.get("closest_pairs", [])
     if pairs:
-        st.subheader("Closest training/synthetic pairs")
+        st.markdown("#### Closest training/synthetic pairs")
         # Everything above was computed when the model shipped; these images are remade now (a few
         # seconds: the generator is loaded and the samples drawn), so they wait for the visitor to ask.
         show = st.toggle(f"Show the {len(pairs)} closest pairs the audit found", key="sf_pairs",
