@@ -134,6 +134,7 @@ def test_a_wheel_install_finds_the_shipped_files_through_lesiongan_home(tmp_path
     entry_points = next(site.glob("lesiongan-*.dist-info")).joinpath("entry_points.txt").read_text()
     assert "lesiongan-dashboard = dashboard.launch:main" in entry_points
     assert "lesiongan-data = gan.data.cli:main" in entry_points
+    assert "lesiongan-audit = eval.audit:main" in entry_points
 
     xdg = str(tmp_path / "xdg")
     found = _python(FOUND, site, elsewhere, LESIONGAN_HOME=str(ROOT), XDG_CACHE_HOME=xdg)
@@ -173,3 +174,23 @@ def test_the_packaging_metadata():
     assert "\nUSER " in docker and "pip install --no-deps -e" not in docker
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {"tests", "bench", ".git"} <= set(ignored)
+
+
+def test_every_command_that_names_a_console_script_has_one():
+    """``prog(module, script)`` (gan.cli) prints ``script`` in usage lines when run as it: each such script
+    is declared, and runs the ``main(argv)`` of that module (or of its ``cli`` submodule)."""
+    import ast
+    import importlib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    named = {}
+    for path in sorted(p for pkg in ("gan", "eval", "dashboard") for p in (ROOT / pkg).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "prog" and len(node.args) == 2:
+                named[node.args[1].value] = node.args[0].value
+    assert {"lesiongan-audit", "lesiongan-class-fidelity", "lesiongan-train", "lesiongan-eval"} <= set(named)
+    for script, module in sorted(named.items()):
+        assert script in scripts, f"{module} calls itself {script}, which pyproject.toml does not declare"
+        target, _, func = scripts[script].partition(":")
+        assert target in (module, f"{module}.cli") and func == "main", (script, scripts[script])
+        assert callable(getattr(importlib.import_module(target), func))
