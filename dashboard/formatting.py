@@ -2,6 +2,7 @@
 ``1.8 h``), and messages from files and libraries without the server's paths."""
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Callable
@@ -59,3 +60,43 @@ def plain_message(text: str, display: Callable[[str], str] | None = None) -> str
         return (path.rstrip("/").rsplit("/", 1)[-1] or "a folder") + tail
 
     return _PATH_RE.sub(shown, text)
+
+
+# Words of the code and its files, as a visitor reads them: what tools and model cards write for readers of
+# the files (who need the keys) is shown on the pages in plain words.
+_LOG_FILES = {"metrics.jsonl": "the run's metrics log", "stats.jsonl": "the run's training log",
+              "results.json": "the model's scores file"}
+_KIMG_RE = re.compile(r"(\d[\d,.]*)\s*kimg\b")
+_CODE_RE = re.compile(r"(`[^`]*`)")
+
+
+@functools.lru_cache(maxsize=1)
+def _metric_words() -> tuple[dict[str, str], re.Pattern, re.Pattern]:
+    """Every metric identifier (a key or name with ``_``: "diversity" is also an ordinary word) with its
+    label, a pattern that finds one, and one that finds a parenthesis only repeating them."""
+    from eval.registry import catalogue
+
+    labels: dict[str, str] = {}
+    for m in catalogue():
+        for k in (m.name, *m.keys):
+            if "_" in k:
+                labels.setdefault(k, m.label)
+    keys = "|".join(sorted(map(re.escape, labels), key=len, reverse=True))
+    return labels, re.compile(rf"\b({keys})\b"), re.compile(rf"\s*\(`(?:{keys})(?:\s*/\s*(?:{keys}))*`\)")
+
+
+def plain_words(line: str) -> str:
+    """One line of Markdown with the code's own words put plainly, outside code spans: ``N kimg`` as
+    ``N k images``, ``G_ema`` as the generator's moving average, a metric's key as its label (``fd_derm``:
+    FD derm), a log file's name as what it holds; a parenthesis that only repeats a metric's keys
+    (`` (`js_rgb_hist64`)``) goes. Commands and other code spans stay as written."""
+    labels, key_re, paren_re = _metric_words()
+    out = []
+    for part in _CODE_RE.split(paren_re.sub("", line)):
+        if part.startswith("`") and part.endswith("`") and len(part) > 1:
+            out.append(_LOG_FILES.get(part[1:-1], part))
+            continue
+        part = _KIMG_RE.sub(r"\1 k images", part)
+        part = re.sub(r"\bG_ema\b", "the generator's moving average", part)
+        out.append(key_re.sub(lambda m: labels[m.group(1)], part))
+    return "".join(out)

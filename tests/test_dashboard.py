@@ -713,7 +713,12 @@ def test_a_model_card_renders_without_remote_images_html_strikethrough_or_server
     RunDir(folder / "dcgan-demo").write_model_card(
         "# dcgan-demo\n\n![samples](https://example.org/track.png) and ![ref][r]\n\n[r]: https://example.org/x.png\n"
         "<img src=\"https://example.org/y.png\"> Trained in ~/gan-runs/a, then ~/gan-runs/b; weights cached "
-        f"in /srv/cache/x.pth and {folder}/dcgan-demo/generator.pt.\n\n```\n~/kept/in/code\n```\n")
+        f"in /srv/cache/x.pth and {folder}/dcgan-demo/generator.pt.\n\n```\n~/kept/in/code\n```\n"
+        "Colour (the bar: JSD <= 0.01, Wasserstein <= 0.02): JSD 0.0084 -> 0.0016<!-- hidden --> <b>bold</b>.\n\n"
+        "- Sampled from G_ema (half-life 10.0 kimg); scored during training (fd_derm, precision_derm; "
+        "`metrics.jsonl`); retrain: `python -m gan.train --kimg 1000`.\n"
+        "- **JSD colour** (`js_rgb_hist64`): colours; **Diversity MS-SSIM** (`diversity_msssim_fake / "
+        "diversity_msssim_real`): diversity.\n")
     at = _app(monkeypatch, folder)
     _ok(at)
     [card] = [m.value for m in at.markdown if "[image: samples]" in m.value]
@@ -721,3 +726,9 @@ def test_a_model_card_renders_without_remote_images_html_strikethrough_or_server
     assert "/srv/" not in card and str(folder) not in card and "~/gan-runs" not in card
     assert "then b; weights cached in x.pth and cards/dcgan-demo/generator.pt." in card  # shared paths from their root
     assert "#### dcgan-demo" in card and "~/kept/in/code" in card  # headings demoted; code as written
+    # A comparison is text, not a tag: the card's numbers stay as they are; tags and comments go.
+    assert "(the bar: JSD <= 0.01, Wasserstein <= 0.02): JSD 0.0084 -> 0.0016 bold." in card
+    # The code's own words in plain words outside code; commands as written.
+    assert ("Sampled from the generator's moving average (half-life 10.0 k images); scored during training (FD derm, "
+            "Precision derm; the run's metrics log); retrain: `python -m gan.train --kimg 1000`.") in card
+    assert "**JSD colour**: colours; **Diversity MS-SSIM**: diversity." in card

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard.discovery import WEIGHTS_HINT, ModelEntry
-from dashboard.formatting import plain_message
+from dashboard.formatting import plain_message, plain_words
 from dashboard.results import Results
 from dashboard.ui import loaders
 
@@ -81,13 +81,15 @@ def image_row(images: np.ndarray, captions: Sequence[str] | None = None, width: 
 
 
 _IMAGE_RE = re.compile(r"!\[([^\]]*)\]\s*(?:\([^)]*\)|\[[^\]]*\])")
-_HTML_RE = re.compile(r"<[^>]+>")
+# An HTML tag or comment (``<img ...>``, ``</b>``, ``<!-- -->``), never a comparison such as ``JSD <= 0.01``.
+_HTML_RE = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 
 
 def safe_markdown(markdown: str, display=None) -> str:
     """Markdown from a file (a model card) as the pages render it: no image of any kind (a remote one
     would make every visitor's browser fetch it; the alt text stays, in brackets), no HTML tags, a
-    ``~`` never read as strikethrough, and no server paths (:func:`dashboard.formatting.plain_message`)."""
+    ``~`` never read as strikethrough, no server paths (:func:`dashboard.formatting.plain_message`) and
+    the code's own words put plainly outside code (:func:`dashboard.formatting.plain_words`)."""
     out, fence = [], False
     for line in markdown.splitlines():
         if line.lstrip().startswith("```"):
@@ -97,7 +99,7 @@ def safe_markdown(markdown: str, display=None) -> str:
         if not fence:
             line = _IMAGE_RE.sub(lambda m: f"[image: {m.group(1) or 'no description'}]", line)
             line = _HTML_RE.sub("", line)
-            line = plain_message(line, display)
+            line = plain_words(plain_message(line, display))
             line = line.replace("~", "\\~")
         out.append(line)
     return "\n".join(out)

@@ -170,4 +170,6 @@ for e in entries:
     card = e.read_model_card()
     if card is not None:
         with st.expander(f"Model card: {e.name}"):
+            st.caption("The card that ships with the model, its file keys and log names in plain words; commands "
+                       "as written.")
             st.markdown(widgets.demote_headings(widgets.safe_markdown(card, sidebar.display)))
