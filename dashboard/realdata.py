@@ -66,7 +66,7 @@ def load_real_images(path: str | os.PathLike, size: int, count: int, seed: int =
 
     ds = load_dataset(path, size=size, progress=False)
     if len(ds) == 0:
-        raise ValueError(f"{path}: no images found")
+        raise ValueError("no images found in that folder")
     return ds.images[sample_indices(len(ds), count, seed)].permute(0, 2, 3, 1).numpy()
 
 
@@ -124,9 +124,13 @@ def derm_encoder_for(bank: RealBank):
     shipped one unless ``$LESIONGAN_DERM_ENCODER`` names another).
 
     Raises:
-        ValueError: saying what is missing: no features in the fingerprint, no encoder file, or an
-            encoder other than the one that made the fingerprint's features (never mixed).
+        ValueError: one plain sentence, without a path, saying what is missing: no features in the
+            fingerprint, no encoder file, an encoder file that cannot be read (the details go to the
+            server's log), or an encoder other than the one that made the fingerprint's features (never
+            mixed).
     """
+    import logging
+
     from eval.metrics import derm
 
     if bank.derm is None:
@@ -134,8 +138,14 @@ def derm_encoder_for(bank: RealBank):
                          "`python -m eval.fingerprint` (it adds them when the encoder is there)")
     path = derm.encoder_file()
     if not path.is_file():
-        raise ValueError(f"no dermoscopy encoder at {path} (set ${derm.ENV_ENCODER})")
-    enc = derm.load(path)
+        where = f"where ${derm.ENV_ENCODER} points" if os.environ.get(derm.ENV_ENCODER) else "among the shipped files"
+        raise ValueError(f"this server has no dermoscopy encoder file {where}")
+    try:
+        enc = derm.load(path)
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign file: one line for the page, details logged
+        logging.getLogger("lesiongan.dashboard").warning("could not load the dermoscopy encoder %s: %s", path, e,
+                                                         exc_info=e)
+        raise ValueError("the dermoscopy encoder file on this server could not be read") from None
     want = bank.derm
     if (enc.metric_version, enc.sha256) != (want.get("metric_version"), want.get("encoder_sha256")):
         raise ValueError(f"the fingerprint's features come from encoder {want.get('metric_version')} (sha256 "

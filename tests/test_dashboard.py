@@ -674,6 +674,23 @@ def test_evaluation_says_why_feature_pairs_are_missing(monkeypatch, demo, tmp_pa
     assert any("holds no dermoscopy-encoder features" in i.value for i in at.info)
 
 
+def test_why_there_is_no_encoder_is_one_plain_sentence_without_a_path(monkeypatch, demo, tmp_path):
+    bank = realdata.load_real_bank(demo / "dcgan-demo" / "fingerprint.npz")
+    missing = tmp_path / "private" / "encoder.pt"
+    monkeypatch.setenv("LESIONGAN_DERM_ENCODER", str(missing))
+    broken = tmp_path / "private" / "broken.pt"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a torch file")
+    messages = []
+    for path in (missing, broken):
+        monkeypatch.setenv("LESIONGAN_DERM_ENCODER", str(path))
+        with pytest.raises(ValueError) as e:
+            realdata.derm_encoder_for(bank)
+        messages.append(str(e.value))
+    assert messages == ["this server has no dermoscopy encoder file where $LESIONGAN_DERM_ENCODER points",
+                        "the dermoscopy encoder file on this server could not be read"]
+
+
 def test_overview_shows_the_derm_columns(monkeypatch, demo):
     at = _app(monkeypatch, demo)
     _ok(at)
