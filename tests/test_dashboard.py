@@ -270,6 +270,40 @@ def test_generation_is_per_seed_and_zipped_by_seed(demo):
     assert np.abs(path[0].astype(int) - b[0]).max() <= 1 and np.abs(path[-1].astype(int) - b[1]).max() <= 1
 
 
+def test_one_heavy_job_at_a_time_and_the_next_visitor_is_told_it_is_queued():
+    import threading
+
+    from dashboard.ui import loaders
+
+    assert loaders.queued_note("Generating 4 images") is None
+    holding, release, order = threading.Event(), threading.Event(), []
+
+    def visitor(name: str, hold: bool) -> None:
+        with loaders._slot():
+            order.append(f"{name} starts")
+            if hold:
+                holding.set()
+                release.wait(10)
+            order.append(f"{name} ends")
+
+    first = threading.Thread(target=visitor, args=("first", True))
+    first.start()
+    assert holding.wait(5)
+    assert loaders.queued_note("Generating 4 images with dcgan") == (
+        "Queued: another visitor's job is running on this server; generating 4 images with dcgan starts when it ends.")
+    second = threading.Thread(target=visitor, args=("second", False))
+    second.start()
+    time.sleep(0.3)
+    assert order == ["first starts"]  # the second job waits for the slot
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert order == ["first starts", "first ends", "second starts", "second ends"]
+    assert loaders.queued_note("Generating 4 images") is None
+    with loaders._slot(), loaders._slot():  # one visitor's nested jobs (features of generated images) share it
+        pass
+
+
 def test_64_images_at_64px_one_per_seed():
     from gan.config import RunConfig
     from gan.generator import LoadedGenerator

@@ -43,27 +43,40 @@ def _failed(what: str, e: BaseException) -> str:
 # would each take twice as long on the same cores, and need the memory of both at once. The cached
 # functions take the slot when they compute (a cache hit needs none); re-entrant, as one calls another.
 _HEAVY = threading.RLock()
+_COUNT = threading.Lock()
 _BUSY = [0]  # jobs computing now (0 or 1) plus those waiting
+
+
+def _busy(delta: int) -> None:
+    with _COUNT:
+        _BUSY[0] += delta
 
 
 @contextmanager
 def _slot() -> Iterator[None]:
-    _BUSY[0] += 1
+    _busy(+1)
     try:
         with _HEAVY:
             yield
     finally:
-        _BUSY[0] -= 1
+        _busy(-1)
+
+
+def queued_note(what: str) -> str | None:
+    """The line a visitor sees while another visitor's heavy job holds the server's slot, None when none does."""
+    if not _BUSY[0]:
+        return None
+    return f"Queued: another visitor's job is running on this server; {what[0].lower() + what[1:]} starts when it ends."
 
 
 @contextmanager
 def heavy_job(what: str) -> Iterator[None]:
     """A spinner over a step that can take seconds; when another visitor's job holds the server's slot,
-    a line says this one is queued."""
+    a line says this one is queued (:func:`queued_note`)."""
     note = st.empty()
-    if _BUSY[0]:
-        note.info(f"Queued: another visitor's job is running on this server; {what[0].lower() + what[1:]} "
-                  "starts when it ends.", icon=":material/hourglass_top:")
+    queued = queued_note(what)
+    if queued:
+        note.info(queued, icon=":material/hourglass_top:")
     try:
         with st.spinner(f"{what}…"):
             yield
