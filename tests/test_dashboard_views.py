@@ -599,6 +599,30 @@ def test_streamlit_config_favicon_and_contrast():
         app.split("st.set_page_config")[1].split("\n")[0]
 
 
+PAGES = ["overview", "training", "gallery", "generate", "evaluation", "safety"]
+
+
+@pytest.mark.parametrize("where", ["page", "sidebar"])
+def test_a_failure_injected_into_any_page_or_the_sidebar_turns_the_test_red(monkeypatch, demo, where):
+    """The guard in app.py catches everything for visitors; in test mode it re-raises, so a page that
+    breaks fails its test. Proved by breaking every page (what each calls first) and then the sidebar."""
+    from dashboard.ui import sidebar
+
+    def boom(*args, **kwargs):
+        raise RuntimeError(f"injected into the {where}")
+
+    monkeypatch.setattr(sidebar, "models_or_stop" if where == "page" else "sidebar", boom)
+    at = _app(monkeypatch, demo)
+    for page in PAGES:
+        if page != "overview":
+            at.switch_page(f"views/{page}.py").run()
+        assert [e.message for e in at.exception] == [f"injected into the {where}"], page
+        with pytest.raises(AssertionError):
+            _ok(at)
+    monkeypatch.undo()
+    _ok(_app(monkeypatch, demo, "training"))  # and without the injection the same page is green
+
+
 def _headings(node, out: list) -> list:
     if getattr(node, "type", None) in ("title", "header", "subheader"):
         out.append(int(node.proto.tag[1]))
