@@ -115,7 +115,8 @@ def portable_name(path: str | os.PathLike, base: str | os.PathLike | None = None
     A relative path, or text that is not a path (``"<array>"``), is returned as it is. An absolute path
     below the shipped checkpoints folder becomes ``checkpoints/...``; below ``base`` (default: the
     current folder), relative to it; anywhere else, its last part for a folder (a data set by its name,
-    ``isic2017``) and ``folder/file`` for a file (``00003-dcgan-isic2017-64/generator.pt``).
+    ``isic2017``) and ``folder/file`` for a file (``00003-dcgan-isic2017-64/generator.pt``; a path that
+    does not exist here is taken for a file when its name has a suffix).
 
     Args:
         path: the file or folder.
@@ -131,7 +132,9 @@ def portable_name(path: str | os.PathLike, base: str | os.PathLike | None = None
     here = Path(os.path.normpath(os.path.abspath(base if base is not None else os.getcwd())))
     if p != here and p.is_relative_to(here):
         return p.relative_to(here).as_posix()
-    return f"{p.parent.name}/{p.name}" if p.is_file() and p.parent.name else (p.name or text)
+    # a file by its folder and name; a path not on this machine is a file when its name has a suffix
+    is_file = p.is_file() or (not p.exists() and bool(p.suffix))
+    return f"{p.parent.name}/{p.name}" if is_file and p.parent.name else (p.name or text)
 
 
 def portable_command(words: Sequence[str], base: str | os.PathLike | None = None) -> str:

@@ -119,6 +119,7 @@ def test_portable_names_of_files_and_folders(tmp_path, monkeypatch):
     assert portable_name(str(elsewhere / "data" / "isic2017")) == "isic2017"
     assert portable_name(tmp_path / "runs" / "00001" / "generator.pt", base=elsewhere / "x") == "00001/generator.pt"
     assert portable_name("<array>") == "<array>" and portable_name("runs/x") == "runs/x"
+    assert portable_name(str(elsewhere / "gone" / "00000" / "checkpoint.pt")) == "00000/checkpoint.pt"
 
 
 def test_portable_command_lines(tmp_path, monkeypatch):
