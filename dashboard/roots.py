@@ -80,14 +80,19 @@ class Roots:
         p = Path(text)  # no ~ expansion: the server's home is nobody's business
         candidates = [p] if p.is_absolute() else [
             *(r.parent / p for r in self.all if p.parts and p.parts[0] == r.name), REPO_ROOT / p]
+        inside = []
         for c in candidates:
             try:
                 resolved = Path(os.path.realpath(c))
             except (OSError, ValueError):
                 continue
             if self.root_of(resolved) is not None:
-                return resolved
-        raise OutsideRoots()
+                inside.append(resolved)
+        if not inside:
+            raise OutsideRoots()
+        # Several shared folders may bear one name (runs/ beside the package and where the server started):
+        # the one that holds the path, else the first.
+        return next((c for c in inside if c.exists()), inside[0])
 
     def display(self, path: str | os.PathLike) -> str:
         """A shared path as the pages show it: from its shared folder's name down (``checkpoints/dcgan``),

@@ -69,14 +69,16 @@ def _wait_healthy(url: str, proc, timeout: float = 90.0) -> None:
 
 
 def serve(folder: Path | None, cwd: Path, env: dict | None = None, args: tuple[str, ...] = ()):
-    """``streamlit run dashboard/app.py`` on a free localhost port, started in ``cwd`` (not the repo: the
-    app must not depend on it) on ``folder`` (``$LESIONGAN_CHECKPOINTS``; None: the shipped checkpoints);
-    ``args``: the app's own arguments (``--runs DIR``). A context manager that yields the URL and stops
-    the server."""
+    """The dashboard as ``lesiongan-dashboard`` serves it (its Streamlit settings as flags) on a free
+    localhost port, started in ``cwd`` (not the repo: the app must not depend on it) on ``folder``
+    (``$LESIONGAN_CHECKPOINTS``; None: the shipped checkpoints); ``args``: the app's own arguments
+    (``--runs DIR``). A context manager that yields the URL and stops the server."""
     import contextlib
     import os
     import subprocess
     import sys
+
+    from dashboard.launch import streamlit_argv
 
     @contextlib.contextmanager
     def run():
@@ -87,9 +89,11 @@ def serve(folder: Path | None, cwd: Path, env: dict | None = None, args: tuple[s
             e["LESIONGAN_CHECKPOINTS"] = str(folder)
         else:
             e.pop("LESIONGAN_CHECKPOINTS", None)
-        cmd = [sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port), "--server.address",
-               "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none", *(["--", *args] if args else [])]
+        # As lesiongan-dashboard starts it: the dashboard's Streamlit settings as flags (wherever it starts),
+        # on a free localhost port.
+        cmd = [sys.executable, "-m", "streamlit", *streamlit_argv([
+            *args, f"--server.port={port}", "--server.address=127.0.0.1", "--server.headless=true",
+            "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"])]
         proc = subprocess.Popen(cmd, cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             url = f"http://127.0.0.1:{port}"

@@ -195,3 +195,54 @@ def test_utility_page_first_visit_on_the_shipped_checkpoints_is_under_10_s(brows
         page.close()
     print(f"Utility and privacy, first visit on the shipped checkpoints: {seconds:.1f} s")
     assert seconds < 10, seconds
+
+
+def _config(path: Path, kimg: float) -> None:
+    (path / "config.json").write_text(json.dumps({"format": 1, "model": "dcgan", "model_cfg": {"resolution": 32},
+                                                  "train": {"kimg": kimg, "log_kimg": 1}}))
+
+
+@pytest.mark.slow
+def test_a_live_run_counts_its_age_stops_when_its_writer_goes_and_a_new_run_appears_unasked(browser, demo, tmp_path):
+    """No reload button: the status strip redraws itself while a run trains, and with "Follow training"
+    on, a run that starts in the shared runs folder joins the sidebar's list; the chosen run stays in
+    the address."""
+    import re
+
+    from dashboard.testing import serve
+    from gan.fileio import held_lock
+    from gan.rundir import RunDir
+
+    runs = tmp_path / "runs"
+    run = RunDir(runs / "00000-dcgan-live-32").open_for_writing()
+    _config(run.path, 10)
+    for i in range(1, 4):
+        run.append_stats({"nimg": 1000 * i, "kimg": i, "time_s": 30.0 * i, "loss_D": 1.0, "loss_G": 2.0})
+
+    def age(page) -> int:
+        text = page.locator(".st-key-tr_status").inner_text()
+        assert "running · 3k of 10k images (30%)" in text, text
+        return int(re.search(r"updated (\d+) s ago", text).group(1))
+
+    with serve(demo, cwd=tmp_path, args=("--runs", str(runs))) as url:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(f"{url}/training?runs=runs&folder=runs/00000-dcgan-live-32", timeout=120_000)
+        _settle(page)
+        first = age(page)
+        time.sleep(12)
+        assert age(page) >= first + 8  # counted on its own, no visitor action
+        held_lock(run.path).release()  # the writer is gone
+        time.sleep(12)
+        assert "stopped · 3k of 10k images" in page.locator(".st-key-tr_status").inner_text()
+        page.get_by_text("Follow training").click()
+        _settle(page)
+        new = RunDir(runs / "00001-dcgan-new-32").open_for_writing()
+        _config(new.path, 5)
+        time.sleep(14)
+        _settle(page)
+        page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+        options = page.locator("[role='option']").all_inner_texts()
+        assert "runs/00001-dcgan-new-32" in options and "runs/00000-dcgan-live-32" in options, options
+        assert "folder=runs/00000-dcgan-live-32" in page.url
+        page.close()
+        held_lock(new.path).release()
