@@ -4,13 +4,17 @@ cards keep the Hugging Face model-card sections.
 
 The files come from ``git ls-files`` (skipped outside a git checkout). Binary files are skipped (weights,
 arrays, images: by suffix, and any file with a NUL byte or that is not UTF-8), and so are ``*.jsonl``
-logs. Each offending line is reported as ``file:line: match``.
+logs. Each offending line is reported as ``file:line: match``. The strings inside tracked weight files
+(``.pt``, read with ``torch.load(weights_only=True)``) and arrays (``.npz``: its text arrays) are
+scanned too, reported as ``file[key/...]: match``.
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -89,6 +93,52 @@ def scan(names) -> list[str]:
     return found
 
 
+def _walk_strings(value, where: str):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _walk_strings(v, f"{where}/{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _walk_strings(v, f"{where}[{i}]")
+    elif isinstance(value, str):
+        yield where, value
+
+
+def binary_strings(path: Path) -> list[tuple[str, str]]:
+    """(key, text) for every string inside a ``.pt`` file (tensors are mapped, not read) or a text array
+    of an ``.npz`` file (the other arrays are not read); [] for other files and links."""
+    if path.is_symlink() or not path.is_file():
+        return []
+    if path.suffix == ".pt":
+        import torch
+
+        return list(_walk_strings(torch.load(path, map_location="cpu", weights_only=True, mmap=True), ""))
+    if path.suffix == ".npz":
+        import numpy as np
+
+        out = []
+        with zipfile.ZipFile(path) as z:
+            for member in z.namelist():
+                with z.open(member) as f:
+                    read = (np.lib.format.read_array_header_1_0 if np.lib.format.read_magic(f) == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    dtype = read(f)[2]
+                if dtype.kind in "US":
+                    with z.open(member) as f:
+                        arr = np.lib.format.read_array(f, allow_pickle=False)
+                    out += [(f"/{member.removesuffix('.npy')}", str(x)) for x in arr.reshape(-1)]
+        return out
+    return []
+
+
+def scan_binary(names, root: Path = REPO) -> list[str]:
+    found = []
+    for name in names:
+        for where, text in binary_strings(root / name):
+            found += [f"{name}[{where}]: {hit.split(': ', 1)[1]}" for hit in offending_lines(name, text)]
+    return found
+
+
 def test_patterns_find_what_they_should_and_nothing_else():
     bad = ["data in /wor" "k/shared/data", "cache /roo" "t/.cache/x", "/hom" "e/alice/runs", "~/lesiongan-run" "s/x",
            "shipped in sessio" "n 7", "session" "s 4", "as asked in that sessio" "n", "retrained in issu" "e 16",
@@ -114,6 +164,30 @@ def test_binary_and_log_files_are_skipped(tmp_path):
     (tmp_path / "l.bin").write_bytes(b"\xff\xfe/wor" b"k/")
     assert [read_text(tmp_path / n) for n in ("w.pt", "s.jsonl", "b.bin", "l.bin")] == [None] * 4
     assert read_text(tmp_path / "missing.md") is None
+
+
+def test_strings_inside_weight_and_array_files_are_read(tmp_path):
+    import numpy as np
+    import torch
+
+    torch.save({"w": torch.zeros(3), "config": json.dumps({"data": {"path": "/wor" "k/shared/data"}}),
+                "info": {"runs": ["ok", "/roo" "t/x"]}}, tmp_path / "g.pt")
+    np.savez_compressed(tmp_path / "f.npz", meta=np.array(json.dumps({"source": "/hom" "e/al/isic"})),
+                        x=np.arange(3), names=np.array(["a", "issu" "e 4"]))
+    assert sorted(binary_strings(tmp_path / "g.pt")) == [
+        ("/config", '{"data": {"path": "/wor' 'k/shared/data"}}'), ("/info/runs[0]", "ok"), ("/info/runs[1]", "/roo" "t/x")]
+    assert sorted(binary_strings(tmp_path / "f.npz")) == [
+        ("/meta", '{"source": "/hom' 'e/al/isic"}'), ("/names", "a"), ("/names", "issu" "e 4")]
+    (tmp_path / "link.pt").symlink_to(tmp_path / "g.pt")
+    assert binary_strings(tmp_path / "link.pt") == [] and binary_strings(tmp_path / "x.md") == []
+    assert scan_binary(["g.pt", "f.npz"], tmp_path) == [
+        "g.pt[/config]: /wor" "k/", "g.pt[/info/runs[1]]: /roo" "t/", "f.npz[/meta]: /hom" "e/al", "f.npz[/names]: issu" "e 4"]
+
+
+def test_tracked_weight_and_array_files_hold_no_private_paths_or_history_words():
+    names = [n for n in tracked_files() if Path(n).suffix in (".pt", ".npz")]
+    found = scan_binary(names)
+    assert not found, "private paths or history words inside tracked weight or array files:\n" + "\n".join(found)
 
 
 def test_tracked_text_has_no_private_paths_or_history_words():
