@@ -118,6 +118,18 @@ def test_paths_become_portable_and_every_tensor_stays(tool, shipped, capsys):
     assert tool.main([]) == 0
     assert {p: p.read_bytes() for p in ck.rglob("*") if p.is_file()} == before
     assert capsys.readouterr().out.count("already portable") == 3
+    # a run under way when the encoder was rewritten: its fingerprint and results follow with --encoder-was
+    run = ck.parent / "runs" / "r"
+    run.mkdir(parents=True)
+    meta = {"source": "isic2017", "derm": {"metric_version": "derm1", "encoder_sha256": old}}
+    np.savez_compressed(run / "fingerprint.npz", meta=np.array(json.dumps(meta)), x=np.arange(3))
+    (run / "results.json").write_text(json.dumps({"encoder_sha256": old}))
+    assert tool.main([str(run / "fingerprint.npz"), "--records", str(run / "results.json"), "--encoder-was", old]) == 0
+    with np.load(run / "fingerprint.npz") as z:
+        assert json.loads(str(z["meta"]))["derm"]["encoder_sha256"] == new and np.array_equal(z["x"], np.arange(3))
+    assert json.loads((run / "results.json").read_text()) == {"encoder_sha256": new}
+    with pytest.raises(SystemExit):
+        tool.main(["--encoder-was", old[:12]])
 
 
 def test_a_file_that_fails_the_check_is_left_as_it_was(tool, shipped, monkeypatch, capsys):

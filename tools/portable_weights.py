@@ -23,7 +23,11 @@ atomically; a file that fails the check is left as it was and the command exits 
 A file's SHA-256 changes with its bytes, and the derm metrics name their encoder by its file's SHA-256.
 So the encoder's old digest is replaced by the new one wherever a record keeps it (``--records``,
 default every text file under ``checkpoints/``; the full digest or a prefix of 12+ hex digits), in
-``encoder-config.json`` with the file's new size, and in the fingerprints' derm block.
+``encoder-config.json`` with the file's new size, and in the fingerprints' derm block. Files that were
+made with the encoder before its rewrite and arrive later (a fingerprint or results of a run that was
+under way) follow it with ``--encoder-was OLD_SHA256``: the old digest becomes the shipped encoder's.
+
+    python tools/portable_weights.py runs/x/fingerprint.npz --records runs/x/results.json --encoder-was 7b075a91...
 """
 from __future__ import annotations
 
@@ -214,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--records", nargs="*", default=[], help="text files besides those under checkpoints/ (every "
                                                             ".json, .md, .csv, .txt) whose encoder digests follow "
                                                             "the new encoder")
+    p.add_argument("--encoder-was", metavar="SHA256", help="the encoder's digest before its rewrite: records and "
+                                                           "fingerprints that name it are given the shipped encoder's")
     p.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
     a = p.parse_args(argv)
     root = checkpoints_dir()
@@ -222,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     records += [Path(f) for f in a.records]
     failed = 0
     digests: dict[str, str] = {}  # the encoder's old -> new SHA-256
+    shipped_encoder = root / "derm-encoder" / "encoder.pt"
+    if a.encoder_was:
+        if not re.fullmatch(r"[0-9a-f]{64}", a.encoder_was) or not shipped_encoder.is_file():
+            p.error("--encoder-was: give the old encoder's full SHA-256 (64 hex digits), with the shipped encoder in "
+                    f"{portable_name(root)}/derm-encoder")
+        digests[a.encoder_was] = sha256_file(shipped_encoder)
     # weights first (the encoder's new digest is known before the fingerprints that name it are rewritten)
     for path in sorted(files, key=lambda f: f.suffix != ".pt"):
         try:
@@ -259,9 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{rec}: the encoder's digest updated")
     for old, new in digests.items():
         print(f"encoder SHA-256 {old} -> {new}")
-    enc = root / "derm-encoder" / "encoder.pt"
-    if enc.is_file() and not a.dry_run:  # every fingerprint names the encoder that ships
-        sha = sha256_file(enc)
+    if shipped_encoder.is_file() and not a.dry_run:  # every fingerprint names the encoder that ships
+        sha = sha256_file(shipped_encoder)
         for fp in (f for f in _targets(root) if f.suffix == ".npz"):
             with np.load(fp, allow_pickle=False) as z:
                 named = (json.loads(str(z["meta"])).get("derm") or {}).get("encoder_sha256") if "meta" in z.files else None
