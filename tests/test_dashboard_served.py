@@ -60,6 +60,18 @@ _CAPTION_CONTRAST = """() => {
 }"""
 
 
+# The page's visible text outside code (commands, file names in backticks).
+_WORDS = """() => {
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const out = [];
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const el = n.parentElement;
+    if (el && !el.closest('code, pre') && el.checkVisibility()) out.push(n.textContent);
+  }
+  return out.join(' ');
+}"""
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     from dashboard.demo import make_demo_folder
@@ -109,8 +121,12 @@ def _visit(browser, url: str, size: tuple[int, int], private: Path) -> tuple[str
     _settle(page)
     text = page.inner_text("body")
     assert page.locator("[data-testid='stException']").count() == 0, (url, size)
-    for word in (*INTERNAL, str(private)):
-        assert word not in text, (url, size, word)
+    # Commands are shown as typed (their flags, such as --kimg, included); every other word is checked.
+    words = page.evaluate(_WORDS)
+    assert page.locator("h1").first.inner_text().strip() in words  # the walk sees the page
+    assert "Traceback" not in text and str(private) not in text and HOME not in text, (url, size)
+    for word in INTERNAL:
+        assert word not in words, (url, size, word)
     for _ in range(3):  # a rerun fades elements and brings them back with a short transition: the steady state
         low = [c for c in page.evaluate(_CAPTION_CONTRAST) if c[1] < 4.5]
         if not low:
@@ -133,6 +149,15 @@ def test_each_page_once_with_a_path_outside_the_shared_folders(server, browser, 
         text, page = _visit(browser, url, SIZES[0], demo.parent)
         _one_line(page, url)
         page.close()
+    # A data set path outside them, typed into the Gallery's field: the same one line.
+    _, page = _visit(browser, f"{server}/gallery", SIZES[0], demo.parent)
+    page.get_by_role("textbox", name="Data set path (optional)").fill("/etc")
+    page.keyboard.press("Enter")
+    _settle(page)
+    alerts = [a for a in page.locator("[data-testid='stAlert']").all_inner_texts() if OUTSIDE in a]
+    assert alerts == [f"Data set path: That path is {OUTSIDE}."], alerts
+    assert "passwd" not in page.inner_text("body")
+    page.close()
 
 
 def test_headline_numbers_are_the_ones_results_json_holds(server, browser, demo):
