@@ -36,7 +36,8 @@ def format_count(n: float | int | None) -> str | None:
     return f"{n:.0f}"
 
 
-# An absolute or home-relative path inside a message: the server's layout, never shown as it is.
+# An absolute or home-relative path inside a message: the server's layout, never shown as it is (a URL's
+# "//host/..." is not one).
 _PATH_RE = re.compile(r"(?<![\w.~/])(?:~|/)(?:/?[^\s'\"`()\[\],;<>]+)+")
 _URL_ERROR_RE = re.compile(r"\s*(?:and its download failed: )?URLError: <urlopen error [^>]*>")
 _INCEPTION = "no Inception weights"
@@ -53,6 +54,8 @@ def plain_message(text: str, display: Callable[[str], str] | None = None) -> str
     text = _URL_ERROR_RE.sub("", text)
 
     def shown(m: re.Match) -> str:
+        if m.group(0)[:2] == "//" and m.group(0)[2:3] != "/" and m.string[max(m.start() - 1, 0):m.start()] == ":":
+            return m.group(0)  # a URL (https://host/...), not a path of this server
         path = m.group(0).rstrip(".:")
         tail = m.group(0)[len(path):]
         if display is not None and not path.startswith("~"):

@@ -769,7 +769,8 @@ def test_a_model_card_renders_without_remote_images_html_strikethrough_or_server
         "- Sampled from G_ema (half-life 10.0 kimg); scored during training (fd_derm, precision_derm; "
         "`metrics.jsonl`); retrain: `python -m gan.train --kimg 1000`.\n"
         "- **JSD colour** (`js_rgb_hist64`): colours; **Diversity MS-SSIM** (`diversity_msssim_fake / "
-        "diversity_msssim_real`): diversity.\n")
+        "diversity_msssim_real`): diversity.\n"
+        "- Every run: [docs/experiments.md](../../docs/experiments.md); the paper: [Karras](https://arxiv.org/abs/1710.10196).\n")
     at = _app(monkeypatch, folder)
     _ok(at)
     [card] = [m.value for m in at.markdown if "[image: samples]" in m.value]
@@ -783,3 +784,4 @@ def test_a_model_card_renders_without_remote_images_html_strikethrough_or_server
     assert ("Sampled from the generator's moving average (half-life 10.0 k images); scored during training (FD derm, "
             "Precision derm; the run's metrics log); retrain: `python -m gan.train --kimg 1000`.") in card
     assert "**JSD colour**: colours; **Diversity MS-SSIM**: diversity." in card
+    assert "Every run: docs/experiments.md; the paper: [Karras](https://arxiv.org/abs/1710.10196)." in card

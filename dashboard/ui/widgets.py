@@ -82,12 +82,15 @@ def image_row(images: np.ndarray, captions: Sequence[str] | None = None, width: 
 
 _IMAGE_RE = re.compile(r"!\[([^\]]*)\]\s*(?:\([^)]*\)|\[[^\]]*\])")
 # An HTML tag or comment (``<img ...>``, ``</b>``, ``<!-- -->``), never a comparison such as ``JSD <= 0.01``.
+# A link to a file beside the card (``[docs](../../docs/x.md)``): the page has no such address, so its text.
+_LOCAL_LINK_RE = re.compile(r"(?<!!)\[([^\]]*)\]\((?![a-z][a-z0-9+.-]*:)[^)]*\)", re.IGNORECASE)
 _HTML_RE = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 
 
 def safe_markdown(markdown: str, display=None) -> str:
     """Markdown from a file (a model card) as the pages render it: no image of any kind (a remote one
-    would make every visitor's browser fetch it; the alt text stays, in brackets), no HTML tags, a
+    would make every visitor's browser fetch it; the alt text stays, in brackets), links to files beside
+    the card as their text (the page has no such address), no HTML tags, a
     ``~`` never read as strikethrough, no server paths (:func:`dashboard.formatting.plain_message`) and
     the code's own words put plainly outside code (:func:`dashboard.formatting.plain_words`)."""
     out, fence = [], False
@@ -98,6 +101,7 @@ def safe_markdown(markdown: str, display=None) -> str:
             continue
         if not fence:
             line = _IMAGE_RE.sub(lambda m: f"[image: {m.group(1) or 'no description'}]", line)
+            line = _LOCAL_LINK_RE.sub(r"\1", line)
             line = _HTML_RE.sub("", line)
             line = plain_words(plain_message(line, display))
             line = line.replace("~", "\\~")
