@@ -149,7 +149,8 @@ with tab_one:
         best = shipped.get(entry.name)
         res = last_value(df, "resolution")
         m = st.columns(5 if here else 4)
-        m[0].metric("Images seen", format_count(last_value(df, "nimg")), help="By the run's last logged step.")
+        m[0].metric("Images seen by the run", format_count(last_value(df, "nimg")),
+                    help="By the run's last logged step (a shipped model's weights are its snapshot, beside).")
         m[1].metric("Wall time", format_duration(last_value(df, "time_s")) or "—")
         m[2].metric("Resolution", f"{int(res)} px" if res is not None else "—")
         m[3].metric("Logged steps", len(df))
