@@ -270,6 +270,20 @@ def test_generation_is_per_seed_and_zipped_by_seed(demo):
     assert np.abs(path[0].astype(int) - b[0]).max() <= 1 and np.abs(path[-1].astype(int) - b[1]).max() <= 1
 
 
+def test_messages_from_files_and_libraries_without_server_paths():
+    from dashboard.formatting import plain_message
+
+    # A failed Inception download, as torch-fidelity's error reached results.json once.
+    raw = ("no Inception weights: none in torch-fidelity's cache and its download failed: URLError: <urlopen error "
+           "[Errno -3] Temporary failure in name resolution> (/root/.cache/torch/hub/checkpoints/pt_inception.pth)")
+    assert plain_message(raw) == ("no Inception weights on this server: FID and KID need torch-fidelity's Inception "
+                                  "weights (python -m eval.run --inception-weights PATH)")
+    msg = plain_message("could not read /srv/models/dcgan/generator.pt: bad zip; see ~/notes and "
+                        "https://pytorch.org/docs/stable/generated/torch.load.html", lambda p: "checkpoints/dcgan")
+    assert msg == ("could not read checkpoints/dcgan: bad zip; see notes and "
+                   "https://pytorch.org/docs/stable/generated/torch.load.html")
+
+
 def test_one_heavy_job_at_a_time_and_the_next_visitor_is_told_it_is_queued():
     import threading
 
