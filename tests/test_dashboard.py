@@ -543,7 +543,7 @@ def test_missing_pieces_give_messages_not_tracebacks(monkeypatch, demo_broken, t
         assert not at.exception, (page, [e.value for e in at.exception])
 
 
-def test_a_failing_page_goes_red_in_tests_and_is_one_calm_line_for_visitors(monkeypatch, demo):
+def test_a_failing_page_goes_red_in_tests_and_is_one_calm_line_for_visitors(monkeypatch, demo, caplog):
     from dashboard import status
 
     def boom(*args, **kwargs):
@@ -561,6 +561,9 @@ def test_a_failing_page_goes_red_in_tests_and_is_one_calm_line_for_visitors(monk
     [err] = [e.value for e in at.error]
     assert err.startswith("This page hit an unexpected error") and "injected" not in err and "/root" not in err
     assert "RuntimeError" not in err
+    # The details go to the server's log, with the traceback.
+    [record] = [r for r in caplog.records if r.name == "lesiongan.dashboard" and r.exc_info]
+    assert record.getMessage() == "the Training page failed" and "injected failure" in str(record.exc_info[1])
 
 
 def test_sidebar_picks_another_folder(monkeypatch, demo, tmp_path):

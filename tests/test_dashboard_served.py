@@ -271,3 +271,35 @@ def test_a_live_run_counts_its_age_stops_when_its_writer_goes_and_a_new_run_appe
         assert "folder=runs/00000-dcgan-live-32" in page.url
         page.close()
         held_lock(new.path).release()
+
+
+@pytest.mark.slow
+def test_the_zip_of_a_conditional_model_labels_every_file(browser, tmp_path):
+    """The download the utility use case needs, as a visitor gets it: a folder per class, and the manifest
+    (gan.synthesize's format) naming each file's class and seed as the captions showed them."""
+    import io
+    import zipfile
+
+    from dashboard import sampling
+    from dashboard.testing import serve
+    from gan import load_generator
+    from test_dashboard_views import _cond_generator
+
+    gen = _cond_generator(tmp_path / "models" / "cond" / "generator.pt")
+    want = sampling.seed_labels(load_generator(gen), list(range(16)), None)
+    with serve(tmp_path / "models", cwd=tmp_path) as url:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(f"{url}/generate", timeout=120_000)
+        _settle(page)
+        captions = page.locator("[data-testid='stImageCaption']").all_inner_texts()[:16]
+        assert captions == [f"seed {s} · {c.replace('_', ' ')}" for s, c in enumerate(want)], captions
+        page.get_by_text(sampling.LAYOUTS["imagefolder"]).click()
+        _settle(page)
+        with page.expect_download(timeout=60_000) as dl:
+            page.get_by_role("button", name="Download 16 PNGs with their classes (ZIP)").click()
+        with zipfile.ZipFile(io.BytesIO(Path(dl.value.path()).read_bytes())) as zf:
+            files = json.loads(zf.read("manifest.json"))["files"]
+            assert [(f["file"], f["class"], f["seed"]) for f in files] == [
+                (f"{c}/seed{s:04d}.png", c, s) for s, c in enumerate(want)]
+            assert set(zf.namelist()) == {f["file"] for f in files} | {"manifest.json"}
+        page.close()
