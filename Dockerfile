@@ -28,6 +28,11 @@ RUN useradd --create-home --uid 10001 lesiongan
 USER lesiongan
 WORKDIR /home/lesiongan
 
+# Visitors read only below the folders the server shares (dashboard/roots.py): the shipped checkpoints and
+# runs/ in the user's home; any other path in an address or a field gets one line, and no traceback reaches
+# the browser. To share runs or a data set, mount them and name them:
+#   docker run --rm -p 8501:8501 -v /srv/runs:/runs lesiongan \
+#     lesiongan-dashboard --server.address=0.0.0.0 --server.headless=true --runs /runs
 EXPOSE 8501
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://localhost:8501/_stcore/health')"
 CMD ["lesiongan-dashboard", "--server.port=8501", "--server.address=0.0.0.0", "--server.headless=true"]

@@ -273,9 +273,9 @@ def test_generation_is_per_seed_and_zipped_by_seed(demo):
 def test_messages_from_files_and_libraries_without_server_paths():
     from dashboard.formatting import plain_message
 
-    # A failed Inception download, as torch-fidelity's error reached results.json once.
+    # A failed Inception download, with torch-fidelity's error and its cache path.
     raw = ("no Inception weights: none in torch-fidelity's cache and its download failed: URLError: <urlopen error "
-           "[Errno -3] Temporary failure in name resolution> (/root/.cache/torch/hub/checkpoints/pt_inception.pth)")
+           "[Errno -3] Temporary failure in name resolution> (/srv/cache/torch/hub/checkpoints/pt_inception.pth)")
     assert plain_message(raw) == ("no Inception weights on this server: FID and KID need torch-fidelity's Inception "
                                   "weights (python -m eval.run --inception-weights PATH)")
     msg = plain_message("could not read /srv/models/dcgan/generator.pt: bad zip; see ~/notes and "
