@@ -91,3 +91,46 @@ def test_bad_configs_name_the_field():
         DCGANConfig(batch=0)
     with pytest.raises(ValueError, match="unknown model"):
         get_model("stylegan9")
+
+
+def nyquist_share(x: torch.Tensor) -> float:
+    """The share of the images' spectral energy (mean removed) at the highest frequency in both axes,
+    the checkerboard (-1)^(i+j)."""
+    x = x - x.mean(dim=(-2, -1), keepdim=True)
+    power = torch.fft.fft2(x.double()).abs() ** 2
+    n = x.shape[-1] // 2
+    return float(power[..., n, n].sum() / power.sum())
+
+
+def test_upsampling_variants_keep_the_reports_network_by_default_and_blur_removes_the_checkerboard():
+    assert DCGANConfig().upsample == "transposed"
+    with pytest.raises(ValueError, match="upsample must be one of transposed, resize, blur"):
+        DCGANConfig(upsample="bilinear")
+    torch.manual_seed(0)
+    plain, blur, resize = (Generator(DCGANConfig(upsample=u)) for u in ("transposed", "blur", "resize"))
+    # blur: the report's parameters and state-dict keys exactly (its kernel is not saved); resize: 3x3
+    # convolutions instead of the 4x4 transposed ones of the four stride-2 layers (9/16 of their weights).
+    assert count_params(blur) == 3_576_704 and list(blur.state_dict()) == list(plain.state_dict())
+    assert count_params(resize) == 3_576_704 - (2_097_152 + 524_288 + 131_072 + 3_072) * 7 // 16
+    small = dict(resolution=32, ngf=16, z_dim=16)
+    plain, blur = Generator(DCGANConfig(**small)), Generator(DCGANConfig(upsample="blur", **small))
+    blur.load_state_dict(plain.state_dict())  # the same weights: only the low-pass differs
+    assert Generator(DCGANConfig(upsample="resize", **small))(torch.randn(2, 16)).shape == (2, 3, 32, 32)
+    plain.eval(), blur.eval()
+    z = torch.randn(16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        share_plain, share_blur = nyquist_share(plain(z)), nyquist_share(blur(z))
+    # The transposed convolutions put a measurable share of the energy at the checkerboard frequency;
+    # the low-pass removes almost all of it.
+    assert share_plain > 1e-3 and share_plain > 20 * share_blur, (share_plain, share_blur)
+
+
+def test_a_variant_is_chosen_from_the_command_line(capsys):
+    from gan.train import main
+
+    small = ["--model", "dcgan", "--dry-run", "--size", "32", "--set", "ngf=8", "--set", "ndf=8"]
+    assert main([*small, "--set", "upsample=blur"]) == 0
+    assert '"upsample": "blur"' in capsys.readouterr().out
+    assert main([*small, "--set", "upsample=cubic"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "upsample must be one of transposed, resize, blur" in err[0]

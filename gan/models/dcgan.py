@@ -4,6 +4,12 @@ At 64 px: G 3,576,704 and D 2,765,568 parameters, no biases, BN, N(0, 0.02) init
 (:mod:`gan.models.bce`), Adam(2e-4, 0.5).
 128 and 256 px add one stride-2 block per doubling in the same pattern, with channels capped at
 ``8 * ngf`` (``8 * ndf``) so that the 64 px networks stay exactly the reference ones.
+
+``upsample`` names G's upsampling for studies of the samples' fingerprint (the report's networks use
+``transposed``, the default): ``resize`` (nearest-neighbour x2, then a 3x3 convolution: Odena et al.
+2016, "Deconvolution and Checkerboard Artifacts") or ``blur`` (the same transposed convolutions, each
+followed by a fixed [1, 2, 1] x [1, 2, 1] / 16 low-pass, which has no response at the highest frequency
+where transposed convolutions draw their checkerboard).
 """
 from __future__ import annotations
 
@@ -11,12 +17,16 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan.models.base import ModelSpec, Stage, adam
 from gan.models.bce import BCELoss
 from gan.models.conditioning import ConditionalConfig, LatentEmbedding, Projection, check_labels
 from gan.models.registry import register_model
+
+
+UPSAMPLING = ("transposed", "resize", "blur")
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class DCGANConfig(ConditionalConfig):
         class_names: the classes of a class-conditional model (empty: unconditional, the report's
             networks exactly); filled from the data's labels by ``gan.train --cond``.
         embed_dim: size of G's class embedding joined to z (conditional models only).
+        upsample: G's stride-2 upsampling: ``transposed`` (the report's), ``resize`` or ``blur`` (see the
+            module's docstring).
     """
 
     resolution: int = 64
@@ -45,10 +57,13 @@ class DCGANConfig(ConditionalConfig):
     beta1: float = 0.5
     beta2: float = 0.999
     batch: int = 64
+    upsample: str = "transposed"
     # class_names and embed_dim: from ConditionalConfig (the conditioning every model shares)
 
     def __post_init__(self) -> None:
         self.check_conditional("dcgan")
+        if self.upsample not in UPSAMPLING:
+            raise ValueError(f"dcgan upsample must be one of {', '.join(UPSAMPLING)}, got {self.upsample!r}")
         if self.resolution not in (32, 64, 128, 256):
             raise ValueError(f"dcgan resolution must be 32, 64, 128 or 256, got {self.resolution}")
         for name in ("z_dim", "ngf", "ndf", "batch"):
@@ -74,6 +89,40 @@ def init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
+class Blur(nn.Module):
+    """A fixed [1, 2, 1] x [1, 2, 1] / 16 low-pass on each channel (no parameters, nothing in the state
+    dict); edges replicated, so the size stays."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (torch.outer(k, k) / 16).expand(channels, 1, 3, 3).clone(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel.to(x.dtype), groups=x.shape[1])
+
+
+class BlurredConvTranspose2d(nn.ConvTranspose2d):
+    """The report's stride-2 transposed convolution followed by :class:`Blur`: the same parameters and
+    state-dict keys, so the report's weights load into it."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(cin, cout, 4, 2, 1, bias=False)
+        self.blur = Blur(cout)
+
+    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        return self.blur(super().forward(x, output_size))
+
+
+def upsampling(cin: int, cout: int, how: str) -> nn.Module:
+    """One stride-2 upsampling of G from ``cin`` to ``cout`` maps (``how``: :data:`UPSAMPLING`)."""
+    if how == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False))
+    if how == "blur":
+        return BlurredConvTranspose2d(cin, cout)
+    return nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
+
+
 class Generator(nn.Module):
     """z (N, z_dim) [and class indices (N,)] -> images (N, 3, R, R) in [-1, 1]."""
 
@@ -89,8 +138,8 @@ class Generator(nn.Module):
         layers: list[nn.Module] = [nn.ConvTranspose2d(z_in, ch[0], 4, 1, 0, bias=False),
                                    nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
         for cin, cout in zip(ch[:-1], ch[1:]):
-            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(ch[-1], 3, 4, 2, 1, bias=False), nn.Tanh()]
+            layers += [upsampling(cin, cout, cfg.upsample), nn.BatchNorm2d(cout), nn.ReLU(True)]
+        layers += [upsampling(ch[-1], 3, cfg.upsample), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         self.apply(init_weights)
 
