@@ -365,20 +365,22 @@ def card_lines(section: dict) -> list[str]:
 
 
 def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=None, every: int = 20,
-                 up_to: int | None = None, progress: bool = True) -> dict:
+                 up_to: int | None = None, progress: bool = True, save=None) -> dict:
     """Pooled AUC and TPR at 1% FPR of every attack at each snapshot both halves kept, with FD derm from
-    the runs' metrics (the mean of the two halves at the nearest scored step)."""
+    the runs' metrics (the mean of the two halves at the nearest scored step). ``save``: called with the
+    sweep so far after each new snapshot (a long sweep stopped early keeps what it did)."""
     runs = {h: half_run(folder, h) for h in HALVES}
     sets = load_sets(folder, runs[HALVES[0]].read_config().data.size)
-    kimgs = sorted(k for k in set.intersection(*({n_ // 1000 for n_, _ in r.list_snapshots()} for r in runs.values()))
-                   if k % every == 0 and (up_to is None or k <= up_to))
-    # Rows of an earlier sweep with the same samples and snapshots are kept: run again, it adds new snapshots.
+    kept = set.intersection(*({n_ // 1000 for n_, _ in r.list_snapshots()} for r in runs.values()))
+    # Rows of an earlier sweep with the same samples and runs are kept (those of other snapshot spacings
+    # too): run again, it adds the new snapshots.
     done = {}
     old_file = Path(folder) / "length.json"
     if old_file.is_file():
         old = json.loads(old_file.read_text(encoding="utf-8"))
         if (old.get("n_samples"), old.get("seed"), old.get("snapshots")) == (n, seed, _run_names(runs)):
             done = {r["kimg"]: r for r in old.get("rows", []) if set(r) - {"kimg", "fd_derm"} >= _attack_names(encoder)}
+    kimgs = sorted({k for k in kept if k % every == 0 and (up_to is None or k <= up_to)} | set(done))
     rows = []
     for k in kimgs:
         if k in done:
@@ -399,6 +401,13 @@ def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=No
                     fds.append(best["fd_derm"])
         row["fd_derm"] = float(np.mean(fds)) if len(fds) == len(runs) else None
         rows.append(row)
+        if save is not None:
+            save(_length_doc(n, seed, runs, sorted([*rows, *(done[k] for k in kimgs if k > row["kimg"] and k in done)],
+                                                   key=lambda r: r["kimg"])))
+    return _length_doc(n, seed, runs, rows)
+
+
+def _length_doc(n: int, seed: int, runs: dict, rows: list) -> dict:
     return {"format": AUDIT_FORMAT, "version": AUDIT_VERSION, "protocol": "split-length", "n_samples": n,
             "seed": seed, "note": CARD_NOTE, "snapshots": _run_names(runs), "rows": rows}
 
@@ -542,9 +551,11 @@ def _score_command(args: argparse.Namespace, argv: list[str] | None) -> int:
     encoder = _encoder(args.derm_encoder)
     command = " ".join(["python -m eval.audit", *(argv if argv is not None else sys.argv[1:])])
     if args.command == "length":
-        doc = length_sweep(folder, n=args.n, seed=args.seed, encoder=encoder, every=args.every, up_to=args.up_to)
-        doc["command"] = command
-        atomic_write_text(folder / "length.json", json.dumps(doc, indent=1) + "\n")
+        def save(doc: dict) -> None:
+            atomic_write_text(folder / "length.json", json.dumps({**doc, "command": command}, indent=1) + "\n")
+
+        save(length_sweep(folder, n=args.n, seed=args.seed, encoder=encoder, every=args.every, up_to=args.up_to,
+                          save=save))
         print(f"wrote {folder / 'length.json'} (the dashboard's Utility and privacy page draws it once shipped "
               f"with score --ship)")
         return 0
