@@ -188,9 +188,11 @@ def load_sets(folder: str | Path, size: int = 64) -> tuple[dict, Any]:
     return halves, heldout
 
 
-def half_scores(G, D, members, nonmembers, heldout, encoder, n: int, seed: int) -> dict:
+def half_scores(G, D, members, nonmembers, heldout, encoder, n: int, seed: int, cache: dict | None = None) -> dict:
     """Every attack's per-image scores (higher = likelier a member) for one model: ``member``,
-    ``nonmember`` and ``heldout`` (the shift control's second set; None for DOMIAS), and the copy shares."""
+    ``nonmember`` and ``heldout`` (the shift control's second set; None for DOMIAS), and the copy shares.
+    ``cache``: the real sets' encoder features by set, kept between calls (they do not change between
+    snapshots)."""
     from eval.membership import copy_share, domias_scores, nearest_distances
     from eval.privacy import SAMPLE_BATCH, discriminator_scores, labelled_subset, pixel_vectors
 
@@ -204,7 +206,9 @@ def half_scores(G, D, members, nonmembers, heldout, encoder, n: int, seed: int) 
     out["copies"]["pixels"] = copy_share(bank, pix["member"], pix["nonmember"])
     if encoder is not None:
         fs = encoder.features(samples)
-        feats = {k: encoder.features(v) for k, v in nhwc.items()}
+        cache = {} if cache is None else cache
+        feats = {k: cache[id(sets[k])] if id(sets[k]) in cache else cache.setdefault(id(sets[k]), encoder.features(v))
+                 for k, v in nhwc.items()}
         out["scores"]["distance_derm"] = {k: -nearest_distances(v, fs)[0] for k, v in feats.items()}
         m, nm = domias_scores(feats["member"], feats["nonmember"], fs, k=5, seed=seed)
         out["scores"]["domias_derm"] = {"member": m, "nonmember": nm}
@@ -238,7 +242,7 @@ def summarize(member, nonmember, bootstrap: int, seed: int) -> dict:
 
 
 def score_snapshot(folder: str | Path, kimg: int, *, n: int = 10_000, seed: int = 0, encoder=None,
-                   bootstrap: int = 1000, sets=None, progress: bool = True) -> dict:
+                   bootstrap: int = 1000, sets=None, progress: bool = True, cache: dict | None = None) -> dict:
     """Audit both halves' models at ``kimg`` and pool them (see the module's docstring)."""
     from tqdm import tqdm
 
@@ -256,7 +260,7 @@ def score_snapshot(folder: str | Path, kimg: int, *, n: int = 10_000, seed: int 
         D, _, info = load_discriminator(path)
         snaps[h] = {"file": f"{path.parent.parent.name}/snapshots/{path.name}", "nimg": int(info["nimg"]),
                     "training_seed": int(run.read_config().train.seed)}
-        per_half[h] = half_scores(G, D, halves[h], halves[other], heldout, encoder, n, seed)
+        per_half[h] = half_scores(G, D, halves[h], halves[other], heldout, encoder, n, seed, cache)
     attacks: dict[str, Any] = {}
     for i, name in enumerate(ATTACKS):
         if not all(name in per_half[h]["scores"] for h in HALVES):
@@ -381,12 +385,13 @@ def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=No
         if (old.get("n_samples"), old.get("seed"), old.get("snapshots")) == (n, seed, _run_names(runs)):
             done = {r["kimg"]: r for r in old.get("rows", []) if set(r) - {"kimg", "fd_derm"} >= _attack_names(encoder)}
     kimgs = sorted({k for k in kept if k % every == 0 and (up_to is None or k <= up_to)} | set(done))
-    rows = []
+    rows, cache = [], {}  # the real images' features, computed once for every snapshot
     for k in kimgs:
         if k in done:
             rows.append(done[k])
             continue
-        doc = score_snapshot(folder, k, n=n, seed=seed, encoder=encoder, bootstrap=0, sets=sets, progress=progress)
+        doc = score_snapshot(folder, k, n=n, seed=seed, encoder=encoder, bootstrap=0, sets=sets, progress=progress,
+                             cache=cache)
         row: dict[str, Any] = {"kimg": k}
         for name, a in doc["attacks"].items():
             if "auc" in a:

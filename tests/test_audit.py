@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 from scipy.stats import binomtest
@@ -166,3 +167,31 @@ def test_split_train_score_end_to_end(tmp_path, monkeypatch):
     assert f"half A seed {run.read_config().train.seed}, half B seed" in card and "to 0 k images" in card
     assert "| images seen | pixel distance AUC | derm1 distance AUC | D score AUC | DOMIAS AUC | FD derm |" in card
     assert "| 0 k | " in card and "FD derm was not scored" in card and str(audit) not in card
+
+
+def test_half_scores_encode_the_real_sets_once_across_snapshots():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+
+    def image_set(n, seed):
+        return SimpleNamespace(images=torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (n, 3, 8, 8),
+                                                                                             dtype=np.uint8)))
+
+    class Counting:  # a stand-in encoder: mean colour per image, counting the images it encodes
+        encoded = 0
+
+        def features(self, nhwc):
+            Counting.encoded += len(nhwc)
+            return nhwc.reshape(len(nhwc), -1, 3).mean(axis=1).astype(np.float64)
+
+    G = SimpleNamespace(generate=lambda n, seed, batch_size: rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8),
+                        class_names=[])
+    members, nonmembers, heldout = image_set(30, 1), image_set(30, 2), image_set(20, 3)
+    cache: dict = {}
+    first = A.half_scores(G, None, members, nonmembers, heldout, Counting(), 40, 0, cache)
+    assert Counting.encoded == 40 + 30 + 30 + 20
+    second = A.half_scores(G, None, members, nonmembers, heldout, Counting(), 40, 0, cache)
+    assert Counting.encoded == 2 * 40 + 30 + 30 + 20  # the second snapshot encodes its samples only
+    assert set(first["scores"]) == set(second["scores"]) == {"distance_pixel", "distance_derm", "domias_derm"}
+    assert len(second["scores"]["distance_derm"]["heldout"]) == 20
