@@ -397,14 +397,17 @@ def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=No
             if "auc" in a:
                 t = a["tpr_at_fpr"]["0.01"]
                 row[name] = {"auc": a["auc"], "tpr_at_1pct": t.get("tpr"), "tpr_ci95": t.get("ci95")}
-        fds = []
+        fds, after = [], False
         for r in runs.values():
-            m = [x for x in r.read_metrics() if "fd_derm" in x]
+            m = [x for x in r.read_metrics() if "fd_derm" in x and abs(x["nimg"] - k * 1000) < 1000]
             if m:
-                best = min(m, key=lambda x: abs(x["nimg"] - k * 1000))
-                if abs(best["nimg"] - k * 1000) < 1000:
-                    fds.append(best["fd_derm"])
+                fds.append(m[0]["fd_derm"])
+            elif encoder is not None and (fd := _fd_derm_of_snapshot(r, k)) is not None:
+                fds.append(fd)  # not scored during training (e.g. the encoder file changed under the run)
+                after = True
         row["fd_derm"] = float(np.mean(fds)) if len(fds) == len(runs) else None
+        if after and row["fd_derm"] is not None:
+            row["fd_derm_scored"] = "after training, from the snapshot, with the training's sample count"
         rows.append(row)
         if save is not None:
             save(_length_doc(n, seed, runs, sorted([*rows, *(done[k] for k in kimgs if k > row["kimg"] and k in done)],
@@ -415,6 +418,21 @@ def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=No
 def _length_doc(n: int, seed: int, runs: dict, rows: list) -> dict:
     return {"format": AUDIT_FORMAT, "version": AUDIT_VERSION, "protocol": "split-length", "n_samples": n,
             "seed": seed, "note": CARD_NOTE, "snapshots": _run_names(runs), "rows": rows}
+
+
+def _fd_derm_of_snapshot(run, kimg: int) -> float | None:
+    """FD derm of the snapshot at ``kimg`` against the run's training-time reference (a shipped fingerprint,
+    found by name), with the run's ``metrics_n`` samples of seed 0; None where that reference is not here."""
+    from eval import evaluate
+    from gan import load_generator
+    from gan.assets import checkpoints_dir
+
+    cfg = run.read_config()
+    ref = checkpoints_dir() / "fingerprints" / Path(cfg.train.metrics_ref or "").name
+    if not cfg.train.metrics_ref or not ref.is_file():
+        return None
+    res = evaluate(str(ref), load_generator(snapshot_file(run, kimg)), ["fd_derm"], n=cfg.train.metrics_n, seed=0)
+    return float(res["fd_derm"]) if "fd_derm" in res else None
 
 
 def _run_names(runs: dict) -> dict:
