@@ -93,6 +93,9 @@ def hardware_name(device: torch.device) -> str:
 
 
 TRAINING_BENCH_BATCH = 16  # images per timed step when --precision auto measures
+# G_ema's BatchNorm statistics are re-estimated at every snapshot and grid on this many seeded batches
+# of this size (gan.nets.recalibrate_bn): (batches, batch).
+BN_RECALIBRATION = (16, 64)
 
 
 def training_run(cfg: RunConfig, precision: str, device: torch.device):
@@ -407,7 +410,8 @@ def _train(run: RunDir, cfg: RunConfig, device: torch.device, images: torch.Tens
     def snapshot_G_ema(st: Stage) -> None:
         # Once per step at most: a grid and a checkpoint often fall on the same step.
         if recalibrated["nimg"] != nimg:
-            recalibrate_bn(G_ema, mcfg.z_dim, stage_kwargs(st), class_probs=class_probs)
+            n_batches, size = BN_RECALIBRATION
+            recalibrate_bn(G_ema, mcfg.z_dim, stage_kwargs(st), batches=n_batches, batch=size, class_probs=class_probs)
             recalibrated["nimg"] = nimg
 
     def make_checkpoint(st: Stage, elapsed: float) -> dict:

@@ -1,6 +1,8 @@
 """Shared test fixtures: tiny synthetic "lesions" (dark discs on skin-coloured backgrounds)."""
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
@@ -17,3 +19,24 @@ def disc_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
 def discs():
     """The :func:`disc_images` factory."""
     return disc_images
+
+
+
+@contextlib.contextmanager
+def quick_bn_recalibration():
+    """G_ema's BatchNorm statistics re-estimated on 2 batches of 16 instead of 16 of 64 (gan.loop) while
+    inside: for tests of the loop's behaviour (resume, determinism, files, signals, the command line) on
+    tiny runs, where the re-estimation at every snapshot and grid costs more than the training steps.
+    Tests that judge the images keep the default."""
+    import gan.loop
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gan.loop, "BN_RECALIBRATION", (2, 16))
+        yield
+
+
+@pytest.fixture
+def quick_bn():
+    """:func:`quick_bn_recalibration` for one test."""
+    with quick_bn_recalibration():
+        yield

@@ -21,7 +21,10 @@ def run_dir(tmp_path_factory, discs_module):
     cfg = {"format": 1, "model": "dcgan", "model_cfg": to_dict(DCGANConfig(resolution=32, batch=16)),
            "train": to_dict(TrainConfig(kimg=0.16, log_kimg=0.08, grid_size=4)), "data": {}}
     RunDir(d).write_config(RunConfig.from_dict(cfg))
-    training_loop(d, cfg, discs_module(32, 32), progress=False)
+    from conftest import quick_bn_recalibration
+
+    with quick_bn_recalibration():
+        training_loop(d, cfg, discs_module(32, 32), progress=False)
     return d
 
 

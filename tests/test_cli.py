@@ -13,6 +13,8 @@ from eval.testing import lesion_images
 from gan.rundir import RunDir
 from gan.train import main
 
+pytestmark = pytest.mark.usefixtures("quick_bn")  # the command line, not the images: see conftest
+
 TINY = ["--model", "dcgan", "--size", "32", "--batch", "16", "--set", "ngf=8", "--set", "ndf=8", "--set", "z_dim=8",
         "--log-kimg", "0.016", "--snapshot-kimg", "0.032", "--grid-kimg", "0.032", "--no-progress"]
 

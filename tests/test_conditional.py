@@ -95,7 +95,7 @@ def colour_run(tmp_path_factory):
     images, labels = _two_colour_classes()
     cfg = RunConfig(model="dcgan", model_cfg=get_model("dcgan").Config(
         resolution=32, batch=16, ngf=32, ndf=32, z_dim=16, class_names=("red", "blue")),
-        train=TrainConfig(kimg=1.6, log_kimg=0.32, snapshot_kimg=0.8, grid_kimg=0.8, grid_size=4),
+        train=TrainConfig(kimg=1.6, log_kimg=0.32, snapshot_kimg=1.6, grid_kimg=1.6, grid_size=4),
         data=DataConfig(size=32, class_counts={"red": 64, "blue": 64}))
     run = RunDir(tmp_path_factory.mktemp("cond") / "run").open_for_writing()
     run.write_config(cfg)
@@ -139,6 +139,7 @@ def _tiny_unconditional(folder):
     return write_tiny_generator(folder / "uncond.pt")
 
 
+@pytest.mark.usefixtures("quick_bn")
 def test_balanced_sampling_resumes_exactly(tmp_path):
     images, labels = _two_colour_classes(n=24)
     labels[:40] = 0  # 40 red, 8 blue

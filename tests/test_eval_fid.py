@@ -66,8 +66,9 @@ def noisy(x):
 @pytest.fixture(scope="module")
 def scored(weights, real, noisy, cache):
     # Each FID costs torch-fidelity's eigenvalues of a 2048x2048 product (5-15 s on 2 cores): score
-    # each pair once for the whole file, and only three pairs outside the slow tier.
-    out = {0: evaluate(real, real, ["fid", "kid"], inception_weights=weights, cache=cache)}
+    # each pair once for the whole file, and only the two distorted pairs outside the slow tier (the
+    # same set has the same cached features, whose FID of 0 test_eval_derm checks on fid_from_features).
+    out = {0: evaluate(real, real, ["kid"], inception_weights=weights, cache=cache)}
     for sigma, fake in noisy.items():
         out[sigma] = evaluate(real, fake, ["fid", "kid"], inception_weights=weights, cache=cache)
     assert real.features == {} and all(f.features == {} for f in noisy.values())  # inputs left as they were
@@ -76,10 +77,9 @@ def scored(weights, real, noisy, cache):
 
 def test_fid_kid_zero_for_same_images_and_grow_with_distortion(weights, scored):
     assert all(r["unavailable"] == {} for r in scored.values())
-    fids = [scored[s][KEY_FID] for s in (0, 10, 60)]
+    fids = [scored[s][KEY_FID] for s in (10, 60)]
     kids = [scored[s][KEY_KID] for s in (0, 10, 60)]
-    assert abs(fids[0]) < 1e-3
-    assert fids[0] < fids[1] < fids[2] and fids[1] > 1e-3
+    assert 1e-3 < fids[0] < fids[1]
     # KID's unbiased estimate of identical sets is ~0 (slightly negative is valid).
     assert kids[0] < kids[1] < kids[2] and kids[2] > 10 * abs(kids[0])
     r = scored[60]

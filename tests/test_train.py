@@ -48,8 +48,9 @@ def assert_same_state(a: dict, b: dict):
 
 
 def test_short_run_learns_the_data(tmp_path, discs):
+    # G_ema's BatchNorm statistics re-estimated as in a real run (gan.loop.BN_RECALIBRATION), at 0, 800, 1600
     images = discs(256, 32)
-    cfg = run_config(1.6, batch=32, width=64, log_kimg=0.32)
+    cfg = run_config(1.6, batch=32, width=64, log_kimg=0.32, snapshot_kimg=0.8, grid_kimg=0.8)
     res = train(tmp_path, "run", cfg, images)
     assert res.status == "done" and res.nimg == 1600
     rows = read_stats(res.run_dir)
@@ -76,6 +77,7 @@ def test_short_run_learns_the_data(tmp_path, discs):
     assert set(ckpt["opt"]) == {"G", "D"}
 
 
+@pytest.mark.usefixtures("quick_bn")
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path, discs):
     images = discs(64, 32)
     a = train(tmp_path, "a", run_config(0.32), images)
@@ -86,6 +88,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path, discs):
     assert not torch.equal(ga["main.0.weight"], gc["main.0.weight"])
 
 
+@pytest.mark.usefixtures("quick_bn")
 @pytest.mark.parametrize("augment", [False, True])
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, discs, augment):
     images = discs(40, 32)  # 40 is not a multiple of the batch: the resume lands mid-epoch
@@ -120,6 +123,7 @@ class SigtermOnStep(TrainingHook):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
+@pytest.mark.usefixtures("quick_bn")
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, discs):
     res = train(tmp_path, "run", run_config(10), discs(64, 32), hooks=[SigtermOnStep(3)])
     assert res.status == "interrupted" and res.nimg == 3 * 16
@@ -128,6 +132,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, discs):
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
 
 
+@pytest.mark.usefixtures("quick_bn")
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, discs, monkeypatch):
     spec, mcfg = get_model("dcgan"), run_config(1.0).model_cfg
     BCELoss = type(spec.make_loss(*spec.build(mcfg), mcfg))
@@ -179,6 +184,7 @@ class Recorder(TrainingHook):
         self.snapshots.append((nimg, run.name, tuple(x.shape)))
 
 
+@pytest.mark.usefixtures("quick_bn")
 def test_hooks_see_every_step_and_every_snapshot(tmp_path, discs):
     hook = Recorder()
     res = train(tmp_path, "run", run_config(0.8, snapshot_kimg=0.32), discs(32, 32), hooks=[hook])
@@ -189,6 +195,7 @@ def test_hooks_see_every_step_and_every_snapshot(tmp_path, discs):
     assert res.status == "done"
 
 
+@pytest.mark.usefixtures("quick_bn")
 def test_the_loop_leaves_threads_and_the_global_rng_as_it_found_them(tmp_path, discs):
     torch.manual_seed(1234)
     expected = torch.rand(3)
@@ -199,6 +206,7 @@ def test_the_loop_leaves_threads_and_the_global_rng_as_it_found_them(tmp_path, d
     assert torch.equal(torch.rand(3), expected)
 
 
+@pytest.mark.usefixtures("quick_bn")
 def test_the_data_config_drives_augmentation(tmp_path, discs):
     images = discs(32, 32)
     plain = train(tmp_path, "plain", run_config(0.16), images)
