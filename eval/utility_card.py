@@ -131,8 +131,14 @@ def card_lines(doc: dict, name: str, conditional: bool | None = None) -> list[st
                if conditional is False else "not measured yet")
         lines += [f"Downstream utility: {why} (`python -m eval.utility --real ../shared/data/isic2017 --synthetic "
                   f"checkpoints/{name}/generator.pt` needs a conditional model).", ""]
+    if doc.get("privacy_split"):
+        from eval.audit import card_lines as audit_lines
+
+        lines += audit_lines(doc["privacy_split"])
     if priv:
-        lines += [f"Membership-inference audit (`{reproducing(priv.get('command', 'python -m eval.privacy'))}`): the "
+        older = " (members against the validation split; confounded by distribution shift, see the audit on known " \
+                "halves above)" if doc.get("privacy_split") else ""
+        lines += [f"Membership-inference audit{older} (`{reproducing(priv.get('command', 'python -m eval.privacy'))}`): the "
                   f"{priv.get('n_members'):,} training images (members) against the {priv.get('n_nonmembers'):,} held-out "
                   f"validation images (non-members), {priv.get('n_samples', 0):,} synthetic samples of seed "
                   f"{priv.get('seed')}; AUC 0.5 means the attack cannot tell them apart.", "", *privacy_table(priv), ""]

@@ -4,6 +4,7 @@ not, and the split/train/score commands end to end on a tiny data set."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -195,3 +196,14 @@ def test_half_scores_encode_the_real_sets_once_across_snapshots():
     assert Counting.encoded == 2 * 40 + 30 + 30 + 20  # the second snapshot encodes its samples only
     assert set(first["scores"]) == set(second["scores"]) == {"distance_pixel", "distance_derm", "domias_derm"}
     assert len(second["scores"]["distance_derm"]["heldout"]) == 20
+
+
+def test_a_model_card_puts_the_audit_on_known_halves_before_the_older_audit():
+    from eval.utility_card import card_lines
+
+    section = json.loads((Path(__file__).parent.parent / "checkpoints" / "dcgan" / "results.json").read_text())
+    text = "\n".join(card_lines(section, "dcgan", conditional=False))
+    assert "privacy_split" in section
+    halves, older = text.index("Membership audit on known halves"), text.index("confounded by distribution shift")
+    assert halves < older and text.count("| attack | AUC [95% CI] | TPR at 1% FPR") == 1
+    assert f"to {section['privacy_split']['kimg']} k images" in text
