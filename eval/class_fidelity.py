@@ -216,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         test = make_test_set(held, classes, f"{Path(held.source).name}{'/' + held.split if held.split else ''}")
         doc = class_fidelity(G, train.images, train.y, test, classes, n_per_class=args.n_per_class, seeds=args.seeds,
                              steps=args.steps, bootstrap=args.bootstrap, cache=out, progress=True)
-        doc["command"] = " ".join(["python -m eval.class_fidelity", *(argv if argv is not None else sys.argv[1:])])
+        from gan.assets import portable_command
+
+        doc["command"] = portable_command(["python -m eval.class_fidelity", *(argv if argv is not None else sys.argv[1:])])
         doc["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         doc["generator"] = {"model": G.model_name, "nimg": G.info.get("nimg")}
         text = markdown(doc)
