@@ -142,6 +142,8 @@ def _one_line(page, url) -> None:
     assert len(alerts) == 1 and alerts[0].strip().count("\n") == 0, (url, alerts)
 
 
+@pytest.mark.slow  # 26 s; the fast suite checks every outside path in tests/test_dashboard_roots.py, and the
+# slow walk below does every page at both sizes with every hostile address
 def test_each_page_once_with_a_path_outside_the_shared_folders(server, browser, demo):
     for i, name in enumerate(PAGES):
         key, value = HOSTILE[i % 2]
