@@ -24,9 +24,9 @@ RUN pip install --no-deps /tmp/src && rm -rf /tmp/src
 # read-only for the user the server runs as.
 COPY checkpoints /opt/lesiongan/checkpoints
 ENV LESIONGAN_HOME=/opt/lesiongan
-RUN useradd --create-home --uid 10001 lesiongan
+RUN useradd --create-home --home-dir /srv/lesiongan --uid 10001 lesiongan
 USER lesiongan
-WORKDIR /home/lesiongan
+WORKDIR /srv/lesiongan
 
 # Visitors read only below the folders the server shares (dashboard/roots.py): the shipped checkpoints and
 # runs/ in the user's home; any other path in an address or a field gets one line, and no traceback reaches

@@ -547,7 +547,7 @@ def test_a_failing_page_goes_red_in_tests_and_is_one_calm_line_for_visitors(monk
     from dashboard import status
 
     def boom(*args, **kwargs):
-        raise RuntimeError("injected failure in /root/secret/place")
+        raise RuntimeError("injected failure in /srv/secret/place")
 
     monkeypatch.setattr(status, "run_status", boom)  # what views/training.py calls first
     at = _app(monkeypatch, demo, "training")
@@ -559,7 +559,7 @@ def test_a_failing_page_goes_red_in_tests_and_is_one_calm_line_for_visitors(monk
     at = _app(monkeypatch, demo, "training", raise_errors=False)
     assert not at.exception
     [err] = [e.value for e in at.error]
-    assert err.startswith("This page hit an unexpected error") and "injected" not in err and "/root" not in err
+    assert err.startswith("This page hit an unexpected error") and "injected" not in err and "/srv" not in err
     assert "RuntimeError" not in err
     # The details go to the server's log, with the traceback.
     [record] = [r for r in caplog.records if r.name == "lesiongan.dashboard" and r.exc_info]
