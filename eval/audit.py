@@ -207,8 +207,10 @@ def half_scores(G, D, members, nonmembers, heldout, encoder, n: int, seed: int, 
     if encoder is not None:
         fs = encoder.features(samples)
         cache = {} if cache is None else cache
-        feats = {k: cache[id(sets[k])] if id(sets[k]) in cache else cache.setdefault(id(sets[k]), encoder.features(v))
-                 for k, v in nhwc.items()}
+        for k, v in nhwc.items():
+            if id(sets[k]) not in cache:
+                cache[id(sets[k])] = encoder.features(v)
+        feats = {k: cache[id(sets[k])] for k in nhwc}
         out["scores"]["distance_derm"] = {k: -nearest_distances(v, fs)[0] for k, v in feats.items()}
         m, nm = domias_scores(feats["member"], feats["nonmember"], fs, k=5, seed=seed)
         out["scores"]["domias_derm"] = {"member": m, "nonmember": nm}
@@ -384,12 +386,9 @@ def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=No
         old = json.loads(old_file.read_text(encoding="utf-8"))
         if (old.get("n_samples"), old.get("seed"), old.get("snapshots")) == (n, seed, _run_names(runs)):
             done = {r["kimg"]: r for r in old.get("rows", []) if set(r) - {"kimg", "fd_derm"} >= _attack_names(encoder)}
-    kimgs = sorted({k for k in kept if k % every == 0 and (up_to is None or k <= up_to)} | set(done))
-    rows, cache = [], {}  # the real images' features, computed once for every snapshot
-    for k in kimgs:
-        if k in done:
-            rows.append(done[k])
-            continue
+    new = sorted(k for k in kept if k % every == 0 and (up_to is None or k <= up_to) and k not in done)
+    rows, cache = dict(done), {}  # cache: the real images' features, computed once for every snapshot
+    for k in new:
         doc = score_snapshot(folder, k, n=n, seed=seed, encoder=encoder, bootstrap=0, sets=sets, progress=progress,
                              cache=cache)
         row: dict[str, Any] = {"kimg": k}
@@ -408,16 +407,15 @@ def length_sweep(folder: str | Path, *, n: int = 5000, seed: int = 0, encoder=No
         row["fd_derm"] = float(np.mean(fds)) if len(fds) == len(runs) else None
         if after and row["fd_derm"] is not None:
             row["fd_derm_scored"] = "after training, from the snapshot, with the training's sample count"
-        rows.append(row)
+        rows[k] = row
         if save is not None:
-            save(_length_doc(n, seed, runs, sorted([*rows, *(done[k] for k in kimgs if k > row["kimg"] and k in done)],
-                                                   key=lambda r: r["kimg"])))
+            save(_length_doc(n, seed, runs, rows))
     return _length_doc(n, seed, runs, rows)
 
 
-def _length_doc(n: int, seed: int, runs: dict, rows: list) -> dict:
+def _length_doc(n: int, seed: int, runs: dict, rows: dict) -> dict:
     return {"format": AUDIT_FORMAT, "version": AUDIT_VERSION, "protocol": "split-length", "n_samples": n,
-            "seed": seed, "note": CARD_NOTE, "snapshots": _run_names(runs), "rows": rows}
+            "seed": seed, "note": CARD_NOTE, "snapshots": _run_names(runs), "rows": [rows[k] for k in sorted(rows)]}
 
 
 def _fd_derm_of_snapshot(run, kimg: int) -> float | None:
