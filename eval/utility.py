@@ -1,7 +1,7 @@
 """Downstream utility: does adding synthetic lesions make a classifier better?
 
     python -m eval.utility --real ../shared/data/isic2017 --synthetic checkpoints/dcgan-cond/generator.pt
-                           [--protocol v2|v1] [--dev] [--classifier small|resnet18] [--seeds K]
+                           [--protocol v2|v1] [--dev] [--subset LIST] [--classifier small|resnet18] [--seeds K]
                            [--steps N] [--synthetic-ratio R[,R...]] [--share uniform|majority]
                            [--exposure matched|fixed] [--settings ...] [--test PATH[@split] ...]
                            [--no-default-tests] [--bootstrap B] [--quick] [--workers 2] [--out DIR]
@@ -937,6 +937,11 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--real", required=True, help="labelled real training set (any gan.data layout with labels)")
     p.add_argument("--split", default=None, help="ISIC 2017 split of --real (default: train)")
+    p.add_argument("--subset", metavar="LIST",
+                   help="train every setting on only the --real images named in this image list (gan.data.subset's "
+                        "format: one name per line, as gan.train --subset reads it); with --dev, the development "
+                        "fold is drawn within the subset. Recorded in utility.json (list name, hash, count); "
+                        "a subset run never writes the generator's results.json")
     p.add_argument("--synthetic", help="conditional generator file, or a labelled folder written by gan.synthesize")
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="v2",
                    help="v2 (default, pre-registered: exposure-matched steps, uniform synthetic share, real-long "
@@ -1019,6 +1024,10 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
     try:
         real = load_labelled(args.real, split=args.split)
+        if args.subset:
+            from gan.data.subset import select
+
+            real = select(real, args.subset)  # ValueError naming LIST: empty, or names an image --real lacks
         labelled = [i for i, label in enumerate(real.labels) if label is not None]
         classes = real.class_names()
         real_x = real.images[labelled]
@@ -1061,8 +1070,8 @@ def main(argv: list[str] | None = None) -> int:
           f"tests: {', '.join(f'{t.name} {len(t.y)}' for t in tests)}; protocol {args.protocol}, "
           f"{len(protocol.settings)} settings x {protocol.seeds} seeds, {recipe.arch} classifier, "
           f"{args.workers} worker(s)", file=sys.stderr)
-    default_run = (args.protocol == "v2" and not args.dev and protocol == PROTOCOL_V2 and syn is not None
-                   and syn.kind == "generator" and len(ratios) == 1 and args.synthetic_seed == 0)
+    default_run = (args.protocol == "v2" and not args.dev and not args.subset and protocol == PROTOCOL_V2
+                   and syn is not None and syn.kind == "generator" and len(ratios) == 1 and args.synthetic_seed == 0)
     docs = []
     for r in ratios:
         cache = out / "trainings" if out is not None else None
@@ -1073,7 +1082,9 @@ def main(argv: list[str] | None = None) -> int:
                "command": portable_command(["python -m eval.utility", *(argv if argv is not None else sys.argv[1:])]),
                "quick": bool(args.quick), "dev": bool(args.dev), "preregistered": default_run,
                "real": {"source": portable_name(real.source), "layout": real.layout, "split": real.split,
-                        "n": int(len(real_y))},
+                        "n": int(len(real_y)),
+                        **({"subset": {"list": real.info["subset"], "sha256": real.info["subset_sha256"],
+                                       "n": len(real.names)}} if args.subset else {})},
                "synthetic": syn.info if syn else None, **doc, "provenance": git_provenance(),
                "seconds": time.time() - t_start, "workers": args.workers}
         attach_primary(doc)
@@ -1088,7 +1099,8 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "utility.json", json.dumps(doc, indent=1) + "\n")
         atomic_write_text(out / "utility.md", text)
-    if syn is not None and syn.kind == "generator" and not args.no_save and len(docs) == 1 and not args.dev:
+    if (syn is not None and syn.kind == "generator" and not args.no_save and len(docs) == 1 and not args.dev
+            and not args.subset):
         from gan.rundir import RunDir
 
         run = RunDir(Path(args.synthetic).parent if Path(args.synthetic).is_file() else args.synthetic)

@@ -4,6 +4,9 @@
         --per-class melanoma=1000,seborrheic_keratosis=500 [--seed 0] [--layout isic2017|imagefolder] \\
         [--size 64] [--precision fp32]
     python -m gan.synthesize --checkpoint checkpoints/dcgan/generator.pt --out /tmp/syn --n 500   # unconditional
+    python -m gan.synthesize --checkpoint checkpoints/dcgan-cond/generator.pt --out /tmp/curated \\
+        --per-class melanoma=1000,nevus=1000 --keep-if-classifier ../shared/data/isic2017 [--keep-threshold 0.5] \\
+        [--keep-seeds 1]   # curated: only samples a real-only classifier agrees with
 
 Layouts:
 
@@ -23,6 +26,21 @@ is written first, marked incomplete, and again when the last image is written: a
 rerun with ``--overwrite``, and ``gan.data`` warns when it reads one. Deterministic:
 image ``j`` of class ``c`` is latent ``j`` of seed ``S * 1000 + index(c)`` (unconditional: of seed
 ``S``), so the same command writes byte-identical images and CSV; only the manifest's date differs.
+
+Curation (``--keep-if-classifier REAL``, conditional models; off by default): a sample is kept only if a
+classifier trained on the real labelled images of REAL alone (``PATH`` or ``PATH@split``) agrees with its
+label, p(label | image) >= ``--keep-threshold`` (default 0.5), judged at the generator's resolution. The
+classifier is the utility protocol v2 ``real`` one that ``eval.class_fidelity`` uses (``--keep-seeds K``
+networks, probabilities averaged), trained once and cached in ``--cache-dir``. Candidates of a class are
+latents ``0, 1, 2, ...`` of its seed, drawn in passes of 256 as above; the accepted ones are kept in
+latent order until the class has its count, so the same command writes the same bytes, and a threshold
+of 0 writes the uncurated set (bit for bit when each count times the latent size is a multiple of 16:
+see :meth:`Curation.draw`). A class that keeps fewer than its count among
+``CURATION_CAP`` times as many candidates stops the run with its acceptance rate. The manifest records
+the filter (classifier, seeds, REAL's name and content hash, threshold), per class the candidates drawn,
+kept and the acceptance rate, and every file's latent index; the README says the set is curated.
+The classifier comes from the ``eval`` package, found as the provider ``classifier`` of the entry-point
+group ``lesiongan.sample_filters`` (:mod:`gan.hooks`).
 """
 from __future__ import annotations
 
@@ -32,9 +50,10 @@ import io
 import json
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image
@@ -51,16 +70,20 @@ CHUNK = 256  # latents per forward pass, whatever --batch says (see synthesize);
 ISIC2017_CLASSES = ("melanoma", "seborrheic_keratosis", "nevus")
 ISIC2017_DIR = "ISIC-2017_Training_Data"
 ISIC2017_CSV = "ISIC-2017_Training_Part3_GroundTruth.csv"
+FILTER_GROUP = "lesiongan.sample_filters"  # where --keep-if-classifier finds its classifier (gan.hooks)
+FILTER_PROVIDER = "classifier"
+CURATION_CAP = 50  # candidates drawn per image asked for, at most, before a class is given up
 
 
 @dataclass(frozen=True)
 class Item:
-    """One image to write: its file name, class (None: unconditional), seed and latent index."""
+    """One image to write: its file name, class (None: unconditional), seed and latent index (a curated
+    set's is None until its candidate is accepted)."""
 
     name: str
     label: str | None
     seed: int
-    index: int
+    index: int | None
 
 
 def parse_per_class(text: str) -> dict[str, int]:
@@ -216,32 +239,101 @@ def ground_truth_csv(items: list[Item]) -> str:
     return buf.getvalue()
 
 
-def synthesize(G, out: Path, items: list[Item], layout: str, size: int, progress: bool = True) -> None:
-    """Generate ``items`` with the loaded generator ``G`` and write them (atomically, each PNG) into
-    ``out`` in ``layout``.
+def uncurated(G, group: list[Item]) -> Iterator[tuple[Item, np.ndarray]]:
+    """Each item of ``group`` (one class and seed) with its image: latent ``item.index`` of the seed.
 
     Every forward pass draws exactly ``CHUNK`` latents (the last of a class padded with zeros), and
     image ``j`` of a class is always row ``j % CHUNK`` of its pass: the CPU and GPU kernels round
     differently for different batch sizes, so a pass size that followed ``--batch`` or the count
     would change pixels by a grey level."""
+    label, seed = group[0].label, group[0].seed
+    z = G.latents(max(it.index for it in group) + 1, seed)
+    for i in range(0, len(group), CHUNK):
+        part = group[i:i + CHUNK]
+        chunk = z.new_zeros((CHUNK, z.shape[1]))
+        chunk[:len(part)] = z[[it.index for it in part]]
+        yield from zip(part, G.synthesize(chunk, batch_size=CHUNK, **({"labels": label} if label is not None else {})))
+
+
+@dataclass
+class Curation:
+    """``--keep-if-classifier``: the sample filter (``proba(images, label)`` gives p(label | image), ``summary``
+    names it in a phrase, ``info`` describes it for the manifest), the threshold, and per class what it drew
+    and kept (filled in as it draws)."""
+
+    filter: Any
+    threshold: float
+    cap: int = CURATION_CAP
+    per_class: dict[str, dict] = field(default_factory=dict)
+
+    def draw(self, G, group: list[Item]) -> Iterator[tuple[Item, np.ndarray]]:
+        """The items of ``group`` (one class and seed, in file order), each with the latent index of the
+        next accepted candidate and its image. Candidates are latents ``0, 1, ...`` of the seed, ``CHUNK``
+        per pass as in :func:`uncurated` (candidate ``j`` is row ``j % CHUNK`` of pass ``j // CHUNK``),
+        always drawn in whole passes: candidate ``j`` is row ``j`` of ``G.latents(n, seed)`` for any ``n``
+        that is a multiple of ``CHUNK``. (A draw of ``n`` latents whose ``n * z_dim`` numbers are not a
+        multiple of 16 ends differently: torch draws its last 16 normals afresh. So a threshold of 0 keeps
+        the uncurated set's images bit for bit when every count times ``z_dim`` is a multiple of 16, and
+        may differ in the last one or two images of a class otherwise.)
+
+        Raises:
+            ValueError: fewer than ``len(group)`` of the first ``cap * len(group)`` candidates pass; the
+                message names the class and its acceptance rate.
+        """
+        label, seed, quota = group[0].label, group[0].seed, len(group)
+        limit = self.cap * quota
+        stats = self.per_class.setdefault(label, {"quota": quota, "drawn": 0, "kept": 0, "acceptance": None})
+        z = G.latents(CHUNK, seed)
+        for start in range(0, limit, CHUNK):
+            if start + CHUNK > len(z):  # latent i does not depend on how many are drawn: grow by doubling
+                z = G.latents(2 * len(z), seed)
+            images = G.synthesize(z[start:start + CHUNK], batch_size=CHUNK, labels=label)
+            accept = self.filter.proba(images, label) >= self.threshold
+            for j in range(min(CHUNK, limit - start)):
+                if accept[j]:
+                    yield replace(group[stats["kept"]], index=start + j), images[j]
+                    stats["kept"] += 1
+                    stats["drawn"] = start + j + 1
+                    if stats["kept"] == quota:
+                        stats["acceptance"] = quota / stats["drawn"]
+                        return
+        stats["drawn"] = limit
+        stats["acceptance"] = stats["kept"] / limit
+        raise ValueError(f"--keep-if-classifier: class {label}: {stats['kept']} of {limit} candidates have "
+                         f"p(class) >= {self.threshold:g} (acceptance {stats['acceptance']:.1%}), fewer than the "
+                         f"{quota} asked for within {self.cap} candidates per image; lower --keep-threshold or ask "
+                         f"for fewer")
+
+    def describe(self) -> dict:
+        """The manifest's ``curation`` section."""
+        return {"rule": "a candidate is kept when the real-only classifier gives p(its class | image) >= threshold; "
+                        "candidates in latent order, until the class has its count",
+                "threshold": self.threshold, "max_candidates_per_image": self.cap, "judge": self.filter.summary,
+                "filter": self.filter.info,
+                "per_class": self.per_class}
+
+
+def synthesize(G, out: Path, items: list[Item], layout: str, size: int, progress: bool = True,
+               curation: Curation | None = None) -> list[Item]:
+    """Generate ``items`` with the loaded generator ``G`` and write them (atomically, each PNG) into
+    ``out`` in ``layout``: latent ``item.index`` of each (:func:`uncurated`), or with ``curation`` the
+    accepted candidates (:meth:`Curation.draw`). Returns the items as written, each with its latent index."""
     groups: dict[tuple[str | None, int], list[Item]] = {}
     for it in items:
         groups.setdefault((it.label, it.seed), []).append(it)
-    bar = tqdm(total=len(items), unit="img", desc="synthesizing", file=sys.stderr, disable=not progress)
-    for (label, seed), group in groups.items():
-        z = G.latents(max(it.index for it in group) + 1, seed)
-        for i in range(0, len(group), CHUNK):
-            part = group[i:i + CHUNK]
-            chunk = z.new_zeros((CHUNK, z.shape[1]))
-            chunk[:len(part)] = z[[it.index for it in part]]
-            images = G.synthesize(chunk, batch_size=CHUNK, **({"labels": label} if label is not None else {}))
-            for it, img in zip(part, images):
-                data = png_bytes(img, size)
-                atomic_write(inside(out, relative_path(it, layout)), lambda f, d=data: f.write(d))
-            bar.update(len(part))
+    bar = tqdm(total=len(items), unit="img", desc="curating" if curation else "synthesizing", file=sys.stderr,
+               disable=not progress)
+    written = []
+    for group in groups.values():
+        for it, img in (curation.draw(G, group) if curation is not None else uncurated(G, group)):
+            data = png_bytes(img, size)
+            atomic_write(inside(out, relative_path(it, layout)), lambda f, d=data: f.write(d))
+            written.append(it)
+            bar.update(1)
     bar.close()
     if layout == "isic2017":
-        atomic_write_text(out / ISIC2017_CSV, ground_truth_csv(items))
+        atomic_write_text(out / ISIC2017_CSV, ground_truth_csv(written))
+    return written
 
 
 def support_files(layout: str) -> list[str]:
@@ -250,9 +342,9 @@ def support_files(layout: str) -> list[str]:
 
 
 def manifest(G, checkpoint: Path, items: list[Item], layout: str, size: int, seed: int, command: str, run_id: str,
-             complete: bool = True) -> dict:
+             complete: bool = True, curation: Curation | None = None) -> dict:
     """The set's ``manifest.json``: format id and run id (what ``--overwrite`` trusts), whether the run
-    finished, the generator, and the class and seed of every file."""
+    finished, the generator, the class, seed and latent index of every file, and the curation if any."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -262,19 +354,26 @@ def manifest(G, checkpoint: Path, items: list[Item], layout: str, size: int, see
     counts: dict[str, int] = {}
     for it in items:
         counts[it.label or "unlabelled"] = counts.get(it.label or "unlabelled", 0) + 1
-    return {
+    rule = "image j of class c is latent j of seed S*1000+index(c) (unconditional: seed S)"
+    if curation is not None:
+        rule = ("curated: image j of class c is the j-th accepted candidate among latents 0, 1, ... of seed "
+                "S*1000+index(c), drawn 256 at a time; its latent_index i is row i of latents(n, seed) for "
+                "any n that is a multiple of 256")
+    doc = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "run_id": run_id, "complete": complete,
         "synthetic": True,
         "generator": {"file": portable_name(checkpoint), "sha256": sha256_file(checkpoint), "model": G.model_name,
                       "resolution": G.resolution, "images_seen": G.info.get("nimg"), "config": G.config.to_dict()},
         "layout": layout, "size": size, "seed": seed, "precision": G.precision, "count": len(items),
-        "class_counts": counts, "seed_rule": "image j of class c is latent j of seed S*1000+index(c) (unconditional: "
-                                             "seed S)",
+        "class_counts": counts, "seed_rule": rule,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "lesiongan": pkg, "command": command,
         "files": [{"file": relative_path(it, layout), "class": it.label, "seed": it.seed, "latent_index": it.index}
                   for it in items],
         "support_files": support_files(layout),
     }
+    if curation is not None:
+        doc["curation"] = curation.describe()
+    return doc
 
 
 def readme(m: dict) -> str:
@@ -292,8 +391,19 @@ def readme(m: dict) -> str:
             f"{data.get('split') or 'train'}). The generator, and so these images, inherit the terms of the "
             f"images it was trained on: for the ISIC archive, each image's own licence (CC0, CC-BY or CC-BY-NC); "
             f"for HAM10000, CC BY-NC 4.0 (non-commercial research only).\n"
-            f"- `manifest.json` lists the class and seed of every file; `{m['command']}` writes them again, "
-            f"byte for byte.\n")
+            f"{curation_note(m.get('curation'))}"
+            f"- `manifest.json` lists the class, seed and latent index of every file; `{m['command']}` writes them "
+            f"again, byte for byte.\n")
+
+
+def curation_note(c: dict | None) -> str:
+    """The README's line on a curated set (none for an uncurated one)."""
+    if not c:
+        return ""
+    rates = ", ".join(f"{k} {v['kept']} of {v['drawn']} ({v['acceptance']:.0%})" for k, v in c["per_class"].items())
+    return (f"- **Curated**: a sample was kept only when {c['judge']} gave its class a probability >= "
+            f"{c['threshold']:g}; candidates kept per class: {rates}. This is a filtered sample, not the "
+            f"generator's plain output: scores of the generator do not describe it.\n")
 
 
 @entry_point
@@ -318,6 +428,18 @@ def main(argv: list[str] | None = None) -> int:
                                                           f"writes the same bytes")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--overwrite", action="store_true", help="replace a set gan.synthesize wrote earlier in --out")
+    p.add_argument("--keep-if-classifier", metavar="REAL[@split]",
+                   help="curate: keep a sample only if a classifier trained on these labelled real images alone "
+                        "agrees with its label (off by default; conditional models; see below)")
+    p.add_argument("--keep-threshold", type=float, metavar="P",
+                   help="with --keep-if-classifier: keep a sample when p(its class | image) >= P (default 0.5)")
+    p.add_argument("--keep-seeds", type=int, metavar="K",
+                   help="with --keep-if-classifier: classifiers trained (seeds 0..K-1) and averaged (default 1)")
+    p.add_argument("--keep-steps", type=int, metavar="N",
+                   help="with --keep-if-classifier: training steps of each classifier (default: the utility "
+                        "protocol's, 2000)")
+    p.add_argument("--cache-dir", help="cache folder for --keep-if-classifier's real images and classifiers "
+                                       "(default: $LESIONGAN_CACHE or ~/.cache/lesiongan)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     from gan.generator import load_generator
@@ -333,21 +455,35 @@ def main(argv: list[str] | None = None) -> int:
         if args.size is not None and not 8 <= args.size <= 1024:
             raise ValueError(f"--size must be in 8..1024, got {args.size}")
         per_class = parse_per_class(args.per_class) if args.per_class is not None else None
+        filters = curation_provider(args)
         G = load_generator(args.checkpoint, device=args.device, precision=args.precision)
         items = plan(list(G.class_names), per_class, args.n, args.seed)
         layout = args.layout or ("isic2017" if G.class_names else "folder")
         check_layout(layout, list(G.class_names), items)
+        curation = None
+        if filters is not None:
+            if not G.class_names:
+                raise ValueError("--keep-if-classifier needs a conditional model: an unconditional sample has no "
+                                 "label to agree with")
+            flt = filters.sample_filter(args.keep_if_classifier, list(G.class_names), G.resolution,
+                                        needed=[c for c, n in per_class.items() if n > 0],
+                                        seeds=1 if args.keep_seeds is None else args.keep_seeds,
+                                        steps=args.keep_steps, cache_dir=args.cache_dir, progress=not args.quiet)
+            curation = Curation(flt, 0.5 if args.keep_threshold is None else args.keep_threshold)
+            items = [replace(it, index=None) for it in items]  # known once each candidate is accepted
         out = Path(args.out)
         prepare_out(out, args.overwrite, [*(relative_path(it, layout) for it in items), *support_files(layout)])
         size = args.size or G.resolution
         command = portable_command(["python -m gan.synthesize", *(argv if argv is not None else sys.argv[1:])])
         # The manifest first, marked incomplete: an interrupted set is then provably this command's
         # (--overwrite replaces it) and readers can tell it is unfinished; the complete one last.
-        m = manifest(G, Path(G.path), items, layout, size, args.seed, command, uuid.uuid4().hex, complete=False)
+        run_id = uuid.uuid4().hex
+        m = manifest(G, Path(G.path), items, layout, size, args.seed, command, run_id, complete=False,
+                     curation=curation)
         atomic_write_text(out / MANIFEST, json.dumps(m, indent=1) + "\n")
         started = out
-        synthesize(G, out, items, layout, size, progress=not args.quiet)
-        m["complete"] = True
+        items = synthesize(G, out, items, layout, size, progress=not args.quiet, curation=curation)
+        m = manifest(G, Path(G.path), items, layout, size, args.seed, command, run_id, curation=curation)
         atomic_write_text(out / "README.md", readme(m))
         atomic_write_text(out / MANIFEST, json.dumps(m, indent=1) + "\n")
     except ValueError as e:
@@ -362,8 +498,30 @@ def main(argv: list[str] | None = None) -> int:
               "interrupted (Ctrl-C): nothing was written", file=sys.stderr)
         return 130
     counts = ", ".join(f"{c} {n}" for c, n in m["class_counts"].items())
-    print(f"wrote {len(items)} synthetic images ({counts}; {size} px, layout {layout}) to {out}")
+    kept = "" if curation is None else "; curated: " + ", ".join(
+        f"{c} {v['kept']} of {v['drawn']} kept" for c, v in curation.per_class.items())
+    print(f"wrote {len(items)} synthetic images ({counts}; {size} px, layout {layout}{kept}) to {out}")
     return 0
+
+
+def curation_provider(args) -> Any:
+    """The sample-filter provider that ``--keep-if-classifier`` needs (None without it), after checking the
+    options that go with it."""
+    if args.keep_if_classifier is None:
+        given = [f for f, v in (("--keep-threshold", args.keep_threshold), ("--keep-seeds", args.keep_seeds),
+                                ("--keep-steps", args.keep_steps), ("--cache-dir", args.cache_dir)) if v is not None]
+        if given:
+            raise ValueError(f"{given[0]} goes with --keep-if-classifier REAL")
+        return None
+    if args.keep_threshold is not None and not 0 <= args.keep_threshold <= 1:
+        raise ValueError(f"--keep-threshold must be in 0..1, got {args.keep_threshold:g}")
+    if args.keep_seeds is not None and args.keep_seeds < 1:
+        raise ValueError(f"--keep-seeds must be at least 1, got {args.keep_seeds}")
+    if args.keep_steps is not None and args.keep_steps < 1:
+        raise ValueError(f"--keep-steps must be at least 1, got {args.keep_steps}")
+    from gan.hooks import provider
+
+    return provider(FILTER_PROVIDER, "--keep-if-classifier", group=FILTER_GROUP)
 
 
 if __name__ == "__main__":
