@@ -34,8 +34,7 @@ classifier is the utility protocol v2 ``real`` one that ``eval.class_fidelity`` 
 networks, probabilities averaged), trained once and cached in ``--cache-dir``. Candidates of a class are
 latents ``0, 1, 2, ...`` of its seed, drawn in passes of 256 as above; the accepted ones are kept in
 latent order until the class has its count, so the same command writes the same bytes, and a threshold
-of 0 writes the uncurated set (bit for bit when each count times the latent size is a multiple of 16:
-see :meth:`Curation.draw`). A class that keeps fewer than its count among
+of 0 writes the uncurated set bit for bit. A class that keeps fewer than its count among
 ``CURATION_CAP`` times as many candidates stops the run with its acceptance rate. The manifest records
 the filter (classifier, seeds, REAL's name and content hash, threshold), per class the candidates drawn,
 kept and the acceptance rate, and every file's latent index; the README says the set is curated.
@@ -270,11 +269,8 @@ class Curation:
         """The items of ``group`` (one class and seed, in file order), each with the latent index of the
         next accepted candidate and its image. Candidates are latents ``0, 1, ...`` of the seed, ``CHUNK``
         per pass as in :func:`uncurated` (candidate ``j`` is row ``j % CHUNK`` of pass ``j // CHUNK``),
-        always drawn in whole passes: candidate ``j`` is row ``j`` of ``G.latents(n, seed)`` for any ``n``
-        that is a multiple of ``CHUNK``. (A draw of ``n`` latents whose ``n * z_dim`` numbers are not a
-        multiple of 16 ends differently: torch draws its last 16 normals afresh. So a threshold of 0 keeps
-        the uncurated set's images bit for bit when every count times ``z_dim`` is a multiple of 16, and
-        may differ in the last one or two images of a class otherwise.)
+        always drawn in whole passes: candidate ``j`` is row ``j`` of ``G.latents(n, seed)`` for any
+        ``n > j``, so a threshold of 0 keeps the uncurated set's images bit for bit.
 
         Raises:
             ValueError: fewer than ``len(group)`` of the first ``cap * len(group)`` candidates pass; the

@@ -51,6 +51,9 @@ def test_generation_is_deterministic_and_independent_of_count_and_batch(run_dir)
     a = G.generate(10, seed=3)
     assert np.array_equal(a, G.generate(10, seed=3))
     assert np.array_equal(a[:4], G.generate(4, seed=3))
+    assert np.array_equal(a[:3], G.generate(3, seed=3))  # 300 numbers: not whole blocks of torch's sampler
+    z = G.latents(10, seed=3)
+    assert all(torch.equal(z[:n], G.latents(n, seed=3)) for n in range(10))
     assert np.array_equal(a, G.generate(10, seed=3, batch_size=3))
     assert not np.array_equal(a, G.generate(10, seed=4))
     assert len(np.unique(a.reshape(10, -1), axis=0)) == 10  # ten different images
