@@ -66,6 +66,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -556,7 +557,9 @@ def summarize(test: TestSet, probs: dict[str, list[np.ndarray]], classes: list[s
     boot = {s: [bootstrap_metrics(p, test.y, classes, W) for p in ps] for s, ps in probs.items()}
 
     def resampled(arr: np.ndarray) -> np.ndarray:  # (K, B) -> (B,) seed means over resampled seeds
-        return np.nanmean(arr[S, cols], axis=1)
+        with warnings.catch_warnings():  # a metric undefined in every seed (a class absent) stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(arr[S, cols], axis=1)
 
     results: dict[str, dict] = {}
     for s in probs:

@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import pytest
 import torch
 
 from eval.testing import lesion_images
+
+# Under pytest-xdist (``-n N``) the workers share the machine's cores: each worker and every process it
+# starts gets its share of threads, so that N workers of a 2-core machine do not run 2N threads.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _THREADS = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
+    torch.set_num_threads(_THREADS)
 
 
 def disc_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
