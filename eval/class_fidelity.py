@@ -148,23 +148,118 @@ def class_fidelity(G, real_x: torch.Tensor, real_y: np.ndarray, test, classes: l
             "seconds": round(time.time() - t0, 1)}
 
 
+HEAD = ("class", "AUC, synthetic [95% CI]", "AUC, real [95% CI]", "recall syn. / real", "MS-SSIM syn. / real")
+
+
+def _auc_cell(v: dict) -> str:
+    return "n/a" if v.get("auc") is None else f"{v['auc']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
+
+
+def _num(v, fmt: str = "{:.3f}") -> str:
+    return "n/a" if v is None else fmt.format(v)
+
+
+def table_rows(doc: dict) -> list[tuple[str, ...]]:
+    """The report's table, one row of cells (:data:`HEAD`'s columns) per class: the markdown, the model card
+    and the dashboard show these."""
+    rows = []
+    for c, row in doc["per_class"].items():
+        s, r = row["synthetic"], row["real"]
+        rows.append((c.replace("_", " "), _auc_cell(s), _auc_cell(r),
+                     f"{_num(s['recall'], '{:.0%}')} / {_num(r['recall'], '{:.0%}')}",
+                     f"{_num(s['msssim'])} / {_num(r['msssim'])}"))
+    return rows
+
+
 def markdown(doc: dict) -> str:
-    def auc(v):
-        return "n/a" if v.get("auc") is None else f"{v['auc']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
-
-    def num(v, fmt="{:.3f}"):
-        return "n/a" if v is None else fmt.format(v)
-
     lines = [f"Class fidelity: {doc['n_per_class']} raw samples per class, judged by the real-only classifier "
              f"({doc['classifier']['seeds']} seeds, {doc['classifier']['steps']} steps); real: {doc['test']['name']} "
              f"({doc['test']['n']} images).", "",
-             "| class | AUC, synthetic [95% CI] | AUC, real [95% CI] | recall syn. / real | MS-SSIM syn. / real |",
-             "| --- | --- | --- | --- | --- |"]
-    for c, row in doc["per_class"].items():
-        s, r = row["synthetic"], row["real"]
-        lines.append(f"| {c.replace('_', ' ')} | {auc(s)} | {auc(r)} | {num(s['recall'], '{:.0%}')} / "
-                     f"{num(r['recall'], '{:.0%}')} | {num(s['msssim'])} / {num(r['msssim'])} |")
+             "| " + " | ".join(HEAD) + " |", "| --- | --- | --- | --- | --- |"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(doc)]
     return "\n".join(lines) + "\n"
+
+
+def _names(classes: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return classes[0] if len(classes) == 1 else ", ".join(classes[:-1]) + " and " + classes[-1]
+
+
+def where(syn: dict, real: dict) -> str | None:
+    """Where the synthetic AUC falls against the real images' 95% interval: ``"above"``, ``"within"``,
+    ``"below"``; None when either AUC is undefined."""
+    if syn.get("auc") is None or real.get("auc") is None:
+        return None
+    lo, hi = real["ci95"]
+    return "above" if syn["auc"] > hi else "below" if syn["auc"] < lo else "within"
+
+
+def reading(doc: dict) -> list[str]:
+    """The report in plain words, one sentence (or two) per item, all computed from its numbers: whether
+    the classes are faithful (the synthetic AUC against the real images' interval), which classes are
+    easier than real ones, the variety within each class, and what the AUC sees and misses."""
+    per = {c.replace("_", " "): row for c, row in doc["per_class"].items()}
+    pos = {c: where(r["synthetic"], r["real"]) for c, r in per.items()}
+    by = {k: [c for c, p in pos.items() if p == k] for k in ("above", "within", "below")}
+    out = []
+    placed = "; ".join(f"{k} for {_names(by[k])}" for k in ("above", "within", "below") if by[k])
+    if by["below"]:
+        out.append(f"Not class-faithful for {_names(by['below'])}: the real-only classifier recognises the "
+                   "generator's samples of that class less well than held-out real images of it, so the class blurs "
+                   f"into the others (synthetic AUC against the real images' 95% interval: {placed}).")
+    elif by["above"] or by["within"]:
+        out.append("Class-faithful: the real-only classifier recognises the generator's labelled samples at least as "
+                   "well as held-out real images of each class (synthetic AUC against the real images' 95% interval: "
+                   f"{placed}).")
+    for c in by["above"]:
+        s, r = per[c]["synthetic"], per[c]["real"]
+        easier = s.get("recall") is not None and r.get("recall") is not None and s["recall"] > r["recall"]
+        out.append(f"Synthetic {c} samples are more \"textbook\" than real ones: AUC {s['auc']:.3f} against "
+                   f"{r['auc']:.3f}" + (f", called {c} {s['recall']:.0%} of the time against {r['recall']:.0%}"
+                                        if easier else "")
+                   + ": easier for the classifier than the real class.")
+    ratios = {c: r["synthetic"]["msssim"] / r["real"]["msssim"] for c, r in per.items()
+              if r["synthetic"].get("msssim") is not None and r["real"].get("msssim")}
+    less = {c: x for c, x in ratios.items() if x > 1}
+    if less:
+        lo, hi = min(less.values()), max(less.values())
+        span = f"{lo:.1f}" if round(lo, 1) == round(hi, 1) else f"{lo:.1f} to {hi:.1f}"
+        who = "each class's samples are" if len(less) == len(per) else f"the {_names(list(less))} samples are"
+        out.append(f"Less variety: {who} less varied than the real images of the class, their within-class MS-SSIM "
+                   f"{span} times the real images' ("
+                   + ", ".join(f"{c} {per[c]['synthetic']['msssim']:.3f} against {per[c]['real']['msssim']:.3f}"
+                               for c in less) + "; higher = more alike, less variety).")
+    if len(less) < len(ratios):
+        out.append(f"As varied as real images or more: {_names([c for c in ratios if c not in less])} (within-class "
+                   "MS-SSIM at or below the real images').")
+    clf, test = doc["classifier"], doc["test"]
+    counts = ", ".join(f"{r['real']['n_class']} {c}" for c, r in per.items() if "n_class" in r["real"])
+    out.append(f"What the AUC sees: how well a small CNN trained on {clf['trained_on']:,} real images ({clf['seeds']} "
+               f"seeds) separates each class from the others, on samples and on real images alike. It misses whether the "
+               f"samples look real (the C2STs under Evaluation measure that), what a stronger classifier would "
+               f"tell apart, and variety (the MS-SSIM column). The real column rests on {test['n']} held-out images "
+               f"({counts}), so its intervals are wide.")
+    return out
+
+
+def card_lines(doc: dict) -> list[str]:
+    """A model card's "Class fidelity" section (a level-2 heading, as :func:`eval.utility_card.card_lines`
+    writes "Utility and privacy", which puts this one before it; ending with a blank line) from a model's
+    ``class_fidelity`` section: how it was measured, the table and :func:`reading`."""
+    from eval.utility_card import reproducing
+
+    clf = doc["classifier"]
+    return ["## Class fidelity", "",
+            f"Whether the generator's labelled samples are their class "
+            f"(`{reproducing(doc.get('command', 'python -m eval.class_fidelity'))}`): "
+            f"{doc['n_per_class']:,} raw samples per class, judged by a classifier trained on real images only (the "
+            f"utility protocol's `real` small CNN, {clf['trained_on']:,} images, {clf['steps']:,} steps, probabilities "
+            f"averaged over {clf['seeds']} seeds), beside the {doc['test']['n']} held-out real images of "
+            f"{doc['test']['name']}. AUC: one class against the others, with 95% bootstrap intervals over images; "
+            "recall: the share called that class; MS-SSIM: the mean similarity of two images of the same class.", "",
+            "| " + " | ".join(HEAD) + " |", "| --- | --- | --- | --- | --- |",
+            *("| " + " | ".join(cells) + " |" for cells in table_rows(doc)), "",
+            *(f"- {x}" for x in reading(doc)), ""]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
 """The model card's "Utility and privacy" section, from a model's results.json (sections ``utility``, written by
-``eval.utility``, and ``privacy``, written by ``eval.privacy``). ``tools/ship.py`` calls :func:`card_lines`."""
+``eval.utility``, ``class_fidelity``, written by ``eval.class_fidelity``, and ``privacy``, written by
+``eval.privacy``). ``tools/ship.py`` calls :func:`card_lines`."""
 from __future__ import annotations
 
 ATTACK_NAMES = {"distance_pixel": "black-box distance, pixels", "distance_derm": "black-box distance, derm1 features",
@@ -99,9 +100,16 @@ def privacy_table(priv: dict) -> list[str]:
 
 
 def card_lines(doc: dict, name: str, conditional: bool | None = None) -> list[str]:
-    """The section's lines (ending with a blank line) for the model ``name``; ``doc`` is its results.json."""
+    """The section's lines (ending with a blank line) for the model ``name``; ``doc`` is its results.json. A model
+    with a ``class_fidelity`` section gets that section first, at the same level
+    (:func:`eval.class_fidelity.card_lines`)."""
     util, priv = doc.get("utility"), doc.get("privacy")
-    lines = ["## Utility and privacy", ""]
+    lines = []
+    if doc.get("class_fidelity"):
+        from eval.class_fidelity import card_lines as fidelity_lines
+
+        lines += fidelity_lines(doc["class_fidelity"])
+    lines += ["## Utility and privacy", ""]
     if util:
         lines += [f"Downstream utility (`{utility_command(util)}`), "
                   f"{protocol_words(util)}.", ""]

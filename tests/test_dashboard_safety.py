@@ -217,6 +217,7 @@ def test_safety_page_without_reports_says_how_to_make_them(monkeypatch, demo):
     infos = "\n".join(i.value for i in at.info)
     # pggan-demo is unconditional: no utility command that would be refused, but the reason and the privacy command
     assert "pggan-demo is unconditional" in infos and "python -m eval.utility" not in infos
+    assert "Class fidelity needs a conditional model: pggan-demo's samples have no class to be judged on." in infos
     assert "python -m eval.privacy" in infos
     assert not at.get("plotly_chart")
     # No audit on known halves: the page says so and gives the commands that make it, for this model's recipe.

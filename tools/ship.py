@@ -330,10 +330,59 @@ def results_table(results: dict[str, dict]) -> list[str]:
     return lines
 
 
-def metric_notes() -> list[str]:
-    """What each catalogue metric is, sees and misses (from ``eval.registry``)."""
+def metric_notes(extra: tuple[str, ...] = ()) -> list[str]:
+    """What each catalogue metric (and each metric named in ``extra``) is, sees and misses (from
+    ``eval.registry``)."""
     return [f"- **{m.label}** (`{' / '.join(m.keys)}`): {m.description} Sees {m.sees}; misses {m.misses}."
-            for m in catalogue()]
+            for m in catalogue() + catalogue(extra)]
+
+
+C2ST_FORMS = {"derm": ("c2st_derm", "an MLP on the dermoscopy encoder's features"),
+              "pixel": ("c2st_pixel", "a small CNN on 64 px pixels")}
+
+
+def c2st_lines(doc: dict) -> list[str]:
+    """The classifier two-sample tests of a model's results.json (the rows ``eval.run --metrics c2st_derm,c2st_pixel``
+    scored), each beside its real-vs-real floor; [] when none was run."""
+    from eval.keys import key_c2st
+    from eval.utility_card import reproducing
+
+    rows = []
+    for r in doc.get("results", {}).values():
+        spread = r.get("spread") or {}
+
+        def mean(key: str) -> float:  # the mean over sample seeds where there are several
+            return (spread.get(key) or {}).get("mean", r.get(key))
+
+        def cell(form: str, floor: bool) -> str:
+            k = key_c2st(form, floor=floor)
+            if not isinstance(r.get(k), (int, float)):
+                return "unavailable"
+            sd = f" ± {spread[k]['sd']:.3f}" if k in spread else ""
+            lo, hi = mean(key_c2st(form, "lo95", floor)), mean(key_c2st(form, "hi95", floor))
+            return f"{mean(k):.3f}{sd} [{lo:.3f}, {hi:.3f}]"
+
+        for form, (name, what) in C2ST_FORMS.items():
+            if isinstance(r.get(name), (int, float)):
+                auc = mean(key_c2st(form, "auc"))
+                rows.append(f"| {get_label(name)} ({what}) | {cell(form, False)} | "
+                            f"{'n/a' if auc is None else f'{auc:.3f}'} | {cell(form, True)} |")
+    if not rows:
+        return []
+    commands = sorted({reproducing(c) for n, _ in C2ST_FORMS.values()
+                       if (c := (doc.get("metric_commands") or {}).get(n))})
+    seeds = doc.get("seeds", 1)
+    return [f"Classifier two-sample tests (C2ST; Lopez-Paz & Oquab, ICLR 2017"
+            + "".join(f"; `{c}`" for c in commands) + "): a classifier learns to tell the model's samples from the "
+            "held-out validation images (5-fold, 150 a side) and is scored on the images it did not train on. "
+            f"Accuracy{f', mean ± sd over {seeds} sample seeds,' if seeds > 1 else ''} with its 95% bootstrap interval, "
+            "and the AUC of the same predictions; the floor is the same test with real training images in place of "
+            "the samples:", "",
+            "| test | samples vs held-out real: accuracy [95% CI] | AUC | floor, real vs real: accuracy [95% CI] |",
+            "| --- | --- | --- | --- |", *rows, "",
+            "0.5 means the classifier cannot tell the samples from real images; the floor, real training images "
+            "against the same held-out images, is what \"cannot tell\" reads at this size with this classifier, so "
+            "read each accuracy against its floor rather than against 0.5.", ""]
 
 
 PER_CLASS_METRICS = ("hist_js", "wasserstein", "diversity")
@@ -587,10 +636,12 @@ def card(mdir: Path) -> str:
               "row. For scale: two disjoint halves of the training split score JSD 0.0010 and Wasserstein 0.0048; "
               f"the project's quality bar is {describe_quality_bar()} against the training split. "
               f"This model {verdict}.", "",
+              *c2st_lines(doc),
               *previous_lines(run, doc),
               *per_class_lines(doc),
               *_section_level(utility_privacy_lines(doc, run.name, cond), 3),
-              "### What each number sees and misses", "", *metric_notes(), "",
+              "### What each number sees and misses", "",
+              *metric_notes(tuple(n for n, _ in C2ST_FORMS.values() if any(n in r for r in results.values()))), "",
               "## Limitations and biases", "",
               "- 64 px only: far below diagnostic resolution. Synthetic images are for data augmentation research, "
               "never for diagnosis.",

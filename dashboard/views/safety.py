@@ -1,7 +1,8 @@
-"""Utility and privacy: does synthetic data help a classifier (``eval.utility``), and could it give away the
-training images (``eval.privacy``)? Both read what those commands computed and stored with the model
-(its results' ``utility`` and ``privacy`` sections, written through gan.rundir): the page computes
-nothing heavy but the few closest synthetic samples it shows, remade from their seed."""
+"""Utility and privacy: does synthetic data help a classifier (``eval.utility``), is each class's sample that
+class (``eval.class_fidelity``), and could it give away the training images (``eval.privacy``)? All read what
+those commands computed and stored with the model (its results' ``utility``, ``class_fidelity`` and
+``privacy`` sections, written through gan.rundir): the page computes nothing heavy but the few closest
+synthetic samples it shows, remade from their seed."""
 
 import re
 
@@ -190,6 +191,28 @@ else:
                        "with synthetic images (so 'synthetic' went with 'not a nevus'), and its intervals covered "
                        "the test images only. Protocol v2 above removes all three.")
             show_utility(util["v1"], key="v1")
+
+# --- class fidelity --------------------------------------------------------------------------------
+st.header("Class fidelity: do the samples of each class look like that class?")
+fidelity = doc.get("class_fidelity")
+if isinstance(fidelity, dict) and fidelity.get("per_class"):
+    from eval import class_fidelity
+
+    clf, held = fidelity.get("classifier") or {}, fidelity.get("test") or {}
+    st.caption(f"{fidelity.get('n_per_class', 0):,} raw samples per class, judged by a classifier trained on real "
+               f"images only ({clf.get('trained_on', 0):,} images, {clf.get('seeds', 0)} seeds), beside "
+               f"{held.get('n', 0)} held-out real images ({held.get('name', '')}). AUC: one class against the others, "
+               "95% bootstrap intervals over images; recall: the share called that class; MS-SSIM: the mean "
+               f"similarity of two images of the same class (higher = less variety). "
+               f"Command: `{loaders.say(fidelity.get('command', 'python -m eval.class_fidelity'))}`.")
+    st.table(pd.DataFrame(class_fidelity.table_rows(fidelity), columns=class_fidelity.HEAD).style.hide(axis="index"))
+    for line in class_fidelity.reading(fidelity):
+        st.markdown(f"- {line}")
+elif not conditional:
+    st.info(f"Class fidelity needs a conditional model: {entry.name}'s samples have no class to be judged on.")
+else:
+    st.info(f"No class fidelity report for {entry.name} yet: `python -m eval.class_fidelity --checkpoint "
+            f"{weights} --real ../shared/data/isic2017`.")
 
 # --- privacy ---------------------------------------------------------------------------------------
 st.header("Privacy: membership-inference audit")
