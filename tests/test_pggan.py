@@ -407,3 +407,28 @@ def test_registry_finds_every_model_after_a_direct_model_import():
             "assert model_names() == ['dcgan', 'pggan', 'pggan-seed', 'stylegan2'], model_names()\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def test_a_bf16_step_trains_in_float32_weights_with_the_gradient_penalty_of_fp32():
+    # Under bf16 autocast G's fakes are bfloat16 and the reals float32: the penalty mixes them in the
+    # reals' dtype, and its value stays within bf16's rounding of the float32 one.
+    from gan.loop import train_step
+    from gan.models.pggan import gradient_penalty
+
+    torch.manual_seed(0)
+    G, D = PGGAN.build(TINY)
+    stage = PGGAN.schedule(TINY, 10_000)  # the last stage: 16 px, stable
+    real = torch.rand(8, 3, 16, 16) * 2 - 1
+    kw = {"resolution": stage.resolution, "alpha": stage.alpha}
+    with torch.no_grad():
+        fake = G(torch.randn(8, TINY.z_dim), **kw)
+    eps = torch.rand(8, 1, 1, 1)
+    gp32 = float(gradient_penalty(D, real, fake, eps, **kw).detach())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        gp16 = float(gradient_penalty(D, real, fake.bfloat16(), eps, **kw).detach())  # G's output dtype under autocast
+    assert gp16 == pytest.approx(gp32, rel=0.05)
+    opts = PGGAN.prepare_phase(G, D, TINY, stage)
+    stats = train_step(PGGAN.make_loss(G, D, TINY), opts, real, stage, torch.Generator().manual_seed(1), "bf16")
+    assert {"loss_D", "loss_G", "grad_penalty"} <= stats.keys()
+    assert all(torch.isfinite(v).all() for v in stats.values())
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in [*G.parameters(), *D.parameters()])

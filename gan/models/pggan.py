@@ -376,7 +376,8 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, eps: 
         real, fake: (N, C, H, W) batches.
         eps: (N, 1, 1, 1) per-sample mixing weights in [0, 1].
     """
-    x_hat = torch.lerp(fake.detach(), real.detach(), eps).requires_grad_(True)
+    # Under bf16 autocast G's fakes come out in bfloat16: mix in the reals' dtype (float32 weights' inputs).
+    x_hat = torch.lerp(fake.detach().to(real.dtype), real.detach(), eps.to(real.dtype)).requires_grad_(True)
     score = D(x_hat, **kwargs)
     (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1.0).square().mean()
