@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from gan.data.cli import main
 from test_data import disc, make_isic2017, save, write_csv  # shared tiny-data builders
 
@@ -80,3 +82,45 @@ def test_module_entry_point(tmp_path):
     assert r["layout"] == "imagefolder" and r["classes"] == {"melanoma": 1, "nevus": 1}
     assert r["skipped"] == [{"name": "nevus/c.png", "reason": "dangling symlink (to missing.png)"}]
     assert "Traceback" not in proc.stderr
+
+
+def test_sample_names_keeps_each_class_share_and_repeats_exactly():
+    from gan.data.subset import sample_names
+
+    names = [f"img{i:03d}" for i in range(100)]
+    labels = ["nevus"] * 70 + ["melanoma"] * 19 + ["seborrheic_keratosis"] * 10 + [None]
+    picked = sample_names(names, labels, 20, seed=0)
+    got = {c: sum(labels[names.index(n)] == c for n in picked) for c in dict.fromkeys(labels)}
+    # one each first; the other 16 by the 69 / 18 / 9 / 0 images left: 11.5 / 3.0 / 1.5 / 0, and the one
+    # left over to the largest remainder, a tie of nevus and seborrheic keratosis won by the larger group
+    assert got == {"nevus": 13, "melanoma": 4, "seborrheic_keratosis": 2, None: 1}
+    assert picked == sorted(picked) and len(set(picked)) == 20  # the data set's order, no repeats
+    assert sample_names(names, labels, 20, seed=0) == picked
+    assert sample_names(names, labels, 20, seed=1) != picked
+    assert sample_names(names, labels, 100, seed=3) == names
+    for bad in (0, 101):
+        with pytest.raises(ValueError, match="between 1 and the 100 images"):
+            sample_names(names, labels, bad, seed=0)
+
+
+def test_sample_writes_an_image_list_that_subset_reads(tmp_path, capsys):
+    from gan.data.subset import read_image_list, select
+
+    root = make_isic2017(tmp_path / "isic2017")
+    lst = tmp_path / "subset-3.txt"
+    code, out, err = run(capsys, root, "--size", "16", "--cache-dir", tmp_path / "cache",
+                         "--sample", "3", "--seed", "0", "--write-list", lst)
+    assert code == 0, err
+    assert out.splitlines()[-1] == (f"wrote {lst}: 3 images, seed 0 "
+                                   "(nevus 1, melanoma 1, seborrheic_keratosis 1)")
+    names = read_image_list(lst)
+    assert len(names) == 3 and lst.read_text().startswith("# 3 of 4 images of isic2017 (train), seed 0")
+    from gan.data import load_dataset
+    ds = select(load_dataset(root, size=16, cache_dir=tmp_path / "cache", progress=False), lst)
+    assert ds.names == names and sorted(ds.class_counts().values()) == [1, 1, 1]
+    code, _, err = run(capsys, root, "--size", "16", "--cache-dir", tmp_path / "cache", "--sample", "9",
+                       "--write-list", tmp_path / "x.txt")
+    assert code == 2 and err == f"error: --write-list {tmp_path / 'x.txt'}: the sample size must be between 1 and the 4 images, got 9\n"
+    assert not (tmp_path / "x.txt").exists()
+    code, _, err = run(capsys, root, "--sample", "2")
+    assert code == 2 and err == "error: --sample and --write-list go together\n"

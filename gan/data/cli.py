@@ -7,6 +7,11 @@ cannot be decoded are reported too. ``--json`` prints the same as one JSON docum
 
     python -m gan.data /data/isic2017 --split validation
     python -m gan.data my_images/ --labels my_labels.csv --json
+    python -m gan.data /data/isic2017 --sample 500 --seed 0 --write-list subset-500.txt
+
+``--sample N --write-list FILE`` writes a seeded random N of the images, stratified by class (each
+class keeps its share; :func:`gan.data.subset.sample_names`), as an image list that ``gan.train
+--subset`` and ``eval.utility --subset`` read: a data-scarcity study on exactly those images.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from gan.cli import entry_point, prog
@@ -34,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="cache folder (default: $LESIONGAN_CACHE or ~/.cache/lesiongan)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.add_argument("--no-progress", action="store_true", help="no progress bar while decoding")
+    p.add_argument("--sample", type=int, default=None, metavar="N",
+                   help="with --write-list: a seeded random N of the images, stratified by class")
+    p.add_argument("--seed", type=int, default=0, help="--sample's seed (default 0)")
+    p.add_argument("--write-list", default=None, metavar="FILE",
+                   help="write --sample's image names to FILE (an image list for --subset)")
     return p
 
 
@@ -87,6 +98,9 @@ def format_report(r: dict[str, Any]) -> str:
 @entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if (args.sample is None) != (args.write_list is None):
+        print("error: --sample and --write-list go together", file=sys.stderr)
+        return 2
     with warnings.catch_warnings(), show_warnings_plainly():
         # The report lists every skipped file; the warning that summarises them would repeat it.
         warnings.filterwarnings("ignore", message=r".*: skipped \d+ of \d+ images", category=DataWarning)
@@ -97,5 +111,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
     r = report(ds)
+    if args.write_list is not None:
+        from gan.data.subset import sample_names, write_image_list
+
+        try:
+            names = sample_names(ds.names, ds.labels, args.sample, args.seed)
+            chosen = set(names)
+            picked = [label for name, label in zip(ds.names, ds.labels) if name in chosen]
+            counts = {c: picked.count(c) for c in dict.fromkeys(ds.labels)}
+            shares = ", ".join(f"{c or 'unlabelled'} {k}" for c, k in counts.items())
+            split = f" ({r['split']})" if r["split"] else ""
+            write_image_list(args.write_list, names, f"{len(names)} of {len(ds)} images of {Path(r['path']).name}{split}, "
+                                                     f"seed {args.seed}, stratified by class: {shares}")
+        except (ValueError, OSError) as e:
+            print(f"error: --write-list {args.write_list}: {e}", file=sys.stderr)
+            return 2
+        r["sample"] = {"n": len(names), "seed": args.seed, "classes": counts, "list": args.write_list}
     print(json.dumps(r, indent=1) if args.json else format_report(r))
+    if args.write_list is not None and not args.json:
+        print(f"wrote {args.write_list}: {len(names)} images, seed {args.seed} ({shares})")
     return 0

@@ -83,3 +83,37 @@ def split_names(names: list[str], seed: int) -> tuple[list[str], list[str]]:
     perm = torch.randperm(len(names), generator=g).tolist()
     first = set(perm[: len(names) // 2])
     return [n for i, n in enumerate(names) if i in first], [n for i, n in enumerate(names) if i not in first]
+
+
+def sample_names(names: list[str], labels: list[str | None], n: int, seed: int) -> list[str]:
+    """A seeded random ``n`` of ``names``, stratified by ``labels`` (None, unlabelled, is a group of its
+    own): when ``n`` allows, every group first gets one image; the rest of ``n`` is shared in proportion
+    to the images each group has left, by largest remainders (ties to the larger group, then to the
+    group met first in ``names``). Returned in the order of ``names``; the same names, labels, n and
+    seed give the same list on any machine.
+
+    Raises:
+        ValueError: ``n`` is not between 1 and ``len(names)``.
+    """
+    import torch
+
+    if not 1 <= n <= len(names):
+        raise ValueError(f"the sample size must be between 1 and the {len(names)} images, got {n}")
+    groups: dict[str | None, list[int]] = {}
+    for i, label in enumerate(labels):
+        groups.setdefault(label, []).append(i)
+    keys = list(groups)
+    base = {k: 1 if n >= len(keys) else 0 for k in keys}
+    left = {k: len(groups[k]) - base[k] for k in keys}
+    rest = n - sum(base.values())
+    exact = {k: rest * left[k] / sum(left.values()) if rest else 0.0 for k in keys}
+    take = {k: base[k] + int(exact[k]) for k in keys}
+    by_remainder = sorted(keys, key=lambda k: (-(exact[k] - int(exact[k])), -len(groups[k]), keys.index(k)))
+    for k in by_remainder[: n - sum(take.values())]:
+        take[k] += 1
+    g = torch.Generator().manual_seed(int(seed))
+    keep: set[int] = set()
+    for k in keys:  # one permutation per group, in the order the groups are met
+        perm = torch.randperm(len(groups[k]), generator=g).tolist()
+        keep.update(groups[k][j] for j in perm[: take[k]])
+    return [names[i] for i in sorted(keep)]
