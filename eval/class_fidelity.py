@@ -246,7 +246,7 @@ def card_lines(doc: dict) -> list[str]:
     """A model card's "Class fidelity" section (a level-2 heading, as :func:`eval.utility_card.card_lines`
     writes "Utility and privacy", which puts this one before it; ending with a blank line) from a model's
     ``class_fidelity`` section: how it was measured, the table and :func:`reading`."""
-    from eval.utility_card import reproducing
+    from gan.assets import reproducing
 
     clf = doc["classifier"]
     return ["## Class fidelity", "",

@@ -3,25 +3,10 @@
 ``eval.privacy``). ``tools/ship.py`` calls :func:`card_lines`."""
 from __future__ import annotations
 
+from gan.assets import reproducing
+
 ATTACK_NAMES = {"distance_pixel": "black-box distance, pixels", "distance_derm": "black-box distance, derm1 features",
                 "discriminator": "white-box, D's score (LOGAN)"}
-
-
-def reproducing(command: str) -> str:
-    """The recorded command without the options that do not change its numbers (``--out``, ``--threads``,
-    ``--json``, ``--no-save``)."""
-    words, out, skip = command.split(), [], False
-    for w in words:
-        if skip:
-            skip = False
-            continue
-        if w in ("--out", "--threads"):
-            skip = True
-            continue
-        if w in ("--json", "--no-save") or w.startswith(("--out=", "--threads=")):
-            continue
-        out.append(w)
-    return " ".join(out)
 
 
 def _ci(d: dict) -> str:

@@ -152,3 +152,20 @@ def portable_command(words: Sequence[str], base: str | os.PathLike | None = None
         return f"{flag}{eq}{portable_name(path, base)}{at}{rest}"
 
     return " ".join(arg(str(w)) for w in words)
+
+
+def reproducing(command: str) -> str:
+    """The recorded command without the options that do not change its numbers (``--out``, ``--threads``,
+    ``--json``, ``--no-save``)."""
+    words, out, skip = command.split(), [], False
+    for w in words:
+        if skip:
+            skip = False
+            continue
+        if w in ("--out", "--threads"):
+            skip = True
+            continue
+        if w in ("--json", "--no-save") or w.startswith(("--out=", "--threads=")):
+            continue
+        out.append(w)
+    return " ".join(out)

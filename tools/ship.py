@@ -345,7 +345,7 @@ def c2st_lines(doc: dict) -> list[str]:
     """The classifier two-sample tests of a model's results.json (the rows ``eval.run --metrics c2st_derm,c2st_pixel``
     scored), each beside its real-vs-real floor; [] when none was run."""
     from eval.keys import key_c2st
-    from eval.utility_card import reproducing
+    from gan.assets import reproducing
 
     rows = []
     for r in doc.get("results", {}).values():
