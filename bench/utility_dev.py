@@ -3,6 +3,7 @@
     python bench/utility_dev.py recipe --real ../shared/data/isic2017 --out RUNS/utility-dev
     python bench/utility_dev.py ratio  --real ../shared/data/isic2017 --synthetic checkpoints/dcgan-cond/generator.pt \
                                        --out RUNS/utility-dev [--recipe NAME] [--ratios 0.25,0.5,1]
+    python bench/utility_dev.py fold   --real ../shared/data/isic2017 --out RUNS/dev-train
 
 ``recipe``: the small CNN's candidate recipes trained on the real images of the development fold only
 (``eval.utility --dev``: 80% of the ISIC 2017 training split; tested on the held-out 20% and the
@@ -10,7 +11,11 @@ validation split), each over the same seeds; prints each recipe's melanoma AUC (
 and its cost. ``ratio``: with the chosen recipe, ``real`` and ``real+synthetic`` at each synthetic ratio
 (exposure-matched, uniform share), for the ratio and the seed count (from the seeds' spread of the
 paired difference). Finished trainings are kept under ``--out`` and reused by a rerun (``real`` is
-shared with the recipe step).
+shared with the recipe step). ``fold``: writes the development fold's training images (the 80% that
+``eval.utility --dev`` trains ``real`` on) as an ISIC 2017 folder of links to the original files and their
+ground-truth rows, for a tool that must see only that fold, e.g. the curation judge of a configuration
+scored on the development fold (``gan.synthesize --keep-if-classifier RUNS/dev-train``): a judge trained on
+all of ``--real`` would have seen the fold's held-out images.
 """
 from __future__ import annotations
 
@@ -56,10 +61,44 @@ def dev_data(real: str):
     return x[train], y[train], classes, [test]
 
 
+def write_fold(real: str, out: Path) -> dict[str, int]:
+    """Write the development training fold of the ISIC 2017 training split ``real`` into ``out`` (which must
+    not exist) as links to the original images plus the rows of their ground-truth CSV; the class counts."""
+    ds = U.load_labelled(real)
+    if ds.layout != "isic2017" or ds.split not in (None, "train"):
+        raise ValueError(f"{real}: fold needs the ISIC 2017 training split (layout {ds.layout}, split {ds.split})")
+    if out.exists():
+        raise ValueError(f"{out}: already exists; fold writes a new folder")
+    root = Path(ds.source)
+    root = root.parent if root.name.endswith("_Data") else root
+    csv = root / "ISIC-2017_Training_Part3_GroundTruth.csv"
+    lines = csv.read_text().splitlines()
+    rows = {line.split(",", 1)[0]: line for line in lines[1:] if line.strip()}
+    labelled = [i for i, label in enumerate(ds.labels) if label is not None]
+    classes = ds.class_names()
+    y = np.array([classes.index(ds.labels[i]) for i in labelled], np.int64)
+    train, _ = U.dev_split(y)
+    names = [ds.names[labelled[i]] for i in train]
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    data = tmp / "ISIC-2017_Training_Data"
+    data.mkdir(parents=True)
+    for name in names:
+        src = next(iter(sorted((root / "ISIC-2017_Training_Data").glob(f"{name}.*"))))
+        (data / src.name).symlink_to(src.resolve())
+    (tmp / csv.name).write_text("\n".join([lines[0]] + [rows[n] for n in names]) + "\n")
+    tmp.rename(out)
+    counts = {c: int((y[train] == k).sum()) for k, c in enumerate(classes)}
+    return counts
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("recipe", "ratio"))
+    p.add_argument("what", choices=("recipe", "ratio", "fold"))
     p.add_argument("--real", required=True)
     p.add_argument("--synthetic")
     p.add_argument("--out", required=True)
@@ -69,8 +108,17 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
-    x, y, classes, tests = dev_data(args.real)
     out = Path(args.out)
+    if args.what == "fold":
+        try:
+            counts = write_fold(args.real, out)
+        except (ValueError, OSError) as e:
+            print(f"utility_dev fold: {e}", file=sys.stderr)
+            return 2
+        print(f"{out}: the development training fold, {sum(counts.values())} images "
+              f"({', '.join(f'{c} {n}' for c, n in counts.items())})")
+        return 0
+    x, y, classes, tests = dev_data(args.real)
     rows = []
     if args.what == "recipe":
         for name in args.recipes.split(","):
