@@ -163,8 +163,8 @@ PRESETS = {
 
 # The cpu64 training step's cost against dcgan's, both at batch 64 and 64 px, measured in the same run
 # (``python bench/bench_train.py models``, which alternates the two); --dry-run prints it.
-MEASURED_STEP_COST = ("2.90x dcgan's with 1 thread, 3.81x with 2 (R1 amortized; bench/bench_train.py models, "
-                      "17 steps each, on 2 AMD EPYC cores shared with other jobs at load average 9-10)")
+MEASURED_STEP_COST = ("3.05x dcgan's with 1 thread, 3.49x with 2 (fp32, R1 amortized; bench/bench_train.py "
+                      "models, 33 steps each, alternating, on a quiet 2-core AMD EPYC, load average 1.0-1.8)")
 
 
 @dataclass(frozen=True)
