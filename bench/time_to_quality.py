@@ -10,13 +10,13 @@ after the other in a quiet window (not beside other trainings: the figure is wal
 recipe (``--recipe checkpoints/dcgan``: flips and 90-degree rotations, channels-last, the precision the
 machine runs fastest) and the PyTorch DCGAN example's settings (no augmentation, fp32, the library's
 defaults), both scored every 10 k images on 1,000 samples of G_ema against the training split.
-Training time (``time_s``) excludes the time spent scoring.
+Training time (``time_s``) excludes the time spent scoring. The table names where each run trained
+(its checkpoint's ``hardware``) and whether this machine's CPU has native bf16: one table per CPU kind.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -34,27 +34,62 @@ def first_reach(rows: list[dict], target: float, cap_nimg: int) -> dict | None:
     return None
 
 
+def trained_on(run) -> str:
+    """Where a run trained, from its newest weights' info block (``hardware``: CPU model and threads, or
+    the GPU), or "unknown" when the folder holds no weights that say."""
+    from gan import checkpoint as ckpt_io
+
+    w = run.weights()
+    if w is None:
+        return "unknown"
+    try:
+        return str(ckpt_io.load(w).get("info", {}).get("hardware") or "unknown")
+    except ValueError:
+        return "unknown"
+
+
 def table(runs: list[Path], targets: list[float], cap_kimg: float) -> str:
+    """One row per run: images seen and training time (scoring excluded) until FD derm first reaches each
+    target within ``cap_kimg`` k images, and the best FD derm seen within the cap.
+
+    Raises:
+        ValueError: naming a folder that is not a run folder (no ``config.json``).
+    """
     from gan.rundir import RunDir
 
-    head = "| run | precision | threads | " + " | ".join(f"FD derm <= {t:g}" for t in targets) + " | best FD (k img) |"
-    lines = [head, "|" + " --- |" * (4 + len(targets))]
+    head = ("| run | trained on | precision | threads | " + " | ".join(f"FD derm <= {t:g}" for t in targets)
+            + " | best FD derm (k img) |")
+    lines = [head, "|" + " --- |" * (5 + len(targets))]
+    cap = int(round(cap_kimg * 1000))
     for p in runs:
         run = RunDir(p)
         cfg = run.read_config()
-        rows = [r for r in run.read_metrics() if "fd_derm" in r]
-        if cfg is None or not rows:
-            lines.append(f"| {p.name} | no config or no fd_derm during training |" + " |" * (2 + len(targets)))
+        if cfg is None:
+            raise ValueError(f"{p}: not a run folder (no config.json)")
+        rows = [r for r in run.read_metrics() if r.get("fd_derm") is not None and r["nimg"] <= cap]
+        where = trained_on(run)
+        if not rows:
+            lines.append(f"| {p.name} | {where} | {cfg.train.precision} | {cfg.train.threads or 'default'} | "
+                         + " | ".join("no FD derm scored during training" for _ in targets) + " | |")
             continue
         cells = []
         for t in targets:
-            hit = first_reach(rows, t, int(cap_kimg * 1000))
+            hit = first_reach(rows, t, cap)
             cells.append("not reached" if hit is None else
                          f"{hit['time_s'] / 60:.0f} min, {hit['nimg'] / 1000:.0f} k img")
         best = min(rows, key=lambda r: r["fd_derm"])
-        lines.append(f"| {p.name} | {cfg.train.precision} | {cfg.train.threads or 'default'} | " + " | ".join(cells)
-                     + f" | {best['fd_derm']:.2f} ({best['nimg'] / 1000:.0f}) |")
+        lines.append(f"| {p.name} | {where} | {cfg.train.precision} | {cfg.train.threads or 'default'} | "
+                     + " | ".join(cells) + f" | {best['fd_derm']:.2f} ({best['nimg'] / 1000:.0f}) |")
     return "\n".join(lines)
+
+
+def machine_line(cap_kimg: float) -> str:
+    """This machine's CPU and whether it has native bf16 (what ``--precision auto`` looks at first)."""
+    from gan.nets import cpu_info
+
+    model, flags = cpu_info()
+    native = bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+    return f"machine: {model}, native bf16 {'yes' if native else 'no'}; cap {cap_kimg:g} k images"
 
 
 def commands(data: str, out: str, cap_kimg: float) -> list[str]:
@@ -78,9 +113,17 @@ def main() -> int:
         return 0
     if not args.runs:
         p.error("give run folders, or --commands")
-    targets = [float(t) for t in args.targets.split(",")]
-    print(f"CPU: {platform.processor() or platform.machine()}; cap {args.cap:g} k images")
-    print(table([Path(r) for r in args.runs], targets, args.cap))
+    try:
+        targets = [float(t) for t in args.targets.split(",")]
+    except ValueError:
+        p.error(f"--targets {args.targets!r}: give numbers separated by commas, e.g. 3.5,1.5")
+    try:
+        text = table([Path(r) for r in args.runs], targets, args.cap)
+    except ValueError as e:
+        print(f"time_to_quality: {e}", file=sys.stderr)
+        return 2
+    print(machine_line(args.cap))
+    print(text)
     return 0
 
 
