@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -92,9 +93,11 @@ def machine_line(cap_kimg: float) -> str:
     return f"machine: {model}, native bf16 {'yes' if native else 'no'}; cap {cap_kimg:g} k images"
 
 
-def commands(data: str, out: str, cap_kimg: float) -> list[str]:
+def commands(data: str, out: str, cap_kimg: float, threads: int) -> list[str]:
+    """The two trainings, both on ``threads`` threads (the recipe's own config was trained on 1)."""
     ref = "checkpoints/fingerprints/isic2017-train-64.npz"
-    common = f"--data {data} --kimg {cap_kimg:g} --metrics fd_derm --metrics-kimg 10 --metrics-ref {ref}"
+    common = (f"--data {data} --kimg {cap_kimg:g} --metrics fd_derm --metrics-kimg 10 --metrics-ref {ref} "
+              f"--threads {threads}")
     return [f"python -m gan.train --recipe checkpoints/dcgan {common} --precision auto --out {out}/project",
             f"python -m gan.train --model dcgan {common} --precision fp32 --out {out}/example"]
 
@@ -107,9 +110,11 @@ def main() -> int:
     p.add_argument("--commands", action="store_true", help="print the two trainings to compare, then exit")
     p.add_argument("--data", default="../shared/data/isic2017")
     p.add_argument("--out", default="runs/time-to-quality")
+    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1, help="threads of both trainings (default: every usable CPU)")
     args = p.parse_args()
     if args.commands:
-        print("\n".join(commands(args.data, args.out, args.cap)))
+        print("\n".join(commands(args.data, args.out, args.cap, args.threads)))
         return 0
     if not args.runs:
         p.error("give run folders, or --commands")

@@ -88,8 +88,9 @@ def test_bad_targets_name_the_flag(tmp_path, capsys, monkeypatch):
 
 
 def test_the_commands_are_the_project_recipe_and_the_example_scored_alike():
-    project, example = T.commands("DATA", "OUT", 480)
+    project, example = T.commands("DATA", "OUT", 480, threads=2)
     for c in (project, example):
         assert c.startswith("python -m gan.train ") and "--data DATA --kimg 480 --metrics fd_derm --metrics-kimg 10" in c
+        assert c.count("--threads 2") == 1  # the same threads for both, not the recipe's own
     assert "--recipe checkpoints/dcgan" in project and "--precision auto" in project and "--out OUT/project" in project
     assert "--model dcgan" in example and "--precision fp32" in example and "--out OUT/example" in example
