@@ -10,7 +10,7 @@ after the other in a quiet window (not beside other trainings: the figure is wal
 recipe (``--recipe checkpoints/dcgan``: flips and 90-degree rotations, channels-last, the precision the
 machine runs fastest) and the PyTorch DCGAN example's settings (no augmentation, fp32, the library's
 defaults), both scored every 10 k images on 1,000 samples of G_ema against the training split.
-Training time (``time_s``) excludes the time spent scoring. The table names where each run trained
+Training time is the run's ``time_s`` less the scoring before that snapshot (each metrics row's ``seconds``). The table names where each run trained
 (its checkpoint's ``hardware``) and whether this machine's CPU has native bf16: one table per CPU kind.
 """
 from __future__ import annotations
@@ -33,6 +33,13 @@ def first_reach(rows: list[dict], target: float, cap_nimg: int) -> dict | None:
         if r.get("fd_derm") is not None and r["fd_derm"] <= target:
             return r
     return None
+
+
+def training_seconds(rows: list[dict], hit: dict) -> float:
+    """The run's wall time when it reached ``hit``, less the scoring done before it. A metrics row's
+    ``time_s`` is the training log's at that snapshot, taken before the snapshot is scored, so it holds
+    every earlier snapshot's scoring (each row's ``seconds``) and not its own."""
+    return hit["time_s"] - sum(r.get("seconds") or 0.0 for r in rows if r["nimg"] < hit["nimg"])
 
 
 def trained_on(run) -> str:
@@ -77,7 +84,7 @@ def table(runs: list[Path], targets: list[float], cap_kimg: float) -> str:
         for t in targets:
             hit = first_reach(rows, t, cap)
             cells.append("not reached" if hit is None else
-                         f"{hit['time_s'] / 60:.0f} min, {hit['nimg'] / 1000:.0f} k img")
+                         f"{training_seconds(rows, hit) / 60:.0f} min, {hit['nimg'] / 1000:.0f} k img")
         best = min(rows, key=lambda r: r["fd_derm"])
         lines.append(f"| {p.name} | {where} | {cfg.train.precision} | {cfg.train.threads or 'default'} | "
                      + " | ".join(cells) + f" | {best['fd_derm']:.2f} ({best['nimg'] / 1000:.0f}) |")

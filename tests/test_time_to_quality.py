@@ -25,8 +25,8 @@ _spec.loader.exec_module(T)
 CURVE = [(10, 48.0), (20, 9.0), (30, 3.4), (40, 3.6), (50, 1.6), (60, 1.49), (70, 1.2)]
 
 
-def rows(curve=CURVE):
-    return [{"nimg": k * 1000, "time_s": 6.0 * k, "fd_derm": v} for k, v in curve]
+def rows(curve=CURVE, scoring: float = 0.0):
+    return [{"nimg": k * 1000, "time_s": 6.0 * k, "fd_derm": v, "seconds": scoring} for k, v in curve]
 
 
 def make_run(path: Path, curve=CURVE, precision: str = "bf16", threads: int = 1) -> Path:
@@ -59,6 +59,16 @@ def test_the_table_gives_time_and_images_to_each_target_and_the_best_within_the_
     assert lines[3] == ("| example | unknown | fp32 | 2 | 3 min, 30 k img | not reached | 3.00 (30) |")
     capped = T.table([tmp_path / "project"], [1.5], cap_kimg=50).splitlines()[2]
     assert capped == "| project | unknown | bf16 | 1 | not reached | 1.60 (50) |"  # best within the cap only
+
+
+def test_training_time_leaves_out_the_scoring_before_the_snapshot(tmp_path):
+    r = rows(scoring=24.0)  # time_s holds every earlier snapshot's 24 s of scoring, not its own
+    assert T.training_seconds(r, r[2]) == 180 - 2 * 24
+    assert T.training_seconds(r, r[0]) == 60
+    run = make_run(tmp_path / "scored")
+    RunDir(run).write_metrics(rows(scoring=24.0))
+    line = T.table([run], [3.5, 1.5], cap_kimg=480).splitlines()[2]
+    assert line == "| scored | unknown | bf16 | 1 | 2 min, 30 k img | 4 min, 60 k img | 1.20 (70) |"  # 132 s, 240 s
 
 
 def test_where_the_run_trained_comes_from_its_checkpoint(tmp_path):
