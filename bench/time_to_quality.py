@@ -10,8 +10,9 @@ after the other in a quiet window (not beside other trainings: the figure is wal
 recipe (``--recipe checkpoints/dcgan``: flips and 90-degree rotations, channels-last, the precision the
 machine runs fastest) and the PyTorch DCGAN example's settings (no augmentation, fp32, the library's
 defaults), both scored every 10 k images on 1,000 samples of G_ema against the training split.
-Training time is the run's ``time_s`` less the scoring before that snapshot (each metrics row's ``seconds``). The table names where each run trained
-(its checkpoint's ``hardware``) and whether this machine's CPU has native bf16: one table per CPU kind.
+Training time is the run's ``time_s`` less the scoring before that snapshot (each metrics row's
+``seconds``). The table names where each run trained (its checkpoint's ``hardware``) and whether this
+machine's CPU has native bf16: one table per CPU kind.
 """
 from __future__ import annotations
 
@@ -93,11 +94,10 @@ def table(runs: list[Path], targets: list[float], cap_kimg: float) -> str:
 
 def machine_line(cap_kimg: float) -> str:
     """This machine's CPU and whether it has native bf16 (what ``--precision auto`` looks at first)."""
-    from gan.nets import cpu_info
+    from gan.nets import cpu_info, native_bf16
 
-    model, flags = cpu_info()
-    native = bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
-    return f"machine: {model}, native bf16 {'yes' if native else 'no'}; cap {cap_kimg:g} k images"
+    native = native_bf16("cpu")
+    return f"machine: {cpu_info()[0]}, native bf16 {native or 'no'}; cap {cap_kimg:g} k images"
 
 
 def commands(data: str, out: str, cap_kimg: float, threads: int) -> list[str]:

@@ -104,3 +104,13 @@ def test_the_commands_are_the_project_recipe_and_the_example_scored_alike():
         assert c.count("--threads 2") == 1  # the same threads for both, not the recipe's own
     assert "--recipe checkpoints/dcgan" in project and "--precision auto" in project and "--out OUT/project" in project
     assert "--model dcgan" in example and "--precision fp32" in example and "--out OUT/example" in example
+
+
+def test_the_machine_line_says_whether_bf16_is_native(monkeypatch):
+    import gan.nets
+
+    monkeypatch.setattr(gan.nets, "native_bf16", lambda device="cpu": None)
+    assert "native bf16 no;" in T.machine_line(480)
+    monkeypatch.setattr(gan.nets, "native_bf16", lambda device="cpu": "AVX512-BF16")
+    assert "native bf16 AVX512-BF16; cap 480 k images" in T.machine_line(480)
+
