@@ -21,7 +21,7 @@ T = importlib.util.module_from_spec(_spec)
 sys.modules["time_to_quality"] = T
 _spec.loader.exec_module(T)
 
-# FD derm every 10 k images, wall time 60 s per 10 k (scoring excluded)
+# FD derm every 10 k images, time_s 60 s per 10 k; ``scoring``: the seconds each snapshot took to score
 CURVE = [(10, 48.0), (20, 9.0), (30, 3.4), (40, 3.6), (50, 1.6), (60, 1.49), (70, 1.2)]
 
 
