@@ -201,3 +201,23 @@ def test_an_unreadable_checkpoint_is_refused_before_the_shipped_model_is_touched
         assert all(w in lines[0] for w in words), lines[0]
         assert _tree(ship.CKPTS) == saved and out.previous() is None
     assert not Path("ran").exists()
+
+
+def test_previous_replaced_keeps_the_version_replaced_now_and_nests_the_older(tmp_path, ship):
+    runs = [_run(tmp_path / f"r{seed}", seed=seed) for seed in range(3)]
+    ship.ship(runs[0].path, "m", 2)
+    out = RunDir(ship.CKPTS / "m")
+    out.update_results("utility", {"seed": 0})
+    ship.ship(runs[1].path, "m", 2, previous="replaced")
+    assert out.previous().read_config().train.seed == 0 and out.previous().read_results()["utility"] == {"seed": 0}
+    out.update_results("utility", {"seed": 1})
+    ship.ship(runs[2].path, "m", 2, previous="replaced")
+    prev = out.previous()
+    assert prev.read_config().train.seed == 1 and prev.read_results()["utility"] == {"seed": 1}
+    older = RunDir(prev.path / "previous")
+    assert older.read_config().train.seed == 0 and older.read_results()["utility"] == {"seed": 0}
+    assert len(older.list_grids()) == 2 and older.weights() is None
+    assert sorted(p.name for p in out.path.iterdir() if p.name.startswith("previous")) == ["previous"]
+    assert out.read_config().train.seed == 2 and "utility" not in out.read_results()
+    with pytest.raises(ValueError, match="--previous newest"):
+        ship.keep_previous(out, runs[0], "newest")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -50,13 +51,14 @@ RECIPES = {
 }
 
 
-def ship(run_dir: Path, name: str | None, n_grids: int, snapshot: str = "best") -> None:
+def ship(run_dir: Path, name: str | None, n_grids: int, snapshot: str = "best", previous: str = "first") -> None:
     """Copy what sampling, the dashboard and the cards need from a finished run into ``checkpoints/NAME``:
     the run's config, G_ema as ``generator.pt`` (``snapshot``: "best", the run's ``generator-best.pt``
     when it kept one (``--keep-best``), else the final snapshot; or "final"), the stats (one row per
     step), the metrics scored during training, ``n_grids`` grids spread over the run, and links to the
     shared fingerprints. A model shipped before from another run is kept in ``NAME/previous/`` (its
-    config, stats, scores, card and grids; not its weights), once: the version it replaces first."""
+    config, stats, scores, card and grids; not its weights): by default once, the version it replaces
+    first; ``previous="replaced"``: the version it replaces now (see :func:`keep_previous`)."""
     from gan import checkpoint as ckpt_io
 
     # Everything read from the run is read and checked before the shipped folder is touched: a damaged
@@ -77,7 +79,7 @@ def ship(run_dir: Path, name: str | None, n_grids: int, snapshot: str = "best") 
     out = RunDir(CKPTS / (name or cfg.model))
     with out.lock():  # one writer at a time: a second ship into this folder is refused, naming this one
         clean_stale_temps(out.path)
-        keep_previous(out, src)
+        keep_previous(out, src, previous)
         gen = ckpt_io.export_generator(chosen, out.file("generator.pt")) if best is not None else \
             out.save_generator(ckpt)
         size_mb = gen.stat().st_size / 1e6
@@ -139,21 +141,32 @@ def same_data(a, b) -> bool:
     return (name(a), a.num_images) == (name(b), b.num_images)
 
 
-def keep_previous(out: RunDir, src: RunDir) -> None:
+def keep_previous(out: RunDir, src: RunDir, previous: str = "first") -> None:
     """Before a model folder takes a new run, keep what the old version was in ``previous/``: config,
     stats, results, card and grids (the dashboard's report-parity table and the cards' old-vs-new
-    comparison read them). Done once; re-shipping the same run or a newer one keeps the first. The old
-    version's scores then leave the model's own results.json (``eval.run`` scores the new weights)."""
+    comparison read them). ``previous="first"`` (the default): done once; re-shipping the same run or a
+    newer one keeps the first (the report's recipe, for the parity table). ``"replaced"``: ``previous/``
+    becomes the version being replaced, and the one kept there before moves, whole, to
+    ``previous/previous/`` (nothing is dropped). The old version's scores then leave the model's own
+    results.json (``eval.run`` scores the new weights)."""
+    if previous not in ("first", "replaced"):
+        raise ValueError(f"--previous {previous}: expected first or replaced")
     prev = RunDir(out.path / "previous")
     old_cfg = out.read_config()
     new_cfg = src.read_config()
     if old_cfg is None or (new_cfg is not None and same_data(new_cfg.data, old_cfg.data)
                            and new_cfg.train == old_cfg.train and new_cfg.model_cfg == old_cfg.model_cfg):
         return  # nothing shipped yet, or the same run shipped again
+    older = None
     if prev.is_run():
-        out.file("results.json").unlink(missing_ok=True)
-        return
+        if previous == "first":
+            out.file("results.json").unlink(missing_ok=True)
+            return
+        older = out.path / f"previous-moving-{os.getpid()}"  # if cut off between the renames, it waits here whole
+        prev.path.rename(older)
     prev.path.mkdir(parents=True, exist_ok=True)
+    if older is not None:
+        older.rename(prev.path / "previous")
     prev.write_config(old_cfg)
     prev.write_stats(out.read_stats())
     doc = out.read_results()
@@ -690,6 +703,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grids", type=int, default=5)
     p.add_argument("--snapshot", choices=("best", "final"), default="best",
                    help="ship the run's best snapshot (generator-best.pt, from --keep-best; default) or its last")
+    p.add_argument("--previous", choices=("first", "replaced"), default="first",
+                   help="what previous/ keeps when a new run replaces a shipped model: the first version it "
+                        "ever replaced (default) or the version replaced now (the older one moves to "
+                        "previous/previous/)")
     p.add_argument("--cards", action="store_true", help="write MODEL_CARD.md for every shipped model")
     p.add_argument("--per-class", metavar="NAME", help="a shipped conditional model to score per class")
     p.add_argument("--data", type=Path, default=Path("../shared/data/isic2017"), help="ISIC 2017 root (--per-class)")
@@ -701,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.run_dir:
-            ship(args.run_dir, args.name, args.grids, args.snapshot)
+            ship(args.run_dir, args.name, args.grids, args.snapshot, args.previous)
     except (ValueError, OSError) as e:  # a checkpoint refused or unreadable, a full disk: it names its file
         print(f"error: {e}", file=sys.stderr)
         return 2
