@@ -221,3 +221,16 @@ def test_previous_replaced_keeps_the_version_replaced_now_and_nests_the_older(tm
     assert out.read_config().train.seed == 2 and "utility" not in out.read_results()
     with pytest.raises(ValueError, match="--previous newest"):
         ship.keep_previous(out, runs[0], "newest")
+
+
+def test_the_card_names_the_last_scored_snapshot_when_the_run_stopped_between_scorings(ship):
+    rec = {"shipped": "best", "nimg": 220032, "final_nimg": 246080, "metric": "fd_derm", "value": 0.684,
+           "selected_on": "fp, 1000, seed 0"}
+    metrics = [{"nimg": 220032, "fd_derm": 0.684}, {"nimg": 240000, "fd_derm": 1.09}]
+    text = "\n".join(ship.snapshot_lines({"best_snapshot": rec}, metrics))
+    assert "at 220.0 k images (fd_derm 0.684 on fp, 1000, seed 0); the run stopped at 246.1 k, after its last " \
+           "scored snapshot, at 240.0 k, which scored 1.090." in text and "nan" not in text
+    text = "\n".join(ship.snapshot_lines({"best_snapshot": {**rec, "final_value": 1.5}}, metrics))
+    assert "; the last snapshot, at 246.1 k, scored 1.500." in text
+    text = "\n".join(ship.snapshot_lines({"best_snapshot": rec}, []))
+    assert "; the run stopped at 246.1 k. The selection" in text

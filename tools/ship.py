@@ -246,10 +246,18 @@ def snapshot_lines(doc: dict, metrics: list[dict]) -> list[str]:
                      f"{metrics[-1].get('seed', 0)} against the training fingerprint.")
     if rec and rec.get("shipped") == "best":
         same = rec["nimg"] == rec["final_nimg"]
+        if same:
+            last = " — the last snapshot was the best."
+        elif rec.get("final_value") is not None:
+            last = f"; the last snapshot, at {rec['final_nimg'] / 1000:,.1f} k, scored {rec['final_value']:.3f}."
+        else:  # the run stopped between two scorings: name the last one scored
+            key = next((m.key for m in catalogue([rec["metric"]])), rec["metric"])
+            scored = [r for r in metrics if key in r and r["nimg"] <= rec["final_nimg"]]
+            last = (f"; the run stopped at {rec['final_nimg'] / 1000:,.1f} k, after its last scored snapshot, at "
+                    f"{scored[-1]['nimg'] / 1000:,.1f} k, which scored {scored[-1][key]:.3f}." if scored else
+                    f"; the run stopped at {rec['final_nimg'] / 1000:,.1f} k.")
         lines.append(f"- Shipped snapshot: the best by {rec['metric']} during training, at {rec['nimg'] / 1000:,.1f} k "
-                     f"images ({rec['metric']} {rec['value']:.3f} on {rec['selected_on']})"
-                     + (" — the last snapshot was the best." if same else
-                        f"; the last snapshot, at {rec['final_nimg'] / 1000:,.1f} k, scored {rec.get('final_value', float('nan')):.3f}.")
+                     f"images ({rec['metric']} {rec['value']:.3f} on {rec['selected_on']})" + last
                      + " The selection saw that fingerprint and that sample seed, so the results below are "
                        "re-computed with other sample seeds, and against the validation split.")
     elif rec:
