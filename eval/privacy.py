@@ -86,7 +86,8 @@ def save_discriminator(checkpoint: str | Path | dict, out: str | Path) -> Path:
     ckpt = ckpt_io.load(checkpoint, kinds=(ckpt_io.KIND_TRAIN,)) if not isinstance(checkpoint, dict) else checkpoint
     cfg = ckpt["config"]
     doc = {"kind": KIND_DISCRIMINATOR, "version": DISCRIMINATOR_VERSION, "model": cfg.model,
-           "config": cfg.to_json(), "D": {k: v.detach().cpu().clone() for k, v in ckpt["D"].items()},
+           # the data by name and content hash only, as a shipped generator's config: no folder of this machine
+           "config": cfg.replace(data=cfg.data.portable(None)).to_json(), "D": {k: v.detach().cpu().clone() for k, v in ckpt["D"].items()},
            "info": json.dumps({"nimg": int(ckpt.get("nimg", 0)),
                                # the run folder and file, not the absolute path of the machine that wrote it
                                "source": f"{Path(checkpoint).parent.name}/{Path(checkpoint).name}"

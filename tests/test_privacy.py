@@ -3,6 +3,8 @@ the bootstrap interval covers the known AUC, the discriminator file round-trips 
 runs end to end."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import pickle
 import zipfile
@@ -139,6 +141,23 @@ def test_discriminator_file_round_trip_and_refusal(tmp_path):
         P.load_discriminator(evil)
     with pytest.raises(ValueError, match="not a discriminator file"):
         P.load_discriminator(tmp_path / "missing.pt")
+
+
+def test_discriminator_file_names_its_data_but_no_folder_of_the_machine(tmp_path):
+    from gan import checkpoint as ckpt_io
+    from gan.config import RunConfig
+
+    tiny_training_checkpoint(tmp_path / "checkpoint.pt")
+    ckpt = ckpt_io.load(tmp_path / "checkpoint.pt", kinds=(ckpt_io.KIND_TRAIN,))
+    data = tmp_path / "private" / "isic2017"
+    cfg = ckpt["config"]
+    ckpt["config"] = cfg.replace(data=dataclasses.replace(cfg.data, path=str(data), cache_dir=str(tmp_path / "cache"),
+                                                          name="isic2017", sha256="ab" * 32))
+    out = P.save_discriminator(ckpt, tmp_path / "discriminator.pt")
+    text = torch.load(out, weights_only=True)["config"]
+    assert str(tmp_path) not in text
+    saved = RunConfig.from_json(text).data
+    assert (saved.path, saved.cache_dir, saved.name, saved.sha256) == (None, None, "isic2017", "ab" * 32)
 
 
 def test_white_box_attack_runs_with_a_discriminator():
