@@ -87,7 +87,8 @@ def save_discriminator(checkpoint: str | Path | dict, out: str | Path) -> Path:
     cfg = ckpt["config"]
     doc = {"kind": KIND_DISCRIMINATOR, "version": DISCRIMINATOR_VERSION, "model": cfg.model,
            # the data by name and content hash only, as a shipped generator's config: no folder of this machine
-           "config": cfg.replace(data=cfg.data.portable(None)).to_json(), "D": {k: v.detach().cpu().clone() for k, v in ckpt["D"].items()},
+           "config": cfg.replace(data=cfg.data.portable(None)).to_json(),
+           "D": {k: v.detach().cpu().clone() for k, v in ckpt["D"].items()},
            "info": json.dumps({"nimg": int(ckpt.get("nimg", 0)),
                                # the run folder and file, not the absolute path of the machine that wrote it
                                "source": f"{Path(checkpoint).parent.name}/{Path(checkpoint).name}"

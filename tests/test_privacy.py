@@ -4,7 +4,6 @@ runs end to end."""
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import pickle
 import zipfile

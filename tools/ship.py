@@ -114,6 +114,11 @@ def images_seen_line(kimg: float, planned: float, rec: dict | None) -> str:
             f"{'' if kimg >= planned else ' (stopped early: shipped before the run reached its planned length, which --resume continues)'}.")
 
 
+def metric_key(metric: str) -> str:
+    """The key a metric's rows carry in ``metrics.jsonl`` (``fd_derm`` for ``fd_derm``; a catalogue name may differ)."""
+    return next((m.key for m in catalogue([metric])), metric)
+
+
 def snapshot_record(chosen: dict, final: dict, metrics: list[dict], is_best: bool) -> dict:
     """results.json's ``best_snapshot`` section: which snapshot was shipped and why."""
     info = chosen.get("info") or {}
@@ -122,7 +127,7 @@ def snapshot_record(chosen: dict, final: dict, metrics: list[dict], is_best: boo
     if is_best:
         metric = info.get("best_metric")
         rec.update({"metric": metric, "value": info.get("best_value"), "selected_on": info.get("selected_on")})
-        key = next((m.key for m in catalogue([metric])), metric) if metric else None
+        key = metric_key(metric) if metric else None
         final_rows = [r for r in metrics if r["nimg"] == final["nimg"] and key in r]
         if final_rows:
             rec["final_value"] = final_rows[-1][key]
@@ -251,7 +256,7 @@ def snapshot_lines(doc: dict, metrics: list[dict]) -> list[str]:
         elif rec.get("final_value") is not None:
             last = f"; the last snapshot, at {rec['final_nimg'] / 1000:,.1f} k, scored {rec['final_value']:.3f}."
         else:  # the run stopped between two scorings: name the last one scored
-            key = next((m.key for m in catalogue([rec["metric"]])), rec["metric"])
+            key = metric_key(rec["metric"])
             scored = [r for r in metrics if key in r and r["nimg"] <= rec["final_nimg"]]
             last = (f"; the run stopped at {rec['final_nimg'] / 1000:,.1f} k, after its last scored snapshot, at "
                     f"{scored[-1]['nimg'] / 1000:,.1f} k, which scored {scored[-1][key]:.3f}." if scored else
